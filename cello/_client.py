@@ -1,0 +1,117 @@
+"""The base of generated typed clients: one multicallable per rpc, errors as `GrpcError`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import grpc
+import grpc.aio
+
+from ._binding import MethodBinding, ServiceBinding
+from ._errors import GrpcError
+
+Metadata = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]]
+
+
+def to_grpc_metadata(metadata: Metadata | None) -> tuple[tuple[str, str | bytes], ...] | None:
+    """Cello metadata (a dict or pairs) → grpc's tuple of pairs, keys lower-cased."""
+    if not metadata:
+        return None
+    pairs = metadata.items() if isinstance(metadata, Mapping) else metadata
+    return tuple((str(k).lower(), v) for k, v in pairs)
+
+
+def from_rpc_error(exc: grpc.aio.AioRpcError) -> GrpcError:
+    """The one translation of a grpc client error into Cello's `GrpcError`."""
+    trailing = exc.trailing_metadata() or ()
+    return GrpcError(exc.code().value[0], exc.details() or "", metadata=dict(trailing))
+
+
+def multicallable(channel: grpc.aio.Channel, binding: MethodBinding) -> Any:
+    """The grpc multicallable for one rpc, serializing with the generated `_pb2` classes."""
+    factory = getattr(channel, binding.kind)
+    return factory(
+        binding.path,
+        request_serializer=binding.request_type.SerializeToString,  # type: ignore[attr-defined]
+        response_deserializer=binding.response_type.FromString,  # type: ignore[attr-defined]
+    )
+
+
+async def _encoded(requests: AsyncIterable[Any] | Iterable[Any], encode: Any) -> AsyncIterator[Any]:
+    if isinstance(requests, AsyncIterable):
+        async for item in requests:
+            yield encode(item)
+    else:
+        for item in requests:
+            yield encode(item)
+
+
+class StubClient:
+    """Base class of the generated `<Service>Client` classes.
+
+    Args:
+        channel: a `grpc.aio.Channel` (e.g. `grpc.aio.insecure_channel("host:port")`).
+    """
+
+    service: ClassVar[ServiceBinding]
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.channel = channel
+        self._calls = [multicallable(channel, m) for m in self.service.methods]
+
+    async def _unary_unary(
+        self, index: int, request: Any, timeout: float | None, metadata: Metadata | None
+    ) -> Any:
+        binding = self.service.methods[index]
+        try:
+            reply = await self._calls[index](
+                binding.encode_request(request), timeout=timeout, metadata=to_grpc_metadata(metadata)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+        return binding.decode_response(reply)
+
+    async def _unary_stream(
+        self, index: int, request: Any, timeout: float | None, metadata: Metadata | None
+    ) -> AsyncIterator[Any]:
+        binding = self.service.methods[index]
+        call = self._calls[index](
+            binding.encode_request(request), timeout=timeout, metadata=to_grpc_metadata(metadata)
+        )
+        async for reply in self._replies(call):
+            yield binding.decode_response(reply)
+
+    async def _stream_unary(
+        self, index: int, requests: Any, timeout: float | None, metadata: Metadata | None
+    ) -> Any:
+        binding = self.service.methods[index]
+        try:
+            reply = await self._calls[index](
+                _encoded(requests, binding.encode_request),
+                timeout=timeout,
+                metadata=to_grpc_metadata(metadata),
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+        return binding.decode_response(reply)
+
+    async def _stream_stream(
+        self, index: int, requests: Any, timeout: float | None, metadata: Metadata | None
+    ) -> AsyncIterator[Any]:
+        binding = self.service.methods[index]
+        call = self._calls[index](
+            _encoded(requests, binding.encode_request),
+            timeout=timeout,
+            metadata=to_grpc_metadata(metadata),
+        )
+        async for reply in self._replies(call):
+            yield binding.decode_response(reply)
+
+    @staticmethod
+    async def _replies(call: Any) -> AsyncIterator[Any]:
+        try:
+            async for reply in call:
+                yield reply
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc

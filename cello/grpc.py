@@ -1,0 +1,21 @@
+"""The gRPC API of Cello: services, the decorator, server, client and call envelopes."""
+
+from __future__ import annotations
+
+from ._channel import GrpcChannel
+from ._config import GrpcConfig
+from ._errors import GrpcError
+from ._messages import GrpcRequest, GrpcResponse
+from ._server import GrpcServer
+from ._service import GrpcService, grpc_method
+
+__all__ = [
+    "GrpcChannel",
+    "GrpcConfig",
+    "GrpcError",
+    "GrpcRequest",
+    "GrpcResponse",
+    "GrpcServer",
+    "GrpcService",
+    "grpc_method",
+]

@@ -1,0 +1,110 @@
+"""The build pipeline: import targets, model them, render, compile, write."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import ModuleType
+
+from cello._errors import DefinitionError
+from cello._service import GrpcService
+
+from .introspect import build_schema, package_of
+from .model import Schema
+from .protoc import compile_protos
+from .render import render
+
+
+def import_target(spec: str) -> list[type[GrpcService]]:
+    """`module` or `module:Class` → the service classes it names.
+
+    Raises:
+        DefinitionError: the module cannot be imported or holds no services.
+    """
+    module_name, _, class_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise DefinitionError(
+            f"cannot import {module_name!r} ({exc}); run from the project root or install it"
+        ) from exc
+    if class_name:
+        cls = getattr(module, class_name, None)
+        if not (isinstance(cls, type) and issubclass(cls, GrpcService)):
+            raise DefinitionError(f"{spec}: {class_name!r} is not a GrpcService subclass")
+        return [cls]
+    found = module_services(module)
+    if not found:
+        raise DefinitionError(f"{module_name}: no GrpcService subclasses are defined here")
+    return found
+
+
+def module_services(module: ModuleType) -> list[type[GrpcService]]:
+    """The GrpcService subclasses defined at module level, in definition order."""
+    return [
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value)
+        and issubclass(value, GrpcService)
+        and value is not GrpcService
+        and value.__module__ == module.__name__
+        and value.rpc_methods()
+    ]
+
+
+def with_siblings(
+    services: Iterable[type[GrpcService]], default_package: str | None
+) -> list[type[GrpcService]]:
+    """Add the services defined beside each one in its module and package.
+
+    A package's file then always holds the same services, whichever subset a server
+    registers, so on-the-fly stubs match `cello-gen build` output byte for byte.
+    """
+    result: list[type[GrpcService]] = []
+    for cls in services:
+        module = sys.modules.get(cls.__module__)
+        siblings = module_services(module) if module is not None else []
+        package = package_of(cls, default_package)
+        group = [s for s in siblings if package_of(s, default_package) == package]
+        for item in group if cls in group else [cls]:
+            if item not in result:
+                result.append(item)
+    return result
+
+
+def generate(
+    services: Sequence[type[GrpcService]], *, default_package: str | None = None
+) -> tuple[Schema, dict[str, str]]:
+    """Model and render services: the schema and `{path: text}` of `.proto` and stubs."""
+    schema = build_schema(services, default_package=default_package)
+    return schema, render(schema)
+
+
+def write_outputs(texts: dict[str, str], out: Path) -> list[Path]:
+    """Write rendered files and compile them with protoc into `out`; returns the paths written.
+
+    Everything is produced in a scratch directory first, so a failing protoc leaves `out`
+    as it was.
+    """
+    protos = [p for p in texts if p.endswith(".proto")]
+    with tempfile.TemporaryDirectory(prefix="cello-gen-") as scratch:
+        root = Path(scratch)
+        for rel, text in texts.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8", newline="\n")
+        compile_protos(root, protos, root)
+        written = []
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            rel = path.relative_to(root)
+            target = out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists() or target.read_bytes() != path.read_bytes():
+                shutil.copyfile(path, target)
+            written.append(target)
+        return written

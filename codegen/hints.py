@@ -1,0 +1,201 @@
+"""Type hints → protobuf field types: the mapping table of Cello."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import types
+import typing
+from collections import abc
+from dataclasses import dataclass
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from cello._errors import DefinitionError
+from cello._types import Field, ScalarMarker
+
+from .model import Kind, Label, TypeRef, Wkt
+
+SCALARS: dict[type, str] = {int: "int64", float: "double", str: "string", bool: "bool", bytes: "bytes"}
+MAP_KEY_TYPES = frozenset(
+    "int32 int64 uint32 uint64 sint32 sint64 fixed32 fixed64 sfixed32 sfixed64 bool string".split()
+)
+WKT_HINTS: dict[Any, Wkt] = {dt.datetime: Wkt.TIMESTAMP, dt.timedelta: Wkt.DURATION}
+
+_SUGGEST: dict[Any, str] = {
+    set: "use `list[...]`",
+    frozenset: "use `list[...]`",
+    tuple: "use `list[...]` or a dataclass",
+    dt.date: "use `datetime`",
+    complex: "use two `float` fields in a dataclass",
+    object: "use `Any` for a dynamic value",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    """A hint resolved to protobuf: the element type, its label, and any extras."""
+
+    type: TypeRef
+    label: Label
+    python: Any  # the Python class for messages/enums, else None
+    key_type: str | None = None
+    number: int | None = None  # from `Annotated[..., Field(n)]`
+    members: tuple[Mapped, ...] = ()  # for a Union → oneof
+    optional: bool = False  # the hint admits None
+
+
+def is_message_class(hint: Any) -> bool:
+    """A dataclass type becomes a message."""
+    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
+
+
+def is_enum_class(hint: Any) -> bool:
+    """An `enum.Enum` subclass becomes a protobuf enum."""
+    return isinstance(hint, type) and issubclass(hint, enum.Enum)
+
+
+def _describe(hint: Any) -> str:
+    if isinstance(hint, type) and not get_args(hint):
+        return hint.__name__
+    return repr(hint).replace("typing.", "")
+
+
+def unwrap_annotated(hint: Any) -> tuple[Any, ScalarMarker | None, int | None]:
+    """Strip `Annotated`, returning the bare hint, a scalar marker and a field number."""
+    marker = None
+    number = None
+    while get_origin(hint) is Annotated:
+        hint, *extras = get_args(hint)
+        for extra in extras:
+            if isinstance(extra, ScalarMarker):
+                marker = extra
+            elif isinstance(extra, Field):
+                number = extra.number
+    return hint, marker, number
+
+
+def _is_union(hint: Any) -> bool:
+    return get_origin(hint) in (Union, types.UnionType)
+
+
+def map_hint(hint: Any, where: str) -> Mapped:
+    """Map a field's type hint to protobuf.
+
+    Raises:
+        DefinitionError: naming `where` (``module.Class.field``), the hint and the fix.
+    """
+    hint, marker, number = unwrap_annotated(hint)
+    optional = False
+    if _is_union(hint):
+        args = get_args(hint)
+        rest = tuple(a for a in args if a is not type(None))
+        optional = len(rest) < len(args)
+        if len(rest) > 1:
+            members = tuple(_element(a, where, in_union=True) for a in rest)
+            kinds = {(m.type.kind, m.type.name, m.python) for m in members}
+            if len(kinds) < len(members):
+                raise DefinitionError(
+                    f"{where}: `{_describe(hint)}` has two members with one protobuf type; "
+                    "a oneof needs distinct types"
+                )
+            return Mapped(TypeRef(Kind.MESSAGE, ""), Label.SINGULAR, None,
+                          number=number, members=members, optional=optional)
+        hint = rest[0]
+        hint, inner_marker, inner_number = unwrap_annotated(hint)
+        marker = marker or inner_marker
+        number = number if number is not None else inner_number
+    origin = get_origin(hint)
+    if origin is list or origin is abc.Sequence:
+        (item,) = get_args(hint) or (None,)
+        if item is None:
+            raise DefinitionError(f"{where}: bare `list` has no element type; use `list[T]`")
+        element = _element(item, where, container="list")
+        return _with(element, Label.REPEATED, number, optional, where)
+    if origin is dict or origin is abc.Mapping:
+        key, value = get_args(hint)
+        if value is Any and _scalar_name(key, None) == "string":
+            return _with(_wkt(Wkt.STRUCT), Label.SINGULAR, number, optional, where)
+        key_type = _scalar_name(*unwrap_annotated(key)[:2])
+        if key_type not in MAP_KEY_TYPES:
+            raise DefinitionError(
+                f"{where}: map key type `{_describe(key)}` is not allowed by protobuf; "
+                "keys must be `str`, `int` or `bool`"
+            )
+        element = _element(value, where, container="dict")
+        mapped = _with(element, Label.MAP, number, optional, where)
+        return dataclasses.replace(mapped, key_type=key_type)
+    element = _element(hint, where, marker=marker)
+    label = Label.OPTIONAL if optional else Label.SINGULAR
+    return dataclasses.replace(element, label=label, number=number, optional=optional)
+
+
+def _with(element: Mapped, label: Label, number: int | None, optional: bool, where: str) -> Mapped:
+    if optional:
+        kind = "map" if label is Label.MAP else "list"
+        raise DefinitionError(
+            f"{where}: an optional {kind} cannot keep presence in protobuf; "
+            f"drop `| None` and use an empty {kind}"
+        )
+    return dataclasses.replace(element, label=label, number=number)
+
+
+def _wkt(wkt: Wkt) -> Mapped:
+    return Mapped(TypeRef(Kind.MESSAGE, wkt.value), Label.SINGULAR, None)
+
+
+def _scalar_name(hint: Any, marker: ScalarMarker | None) -> str | None:
+    if hint not in SCALARS:
+        return None
+    if marker is None:
+        return SCALARS[hint]
+    if marker.python_type is not hint:
+        return None
+    return marker.proto_type
+
+
+def _element(
+    hint: Any,
+    where: str,
+    *,
+    marker: ScalarMarker | None = None,
+    container: str | None = None,
+    in_union: bool = False,
+) -> Mapped:
+    """Map a hint that must be a single (non-repeated, non-optional) type."""
+    bare, inner_marker, _ = unwrap_annotated(hint)
+    marker = marker or inner_marker
+    if container and (_is_union(bare) or get_origin(bare) in (list, dict, abc.Sequence)):
+        raise DefinitionError(
+            f"{where}: `{_describe(hint)}` inside `{container}[...]` has no protobuf mapping; "
+            "wrap it in a dataclass"
+        )
+    if in_union and (_is_union(bare) or get_origin(bare) in (list, dict)):
+        raise DefinitionError(
+            f"{where}: `{_describe(hint)}` cannot be a oneof member; wrap it in a dataclass"
+        )
+    scalar = _scalar_name(bare, marker)
+    if scalar is not None:
+        return Mapped(TypeRef(Kind.SCALAR, scalar), Label.SINGULAR, None)
+    if marker is not None and bare in SCALARS:
+        raise DefinitionError(
+            f"{where}: marker {marker!r} does not apply to `{_describe(bare)}`; "
+            f"it refines `{marker.python_type.__name__}`"
+        )
+    if bare in WKT_HINTS:
+        return _wkt(WKT_HINTS[bare])
+    if bare is Any:
+        return _wkt(Wkt.VALUE)
+    if bare is dict or bare is abc.Mapping:
+        return _wkt(Wkt.STRUCT)
+    if is_enum_class(bare):
+        return Mapped(TypeRef(Kind.ENUM, ""), Label.SINGULAR, bare)
+    if is_message_class(bare):
+        return Mapped(TypeRef(Kind.MESSAGE, ""), Label.SINGULAR, bare)
+    if isinstance(bare, typing.TypeVar) or isinstance(bare, str):
+        raise DefinitionError(
+            f"{where}: type `{_describe(bare)}` could not be resolved; "
+            "define it at module level so its name can be looked up"
+        )
+    fix = _SUGGEST.get(get_origin(bare) or bare, "use a scalar, a dataclass, an Enum, list or dict")
+    raise DefinitionError(f"{where}: type `{_describe(hint)}` has no protobuf mapping; {fix}")

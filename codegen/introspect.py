@@ -1,0 +1,436 @@
+"""Service classes → schema model. All validation of user input happens here."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, get_args, get_origin, get_type_hints
+
+from cello._errors import DefinitionError
+from cello._messages import GrpcRequest, GrpcResponse
+from cello._service import (
+    GrpcService,
+    MethodOptions,
+    is_async_iterator,
+    streaming_kind,
+    to_rpc_name,
+)
+
+from . import naming
+from .hints import Mapped, is_enum_class, is_message_class, map_hint
+from .model import (
+    WKT_FILES,
+    EnumDef,
+    EnumValueDef,
+    FieldDef,
+    FileDef,
+    HandlerStyle,
+    Kind,
+    Label,
+    MessageDef,
+    MethodDef,
+    OneofDef,
+    PyRef,
+    PyShape,
+    Schema,
+    ServiceDef,
+    TypeRef,
+    Wkt,
+)
+from .numbering import assign_numbers
+
+_STRUCT = TypeRef(Kind.MESSAGE, Wkt.STRUCT.value)
+_EMPTY = TypeRef(Kind.MESSAGE, Wkt.EMPTY.value)
+_MISSING = object()
+
+
+def build_schema(
+    services: Iterable[type[GrpcService]], *, default_package: str | None = None
+) -> Schema:
+    """Read service classes into a `Schema`: one file per protobuf package.
+
+    Args:
+        services: `GrpcService` subclasses, in the order they should appear.
+        default_package: the package for services without a `package` attribute;
+            without it the package is derived from the service's module name.
+
+    Raises:
+        DefinitionError: a class, method or type hint has no valid protobuf mapping.
+    """
+    builder = _SchemaBuilder(default_package)
+    for cls in services:
+        builder.add_service(cls)
+    return builder.schema()
+
+
+def package_of(cls: type[GrpcService], default_package: str | None) -> str:
+    """The protobuf package a service is emitted in."""
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    explicit = cls.__dict__.get("package") or default_package
+    if explicit:
+        return naming.check_package(explicit, where=where)
+    module = cls.__module__
+    if module == "__main__":
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None) or "main"
+        module = main_file.rsplit("/", 1)[-1].removesuffix(".py")
+    return naming.package_from_module(module)
+
+
+@dataclasses.dataclass
+class _Package:
+    name: str
+    messages: dict[str, MessageDef] = dataclasses.field(default_factory=dict)
+    enums: dict[str, EnumDef] = dataclasses.field(default_factory=dict)
+    owners: dict[str, Any] = dataclasses.field(default_factory=dict)
+    services: list[ServiceDef] = dataclasses.field(default_factory=list)
+
+    def claim(self, name: str, owner: Any, where: str) -> bool:
+        """Reserve a proto name for `owner`; False if it already has it, error if another does."""
+        current = self.owners.get(name)
+        if current is None:
+            self.owners[name] = owner
+            return True
+        if current is owner or current == owner:
+            return False
+        raise DefinitionError(
+            f"{where}: two types are named {name!r} in package {self.name!r} "
+            f"({_owner_name(current)} and {_owner_name(owner)}); rename one of them"
+        )
+
+
+def _owner_name(owner: Any) -> str:
+    if isinstance(owner, type):
+        return f"{owner.__module__}.{owner.__qualname__}"
+    return str(owner)
+
+
+class _SchemaBuilder:
+    def __init__(self, default_package: str | None) -> None:
+        self.default_package = default_package
+        self.packages: dict[str, _Package] = {}
+
+    def schema(self) -> Schema:
+        files = [self._file(pkg) for pkg in self.packages.values()]
+        return Schema(files=tuple(sorted(files, key=lambda f: f.path)))
+
+    def _file(self, pkg: _Package) -> FileDef:
+        refs: list[TypeRef] = [f.type for m in pkg.messages.values() for f in m.fields]
+        refs += [t for s in pkg.services for m in s.methods for t in (m.request, m.response)]
+        imports = sorted({WKT_FILES[r.wkt] for r in refs if r.wkt is not None})
+        return FileDef(
+            path=naming.file_path_for(pkg.name),
+            package=pkg.name,
+            imports=tuple(imports),
+            messages=tuple(pkg.messages.values()),
+            enums=tuple(pkg.enums.values()),
+            services=tuple(pkg.services),
+        )
+
+    # -- services and methods -------------------------------------------------------------
+
+    def add_service(self, cls: type[GrpcService]) -> None:
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        if not (isinstance(cls, type) and issubclass(cls, GrpcService)):
+            raise DefinitionError(f"{cls!r} is not a GrpcService subclass")
+        package = package_of(cls, self.default_package)
+        pkg = self.packages.setdefault(package, _Package(package))
+        name = naming.check_identifier(cls.name, what="service name", where=where)
+        if not pkg.claim(name, ("service", name), where):
+            raise DefinitionError(
+                f"{where}: a service named {name!r} is already in package {package!r}; "
+                "set a different `name`"
+            )
+        rpcs = cls.rpc_methods()
+        if not rpcs:
+            raise DefinitionError(
+                f"{where}: service has no methods; decorate an `async def` with @grpc_method"
+            )
+        methods: list[MethodDef] = []
+        seen: dict[str, str] = {}
+        for attr, func, options in rpcs:
+            method = self._method(pkg, f"{where}.{attr}", attr, func, options)
+            if method.name in seen:
+                raise DefinitionError(
+                    f"{where}.{attr}: rpc name {method.name!r} is also used by {seen[method.name]}; "
+                    "pass a distinct `name=` to @grpc_method"
+                )
+            seen[method.name] = attr
+            methods.append(method)
+        pkg.services.append(
+            ServiceDef(
+                name=name,
+                full_name=f"{package}.{name}",
+                python=PyRef(cls.__module__, cls.__qualname__),
+                methods=tuple(methods),
+            )
+        )
+
+    def _method(
+        self, pkg: _Package, where: str, attr: str, func: Callable[..., Any], options: MethodOptions
+    ) -> MethodDef:
+        client, server = streaming_kind(func, options, where=where)
+        hints = _hints(func, where)
+        params = list(inspect.signature(func).parameters.values())[1:]
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise DefinitionError(f"{where}: `*{p.name}` parameters cannot be mapped to a request")
+        rpc = naming.check_identifier(options.name or to_rpc_name(attr), what="rpc", where=where)
+        if client:
+            request, style = self._stream_request(pkg, params, hints, where)
+        else:
+            request, style = self._request(pkg, rpc, params, hints, where)
+        response = self._response(pkg, rpc, hints.get("return", _MISSING), where)
+        return MethodDef(
+            name=rpc,
+            python_name=attr,
+            request=request,
+            response=response,
+            client_streaming=client,
+            server_streaming=server,
+            style=style,
+        )
+
+    def _request(
+        self, pkg: _Package, rpc: str, params: list[inspect.Parameter], hints: dict[str, Any],
+        where: str,
+    ) -> tuple[TypeRef, HandlerStyle]:
+        if not params:
+            return _EMPTY, HandlerStyle.NONE
+        if len(params) == 1:
+            hint = hints.get(params[0].name, _MISSING)
+            if hint is _MISSING:
+                return _STRUCT, HandlerStyle.WRAPPER
+            single = self._single_request(pkg, hint, f"{where}({params[0].name})")
+            if single is not None:
+                return single
+        for p in params:
+            if p.name not in hints:
+                raise DefinitionError(
+                    f"{where}: parameter {p.name!r} has no type hint; annotate every parameter "
+                    "or take a single untyped `request`"
+                )
+        name = f"{rpc}Request"
+        fields = [(p.name, hints[p.name], p.default is not p.empty) for p in params]
+        return self._synthesized(pkg, name, PyShape.PARAMS, fields, where), HandlerStyle.PARAMS
+
+    def _single_request(
+        self, pkg: _Package, hint: Any, where: str
+    ) -> tuple[TypeRef, HandlerStyle] | None:
+        """A request hint naming a whole message, or None for a plain parameter."""
+        if hint is GrpcRequest:
+            return _STRUCT, HandlerStyle.WRAPPER
+        if get_origin(hint) is GrpcRequest:
+            (inner,) = get_args(hint)
+            ref = self._message_ref(pkg, inner, where)
+            if ref is None:
+                raise DefinitionError(
+                    f"{where}: GrpcRequest[{inner!r}] needs a dataclass or dict inside"
+                )
+            return ref, HandlerStyle.WRAPPER
+        ref = self._message_ref(pkg, hint, where)
+        return None if ref is None else (ref, HandlerStyle.MESSAGE)
+
+    def _stream_request(
+        self, pkg: _Package, params: list[inspect.Parameter], hints: dict[str, Any], where: str
+    ) -> tuple[TypeRef, HandlerStyle]:
+        if len(params) != 1:
+            raise DefinitionError(
+                f"{where}: a client-streaming method takes exactly one parameter, "
+                "`requests: AsyncIterator[Message]`"
+            )
+        hint = hints.get(params[0].name, _MISSING)
+        if hint is _MISSING:
+            return _STRUCT, HandlerStyle.WRAPPER
+        args = get_args(hint)
+        single = self._single_request(pkg, args[0], where) if args else None
+        if single is None:
+            raise DefinitionError(
+                f"{where}: client-streaming parameter must be `AsyncIterator[Dataclass]` "
+                f"(or of GrpcRequest[...]), got `{hint!r}`"
+            )
+        return single
+
+    def _response(self, pkg: _Package, rpc: str, hint: Any, where: str) -> TypeRef:
+        if is_async_iterator(hint):
+            hint = get_args(hint)[0] if get_args(hint) else _MISSING
+        if hint is _MISSING or hint is GrpcResponse or hint is Any:
+            return _STRUCT
+        if hint is None or hint is type(None):
+            return _EMPTY
+        ref = self._message_ref(pkg, hint, f"{where}(return)")
+        if ref is not None:
+            return ref
+        name = f"{rpc}Response"
+        return self._synthesized(pkg, name, PyShape.VALUE, [("value", hint, False)], where)
+
+    def _message_ref(self, pkg: _Package, hint: Any, where: str) -> TypeRef | None:
+        """The message a whole-message hint names (dataclass, dict → Struct), else None."""
+        if is_message_class(hint):
+            return TypeRef(Kind.MESSAGE, self._message(pkg, hint))
+        if hint is dict or (get_origin(hint) is dict and get_args(hint)[1] is Any):
+            return _STRUCT
+        return None
+
+    # -- messages and enums ---------------------------------------------------------------
+
+    def _synthesized(
+        self, pkg: _Package, name: str, shape: PyShape, params: list[tuple[str, Any, bool]],
+        where: str,
+    ) -> TypeRef:
+        naming.check_identifier(name, what="message name", where=where)
+        pkg.claim(name, f"the synthesized message of {where}", where)
+        fields: list[tuple[str, Mapped]] = []
+        defaults = set()
+        for pname, hint, has_default in params:
+            mapped = map_hint(hint, f"{where}.{pname}")
+            if has_default:
+                defaults.add(pname)
+                if mapped.label is Label.SINGULAR and mapped.type.kind is not Kind.MESSAGE:
+                    # presence on the wire, so an absent value leaves the Python default
+                    mapped = dataclasses.replace(mapped, label=Label.OPTIONAL)
+            fields.append((pname, mapped))
+        field_defs, oneofs = self._fields(pkg, fields, where)
+        field_defs = tuple(
+            dataclasses.replace(f, has_default=f.python_name in defaults) for f in field_defs
+        )
+        full = f"{pkg.name}.{name}"
+        pkg.messages[name] = MessageDef(name, full, shape, field_defs, oneofs)
+        return TypeRef(Kind.MESSAGE, full)
+
+    def _message(self, pkg: _Package, cls: type) -> str:
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        name = _proto_type_name(cls, where)
+        full = f"{pkg.name}.{name}"
+        if not pkg.claim(name, cls, where):
+            return full
+        hints = _hints(cls, where)
+        fields: list[tuple[str, Mapped]] = []
+        for f in dataclasses.fields(cls):
+            fwhere = f"{where}.{f.name}"
+            if not f.init:
+                raise DefinitionError(
+                    f"{fwhere}: fields with init=False cannot be filled from the wire; "
+                    "remove init=False or make it a property"
+                )
+            mapped = map_hint(hints[f.name], fwhere)
+            number = f.metadata.get("number") if f.metadata else None
+            if number is not None:
+                mapped = dataclasses.replace(mapped, number=number)
+            fields.append((f.name, mapped))
+        field_defs, oneofs = self._fields(pkg, fields, where)
+        pkg.messages[name] = MessageDef(
+            name, full, PyShape.DATACLASS, field_defs, oneofs, PyRef(cls.__module__, cls.__qualname__)
+        )
+        return full
+
+    def _fields(
+        self, pkg: _Package, fields: Sequence[tuple[str, Mapped]], where: str
+    ) -> tuple[tuple[FieldDef, ...], tuple[OneofDef, ...]]:
+        """Resolve field types and numbers; oneof members become fields of their own."""
+        slots: list[tuple[str, str, Mapped, str | None]] = []  # proto name, py name, type, oneof
+        oneofs: list[OneofDef] = []
+        seen: dict[str, str] = {}
+
+        def add(proto: str, py: str, mapped: Mapped, oneof: str | None) -> None:
+            naming.check_identifier(proto, what="field name", where=f"{where}.{py}")
+            if proto in seen:
+                raise DefinitionError(
+                    f"{where}.{py}: field name {proto!r} clashes with {where}.{seen[proto]}; "
+                    "rename one of them"
+                )
+            seen[proto] = py
+            slots.append((proto, py, mapped, oneof))
+
+        for py_name, mapped in fields:
+            proto = naming.to_snake(py_name)
+            if mapped.members:
+                naming.check_identifier(proto, what="oneof name", where=f"{where}.{py_name}")
+                oneofs.append(OneofDef(proto, py_name, mapped.optional))
+                for member in mapped.members:
+                    resolved = self._resolve(pkg, member)
+                    suffix = naming.to_snake(resolved.type.name.rsplit(".", 1)[-1])
+                    add(f"{proto}_{suffix}", py_name, resolved, proto)
+                seen[proto] = py_name
+            else:
+                add(proto, py_name, self._resolve(pkg, mapped), None)
+        numbers = assign_numbers(
+            [(proto, mapped.number) for proto, _, mapped, _ in slots], where=where
+        )
+        defs = tuple(
+            FieldDef(
+                name=proto,
+                python_name=py,
+                number=number,
+                type=mapped.type,
+                label=mapped.label,
+                key_type=mapped.key_type,
+                oneof=oneof,
+                explicit_number=mapped.number is not None,
+            )
+            for (proto, py, mapped, oneof), number in zip(slots, numbers, strict=True)
+        )
+        return defs, tuple(oneofs)
+
+    def _resolve(self, pkg: _Package, mapped: Mapped) -> Mapped:
+        """Fill in the full name of a message or enum type."""
+        if mapped.python is None:
+            return mapped
+        if is_enum_class(mapped.python):
+            ref = TypeRef(Kind.ENUM, self._enum(pkg, mapped.python))
+        else:
+            ref = TypeRef(Kind.MESSAGE, self._message(pkg, mapped.python))
+        return dataclasses.replace(mapped, type=ref)
+
+    def _enum(self, pkg: _Package, cls: type) -> str:
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        name = _proto_type_name(cls, where)
+        full = f"{pkg.name}.{name}"
+        if not pkg.claim(name, cls, where):
+            return full
+        prefix = naming.to_upper_snake(name)
+        members = list(cls)  # type: ignore[var-annotated]
+        if not members:
+            raise DefinitionError(f"{where}: enum has no members")
+        numbered = all(isinstance(m.value, int) and not isinstance(m.value, bool) for m in members)
+        values: list[EnumValueDef] = []
+        for index, member in enumerate(members, start=1):
+            number = member.value if numbered else index
+            if not -(2**31) <= number < 2**31:
+                raise DefinitionError(f"{where}.{member.name}: value {number} is outside int32")
+            label = naming.to_upper_snake(member.name).removeprefix(prefix + "_")
+            value_name = naming.check_identifier(
+                f"{prefix}_{label}", what="enum value", where=f"{where}.{member.name}"
+            )
+            values.append(EnumValueDef(value_name, number, member.name))
+        if not any(v.number == 0 for v in values):
+            zero = f"{prefix}_UNSPECIFIED"
+            if any(v.name == zero for v in values):
+                raise DefinitionError(f"{where}: {zero} must have the value 0")
+            values.insert(0, EnumValueDef(zero, 0, None))
+        else:
+            values.sort(key=lambda v: v.number != 0)  # proto3: the zero value comes first
+        pkg.enums[name] = EnumDef(name, full, tuple(values), PyRef(cls.__module__, cls.__qualname__))
+        return full
+
+
+def _proto_type_name(cls: type, where: str) -> str:
+    if "<locals>" in cls.__qualname__:
+        raise DefinitionError(
+            f"{where}: types used by services must be defined at module level (generated "
+            "stubs import them by name); move the class out of the function"
+        )
+    return naming.check_identifier(
+        cls.__qualname__.replace(".", ""), what="type name", where=where
+    )
+
+
+def _hints(obj: Any, where: str) -> dict[str, Any]:
+    try:
+        return get_type_hints(obj, include_extras=True)
+    except Exception as exc:
+        raise DefinitionError(
+            f"{where}: cannot resolve type hints ({type(exc).__name__}: {exc}); define the "
+            "types at module level or import them"
+        ) from exc

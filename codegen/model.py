@@ -1,0 +1,202 @@
+"""The schema model: plain, immutable descriptions of files, services and messages.
+
+Introspection builds it, rendering and the lock read it. It knows nothing of Jinja or grpc.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum as _Enum
+
+
+class Kind(str, _Enum):
+    """What a field's type refers to."""
+
+    SCALAR = "scalar"
+    MESSAGE = "message"
+    ENUM = "enum"
+
+
+class Label(str, _Enum):
+    """A field's cardinality."""
+
+    SINGULAR = "singular"
+    OPTIONAL = "optional"  # proto3 `optional`: presence kept
+    REPEATED = "repeated"
+    MAP = "map"
+
+
+class PyShape(str, _Enum):
+    """How a message looks on the Python side, which decides its converters."""
+
+    DATACLASS = "dataclass"  # a user dataclass
+    PARAMS = "params"  # synthesized from a handler's parameters: a dict of keyword arguments
+    VALUE = "value"  # synthesized around a scalar return value: field `value`
+    STRUCT = "struct"  # google.protobuf.Struct: a dict
+    EMPTY = "empty"  # google.protobuf.Empty: None
+
+
+class Wkt(str, _Enum):
+    """Well-known types with a special Python mapping."""
+
+    TIMESTAMP = "google.protobuf.Timestamp"
+    DURATION = "google.protobuf.Duration"
+    STRUCT = "google.protobuf.Struct"
+    VALUE = "google.protobuf.Value"
+    LIST_VALUE = "google.protobuf.ListValue"
+    EMPTY = "google.protobuf.Empty"
+
+
+WKT_FILES = {
+    Wkt.TIMESTAMP: "google/protobuf/timestamp.proto",
+    Wkt.DURATION: "google/protobuf/duration.proto",
+    Wkt.STRUCT: "google/protobuf/struct.proto",
+    Wkt.VALUE: "google/protobuf/struct.proto",
+    Wkt.LIST_VALUE: "google/protobuf/struct.proto",
+    Wkt.EMPTY: "google/protobuf/empty.proto",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRef:
+    """A field or method type: a scalar name (`int64`), or a message/enum full name."""
+
+    kind: Kind
+    name: str  # "int64" | "demo.v1.User" | "google.protobuf.Timestamp"
+
+    @property
+    def wkt(self) -> Wkt | None:
+        """The well-known type this refers to, if any."""
+        try:
+            return Wkt(self.name)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class PyRef:
+    """Where a Python class lives: `module` and `qualname`."""
+
+    module: str
+    qualname: str
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDef:
+    """One message field."""
+
+    name: str  # proto name, lower_snake
+    python_name: str
+    number: int
+    type: TypeRef
+    label: Label = Label.SINGULAR
+    key_type: str | None = None  # scalar key type for maps
+    oneof: str | None = None  # proto name of the enclosing oneof
+    explicit_number: bool = False
+    has_default: bool = False  # the Python parameter has a default (synthesized requests)
+
+
+@dataclass(frozen=True, slots=True)
+class OneofDef:
+    """A oneof: one Python field whose Union members became several proto fields."""
+
+    name: str
+    python_name: str
+    optional: bool  # the Python hint admits None
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """Numbers and names no longer in use (kept so they are never reused)."""
+
+    numbers: tuple[int, ...] = ()
+    names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDef:
+    """A protobuf message and its Python counterpart."""
+
+    name: str
+    full_name: str
+    shape: PyShape
+    fields: tuple[FieldDef, ...] = ()
+    oneofs: tuple[OneofDef, ...] = ()
+    python: PyRef | None = None  # the dataclass, for DATACLASS
+    reserved: Reserved = field(default_factory=Reserved)
+
+
+@dataclass(frozen=True, slots=True)
+class EnumValueDef:
+    """One enum value; `python_name` is None for the synthesized zero value."""
+
+    name: str
+    number: int
+    python_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnumDef:
+    """A protobuf enum and the Python `Enum` it comes from."""
+
+    name: str
+    full_name: str
+    values: tuple[EnumValueDef, ...]
+    python: PyRef
+    reserved: Reserved = field(default_factory=Reserved)
+
+
+class HandlerStyle(str, _Enum):
+    """What the user's handler takes, so the adapter can call it."""
+
+    MESSAGE = "message"  # handler(request: Dataclass)
+    WRAPPER = "wrapper"  # handler(request: GrpcRequest[...]) or untyped handler(request)
+    PARAMS = "params"  # handler(id: int, verbose: bool = False)
+    NONE = "none"  # handler()
+
+
+@dataclass(frozen=True, slots=True)
+class MethodDef:
+    """One rpc."""
+
+    name: str
+    python_name: str
+    request: TypeRef
+    response: TypeRef
+    client_streaming: bool
+    server_streaming: bool
+    style: HandlerStyle
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDef:
+    """One service: a `GrpcService` subclass."""
+
+    name: str
+    full_name: str
+    python: PyRef
+    methods: tuple[MethodDef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileDef:
+    """One `.proto` file: everything of one protobuf package."""
+
+    path: str  # e.g. "demo/users/v1/users.proto"
+    package: str
+    imports: tuple[str, ...]
+    messages: tuple[MessageDef, ...]
+    enums: tuple[EnumDef, ...]
+    services: tuple[ServiceDef, ...]
+
+    @property
+    def module_stem(self) -> str:
+        """The file name without `.proto`; the Python modules are `<stem>_pb2` etc."""
+        return self.path.rsplit("/", 1)[-1].removesuffix(".proto")
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """Everything generated in one build."""
+
+    files: tuple[FileDef, ...]
