@@ -44,11 +44,17 @@ class GrpcChannel:
     """
 
     def __init__(
-        self, target: str, channel: grpc.aio.Channel, *, raise_on_error: bool = False
+        self,
+        target: str,
+        channel: grpc.aio.Channel,
+        *,
+        raise_on_error: bool = False,
+        local_stubs: bool = True,
     ) -> None:
         self.target = target
         self.channel = channel
         self.raise_on_error = raise_on_error
+        self.local_stubs = local_stubs
         self._routes: dict[tuple[str, str], _Route] = {}
         self._pool: descriptor_pool.DescriptorPool | None = None
         self._remote_services: list[str] | None = None
@@ -61,8 +67,16 @@ class GrpcChannel:
         timeout: float = 10.0,
         raise_on_error: bool = False,
         max_message_size: int = 4_194_304,
+        local_stubs: bool = True,
     ) -> GrpcChannel:
         """Open a channel to `target` ("host:port") and wait until it is ready.
+
+        Args:
+            timeout: seconds to wait for the connection.
+            raise_on_error: raise `GrpcError` on a non-OK status instead of returning it.
+            max_message_size: largest message sent or received, in bytes.
+            local_stubs: resolve types from stubs loaded in this process before asking
+                the server's reflection service; False always asks the server.
 
         Raises:
             GrpcError: UNAVAILABLE if no connection is made within `timeout` seconds.
@@ -81,7 +95,7 @@ class GrpcChannel:
             raise GrpcError(
                 GrpcError.UNAVAILABLE, f"could not connect to {target} within {timeout}s"
             ) from None
-        return cls(target, channel, raise_on_error=raise_on_error)
+        return cls(target, channel, raise_on_error=raise_on_error, local_stubs=local_stubs)
 
     async def close(self) -> None:
         """Close the connection."""
@@ -180,7 +194,8 @@ class GrpcChannel:
         key = (service, method)
         route = self._routes.get(key)
         if route is None:
-            route = _local_route(service, method) or await self._remote_route(service, method)
+            local = _local_route(service, method) if self.local_stubs else None
+            route = local or await self._remote_route(service, method)
             self._routes[key] = route
         return route
 

@@ -31,10 +31,9 @@ def message_to_dict(message: Message) -> Any:
         return special(message)
     result: dict[str, Any] = {}
     for field in message.DESCRIPTOR.fields:
-        if field.containing_oneof is not None and not message.HasField(field.name):
-            continue
-        if field.has_presence and field.containing_oneof is None and not message.HasField(field.name):
-            result[field.name] = None
+        if field.has_presence and not message.HasField(field.name):
+            if not _in_real_oneof(field):
+                result[field.name] = None  # absent optional field: None, like the dataclass
             continue
         value = getattr(message, field.name)
         if _is_map(field):
@@ -45,6 +44,12 @@ def message_to_dict(message: Message) -> Any:
         else:
             result[field.name] = _value(field, value)
     return result
+
+
+def _in_real_oneof(field: FieldDescriptor) -> bool:
+    """True for oneof members; proto3 `optional` fields sit in a synthetic one-field oneof."""
+    oneof = field.containing_oneof
+    return oneof is not None and not (len(oneof.fields) == 1 and oneof.name == f"_{field.name}")
 
 
 def _is_map(field: FieldDescriptor) -> bool:
