@@ -86,7 +86,8 @@ PATH="$DEBROOT/usr/bin:$PATH"
 echo "--- peer toolchain ---"
 protoc --version
 go version
-protoc-gen-go --version 2>&1 | grep -q 'protoc-gen-go v1\.' ||
+# (no `| grep -q` here: under pipefail an early grep exit can SIGPIPE the writer)
+[[ "$(protoc-gen-go --version 2>&1)" == *"protoc-gen-go v1."* ]] ||
   die "protoc-gen-go on PATH is not the APIv2 generator: $(command -v protoc-gen-go)"
 protoc-gen-go --version
 protoc-gen-go-grpc --version

@@ -24,6 +24,7 @@ from ._types import (
     UInt32,
     UInt64,
 )
+from ._web import GrpcWebApp
 
 __all__ = [
     "App",
@@ -42,6 +43,7 @@ __all__ = [
     "GrpcResponse",
     "GrpcServer",
     "GrpcService",
+    "GrpcWebApp",
     "Int32",
     "Int64",
     "SFixed32",

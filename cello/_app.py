@@ -54,6 +54,9 @@ class App:
         self.grpc_server = server
         await server.start()
         print(f"cello: serving gRPC on {server.address}", flush=True)
+        if server.web_port is not None:
+            host = server.address.rsplit(":", 1)[0]
+            print(f"cello: serving gRPC-Web on http://{host}:{server.web_port}", flush=True)
         try:
             await stop.wait()
         finally:

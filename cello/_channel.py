@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
-from google.protobuf import descriptor_pool, descriptor_pb2, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from ._client import Metadata, from_rpc_error, to_grpc_metadata
 from ._convert import dict_to_message, message_to_dict
@@ -233,7 +233,10 @@ class GrpcChannel:
                 response_deserializer=rpb.ServerReflectionResponse.FromString,
             )
             try:
-                return [r async for r in call(iter([rpb.ServerReflectionRequest(**q) for q in requests]))]
+                return [
+                    r
+                    async for r in call(iter([rpb.ServerReflectionRequest(**q) for q in requests]))
+                ]
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                     raise from_rpc_error(exc) from exc
@@ -307,7 +310,9 @@ def _local_route(service: str, method: str) -> _Route | None:
         return None
     for m in bindings[full].methods:
         if m.name == method or m.python_name == method:
-            return _Route(m.path, m.client_streaming, m.server_streaming, m.request_type, m.response_type)
+            return _Route(
+                m.path, m.client_streaming, m.server_streaming, m.request_type, m.response_type
+            )
     return None
 
 
@@ -315,7 +320,7 @@ def _request_parts(
     request: GrpcRequest[Any] | dict[str, Any] | None, metadata: Metadata | None
 ) -> tuple[Any, Any]:
     if isinstance(request, GrpcRequest):
-        merged = {**request.metadata, **dict(metadata or {})}  # type: ignore[arg-type]
+        merged = {**request.metadata, **dict(metadata or {})}
         return request.data, to_grpc_metadata(merged)
     return request or {}, to_grpc_metadata(metadata)
 

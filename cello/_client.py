@@ -66,7 +66,9 @@ class StubClient:
         binding = self.service.methods[index]
         try:
             reply = await self._calls[index](
-                binding.encode_request(request), timeout=timeout, metadata=to_grpc_metadata(metadata)
+                binding.encode_request(request),
+                timeout=timeout,
+                metadata=to_grpc_metadata(metadata),
             )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from exc

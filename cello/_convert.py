@@ -26,7 +26,7 @@ def message_to_dict(message: Message) -> Any:
     Unlike protobuf's JSON mapping, 64-bit integers stay `int`, enums are their names,
     Timestamps are `datetime`, and Struct is a plain dict.
     """
-    special = _WKT_TO_PY.get(message.DESCRIPTOR.full_name)
+    special: Any = _WKT_TO_PY.get(message.DESCRIPTOR.full_name)
     if special is not None:
         return special(message)
     result: dict[str, Any] = {}
@@ -80,7 +80,7 @@ def dict_to_message(data: Any, message_type: type[Message]) -> Message:
     name = message_type.DESCRIPTOR.full_name
     message = message_type()
     if name == "google.protobuf.Struct":
-        message.update(data or {})  # type: ignore[attr-defined]
+        message.update(data or {})
         return message
     if name == "google.protobuf.Empty":
         return message

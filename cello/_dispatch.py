@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import grpc.aio
@@ -24,7 +24,7 @@ from ._messages import GrpcRequest, GrpcResponse
 logger = logging.getLogger("cello.grpc")
 
 INTERNAL_MESSAGE = "Internal server error"
-Context = grpc.aio.ServicerContext  # type: ignore[type-arg]
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
 def request_metadata(context: Any) -> dict[str, Any]:
@@ -89,7 +89,9 @@ def method_handler(binding: MethodBinding, instance: object) -> grpc.RpcMethodHa
 
         return grpc.unary_stream_rpc_method_handler(unary_stream)
 
-    async def stream_stream(requests: AsyncIterator[bytes], context: Context) -> AsyncIterator[bytes]:
+    async def stream_stream(
+        requests: AsyncIterator[bytes], context: Context
+    ) -> AsyncIterator[bytes]:
         try:
             async for chunk in stream(_parsed(requests, parse), context):
                 yield chunk
@@ -104,7 +106,9 @@ def _serialize(message: Any) -> bytes:
     return message.SerializeToString()  # type: ignore[no-any-return]
 
 
-async def _parsed(requests: AsyncIterator[bytes], parse: Callable[[bytes], Any]) -> AsyncIterator[Any]:
+async def _parsed(
+    requests: AsyncIterator[bytes], parse: Callable[[bytes], Any]
+) -> AsyncIterator[Any]:
     async for raw in requests:
         yield parse(raw)
 
@@ -208,7 +212,7 @@ def _emitter(binding: MethodBinding) -> Callable[[Any, Context, bool], Awaitable
         if type(result) is response_type:
             return result
         if accepts_dict and isinstance(result, Mapping):
-            return json_format.ParseDict(result, response_type())  # type: ignore[operator]
+            return json_format.ParseDict(result, response_type())
         return encode(result)
 
     return emit

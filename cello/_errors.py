@@ -1,10 +1,10 @@
 """The exception tree of Cello.
 
-    CelloError
-    ├── DefinitionError      a service, method or type hint cannot be mapped to protobuf
-    ├── GenerationError      protoc or a template failed, or built stubs are unusable
-    │   └── StaleStubsError  built stubs no longer match the service classes
-    └── GrpcError            a call ended with a non-OK gRPC status
+CelloError
+├── DefinitionError      a service, method or type hint cannot be mapped to protobuf
+├── GenerationError      protoc or a template failed, or built stubs are unusable
+│   └── StaleStubsError  built stubs no longer match the service classes
+└── GrpcError            a call ended with a non-OK gRPC status
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import grpc
 import grpc.aio
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
@@ -21,6 +22,7 @@ def add_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> Non
     under a new package, and recent tools (buf curl, grpcurl) ask for v1 first. The
     package name never appears on the wire, so the v1alpha messages serve v1 as they are.
     """
+    _describe_v1()
     names = sorted({*service_names, reflection.SERVICE_NAME, V1_SERVICE})
     servicer = ReflectionServicer(names)
     handler = grpc.stream_stream_rpc_method_handler(
@@ -49,3 +51,27 @@ class Health:
         )
         for name in ("", *service_names):
             await self.servicer.set(name, status)
+
+
+def _describe_v1() -> None:
+    """Put a v1 copy of the reflection protocol in the pool, so reflection can describe itself."""
+    pool = descriptor_pool.Default()
+    try:
+        pool.FindServiceByName(V1_SERVICE)
+        return
+    except KeyError:
+        pass
+    file = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(file)
+    old, new = file.package, V1_SERVICE.rsplit(".", 1)[0]
+    file.name = "grpc/reflection/v1/reflection.proto"
+    file.package = new
+    for message in file.message_type:
+        for field in message.field:
+            if field.HasField("type_name"):  # proto2: assigning "" would mark it as set
+                field.type_name = field.type_name.replace(f".{old}.", f".{new}.")
+    for method in file.service[0].method:
+        method.input_type = method.input_type.replace(f".{old}.", f".{new}.")
+        method.output_type = method.output_type.replace(f".{old}.", f".{new}.")
+    file.ClearField("options")
+    pool.Add(file)

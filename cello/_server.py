@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
@@ -18,8 +19,15 @@ from ._reflection import Health, add_reflection
 from ._service import GrpcService
 from ._stubs import load_bindings
 
+if TYPE_CHECKING:
+    from ._web import GrpcWebApp
+
 logger = logging.getLogger("cello.grpc")
 HEALTH_SERVICE = "grpc.health.v1.Health"
+
+# A started server serves until stopped, even if the caller drops its last reference
+# (grpc.aio shuts a server down when it is garbage collected).
+_running: set[GrpcServer] = set()
 
 
 def server_options(config: GrpcConfig) -> list[tuple[str, Any]]:
@@ -68,6 +76,8 @@ class GrpcServer:
         self._server: grpc.aio.Server | None = None
         self._health: Health | None = None
         self._bindings: dict[str, ServiceBinding] = {}
+        self._handlers: list[grpc.GenericRpcHandler] | None = None
+        self._web_app: GrpcWebApp | None = None
         self._web: Any = None
         self.web_port: int | None = None
 
@@ -85,8 +95,8 @@ class GrpcServer:
             )
         if not isinstance(service, GrpcService):
             raise DefinitionError(f"{service!r} is not a GrpcService instance")
-        if self._server is not None:
-            raise DefinitionError("register services before start()")
+        if self._server is not None or self._handlers is not None:
+            raise DefinitionError("register services before start() and web_app()")
         if service.name in self._services:
             raise DefinitionError(f"a service named {service.name!r} is already registered")
         self._services[service.name] = service
@@ -115,22 +125,11 @@ class GrpcServer:
         """
         if self._server is not None:
             raise RuntimeError("server already started")
-        if not self._services:
-            raise DefinitionError("no services registered; call register_service() first")
-        instances = list(self._services.values())
-        bindings = load_bindings(
-            [type(s) for s in instances], stubs_dir=self.stubs_dir, package=self.package
-        )
-        by_class = {b.python_class: b for b in bindings.values()}
+        handlers = self._load_handlers()
         server = grpc.aio.server(
             options=server_options(self.config),
             maximum_concurrent_rpcs=self.config.concurrency_limit,
         )
-        handlers = []
-        for instance in instances:
-            binding = by_class[f"{type(instance).__module__}:{type(instance).__qualname__}"]
-            handlers.append(service_handler(binding, instance))
-            self._bindings[binding.full_name] = binding
         server.add_generic_rpc_handlers(tuple(handlers))
         names = sorted(self._bindings)
         if self.config.health:
@@ -150,31 +149,75 @@ class GrpcServer:
         self.port = bound
         await server.start()
         self._server = server
+        _running.add(self)
         if self._health is not None:
             await self._health.set_all(names, serving=True)
         if self.config.enable_web:
-            from ._web import GrpcWebApp, serve_web
+            from ._webserver import serve_web
 
-            app = GrpcWebApp(
-                handlers,
+            try:
+                self._web = await serve_web(self.web_app(), self.host, self.config.web_port)
+            except BaseException:
+                await self.stop(0)
+                raise
+            self.web_port = self._web.port
+            logger.info("serving gRPC-Web on %s", self._web.url)
+        logger.info("serving %s on %s", ", ".join(names), self.address)
+
+    def web_app(self) -> GrpcWebApp:
+        """The gRPC-Web ASGI app for the registered services, to mount in an ASGI server.
+
+        It calls the same handlers as the gRPC port, with this server's `max_message_size`,
+        `concurrency_limit` and `web_origins`. `start()` is not needed to use it; with
+        `enable_web`, `start()` also serves it on `web_port`. Register services first.
+
+        Raises:
+            DefinitionError, GenerationError: the services cannot be served.
+        """
+        if self._web_app is None:
+            from ._web import GrpcWebApp
+
+            self._web_app = GrpcWebApp(
+                self._load_handlers(),
                 max_message_size=self.config.max_message_size,
                 allowed_origins=self.config.web_origins,
+                max_concurrent_rpcs=self.config.concurrency_limit,
             )
-            self._web = await serve_web(app, self.host, self.config.web_port)
-            self.web_port = self._web.port
-        logger.info("serving %s on %s", ", ".join(names), self.address)
+        return self._web_app
+
+    def _load_handlers(self) -> list[grpc.GenericRpcHandler]:
+        """Generate or load the stubs and build one grpc handler per service, once."""
+        if self._handlers is not None:
+            return self._handlers
+        if not self._services:
+            raise DefinitionError("no services registered; call register_service() first")
+        instances = list(self._services.values())
+        bindings = load_bindings(
+            [type(s) for s in instances], stubs_dir=self.stubs_dir, package=self.package
+        )
+        by_class = {b.python_class: b for b in bindings.values()}
+        handlers = []
+        for instance in instances:
+            binding = by_class[f"{type(instance).__module__}:{type(instance).__qualname__}"]
+            handlers.append(service_handler(binding, instance))
+            self._bindings[binding.full_name] = binding
+        self._handlers = handlers
+        return handlers
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop serving: report NOT_SERVING, let in-flight calls finish for `grace` seconds."""
         server, self._server = self._server, None
         if server is None:
             return
+        _running.discard(self)
         if self._health is not None:
             await self._health.set_all(sorted(self._bindings), serving=False)
-        if self._web is not None:
-            await self._web.stop()
-            self._web = None
-        await server.stop(self.config.shutdown_grace_secs if grace is None else grace)
+        grace = self.config.shutdown_grace_secs if grace is None else grace
+        web, self._web = self._web, None
+        if web is None:
+            await server.stop(grace)
+        else:  # both ports drain at once, within one grace period
+            await asyncio.gather(server.stop(grace), web.stop(grace))
 
     async def wait_for_termination(self) -> None:
         """Block until the server stops."""

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ._binding import ServiceBinding
 from ._errors import StaleStubsError
+from ._pool import is_duplicate_file_error, load_supplement
 from ._service import GrpcService
 
 LOCK_FILE = "cello.lock.json"
@@ -69,7 +70,7 @@ def _expected_texts(
     directory: Path, services: list[type[GrpcService]], package: str | None
 ) -> dict[str, str]:
     """Re-render what `cello-gen build` wrote into `directory`, from the classes of today."""
-    from cello.codegen.build import generate, import_target, with_siblings
+    from cello.codegen.build import generate, import_target, parse_lock, with_siblings
 
     lock_path = directory / LOCK_FILE
     if not lock_path.exists():
@@ -79,7 +80,11 @@ def _expected_texts(
     recorded = json.loads(lock_path.read_text(encoding="utf-8"))
     package = recorded.get("package") or package
     targets = [cls for spec in recorded.get("targets", []) for cls in import_target(spec)]
-    _, texts = generate(with_siblings(targets + services, package), default_package=package)
+    # the build numbered fields with the lock as it stood before; re-rendering with the lock
+    # it wrote gives the same numbers and `reserved` lines, so the comparison stays exact
+    lock = parse_lock(recorded, source=str(lock_path))
+    services = with_siblings(targets + services, package)
+    _, texts = generate(services, default_package=package, lock=lock)
     return texts
 
 
@@ -135,11 +140,26 @@ def _import(directory: Path, texts: dict[str, str]) -> dict[str, ServiceBinding]
                 package.__path__ = [str(folder)]
                 sys.modules[package_name] = package
             stem = rel.rsplit("/", 1)[-1].removesuffix(".py")
+            _import_pb2(f"{package_name}.{stem.removesuffix('_cello')}_pb2", folder)
             module = importlib.import_module(f"{package_name}.{stem}")
             for service in module.SERVICES:
                 bindings[service.full_name] = service
         _loaded[directory] = bindings
         return bindings
+
+
+def _import_pb2(name: str, folder: Path) -> None:
+    """Import a `_pb2` module; if its file is in the pool with other content, supplement it."""
+    if name in sys.modules:
+        return
+    try:
+        importlib.import_module(name)
+    except TypeError as exc:
+        if not is_duplicate_file_error(exc):
+            raise
+        sys.modules.pop(name, None)
+        path = folder / (name.rsplit(".", 1)[-1] + ".py")
+        sys.modules[name] = load_supplement(name, path)
 
 
 def loaded_bindings() -> dict[str, ServiceBinding]:

@@ -158,7 +158,7 @@ class RequestHeaders:
         """The gRPC metadata the headers carry (`-bin` values decoded), in order.
 
         Raises:
-            ValueError: a `-bin` header is not base64.
+            RpcFinished: INVALID_ARGUMENT, a `-bin` header is not base64.
         """
         md: list[tuple[str, str | bytes]] = []
         for key, value in self._items:
@@ -169,7 +169,10 @@ class RequestHeaders:
                 try:
                     md.append((key, base64.b64decode(text + "=" * (-len(text) % 4), validate=True)))
                 except (binascii.Error, ValueError):
-                    raise ValueError(f"invalid base64 in binary metadata header {key!r}") from None
+                    raise RpcFinished(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        f"Invalid base64 in binary metadata header {key!r}",
+                    ) from None
             else:
                 md.append((key, value))
         return tuple(md)
@@ -420,6 +423,10 @@ class WebServicerContext(grpc.aio.ServicerContext):  # type: ignore[misc]
 
     def cancel(self) -> bool:
         return False
+
+    def set_cancelled(self) -> None:
+        """Record that the client left or the deadline passed (before the handler is cancelled)."""
+        self._cancelled = True
 
     def add_done_callback(self, callback: Callable[[Any], object]) -> None:
         self._callbacks.append(callback)

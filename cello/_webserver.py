@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -26,10 +27,10 @@ class WebServerHandle:
     @property
     def url(self) -> str:
         """`http://host:port`, with a wildcard host replaced by the loopback address."""
-        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(self.host, self.host)
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        host = self.host.removeprefix("[").removesuffix("]")
+        if host in ("", "0.0.0.0", "::"):  # "::" binds dual-stack, so IPv4 loopback answers
+            host = "127.0.0.1"
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting connections and shut down.
@@ -51,20 +52,37 @@ class WebServerHandle:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening, non-blocking TCP socket on `host:port` ("[::]" binds IPv6 and IPv4).
+    """A listening, non-blocking TCP socket on `host:port`.
+
+    "[::]" binds IPv6 and IPv4 (IPv4 only where the machine has no IPv6).
 
     Raises:
         OSError: the address cannot be resolved or bound.
     """
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    infos = socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )
-    family, socktype, proto, _, sockaddr = infos[0]
-    sock = socket.socket(family, socktype, proto)
+    candidates = [host or None] + (["0.0.0.0"] if host in ("::", "") else [])
+    error: OSError | None = None
+    for candidate in candidates:
+        try:
+            infos = socket.getaddrinfo(
+                candidate, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
+        except OSError as exc:
+            error = exc
+            continue
+        for family, socktype, proto, _, sockaddr in infos:
+            try:
+                return _listen(socket.socket(family, socktype, proto), sockaddr)
+            except OSError as exc:
+                error = exc
+    assert error is not None
+    raise error
+
+
+def _listen(sock: socket.socket, sockaddr: Any) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
+        if sock.family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind(sockaddr)
         sock.listen(128)
@@ -102,9 +120,10 @@ async def serve_web(
     """
     import uvicorn
 
-    class _Server(uvicorn.Server):  # type: ignore[misc]
-        def capture_signals(self) -> contextlib.AbstractContextManager[None]:
-            return contextlib.nullcontext()
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the embedding program owns the signals
 
     try:
         sock = bind(host, port)

@@ -23,7 +23,8 @@ def timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
 
 def from_timestamp(ts: timestamp_pb2.Timestamp) -> dt.datetime:
     """Timestamp → timezone-aware UTC `datetime`."""
-    return ts.ToDatetime(tzinfo=dt.UTC)
+    result: dt.datetime = ts.ToDatetime(tzinfo=dt.UTC)
+    return result
 
 
 def duration(value: dt.timedelta | None) -> duration_pb2.Duration | None:
@@ -37,7 +38,8 @@ def duration(value: dt.timedelta | None) -> duration_pb2.Duration | None:
 
 def from_duration(d: duration_pb2.Duration) -> dt.timedelta:
     """Duration → `timedelta`."""
-    return d.ToTimedelta()
+    result: dt.timedelta = d.ToTimedelta()
+    return result
 
 
 def struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct | None:
@@ -61,8 +63,10 @@ def value(obj: Any) -> struct_pb2.Value:
     elif isinstance(obj, str):
         v.string_value = obj
     elif isinstance(obj, Mapping):
+        v.struct_value.SetInParent()  # so an empty dict is still a struct, not "no value"
         v.struct_value.update(obj)
     elif isinstance(obj, (list, tuple)):
+        v.list_value.SetInParent()
         v.list_value.extend(obj)
     else:
         raise TypeError(f"{type(obj).__name__} is not JSON-like and cannot be a protobuf Value")

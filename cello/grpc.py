@@ -8,6 +8,7 @@ from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
+from ._web import GrpcWebApp
 
 __all__ = [
     "GrpcChannel",
@@ -17,5 +18,6 @@ __all__ = [
     "GrpcResponse",
     "GrpcServer",
     "GrpcService",
+    "GrpcWebApp",
     "grpc_method",
 ]

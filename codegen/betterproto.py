@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sysconfig
+import tempfile
 from pathlib import Path
 
 from cello._errors import GenerationError
@@ -11,6 +12,9 @@ from cello._errors import GenerationError
 from .protoc import _run, wkt_include
 
 PLUGIN = "protoc-gen-python_betterproto"
+# Not "betterproto": with `out` on sys.path that directory would shadow the betterproto
+# library itself, which every generated module imports.
+TARGET = "betterproto_stubs"
 
 
 def plugin_path() -> str:
@@ -27,20 +31,35 @@ def plugin_path() -> str:
 
 
 def generate_betterproto(out: Path, protos: list[str]) -> list[Path]:
-    """Write betterproto modules for `protos` (relative to `out`) into `out/betterproto`."""
+    """Write betterproto modules for `protos` (relative to `out`) into `out/betterproto_stubs`.
+
+    The result is a package, `betterproto_stubs.<proto package>` with `out` on `sys.path`,
+    so it can live beside the grpcio modules of the same proto package. The directory is
+    replaced as a whole, so modules of removed packages do not linger; a failing protoc
+    leaves it as it was.
+
+    Returns:
+        The paths written, sorted.
+
+    Raises:
+        GenerationError: the plugin is missing, or protoc failed (with its message).
+    """
     from grpc_tools import protoc
 
-    target = out / "betterproto"
-    target.mkdir(parents=True, exist_ok=True)
-    args = [
-        "protoc",
-        f"--proto_path={out}",
-        f"--proto_path={wkt_include()}",
-        f"--plugin={PLUGIN}={plugin_path()}",
-        f"--python_betterproto_out={target}",
-        *protos,
-    ]
-    code, message = _run(protoc.main, args)
-    if code != 0:
-        raise GenerationError(f"betterproto generation failed: {message.strip()}")
+    plugin = plugin_path()
+    target = out / TARGET
+    with tempfile.TemporaryDirectory(prefix="cello-betterproto-") as scratch:
+        args = [
+            "protoc",
+            f"--proto_path={out}",
+            f"--proto_path={wkt_include()}",
+            f"--plugin={PLUGIN}={plugin}",
+            f"--python_betterproto_out={scratch}",
+            *protos,
+        ]
+        code, message = _run(protoc.main, args)
+        if code != 0:
+            raise GenerationError(f"betterproto generation failed: {message.strip()}")
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(scratch, target)
     return sorted(p for p in target.rglob("*.py"))

@@ -15,6 +15,8 @@ from cello._errors import DefinitionError
 from cello._service import GrpcService
 
 from .introspect import build_schema, package_of
+from .lock import Lock
+from .lock import parse_lock as parse_lock  # for the stub loader, whose one door is this module
 from .model import Schema
 from .protoc import compile_protos
 from .render import render
@@ -78,10 +80,16 @@ def with_siblings(
 
 
 def generate(
-    services: Sequence[type[GrpcService]], *, default_package: str | None = None
+    services: Sequence[type[GrpcService]],
+    *,
+    default_package: str | None = None,
+    lock: Lock | None = None,
 ) -> tuple[Schema, dict[str, str]]:
-    """Model and render services: the schema and `{path: text}` of `.proto` and stubs."""
-    schema = build_schema(services, default_package=default_package)
+    """Model and render services: the schema and `{path: text}` of `.proto` and stubs.
+
+    `lock` is the previous build's lock (see `build_schema`); None numbers by declaration order.
+    """
+    schema = build_schema(services, default_package=default_package, lock=lock)
     return schema, render(schema)
 
 
@@ -101,8 +109,7 @@ def write_outputs(texts: dict[str, str], out: Path) -> list[Path]:
         compile_protos(root, protos, root)
         written = []
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            rel = path.relative_to(root)
-            target = out / rel
+            target = out / path.relative_to(root)
             target.parent.mkdir(parents=True, exist_ok=True)
             if not target.exists() or target.read_bytes() != path.read_bytes():
                 shutil.copyfile(path, target)

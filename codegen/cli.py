@@ -1,4 +1,4 @@
-"""`cello-gen`: build stubs from service classes, or print a service's `.proto`."""
+"""`cello-gen`: build stubs from service classes, check them, or print a service's `.proto`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from cello._errors import CelloError
+from cello._service import GrpcService
 
 from .build import generate, import_target, with_siblings, write_outputs
-from .lock import write_lock
+from .evolution import Change, compare
+from .lock import LOCK_FILE, lock_from_schema, read_lock, write_lock
 
 
 def project_config(start: Path) -> dict[str, Any]:
@@ -33,48 +35,88 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="write .proto, _pb2, _pb2_grpc, .pyi and _cello stubs")
     build.add_argument("targets", nargs="*", metavar="MODULE[:Class]")
-    build.add_argument("--out", help="output directory (default: [tool.cello] out, else ./generated)")
+    build.add_argument(
+        "--out", help="output directory (default: [tool.cello] out, else ./generated)"
+    )
     build.add_argument("--package", help="protobuf package for services that set none")
     build.add_argument(
         "--betterproto", action="store_true", help="also emit betterproto dataclass stubs"
     )
+    build.add_argument(
+        "--allow-breaking",
+        action="store_true",
+        help="accept wire-breaking changes since the lock (removed numbers are still reserved)",
+    )
+    check = sub.add_parser(
+        "check",
+        help="fail if the output is out of date or the change since the lock breaks clients",
+    )
+    check.add_argument("targets", nargs="*", metavar="MODULE[:Class]")
+    check.add_argument("--out", help="the build's output directory (default as for build)")
+    check.add_argument("--package", help="protobuf package for services that set none")
+    check.add_argument(
+        "--strict", action="store_true", help="JSON-breaking changes (renames) are errors too"
+    )
     proto = sub.add_parser("proto", help="print the .proto of the targets")
     proto.add_argument("targets", nargs="+", metavar="MODULE[:Class]")
     proto.add_argument("--package", help="protobuf package for services that set none")
+    proto.add_argument("--out", help="number fields with the lock of this build directory")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 1 bad definitions or generation, 2 usage)."""
+    """Entry point; returns the exit code.
+
+    0 ok; 1 bad definitions, failed generation, stale output or a breaking change; 2 usage.
+    """
     args = _parser().parse_args(argv)
     cwd = Path.cwd()
     if str(cwd) not in sys.path:
         sys.path.insert(0, str(cwd))  # targets are modules of the project being built
     config = project_config(cwd)
     try:
+        if args.command == "check":
+            return _check(args, config, cwd)
         return _run(args, config, cwd)
     except CelloError as exc:
-        print(f"cello-gen: error: {exc}", file=sys.stderr)
+        _say("error", str(exc))
         return 1
+
+
+def _say(level: str, message: object) -> None:
+    print(f"cello-gen: {level}: {message}", file=sys.stderr)
+
+
+def _services(targets: Sequence[str], package: str | None) -> list[type[GrpcService]]:
+    return with_siblings([c for t in targets for c in import_target(t)], package)
+
+
+def _out(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> Path:
+    return cwd / str(args.out or config.get("out", "generated"))
 
 
 def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
     targets = list(args.targets) or list(config.get("targets", []))
     if not targets:
-        print(
-            "cello-gen: error: no targets; pass MODULE[:Class] or set [tool.cello] targets",
-            file=sys.stderr,
-        )
+        _say("error", "no targets; pass MODULE[:Class] or set [tool.cello] targets")
         return 2
     package = args.package or config.get("package")
-    services = with_siblings([c for t in targets for c in import_target(t)], package)
-    _, texts = generate(services, default_package=package)
+    services = _services(targets, package)
     if args.command == "proto":
+        lock = read_lock(cwd / args.out) if args.out else None
+        _, texts = generate(services, default_package=package, lock=lock)
         sys.stdout.write("\n".join(t for p, t in texts.items() if p.endswith(".proto")))
         return 0
-    out = cwd / (args.out or config.get("out", "generated"))
+    out = _out(args, config, cwd)
+    lock = read_lock(out)
+    schema, texts = generate(services, default_package=package, lock=lock)
+    if not _accept(
+        compare(lock, schema), allow_breaking=args.allow_breaking, lock_path=out / LOCK_FILE
+    ):
+        return 1
     written = write_outputs(texts, out)
-    written.append(write_lock(out, {"package": package, "targets": targets}))
+    new_lock = lock_from_schema(schema, previous=lock, package=package, targets=tuple(targets))
+    written.append(write_lock(out, new_lock))
     if args.betterproto or config.get("betterproto"):
         from .betterproto import generate_betterproto
 
@@ -82,6 +124,76 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
     for path in written:
         print(path.relative_to(cwd) if path.is_relative_to(cwd) else path)
     return 0
+
+
+def _accept(changes: list[Change], *, allow_breaking: bool, lock_path: Path) -> bool:
+    """Report changes since the lock; False if a wire-breaking one is not allowed."""
+    breaking = [c for c in changes if c.breaking]
+    for change in changes:
+        if change.breaking and not allow_breaking:
+            _say("error", change)
+        elif change.breaking:
+            _say("warning", f"{change} [accepted: --allow-breaking]")
+        else:
+            _say("warning", change)
+    if breaking and not allow_breaking:
+        _say(
+            "error",
+            f"{len(breaking)} wire-breaking change(s) since {lock_path}; nothing written. "
+            "Fix them, or pass --allow-breaking to accept them on purpose",
+        )
+        return False
+    return True
+
+
+def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
+    out = _out(args, config, cwd)
+    if not (out / LOCK_FILE).exists():
+        _say("error", f"{out / LOCK_FILE} not found; run `cello-gen build --out {out}` first")
+        return 1
+    lock = read_lock(out)
+    targets = list(args.targets) or list(lock.targets) or list(config.get("targets", []))
+    if not targets:
+        _say("error", "no targets; pass MODULE[:Class] or set [tool.cello] targets")
+        return 2
+    package = args.package or lock.package or config.get("package")
+    schema, texts = generate(_services(targets, package), default_package=package, lock=lock)
+    errors = [
+        f"{_show(path, cwd)} is out of date with the code; run `cello-gen build --out "
+        f"{_show(out, cwd)}`"
+        for path in _stale(out, texts)
+    ]
+    warnings: list[str] = []
+    for change in compare(lock, schema):
+        (errors if change.breaking or args.strict else warnings).append(str(change))
+    for line in warnings:
+        _say("warning", line)
+    for line in errors:
+        _say("error", line)
+    if not errors:
+        print(f"{_show(out, cwd)}: up to date, no breaking changes since {LOCK_FILE}")
+    return 1 if errors else 0
+
+
+def _stale(out: Path, texts: dict[str, str]) -> list[Path]:
+    """Rendered files whose copy in `out` differs or is missing, and missing protoc output."""
+    stale = []
+    for rel, text in texts.items():
+        path = out / rel
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            stale.append(path)
+        elif rel.endswith(".proto"):
+            stem = rel.removesuffix(".proto")
+            stale += [
+                out / f"{stem}{s}"
+                for s in ("_pb2.py", "_pb2_grpc.py")
+                if not (out / f"{stem}{s}").exists()
+            ]
+    return stale
+
+
+def _show(path: Path, cwd: Path) -> Path:
+    return path.relative_to(cwd) if path.is_relative_to(cwd) else path
 
 
 if __name__ == "__main__":

@@ -16,7 +16,13 @@ from cello._types import Field, ScalarMarker
 
 from .model import Kind, Label, TypeRef, Wkt
 
-SCALARS: dict[type, str] = {int: "int64", float: "double", str: "string", bool: "bool", bytes: "bytes"}
+SCALARS: dict[type, str] = {
+    int: "int64",
+    float: "double",
+    str: "string",
+    bool: "bool",
+    bytes: "bytes",
+}
 MAP_KEY_TYPES = frozenset(
     "int32 int64 uint32 uint64 sint32 sint64 fixed32 fixed64 sfixed32 sfixed64 bool string".split()
 )
@@ -99,8 +105,14 @@ def map_hint(hint: Any, where: str) -> Mapped:
                     f"{where}: `{_describe(hint)}` has two members with one protobuf type; "
                     "a oneof needs distinct types"
                 )
-            return Mapped(TypeRef(Kind.MESSAGE, ""), Label.SINGULAR, None,
-                          number=number, members=members, optional=optional)
+            return Mapped(
+                TypeRef(Kind.MESSAGE, ""),
+                Label.SINGULAR,
+                None,
+                number=number,
+                members=members,
+                optional=optional,
+            )
         hint = rest[0]
         hint, inner_marker, inner_number = unwrap_annotated(hint)
         marker = marker or inner_marker

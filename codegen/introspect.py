@@ -6,7 +6,7 @@ import dataclasses
 import inspect
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, get_args, get_origin, get_type_hints
 
 from cello._errors import DefinitionError
 from cello._messages import GrpcRequest, GrpcResponse
@@ -34,12 +34,16 @@ from .model import (
     OneofDef,
     PyRef,
     PyShape,
+    Reserved,
     Schema,
     ServiceDef,
     TypeRef,
     Wkt,
 )
-from .numbering import assign_numbers
+from .numbering import Slot, assign_numbers
+
+if TYPE_CHECKING:
+    from .lock import Lock
 
 _STRUCT = TypeRef(Kind.MESSAGE, Wkt.STRUCT.value)
 _EMPTY = TypeRef(Kind.MESSAGE, Wkt.EMPTY.value)
@@ -47,7 +51,10 @@ _MISSING = object()
 
 
 def build_schema(
-    services: Iterable[type[GrpcService]], *, default_package: str | None = None
+    services: Iterable[type[GrpcService]],
+    *,
+    default_package: str | None = None,
+    lock: Lock | None = None,
 ) -> Schema:
     """Read service classes into a `Schema`: one file per protobuf package.
 
@@ -55,11 +62,14 @@ def build_schema(
         services: `GrpcService` subclasses, in the order they should appear.
         default_package: the package for services without a `package` attribute;
             without it the package is derived from the service's module name.
+        lock: the previous build's lock: fields and enum values keep the numbers it
+            records, and the ones it has that are gone become `reserved`. None numbers
+            by declaration order.
 
     Raises:
         DefinitionError: a class, method or type hint has no valid protobuf mapping.
     """
-    builder = _SchemaBuilder(default_package)
+    builder = _SchemaBuilder(default_package, lock)
     for cls in services:
         builder.add_service(cls)
     return builder.schema()
@@ -107,8 +117,9 @@ def _owner_name(owner: Any) -> str:
 
 
 class _SchemaBuilder:
-    def __init__(self, default_package: str | None) -> None:
+    def __init__(self, default_package: str | None, lock: Lock | None) -> None:
         self.default_package = default_package
+        self.lock = lock
         self.packages: dict[str, _Package] = {}
 
     def schema(self) -> Schema:
@@ -153,8 +164,8 @@ class _SchemaBuilder:
             method = self._method(pkg, f"{where}.{attr}", attr, func, options)
             if method.name in seen:
                 raise DefinitionError(
-                    f"{where}.{attr}: rpc name {method.name!r} is also used by {seen[method.name]}; "
-                    "pass a distinct `name=` to @grpc_method"
+                    f"{where}.{attr}: rpc name {method.name!r} is also used by "
+                    f"{seen[method.name]}; pass a distinct `name=` to @grpc_method"
                 )
             seen[method.name] = attr
             methods.append(method)
@@ -175,7 +186,9 @@ class _SchemaBuilder:
         params = list(inspect.signature(func).parameters.values())[1:]
         for p in params:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                raise DefinitionError(f"{where}: `*{p.name}` parameters cannot be mapped to a request")
+                raise DefinitionError(
+                    f"{where}: `*{p.name}` parameters cannot be mapped to a request"
+                )
         rpc = naming.check_identifier(options.name or to_rpc_name(attr), what="rpc", where=where)
         if client:
             request, style = self._stream_request(pkg, params, hints, where)
@@ -193,7 +206,11 @@ class _SchemaBuilder:
         )
 
     def _request(
-        self, pkg: _Package, rpc: str, params: list[inspect.Parameter], hints: dict[str, Any],
+        self,
+        pkg: _Package,
+        rpc: str,
+        params: list[inspect.Parameter],
+        hints: dict[str, Any],
         where: str,
     ) -> tuple[TypeRef, HandlerStyle]:
         if not params:
@@ -276,7 +293,11 @@ class _SchemaBuilder:
     # -- messages and enums ---------------------------------------------------------------
 
     def _synthesized(
-        self, pkg: _Package, name: str, shape: PyShape, params: list[tuple[str, Any, bool]],
+        self,
+        pkg: _Package,
+        name: str,
+        shape: PyShape,
+        params: list[tuple[str, Any, bool]],
         where: str,
     ) -> TypeRef:
         naming.check_identifier(name, what="message name", where=where)
@@ -291,12 +312,12 @@ class _SchemaBuilder:
                     # presence on the wire, so an absent value leaves the Python default
                     mapped = dataclasses.replace(mapped, label=Label.OPTIONAL)
             fields.append((pname, mapped))
-        field_defs, oneofs = self._fields(pkg, fields, where)
+        full = f"{pkg.name}.{name}"
+        field_defs, oneofs, reserved = self._fields(pkg, fields, where, full)
         field_defs = tuple(
             dataclasses.replace(f, has_default=f.python_name in defaults) for f in field_defs
         )
-        full = f"{pkg.name}.{name}"
-        pkg.messages[name] = MessageDef(name, full, shape, field_defs, oneofs)
+        pkg.messages[name] = MessageDef(name, full, shape, field_defs, oneofs, reserved=reserved)
         return TypeRef(Kind.MESSAGE, full)
 
     def _message(self, pkg: _Package, cls: type) -> str:
@@ -319,15 +340,21 @@ class _SchemaBuilder:
             if number is not None:
                 mapped = dataclasses.replace(mapped, number=number)
             fields.append((f.name, mapped))
-        field_defs, oneofs = self._fields(pkg, fields, where)
+        field_defs, oneofs, reserved = self._fields(pkg, fields, where, full)
         pkg.messages[name] = MessageDef(
-            name, full, PyShape.DATACLASS, field_defs, oneofs, PyRef(cls.__module__, cls.__qualname__)
+            name,
+            full,
+            PyShape.DATACLASS,
+            field_defs,
+            oneofs,
+            PyRef(cls.__module__, cls.__qualname__),
+            reserved,
         )
         return full
 
     def _fields(
-        self, pkg: _Package, fields: Sequence[tuple[str, Mapped]], where: str
-    ) -> tuple[tuple[FieldDef, ...], tuple[OneofDef, ...]]:
+        self, pkg: _Package, fields: Sequence[tuple[str, Mapped]], where: str, full: str
+    ) -> tuple[tuple[FieldDef, ...], tuple[OneofDef, ...], Reserved]:
         """Resolve field types and numbers; oneof members become fields of their own."""
         slots: list[tuple[str, str, Mapped, str | None]] = []  # proto name, py name, type, oneof
         oneofs: list[OneofDef] = []
@@ -355,8 +382,9 @@ class _SchemaBuilder:
                 seen[proto] = py_name
             else:
                 add(proto, py_name, self._resolve(pkg, mapped), None)
-        numbers = assign_numbers(
-            [(proto, mapped.number) for proto, _, mapped, _ in slots], where=where
+        numbering = assign_numbers(
+            [Slot(proto, mapped.number, f"{where}.{py}") for proto, py, mapped, _ in slots],
+            history=self.lock.message_history(full) if self.lock else None,
         )
         defs = tuple(
             FieldDef(
@@ -369,9 +397,9 @@ class _SchemaBuilder:
                 oneof=oneof,
                 explicit_number=mapped.number is not None,
             )
-            for (proto, py, mapped, oneof), number in zip(slots, numbers, strict=True)
+            for (proto, py, mapped, oneof), number in zip(slots, numbering.numbers, strict=True)
         )
-        return defs, tuple(oneofs)
+        return defs, tuple(oneofs), numbering.reserved
 
     def _resolve(self, pkg: _Package, mapped: Mapped) -> Mapped:
         """Fill in the full name of a message or enum type."""
@@ -390,28 +418,40 @@ class _SchemaBuilder:
         if not pkg.claim(name, cls, where):
             return full
         prefix = naming.to_upper_snake(name)
-        members = list(cls)  # type: ignore[var-annotated]
+        members: list[Any] = list(cls)  # type: ignore[call-overload]
         if not members:
             raise DefinitionError(f"{where}: enum has no members")
+        # IntEnum values are explicit numbers; other enums are numbered like fields
         numbered = all(isinstance(m.value, int) and not isinstance(m.value, bool) for m in members)
-        values: list[EnumValueDef] = []
-        for index, member in enumerate(members, start=1):
-            number = member.value if numbered else index
-            if not -(2**31) <= number < 2**31:
-                raise DefinitionError(f"{where}.{member.name}: value {number} is outside int32")
+        slots: list[Slot] = []
+        py_names: list[str | None] = []
+        for member in members:
+            mwhere = f"{where}.{member.name}"
+            if numbered and not -(2**31) <= member.value < 2**31:
+                raise DefinitionError(f"{mwhere}: value {member.value} is outside int32")
             label = naming.to_upper_snake(member.name).removeprefix(prefix + "_")
             value_name = naming.check_identifier(
-                f"{prefix}_{label}", what="enum value", where=f"{where}.{member.name}"
+                f"{prefix}_{label}", what="enum value", where=mwhere
             )
-            values.append(EnumValueDef(value_name, number, member.name))
-        if not any(v.number == 0 for v in values):
+            slots.append(Slot(value_name, member.value if numbered else None, mwhere))
+            py_names.append(member.name)
+        if not any(slot.number == 0 for slot in slots):
             zero = f"{prefix}_UNSPECIFIED"
-            if any(v.name == zero for v in values):
+            if any(slot.name == zero for slot in slots):
                 raise DefinitionError(f"{where}: {zero} must have the value 0")
-            values.insert(0, EnumValueDef(zero, 0, None))
-        else:
-            values.sort(key=lambda v: v.number != 0)  # proto3: the zero value comes first
-        pkg.enums[name] = EnumDef(name, full, tuple(values), PyRef(cls.__module__, cls.__qualname__))
+            slots.insert(0, Slot(zero, 0, where))
+            py_names.insert(0, None)
+        numbering = assign_numbers(
+            slots, history=self.lock.enum_history(full) if self.lock else None, enum=True
+        )
+        values = [
+            EnumValueDef(slot.name, number, py)
+            for slot, number, py in zip(slots, numbering.numbers, py_names, strict=True)
+        ]
+        values.sort(key=lambda v: v.number != 0)  # proto3: the zero value comes first
+        pkg.enums[name] = EnumDef(
+            name, full, tuple(values), PyRef(cls.__module__, cls.__qualname__), numbering.reserved
+        )
         return full
 
 
@@ -421,9 +461,7 @@ def _proto_type_name(cls: type, where: str) -> str:
             f"{where}: types used by services must be defined at module level (generated "
             "stubs import them by name); move the class out of the function"
         )
-    return naming.check_identifier(
-        cls.__qualname__.replace(".", ""), what="type name", where=where
-    )
+    return naming.check_identifier(cls.__qualname__.replace(".", ""), what="type name", where=where)
 
 
 def _hints(obj: Any, where: str) -> dict[str, Any]:

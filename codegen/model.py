@@ -6,10 +6,10 @@ Introspection builds it, rendering and the lock read it. It knows nothing of Jin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum as _Enum
+from enum import StrEnum
 
 
-class Kind(str, _Enum):
+class Kind(StrEnum):
     """What a field's type refers to."""
 
     SCALAR = "scalar"
@@ -17,7 +17,7 @@ class Kind(str, _Enum):
     ENUM = "enum"
 
 
-class Label(str, _Enum):
+class Label(StrEnum):
     """A field's cardinality."""
 
     SINGULAR = "singular"
@@ -26,7 +26,7 @@ class Label(str, _Enum):
     MAP = "map"
 
 
-class PyShape(str, _Enum):
+class PyShape(StrEnum):
     """How a message looks on the Python side, which decides its converters."""
 
     DATACLASS = "dataclass"  # a user dataclass
@@ -36,7 +36,7 @@ class PyShape(str, _Enum):
     EMPTY = "empty"  # google.protobuf.Empty: None
 
 
-class Wkt(str, _Enum):
+class Wkt(StrEnum):
     """Well-known types with a special Python mapping."""
 
     TIMESTAMP = "google.protobuf.Timestamp"
@@ -146,7 +146,7 @@ class EnumDef:
     reserved: Reserved = field(default_factory=Reserved)
 
 
-class HandlerStyle(str, _Enum):
+class HandlerStyle(StrEnum):
     """What the user's handler takes, so the adapter can call it."""
 
     MESSAGE = "message"  # handler(request: Dataclass)

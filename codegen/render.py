@@ -16,6 +16,7 @@ from .model import (
     MethodDef,
     PyShape,
     Schema,
+    ServiceDef,
     TypeRef,
     Wkt,
 )
@@ -88,9 +89,16 @@ class _ProtoView:
             return f"optional {type_name} {f.name} = {f.number};"
         return f"{type_name} {f.name} = {f.number};"
 
-    def rpc(self, m: MethodDef) -> str:
-        req = ("stream " if m.client_streaming else "") + self.type_name(m.request)
-        resp = ("stream " if m.server_streaming else "") + self.type_name(m.response)
+    def rpc(self, m: MethodDef, service: ServiceDef) -> str:
+        rpc_names = {other.name for other in service.methods}
+
+        def name(ref: TypeRef) -> str:
+            short = self.type_name(ref)
+            # inside a service, a type spelled like one of its rpcs would resolve to the rpc
+            return f".{ref.name}" if short in rpc_names else short
+
+        req = ("stream " if m.client_streaming else "") + name(m.request)
+        resp = ("stream " if m.server_streaming else "") + name(m.response)
         return f"rpc {m.name}({req}) returns ({resp});"
 
     @staticmethod
@@ -193,15 +201,23 @@ class _StubBuilder:
 
     def converter(self, m: MessageDef) -> _Converter:
         conv = _Converter(m.name, m.shape.value, self.py_class(m) if m.python else None)
-        src = {PyShape.DATACLASS: "o.{}", PyShape.PARAMS: "o.get({!r})", PyShape.VALUE: "o"}[m.shape]
+        src = {PyShape.DATACLASS: "o.{}", PyShape.PARAMS: "o.get({!r})", PyShape.VALUE: "o"}[
+            m.shape
+        ]
         oneofs = {o.name: o for o in m.oneofs}
         current: str | None = None
         for f in m.fields:
             if f.oneof is None:
                 conv.enc_fields.append((f.name, self.encode(f, src.format(f.python_name))))
                 # a parameter with a default is left out when absent, so the default applies
-                guarded = m.shape is PyShape.PARAMS and f.has_default and (
-                    f.label is Label.OPTIONAL or f.label is Label.SINGULAR and f.type.kind is Kind.MESSAGE
+                guarded = (
+                    m.shape is PyShape.PARAMS
+                    and f.has_default
+                    and (
+                        f.label is Label.OPTIONAL
+                        or f.label is Label.SINGULAR
+                        and f.type.kind is Kind.MESSAGE
+                    )
                 )
                 if guarded:
                     conv.dec_fields.append((f.python_name, self.decode_plain(f), f.name))
@@ -277,8 +293,10 @@ class _StubBuilder:
         else:
             param = f"request: {req}" + (" = None" if req == "None" else "")
         returns = f"AsyncIterator[{resp}]" if m.server_streaming else resp
-        kind = ("stream" if m.client_streaming else "unary") + "_" + (
-            "stream" if m.server_streaming else "unary"
+        kind = (
+            ("stream" if m.client_streaming else "unary")
+            + "_"
+            + ("stream" if m.server_streaming else "unary")
         )
         return {
             "client_def": "def" if m.server_streaming else "async def",

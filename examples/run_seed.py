@@ -28,7 +28,10 @@ async def run_all() -> int:
     for path in sorted(SNIPPETS.glob("*.py")):
         print(f"--- {path.name}", flush=True)
         code = compile(
-            path.read_text(encoding="utf-8"), str(path), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+            path.read_text(encoding="utf-8"),
+            str(path),
+            "exec",
+            flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
         )
         try:
             result = eval(code, namespace)  # noqa: S307 - running the seed's own snippets

@@ -129,7 +129,7 @@ class BadRpcName(GrpcService):
 
 class InjectedName(GrpcService):
     package = "bad.v1"
-    name = 'Svc { } service Evil { rpc X(Y) returns (Z); } //'
+    name = "Svc { } service Evil { rpc X(Y) returns (Z); } //"
 
     @grpc_method
     async def Call(self, request):  # type: ignore[no-untyped-def]

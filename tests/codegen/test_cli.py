@@ -15,7 +15,15 @@ def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     script = shutil.which("cello-gen")
     command = [script] if script else [sys.executable, "-m", "cello.codegen.cli"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120, check=False)
+    return subprocess.run(
+        [*command, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_console_script_is_installed() -> None:
@@ -35,8 +43,13 @@ def test_build_writes_and_lists_every_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     listed = set(result.stdout.split())
     base = tmp_path / "gen" / "examples" / "seed_services"
-    for name in ("seed_services.proto", "seed_services_pb2.py", "seed_services_pb2.pyi",
-                 "seed_services_pb2_grpc.py", "seed_services_cello.py"):
+    for name in (
+        "seed_services.proto",
+        "seed_services_pb2.py",
+        "seed_services_pb2.pyi",
+        "seed_services_pb2_grpc.py",
+        "seed_services_cello.py",
+    ):
         assert (base / name).exists()
         assert str(base / name) in listed
 
@@ -46,12 +59,16 @@ def test_bad_definition_is_one_line_and_exit_1(tmp_path: Path) -> None:
         "from dataclasses import dataclass\n"
         "from cello.grpc import GrpcService, grpc_method\n"
         "@dataclass\nclass Book:\n    tags: set[str]\n"
-        "class Shop(GrpcService):\n    @grpc_method\n    async def Get(self, request: Book) -> Book:\n        return request\n"
+        "class Shop(GrpcService):\n    @grpc_method\n"
+        "    async def Get(self, request: Book) -> Book:\n        return request\n"
     )
     result = _run("proto", "badmod", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert "badmod.Book.tags: type `set[str]` has no protobuf mapping; use `list[...]`" in result.stderr
+    assert (
+        "badmod.Book.tags: type `set[str]` has no protobuf mapping; use `list[...]`"
+        in result.stderr
+    )
 
 
 def test_missing_module_and_missing_targets(tmp_path: Path) -> None:
@@ -64,7 +81,8 @@ def test_missing_module_and_missing_targets(tmp_path: Path) -> None:
 def test_targets_and_out_from_pyproject(tmp_path: Path) -> None:
     (tmp_path / "shop.py").write_text(
         "from cello.grpc import GrpcService, grpc_method\n"
-        "class Shop(GrpcService):\n    @grpc_method\n    async def Get(self, request):\n        return {}\n"
+        "class Shop(GrpcService):\n    @grpc_method\n"
+        "    async def Get(self, request):\n        return {}\n"
     )
     (tmp_path / "pyproject.toml").write_text(
         '[tool.cello]\ntargets = ["shop"]\npackage = "acme.shop.v1"\nout = "stubs"\n'

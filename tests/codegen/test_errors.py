@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from cello.codegen.introspect import build_schema
 
 from cello import DefinitionError
-from cello.codegen.introspect import build_schema
 
 from . import bad
 
@@ -14,7 +14,10 @@ from . import bad
     ("message", "fragments"),
     [
         (bad.WithSet, ["bad.WithSet.tags", "set[str]", "use `list[...]`"]),
-        (bad.WithFloatKey, ["bad.WithFloatKey.scores", "map key type `float`", "`str`, `int` or `bool`"]),
+        (
+            bad.WithFloatKey,
+            ["bad.WithFloatKey.scores", "map key type `float`", "`str`, `int` or `bool`"],
+        ),
         (bad.WithNestedList, ["bad.WithNestedList.grid", "list[int]", "wrap it in a dataclass"]),
         (bad.WithKeyword, ["bad.WithKeyword.message", "protobuf keyword", "rename"]),
         (bad.WithBadMarker, ["bad.WithBadMarker.name", "Int32", "refines `int`"]),

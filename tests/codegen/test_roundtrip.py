@@ -88,7 +88,13 @@ def test_repeated_messages_round_trip(values: list[rich.Item]) -> None:
     assert _round_trip("Wrapped", rich.ItemList(values)) == rich.ItemList(values)
 
 
-@given(st.recursive(st.just(None), lambda inner: st.builds(rich.Pong, ping=st.builds(rich.Ping, pong=inner)), max_leaves=4))
+@given(
+    st.recursive(
+        st.just(None),
+        lambda inner: st.builds(rich.Pong, ping=st.builds(rich.Ping, pong=inner)),
+        max_leaves=4,
+    )
+)
 def test_mutually_recursive_messages_round_trip(pong: rich.Pong | None) -> None:
     ping = rich.Ping(pong=pong)
     assert _round_trip("Graph", ping) == ping

@@ -22,7 +22,11 @@ def test_snippets_are_the_seed_page_verbatim() -> None:
 def test_seed_page_runs_end_to_end() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "run_seed.py")],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout

@@ -11,28 +11,55 @@ from .services import DictService, EchoService
 
 
 def test_grpc_request_properties() -> None:
-    request = GrpcRequest(service="UserService", method="GetUser", data={"id": 1}, metadata={"auth": "token123"})
+    request = GrpcRequest(
+        service="UserService", method="GetUser", data={"id": 1}, metadata={"auth": "token123"}
+    )
     assert (request.service, request.method, request.data, request.metadata) == (
-        "UserService", "GetUser", {"id": 1}, {"auth": "token123"}
+        "UserService",
+        "GetUser",
+        {"id": 1},
+        {"auth": "token123"},
     )
     assert request.time_remaining is None and request.peer is None and not request.cancelled
 
 
 def test_grpc_response_constructors() -> None:
     ok = GrpcResponse.ok({"id": 1, "name": "Alice"})
-    assert (ok.data, ok.status_code, ok.message, ok.is_ok) == ({"id": 1, "name": "Alice"}, 0, "OK", True)
+    assert (ok.data, ok.status_code, ok.message, ok.is_ok) == (
+        {"id": 1, "name": "Alice"},
+        0,
+        "OK",
+        True,
+    )
     err = GrpcResponse.error(code=5, message="User not found")
     assert (err.status_code, err.message, err.is_ok) == (5, "User not found", False)
-    custom = GrpcResponse(data={"id": 1}, status_code=0, message="OK", metadata={"request-id": "abc123"})
+    custom = GrpcResponse(
+        data={"id": 1}, status_code=0, message="OK", metadata={"request-id": "abc123"}
+    )
     assert custom.metadata == {"request-id": "abc123"}
 
 
 @pytest.mark.parametrize(
     ("name", "code"),
-    [("OK", 0), ("CANCELLED", 1), ("UNKNOWN", 2), ("INVALID_ARGUMENT", 3), ("DEADLINE_EXCEEDED", 4),
-     ("NOT_FOUND", 5), ("ALREADY_EXISTS", 6), ("PERMISSION_DENIED", 7), ("RESOURCE_EXHAUSTED", 8),
-     ("FAILED_PRECONDITION", 9), ("ABORTED", 10), ("OUT_OF_RANGE", 11), ("UNIMPLEMENTED", 12),
-     ("INTERNAL", 13), ("UNAVAILABLE", 14), ("DATA_LOSS", 15), ("UNAUTHENTICATED", 16)],
+    [
+        ("OK", 0),
+        ("CANCELLED", 1),
+        ("UNKNOWN", 2),
+        ("INVALID_ARGUMENT", 3),
+        ("DEADLINE_EXCEEDED", 4),
+        ("NOT_FOUND", 5),
+        ("ALREADY_EXISTS", 6),
+        ("PERMISSION_DENIED", 7),
+        ("RESOURCE_EXHAUSTED", 8),
+        ("FAILED_PRECONDITION", 9),
+        ("ABORTED", 10),
+        ("OUT_OF_RANGE", 11),
+        ("UNIMPLEMENTED", 12),
+        ("INTERNAL", 13),
+        ("UNAVAILABLE", 14),
+        ("DATA_LOSS", 15),
+        ("UNAUTHENTICATED", 16),
+    ],
 )
 def test_grpc_error_has_all_standard_codes(name: str, code: int) -> None:
     import grpc
@@ -49,14 +76,26 @@ def test_grpc_error_carries_code_and_message() -> None:
 
 def test_config_defaults_match_the_seed() -> None:
     config = GrpcConfig()
-    assert (config.port, config.max_message_size, config.reflection, config.enable_web,
-            config.keepalive_secs, config.concurrency_limit) == (50051, 4_194_304, False, False, 60, 100)
+    assert (
+        config.port,
+        config.max_message_size,
+        config.reflection,
+        config.enable_web,
+        config.keepalive_secs,
+        config.concurrency_limit,
+    ) == (50051, 4_194_304, False, False, 60, 100)
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"port": -1}, {"port": 70000}, {"max_message_size": 0}, {"keepalive_secs": 0},
-     {"concurrency_limit": 0}, {"port": "50051"}],
+    [
+        {"port": -1},
+        {"port": 70000},
+        {"max_message_size": 0},
+        {"keepalive_secs": 0},
+        {"concurrency_limit": 0},
+        {"port": "50051"},
+    ],
     ids=["negative-port", "big-port", "zero-size", "zero-keepalive", "zero-limit", "str-port"],
 )
 def test_config_rejects_bad_values(kwargs: dict[str, object]) -> None:

@@ -15,7 +15,9 @@ async def client(request: pytest.FixtureRequest, server: GrpcServer):  # type: i
 
 
 async def test_seed_style_call_returns_dict_data(client: GrpcChannel) -> None:
-    response = await client.call(service="DictService", method="Get", request=GrpcRequest(data={"id": 1}))
+    response = await client.call(
+        service="DictService", method="Get", request=GrpcRequest(data={"id": 1})
+    )
     assert response.status_code == 0
     assert response.data == {"id": 1, "name": "Alice", "ratio": 0.5}
 
@@ -44,9 +46,16 @@ async def test_status_is_returned_or_raised(client: GrpcChannel) -> None:
 async def test_streaming_calls(client: GrpcChannel) -> None:
     counted = await client.call("EchoService", "Count", {"text": "c", "count": 3})
     assert [d["count"] for d in counted.data] == [0, 1, 2]
-    summed = await client.call("EchoService", "Sum", requests=[{"text": "a", "count": 2}, {"text": "b", "count": 3}])
+    summed = await client.call(
+        "EchoService", "Sum", requests=[{"text": "a", "count": 2}, {"text": "b", "count": 3}]
+    )
     assert summed.data["count"] == 5
-    shouted = [d["text"] async for d in client.stream("EchoService", "Shout", requests=[{"text": "x"}, {"text": "y"}])]
+    shouted = [
+        d["text"]
+        async for d in client.stream(
+            "EchoService", "Shout", requests=[{"text": "x"}, {"text": "y"}]
+        )
+    ]
     assert shouted == ["X", "Y"]
 
 

@@ -75,8 +75,11 @@ print("stopped cleanly", flush=True)
 async def test_app_run_serves_until_sigterm_and_drains_in_flight_calls(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", APP_SCRIPT.format(root=str(ROOT)),
-        stdout=asyncio.subprocess.PIPE, env=env,
+        sys.executable,
+        "-c",
+        APP_SCRIPT.format(root=str(ROOT)),
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
     )
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()

@@ -54,7 +54,9 @@ async def test_malformed_request_body_is_invalid_argument_and_server_keeps_servi
     assert (await echo.Echo(pb[0].Ping(text="ok"))).text == "ok"
 
 
-async def test_unknown_method_is_unimplemented(channel: grpc.aio.Channel, echo: Any, pb: Any) -> None:
+async def test_unknown_method_is_unimplemented(
+    channel: grpc.aio.Channel, echo: Any, pb: Any
+) -> None:
     raw = channel.unary_unary("/rt.v1.EchoService/NoSuchMethod")
     code, _ = await _code(raw(b""))
     assert code == grpc.StatusCode.UNIMPLEMENTED

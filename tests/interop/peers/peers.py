@@ -16,7 +16,7 @@ Every helper talks to a *real* toolchain installed from a registry
 * Go ``protoc-gen-go`` (APIv2) + ``protoc-gen-go-grpc`` + ``google.golang.org/grpc``
   from Debian, built offline in GOPATH mode -> :func:`build_go_client`
 * ``buf`` (npm ``@bufbuild/buf``) -> :func:`buf_curl`, :func:`buf_curl_stream`,
-  :func:`buf_lint`, :func:`buf_breaking`
+  :func:`buf_curl_list`, :func:`buf_lint`, :func:`buf_breaking`
 * betterproto's ``protoc-gen-python_betterproto`` -> :func:`betterproto_generate`
 
 A missing toolchain raises :class:`PeerToolMissing` (never a skip).  A peer that
@@ -513,6 +513,30 @@ def buf_curl(
     if len(out) != 1:
         raise PeerToolError(f"buf curl: expected exactly one response, got {len(out)}: {out}")
     return out[0]
+
+
+def buf_curl_list(
+    address: str,
+    *,
+    what: str = "methods",
+    reflect_protocol: str | None = None,
+    timeout: float = 60,
+) -> list[str]:
+    """``buf curl --list-services`` / ``--list-methods`` through server reflection.
+
+    ``what``: ``"services"`` (only needs the reflection service list) or ``"methods"``
+    (buf also fetches each listed service's file descriptor, so every advertised
+    service must be describable).  Returns the lines buf printed (``pkg.Service`` or
+    ``pkg.Service/Method``).  Raises :class:`PeerToolError` if buf fails.
+    """
+    if what not in ("services", "methods"):
+        raise ValueError(f"what must be 'services' or 'methods', got {what!r}")
+    cmd = [_buf(), "curl", "--protocol", "grpc", "--http2-prior-knowledge", f"--list-{what}"]
+    if reflect_protocol:
+        cmd += ["--reflect-protocol", reflect_protocol]
+    cmd.append(f"http://{address}")
+    proc = _run(cmd, what=f"buf curl --list-{what}", timeout=timeout)
+    return [line for line in proc.stdout.splitlines() if line.strip()]
 
 
 def _buf_config(proto_root: Path, section: str, rules: Sequence[str]) -> list[str]:

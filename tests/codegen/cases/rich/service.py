@@ -100,7 +100,9 @@ class Catalog(GrpcService):
         return request.message  # type: ignore[return-value]
 
     @grpc_method
-    async def search(self, query: str, limit: Annotated[int, Int32] = 10, color: Color | None = None) -> ItemList:
+    async def search(
+        self, query: str, limit: Annotated[int, Int32] = 10, color: Color | None = None
+    ) -> ItemList:
         return ItemList()
 
     @grpc_method
