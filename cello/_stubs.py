@@ -83,8 +83,10 @@ def _expected_texts(
     # the build numbered fields with the lock as it stood before; re-rendering with the lock
     # it wrote gives the same numbers and `reserved` lines, so the comparison stays exact
     lock = parse_lock(recorded, source=str(lock_path))
-    services = with_siblings(targets + services, package)
-    _, texts = generate(services, default_package=package, lock=lock)
+    texts: dict[str, str]
+    _, texts = generate(
+        with_siblings(targets + services, package), default_package=package, lock=lock
+    )
     return texts
 
 

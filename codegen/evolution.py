@@ -15,8 +15,10 @@ cover buf's `WIRE` category, plus removed rpcs and changed packages:
   another package.
 
 Removed fields and enum values are never reported: the build reserves their numbers and
-names (buf's *_NO_DELETE_UNLESS_NUMBER_RESERVED rules hold by construction), and numbers
-handed out are never reused.
+names (buf's *_NO_DELETE_UNLESS_NUMBER_RESERVED rules hold by construction). A number is
+never reused: numbering skips every number ever used, and an explicit number that is
+reserved is a `DefinitionError` (see `numbering`). An explicit number taken over from a
+field that is gone is a rename, checked by the type rules above.
 
 JSON-breaking only (warnings; errors with `--strict`), in the spirit of buf's `WIRE_JSON`:
 

@@ -170,6 +170,12 @@ def parse_lock(data: Any, *, source: str) -> Lock:
     Raises:
         GenerationError: an entry is malformed, naming it.
     """
+    version = data.get("version", LOCK_VERSION) if isinstance(data, dict) else LOCK_VERSION
+    if not isinstance(version, int) or version > LOCK_VERSION:
+        raise GenerationError(
+            f"{source}: lock version {version!r} is newer than this cello-gen understands "
+            f"({LOCK_VERSION}); upgrade cello-grpc"
+        )
     where = source
     try:
         messages = {}

@@ -107,7 +107,7 @@ def _explicit(slots: Sequence[Slot], history: History, *, enum: bool, what: str)
         if slot.name in history.reserved.names:
             raise DefinitionError(
                 f"{slot.where}: the name `{slot.name}` belonged to a removed {what} and is "
-                "reserved in cello.lock.json (old clients may still send it); choose another name"
+                "reserved in cello.lock.json (JSON clients may still send it); choose another name"
             )
         if slot.number is None:
             continue
