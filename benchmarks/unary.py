@@ -1,6 +1,6 @@
 """Throughput of Cello against a hand-written grpc.aio servicer on the same generated `_pb2`.
 
-    python benchmarks/unary.py                  # full run (about 45 s on 2 cores)
+    python benchmarks/unary.py                  # full run (about 40 s on 2 cores)
     python benchmarks/unary.py --quick          # smoke run for CI (under 10 s)
     python benchmarks/unary.py --profile cello  # also cProfile that server's event loop
 
@@ -47,7 +47,6 @@ class Plan:
     warmup: float
     rounds: int
     seconds: float
-    stream_rounds: int
     stream_books: int
 
 
@@ -80,7 +79,7 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
     p.add_argument("--quick", action="store_true", help="short smoke run (CI)")
     p.add_argument("--concurrency", type=int, default=64, help="calls in flight (default 64)")
     p.add_argument("--rounds", type=int, help="timed rounds per server (default 5; quick 1)")
-    p.add_argument("--seconds", type=float, help="length of a round (default 2.0; quick 0.5)")
+    p.add_argument("--seconds", type=float, help="length of a round (default 1.5; quick 0.5)")
     p.add_argument("--no-stream", action="store_true", help="skip the ListBooks comparison")
     p.add_argument("--stream-books", type=int, default=20, help="books per ListBooks stream")
     p.add_argument(
@@ -91,13 +90,11 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
         help="run that server under cProfile; stats to benchmarks/profile-KIND.prof",
     )
     args = p.parse_args(argv)
-    rounds = args.rounds or (1 if args.quick else 5)
     plan = Plan(
         concurrency=args.concurrency,
         warmup=0.2 if args.quick else 1.0,
-        rounds=rounds,
-        seconds=args.seconds or (0.5 if args.quick else 2.0),
-        stream_rounds=1 if args.quick else max(1, (rounds + 1) // 2),
+        rounds=args.rounds or (1 if args.quick else 5),
+        seconds=args.seconds or (0.5 if args.quick else 1.5),
         stream_books=args.stream_books,
     )
     return plan, args
@@ -136,8 +133,14 @@ def start_servers(stubs: Path, plan: Plan, profile: list[str]) -> dict[str, Serv
         parent, child = ctx.Pipe()
         process = ctx.Process(target=run_server, args=(kind, settings, child), daemon=True)
         process.start()
-        if not parent.poll(60):
-            raise RuntimeError(f"{kind} server did not start within 60 s")
+        deadline = time.monotonic() + 60
+        while not parent.poll(0.1):
+            if not process.is_alive() or time.monotonic() > deadline:
+                stop_servers(started)
+                process.terminate()
+                raise RuntimeError(
+                    f"the {kind} server did not start (exit code {process.exitcode})"
+                )
         started[kind] = Server(kind, process, parent, int(parent.recv()))
     return started
 
@@ -203,12 +206,13 @@ async def check_same(stubs: dict[str, Any], pb2: Any, books: int) -> None:
 
 
 async def measure(
-    method: str, rounds: int, running: dict[str, Server], calls: dict[str, Any], plan: Plan
+    running: dict[str, Server], calls: dict[str, Any], plan: Plan
 ) -> dict[str, Samples]:
+    """Warm up each server, then time `plan.rounds` rounds of each, alternating the order."""
     for kind in KINDS:  # warm-up: caches, allocator, grpc's thread pool
         await closed_loop(calls[kind], plan.concurrency, plan.warmup)
     samples = {kind: Samples() for kind in KINDS}
-    for r in range(rounds):
+    for r in range(plan.rounds):
         for kind in KINDS if r % 2 == 0 else KINDS[::-1]:
             server_before, client_before = running[kind].cpu(), time.process_time()
             n, elapsed = await closed_loop(calls[kind], plan.concurrency, plan.seconds)
@@ -234,12 +238,9 @@ async def drive(running: dict[str, Server], stubs_dir: Path, plan: Plan, stream:
         stubs = {k: pb2_grpc.LibraryServiceStub(c) for k, c in channels.items()}
         await check_same(stubs, pb2, plan.stream_books)
         per_kind = {k: callers(stub, pb2, plan.stream_books) for k, stub in stubs.items()}
-        methods = [("GetBook", plan.rounds)] + (
-            [("ListBooks", plan.stream_rounds)] if stream else []
-        )
-        for method, rounds in methods:
+        for method in ["GetBook", *(["ListBooks"] if stream else [])]:
             calls = {k: per_kind[k][method] for k in KINDS}
-            samples = await measure(method, rounds, running, calls, plan)
+            samples = await measure(running, calls, plan)
             print("\n".join(report(method, samples, plan)), flush=True)
     finally:
         for channel in channels.values():

@@ -28,6 +28,7 @@ _WKT_MODULES = {
     "google/protobuf/struct.proto": "struct_pb2",
     "google/protobuf/empty.proto": "empty_pb2",
 }
+_IN_PLACE = {Wkt.TIMESTAMP: "FromDatetime", Wkt.DURATION: "FromTimedelta"}
 _WKT_ENC = {
     Wkt.TIMESTAMP: ("_w.timestamp({})", "_w.from_timestamp({})"),
     Wkt.DURATION: ("_w.duration({})", "_w.from_duration({})"),
@@ -131,6 +132,8 @@ class _Converter:
     shape: str
     py_class: str | None
     enc_fields: list[tuple[str, str]] = field(default_factory=list)  # (proto name, expr)
+    # Timestamp/Duration filled in place after construction: (source, proto name, method)
+    enc_in_place: list[tuple[str, str, str]] = field(default_factory=list)
     # (source expression, [(isinstance check, assignment)])
     enc_oneofs: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
     # (py name, expr, proto field whose presence guards it or None)
@@ -208,7 +211,16 @@ class _StubBuilder:
         current: str | None = None
         for f in m.fields:
             if f.oneof is None:
-                conv.enc_fields.append((f.name, self.encode(f, src.format(f.python_name))))
+                in_place = _IN_PLACE.get(f.type.wkt) if f.label is not Label.REPEATED else None
+                if (
+                    in_place is not None
+                    and m.shape is not PyShape.VALUE
+                    and f.label is not Label.MAP
+                ):
+                    # cheaper than building a temporary message for the constructor to copy
+                    conv.enc_in_place.append((src.format(f.python_name), f.name, in_place))
+                else:
+                    conv.enc_fields.append((f.name, self.encode(f, src.format(f.python_name))))
                 # a parameter with a default is left out when absent, so the default applies
                 guarded = (
                     m.shape is PyShape.PARAMS

@@ -46,8 +46,9 @@ def _dec_GetBookRequest(m: _pb2.GetBookRequest) -> Any:
 def _enc_Author(o: Any) -> _pb2.Author:
     m = _pb2.Author(
         name=o.name,
-        born=_w.timestamp(o.born),
     )
+    if (x := o.born) is not None:
+        m.born.FromDatetime(x)
     return m
 
 
@@ -68,9 +69,10 @@ def _enc_Book(o: Any) -> _pb2.Book:
         tags=o.tags,
         subtitle=o.subtitle,
         rating=o.rating,
-        loan_period=_w.duration(o.loan_period),
         sequel=None if (x := o.sequel) is None else _enc_Book(x),
     )
+    if (x := o.loan_period) is not None:
+        m.loan_period.FromTimedelta(x)
     return m
 
 
@@ -160,9 +162,10 @@ def _enc_Loan(o: Any) -> _pb2.Loan:
     m = _pb2.Loan(
         isbn=o.isbn,
         member=o.member,
-        when=_w.timestamp(o.when),
         note=o.note,
     )
+    if (x := o.when) is not None:
+        m.when.FromDatetime(x)
     v = o.copy
     if v is None:
         pass

@@ -109,8 +109,6 @@ def _enc_Item(o: Any) -> _pb2.Item:
         colors=[_E_Color[x] for x in o.colors],
         note=o.note,
         quantity=o.quantity,
-        created=_w.timestamp(o.created),
-        ttl=_w.duration(o.ttl),
         attributes=_w.struct(o.attributes),
         anything=_w.value(o.anything),
         values=[_w.value(x) for x in o.values],
@@ -119,6 +117,10 @@ def _enc_Item(o: Any) -> _pb2.Item:
         tree=None if (x := o.tree) is None else _enc_Tree(x),
         scalars=None if (x := o.scalars) is None else _enc_Scalars(x),
     )
+    if (x := o.created) is not None:
+        m.created.FromDatetime(x)
+    if (x := o.ttl) is not None:
+        m.ttl.FromTimedelta(x)
     v = o.body
     if v is None:
         pass
