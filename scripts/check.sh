@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 ruff format --check .
 ruff check .
 mypy
+python benchmarks/unary.py --quick >/dev/null  # the benchmark still runs (figures: run it in full)
 python -m pytest "$@"
