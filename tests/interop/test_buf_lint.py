@@ -56,3 +56,14 @@ def test_debian_protoc_compiles(stubs_out: Path, proto: str, tmp_path: Path) -> 
     )
     assert proc.returncode == 0, proc.stderr
     assert descriptors.stat().st_size > 0
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "codegen" / "cases"
+
+
+@pytest.mark.parametrize(
+    "case", sorted(p.name for p in GOLDEN.iterdir() if (p / "expected").is_dir())
+)
+def test_golden_protos_pass_buf_lint_minimal(case: str) -> None:
+    ok, output = peers.buf_lint(GOLDEN / case / "expected", rules=("MINIMAL",))
+    assert ok, output
