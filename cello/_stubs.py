@@ -52,6 +52,8 @@ def load_bindings(
     from cello.codegen.build import generate, with_siblings, write_outputs
 
     services = list(services)
+    if stubs_dir is None:
+        stubs_dir, package = _project_stubs(services, package)
     if stubs_dir is not None:
         directory = Path(stubs_dir).resolve()
         texts = _expected_texts(directory, services, package)
@@ -64,6 +66,32 @@ def load_bindings(
     bindings = _import(directory, texts)
     wanted = {f"{cls.__module__}:{cls.__qualname__}" for cls in services}
     return {name: b for name, b in bindings.items() if b.python_class in wanted}
+
+
+def _project_stubs(
+    services: list[type[GrpcService]], package: str | None
+) -> tuple[Path | None, str | None]:
+    """The `[tool.cello] out` build of the project in the working directory, if it covers
+    every service; also the project's default package.
+
+    Only a project that configures `out` opts in, so an unrelated `generated/` folder is
+    never picked up by accident.
+    """
+    from cello.codegen.cli import project_config
+
+    config = project_config(Path.cwd())
+    package = package or config.get("package")
+    if "out" not in config:
+        return None, package
+    directory = (Path.cwd() / config["out"]).resolve()
+    lock_path = directory / LOCK_FILE
+    if not lock_path.exists():
+        return None, package
+    targets = json.loads(lock_path.read_text(encoding="utf-8")).get("targets", [])
+    covered = {t.partition(":")[0] for t in targets}
+    if all(cls.__module__ in covered for cls in services):
+        return directory, package
+    return None, package
 
 
 def _expected_texts(

@@ -28,7 +28,7 @@ _WKT_MODULES = {
     "google/protobuf/struct.proto": "struct_pb2",
     "google/protobuf/empty.proto": "empty_pb2",
 }
-_IN_PLACE = {Wkt.TIMESTAMP: "FromDatetime", Wkt.DURATION: "FromTimedelta"}
+_IN_PLACE: dict[Wkt, str] = {Wkt.TIMESTAMP: "FromDatetime", Wkt.DURATION: "FromTimedelta"}
 _WKT_ENC = {
     Wkt.TIMESTAMP: ("_w.timestamp({})", "_w.from_timestamp({})"),
     Wkt.DURATION: ("_w.duration({})", "_w.from_duration({})"),
@@ -211,12 +211,9 @@ class _StubBuilder:
         current: str | None = None
         for f in m.fields:
             if f.oneof is None:
-                in_place = _IN_PLACE.get(f.type.wkt) if f.label is not Label.REPEATED else None
-                if (
-                    in_place is not None
-                    and m.shape is not PyShape.VALUE
-                    and f.label is not Label.MAP
-                ):
+                singular = f.label in (Label.SINGULAR, Label.OPTIONAL)
+                in_place = _IN_PLACE.get(f.type.wkt) if f.type.wkt and singular else None
+                if in_place is not None and m.shape is not PyShape.VALUE:
                     # cheaper than building a temporary message for the constructor to copy
                     conv.enc_in_place.append((src.format(f.python_name), f.name, in_place))
                 else:

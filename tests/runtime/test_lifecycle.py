@@ -18,6 +18,15 @@ from .services import DictService, EchoService
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _served_from() -> set[Path]:
+    """Folders of the stub modules the runtime has imported."""
+    return {
+        Path(m.__file__).parent
+        for name, m in list(sys.modules.items())
+        if name.startswith("_cello_stubs_") and name.endswith("_cello") and m.__file__
+    }
+
+
 async def test_on_the_fly_stubs_serve_without_a_build_step() -> None:
     server = GrpcServer(host="127.0.0.1", port=0)
     server.register_service(EchoService())
@@ -36,12 +45,7 @@ async def test_built_stubs_are_used_when_current(stubs_dir: Path) -> None:
     await server.start()
     try:
         assert "rt.v1.EchoService" in server.bindings
-        served_from = {
-            Path(m.__file__).parent
-            for name, m in list(sys.modules.items())
-            if name.startswith("_cello_stubs_") and name.endswith("_cello") and m.__file__
-        }
-        assert (stubs_dir / "rt" / "v1").resolve() in served_from
+        assert (stubs_dir / "rt" / "v1").resolve() in _served_from()
     finally:
         await server.stop(0)
 
@@ -93,3 +97,25 @@ async def test_app_run_serves_until_sigterm_and_drains_in_flight_calls(tmp_path:
     rest = (await asyncio.wait_for(proc.stdout.read(), 30)).decode()
     assert await proc.wait() == 0
     assert "stopped cleanly" in rest
+
+
+async def test_project_build_from_pyproject_is_found_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cello.codegen.cli import main as cello_gen
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.cello]\ntargets = ["tests.runtime.services"]\nout = "stubs"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    assert cello_gen(["build"]) == 0
+    server = GrpcServer(host="127.0.0.1", port=0)
+    server.register_service(EchoService())
+    async with server:
+        assert (tmp_path / "stubs" / "rt" / "v1").resolve() in _served_from()
+    proto = tmp_path / "stubs" / "rt" / "v1" / "rt.proto"
+    proto.write_text(proto.read_text().replace("string text = 1;", "string text = 9;"))
+    stale = GrpcServer(host="127.0.0.1", port=0)
+    stale.register_service(EchoService())
+    with pytest.raises(StaleStubsError):
+        await stale.start()
