@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from cello.codegen.introspect import build_schema
 
 from cello import DefinitionError
+from cello.codegen.introspect import build_schema
 
 from . import bad
 

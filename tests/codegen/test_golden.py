@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from cello.codegen.build import generate, import_target, with_siblings, write_outputs
 from cello.codegen.protoc import wkt_include
 

@@ -11,8 +11,8 @@ from typing import Any
 import grpc
 import grpc.aio
 import pytest
-from cello.codegen.cli import main as cello_gen
 
+from cello.codegen.cli import main as cello_gen
 from cello.grpc import GrpcConfig, GrpcServer
 
 from .services import EVENTS, DictService, EchoService

@@ -32,10 +32,10 @@ from typing import Any
 import grpc_tools
 import pytest
 import web_sample_service as sample
-from cello.codegen.cli import main as cello_gen
 
 from cello import GrpcConfig, GrpcServer, GrpcWebApp
 from cello._webserver import serve_web
+from cello.codegen.cli import main as cello_gen
 from examples.library import LibraryService
 
 pytestmark = pytest.mark.browser
