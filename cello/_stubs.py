@@ -119,13 +119,14 @@ def _expected_texts(
 
 
 def _check_current(directory: Path, texts: dict[str, str]) -> None:
-    for rel, text in texts.items():
-        path = directory / rel
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            raise StaleStubsError(
-                f"{path} does not match the service classes (changed since the last build); "
-                f"run `cello-gen build --out {directory}` and restart"
-            )
+    from cello.codegen.build import stale_files
+
+    stale = stale_files(directory, texts)
+    if stale:
+        raise StaleStubsError(
+            f"{stale[0]} does not match the service classes (changed since the last build); "
+            f"run `cello-gen build --out {directory}` and restart"
+        )
 
 
 def _digest(texts: dict[str, str]) -> str:

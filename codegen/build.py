@@ -115,3 +115,20 @@ def write_outputs(texts: dict[str, str], out: Path) -> list[Path]:
                 shutil.copyfile(path, target)
             written.append(target)
         return written
+
+
+def stale_files(out: Path, texts: dict[str, str]) -> list[Path]:
+    """Rendered files whose copy in `out` differs or is missing, and missing protoc output."""
+    stale = []
+    for rel, text in texts.items():
+        path = out / rel
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            stale.append(path)
+        elif rel.endswith(".proto"):
+            stem = rel.removesuffix(".proto")
+            stale += [
+                out / f"{stem}{suffix}"
+                for suffix in ("_pb2.py", "_pb2_grpc.py")
+                if not (out / f"{stem}{suffix}").exists()
+            ]
+    return stale

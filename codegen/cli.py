@@ -12,7 +12,7 @@ from typing import Any
 from cello._errors import CelloError
 from cello._service import GrpcService
 
-from .build import generate, import_target, with_siblings, write_outputs
+from .build import generate, import_target, stale_files, with_siblings, write_outputs
 from .evolution import Change, compare
 from .lock import LOCK_FILE, lock_from_schema, read_lock, write_lock
 
@@ -161,7 +161,7 @@ def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
     errors = [
         f"{_show(path, cwd)} is out of date with the code; run `cello-gen build --out "
         f"{_show(out, cwd)}`"
-        for path in _stale(out, texts)
+        for path in stale_files(out, texts)
     ]
     warnings: list[str] = []
     for change in compare(lock, schema):
@@ -173,23 +173,6 @@ def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
     if not errors:
         print(f"{_show(out, cwd)}: up to date, no breaking changes since {LOCK_FILE}")
     return 1 if errors else 0
-
-
-def _stale(out: Path, texts: dict[str, str]) -> list[Path]:
-    """Rendered files whose copy in `out` differs or is missing, and missing protoc output."""
-    stale = []
-    for rel, text in texts.items():
-        path = out / rel
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            stale.append(path)
-        elif rel.endswith(".proto"):
-            stem = rel.removesuffix(".proto")
-            stale += [
-                out / f"{stem}{s}"
-                for s in ("_pb2.py", "_pb2_grpc.py")
-                if not (out / f"{stem}{s}").exists()
-            ]
-    return stale
 
 
 def _show(path: Path, cwd: Path) -> Path:
