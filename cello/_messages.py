@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -56,8 +57,6 @@ class GrpcRequest(Generic[T]):
     @property
     def deadline(self) -> float | None:
         """The deadline as a `time.monotonic()` instant, or None."""
-        import time
-
         remaining = self.time_remaining
         return None if remaining is None else time.monotonic() + remaining
 
