@@ -12,7 +12,6 @@ class MethodBinding:
     """One rpc: its wire types, its converters, and how the user's handler is called.
 
     `style` is one of "message", "wrapper", "params", "none" (see codegen.model.HandlerStyle).
-    `request_is_struct`/`response_is_struct` mark `google.protobuf.Struct` (dict) messages;
     `response_shape` is the response's Python shape (see codegen.model.PyShape).
     """
 
@@ -28,9 +27,13 @@ class MethodBinding:
     encode_request: Callable[[Any], Any]
     decode_response: Callable[[Any], Any]
     encode_response: Callable[[Any], Any]
-    request_is_struct: bool
-    response_is_struct: bool
     response_shape: str = "dataclass"
+
+    @property
+    def request_is_struct(self) -> bool:
+        """The request is `google.protobuf.Struct`: the handler sees a dict."""
+        name: str = self.request_type.DESCRIPTOR.full_name  # type: ignore[attr-defined]
+        return name == "google.protobuf.Struct"
 
     @property
     def path(self) -> str:

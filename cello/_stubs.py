@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import os
 import shutil
 import sys
@@ -24,7 +23,6 @@ from ._errors import StaleStubsError
 from ._pool import is_duplicate_file_error, load_supplement
 from ._service import GrpcService
 
-LOCK_FILE = "cello.lock.json"
 _lock = threading.Lock()
 _loaded: dict[Path, dict[str, ServiceBinding]] = {}
 
@@ -78,17 +76,16 @@ def _project_stubs(
     never picked up by accident.
     """
     from cello.codegen.cli import project_config
+    from cello.codegen.lock import read_lock
 
     config = project_config(Path.cwd())
     package = package or config.get("package")
     if "out" not in config:
         return None, package
     directory = (Path.cwd() / config["out"]).resolve()
-    lock_path = directory / LOCK_FILE
-    if not lock_path.exists():
+    covered = {t.partition(":")[0] for t in read_lock(directory).targets}
+    if not covered:  # no build there yet
         return None, package
-    targets = json.loads(lock_path.read_text(encoding="utf-8")).get("targets", [])
-    covered = {t.partition(":")[0] for t in targets}
     if all(cls.__module__ in covered for cls in services):
         return directory, package
     return None, package
@@ -98,19 +95,18 @@ def _expected_texts(
     directory: Path, services: list[type[GrpcService]], package: str | None
 ) -> dict[str, str]:
     """Re-render what `cello-gen build` wrote into `directory`, from the classes of today."""
-    from cello.codegen.build import generate, import_target, parse_lock, with_siblings
+    from cello.codegen.build import generate, import_target, with_siblings
+    from cello.codegen.lock import LOCK_FILE, read_lock
 
-    lock_path = directory / LOCK_FILE
-    if not lock_path.exists():
+    if not (directory / LOCK_FILE).exists():
         raise StaleStubsError(
             f"{directory}: no {LOCK_FILE}; run `cello-gen build --out {directory}`"
         )
-    recorded = json.loads(lock_path.read_text(encoding="utf-8"))
-    package = recorded.get("package") or package
-    targets = [cls for spec in recorded.get("targets", []) for cls in import_target(spec)]
     # the build numbered fields with the lock as it stood before; re-rendering with the lock
     # it wrote gives the same numbers and `reserved` lines, so the comparison stays exact
-    lock = parse_lock(recorded, source=str(lock_path))
+    lock = read_lock(directory)
+    package = lock.package or package
+    targets = [cls for spec in lock.targets for cls in import_target(spec)]
     texts: dict[str, str]
     _, texts = generate(
         with_siblings(targets + services, package), default_package=package, lock=lock

@@ -16,7 +16,6 @@ from cello._service import GrpcService
 
 from .introspect import build_schema, package_of
 from .lock import Lock
-from .lock import parse_lock as parse_lock  # for the stub loader, whose one door is this module
 from .model import Schema
 from .protoc import compile_protos
 from .render import render

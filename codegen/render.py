@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import jinja2
 
 from .model import (
+    WKT_FILES,
     EnumDef,
     FieldDef,
     FileDef,
@@ -160,7 +161,7 @@ class _StubBuilder:
     def pb_class(self, ref: TypeRef) -> str:
         wkt = ref.wkt
         if wkt is not None:
-            module = _WKT_MODULES[_wkt_file(wkt)]
+            module = _WKT_MODULES[WKT_FILES[wkt]]
             return f"_{module}.{wkt.value.rsplit('.', 1)[-1]}"
         return f"_pb2.{self.messages[ref.name].name}"
 
@@ -288,8 +289,6 @@ class _StubBuilder:
             "encode_request": self.codec(m.request, "enc"),
             "decode_response": self.codec(m.response, "dec"),
             "encode_response": self.codec(m.response, "enc"),
-            "request_is_struct": m.request.wkt is Wkt.STRUCT,
-            "response_is_struct": m.response.wkt is Wkt.STRUCT,
             "response_shape": self.shape(m.response),
             **self.client_method(m),
         }
@@ -339,12 +338,6 @@ class _StubBuilder:
         if message.shape is PyShape.DATACLASS:
             return self.py_class(message)
         return "Any"
-
-
-def _wkt_file(wkt: Wkt) -> str:
-    from .model import WKT_FILES
-
-    return WKT_FILES[wkt]
 
 
 def stub_context(file: FileDef) -> dict[str, object]:

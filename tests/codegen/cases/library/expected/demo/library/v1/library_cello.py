@@ -249,8 +249,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_GetBookRequest,
                 decode_response=_dec_Book,
                 encode_response=_enc_Book,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
             _Method(
@@ -266,8 +264,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_GetBookRequest,
                 decode_response=_dec_Book,
                 encode_response=_enc_Book,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
             _Method(
@@ -283,8 +279,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_CountPagesRequest,
                 decode_response=_dec_CountPagesResponse,
                 encode_response=_enc_CountPagesResponse,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="value",
             ),
             _Method(
@@ -300,8 +294,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_ListBooksRequest,
                 decode_response=_dec_Book,
                 encode_response=_enc_Book,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
             _Method(
@@ -317,8 +309,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_Loan,
                 decode_response=_dec_LoanSummary,
                 encode_response=_enc_LoanSummary,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
             _Method(
@@ -334,8 +324,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_Loan,
                 decode_response=_dec_Loan,
                 encode_response=_enc_Loan,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
             _Method(
@@ -351,8 +339,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_w.struct,
                 decode_response=_w.from_struct,
                 encode_response=_w.struct,
-                request_is_struct=True,
-                response_is_struct=True,
                 response_shape="struct",
             ),
             _Method(
@@ -368,8 +354,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_Shelf,
                 decode_response=_dec_Shelf,
                 encode_response=_enc_Shelf,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
         ),

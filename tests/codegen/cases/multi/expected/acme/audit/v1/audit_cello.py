@@ -55,8 +55,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_Money,
                 decode_response=_dec_Money,
                 encode_response=_enc_Money,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
         ),

@@ -269,8 +269,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_Item,
                 decode_response=_dec_Item,
                 encode_response=_enc_Item,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
             _Method(
@@ -286,8 +284,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_ItemList,
                 decode_response=_dec_ItemList,
                 encode_response=_enc_ItemList,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
             _Method(
@@ -303,8 +299,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_SearchRequest,
                 decode_response=_dec_ItemList,
                 encode_response=_enc_ItemList,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
             _Method(
@@ -320,8 +314,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_CountRequest,
                 decode_response=_dec_CountResponse,
                 encode_response=_enc_CountResponse,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="value",
             ),
             _Method(
@@ -337,8 +329,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_Item,
                 decode_response=_dec_Item,
                 encode_response=_enc_Item,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
             _Method(
@@ -354,8 +344,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_Item,
                 decode_response=_dec_ItemList,
                 encode_response=_enc_ItemList,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
             _Method(
@@ -371,8 +359,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_Item,
                 decode_response=_dec_Item,
                 encode_response=_enc_Item,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
             _Method(
@@ -388,8 +374,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_w.struct,
                 decode_response=_w.from_struct,
                 encode_response=_w.struct,
-                request_is_struct=True,
-                response_is_struct=True,
                 response_shape="struct",
             ),
             _Method(
@@ -405,8 +389,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_w.struct,
                 decode_response=_w.from_struct,
                 encode_response=_w.struct,
-                request_is_struct=True,
-                response_is_struct=True,
                 response_shape="struct",
             ),
             _Method(
@@ -422,8 +404,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_w.empty_in,
                 decode_response=_w.empty_out,
                 encode_response=_w.empty_in,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="empty",
             ),
             _Method(
@@ -439,8 +419,6 @@ SERVICES: tuple[_Service, ...] = (
                 encode_request=_enc_Ping,
                 decode_response=_dec_Tree,
                 encode_response=_enc_Tree,
-                request_is_struct=False,
-                response_is_struct=False,
                 response_shape="dataclass",
             ),
         ),
