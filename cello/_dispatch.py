@@ -47,59 +47,32 @@ def method_handler(binding: MethodBinding, instance: object) -> grpc.RpcMethodHa
     where = f"{binding.service}/{binding.name}"
     serializer = _serialize
 
-    if binding.kind == "unary_unary":
+    def source(incoming: Any) -> Any:
+        """The parsed request, or an async iterator of them for a client stream."""
+        return _parsed(incoming, parse) if binding.client_streaming else parse(incoming)
 
-        async def unary_unary(raw: bytes, context: Context) -> bytes:
-            try:
-                result = await invoke(parse(raw), context)
-                return serializer(await emit(result, context, True))
-            except BaseException as exc:
-                await _fail(exc, context, where)
-                raise
-
-        return grpc.unary_unary_rpc_method_handler(unary_unary)
-
-    if binding.kind == "stream_unary":
-
-        async def stream_unary(requests: AsyncIterator[bytes], context: Context) -> bytes:
-            try:
-                result = await invoke(_parsed(requests, parse), context)
-                return serializer(await emit(result, context, True))
-            except BaseException as exc:
-                await _fail(exc, context, where)
-                raise
-
-        return grpc.stream_unary_rpc_method_handler(stream_unary)
-
-    async def stream(source: Any, context: Context) -> AsyncIterator[bytes]:
-        first = True
-        async for item in _results(invoke(source, context)):
-            yield serializer(await emit(item, context, first))
-            first = False
-
-    if binding.kind == "unary_stream":
-
-        async def unary_stream(raw: bytes, context: Context) -> AsyncIterator[bytes]:
-            try:
-                async for chunk in stream(parse(raw), context):
-                    yield chunk
-            except BaseException as exc:
-                await _fail(exc, context, where)
-                raise
-
-        return grpc.unary_stream_rpc_method_handler(unary_stream)
-
-    async def stream_stream(
-        requests: AsyncIterator[bytes], context: Context
-    ) -> AsyncIterator[bytes]:
+    async def unary_response(incoming: Any, context: Context) -> bytes:
         try:
-            async for chunk in stream(_parsed(requests, parse), context):
-                yield chunk
+            result = await invoke(source(incoming), context)
+            return serializer(await emit(result, context, True))
         except BaseException as exc:
             await _fail(exc, context, where)
             raise
 
-    return grpc.stream_stream_rpc_method_handler(stream_stream)
+    async def stream_response(incoming: Any, context: Context) -> AsyncIterator[bytes]:
+        try:
+            first = True
+            async for item in _results(invoke(source(incoming), context)):
+                yield serializer(await emit(item, context, first))
+                first = False
+        except BaseException as exc:
+            await _fail(exc, context, where)
+            raise
+
+    behavior = stream_response if binding.server_streaming else unary_response
+    factory = getattr(grpc, f"{binding.kind}_rpc_method_handler")
+    handler: grpc.RpcMethodHandler = factory(behavior)
+    return handler
 
 
 def _serialize(message: Any) -> bytes:
