@@ -4,7 +4,7 @@
 # installing them needs root (CI runs as root). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install --quiet --disable-pip-version-check -e '.[test,betterproto]'
+python -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[test,betterproto]'
 if [[ $(id -u) == 0 ]]; then
   bash .ci/install-peers.sh
 else
