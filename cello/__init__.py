@@ -5,10 +5,19 @@ from __future__ import annotations
 from ._app import App
 from ._channel import GrpcChannel
 from ._config import GrpcConfig
-from ._errors import CelloError, DefinitionError, GenerationError, GrpcError, StaleStubsError
+from ._errors import (
+    CelloError,
+    DefinitionError,
+    GenerationError,
+    GrpcError,
+    StaleStubsError,
+    TlsError,
+)
+from ._identity import PeerIdentity, peer_identity_from_auth_context
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
+from ._tls import ClientTls, TlsConfig
 from ._types import (
     Double,
     Field,
@@ -29,6 +38,7 @@ from ._web import GrpcWebApp
 __all__ = [
     "App",
     "CelloError",
+    "ClientTls",
     "DefinitionError",
     "Double",
     "Field",
@@ -46,12 +56,16 @@ __all__ = [
     "GrpcWebApp",
     "Int32",
     "Int64",
+    "PeerIdentity",
     "SFixed32",
     "SFixed64",
     "SInt32",
     "SInt64",
     "StaleStubsError",
+    "TlsConfig",
+    "TlsError",
     "UInt32",
     "UInt64",
     "grpc_method",
+    "peer_identity_from_auth_context",
 ]

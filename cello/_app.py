@@ -30,7 +30,10 @@ class App:
         self._services.append(service)
 
     def run(self) -> None:
-        """Serve until SIGINT or SIGTERM, then drain in-flight calls and exit."""
+        """Serve until SIGINT or SIGTERM, then drain in-flight calls and exit.
+
+        SIGHUP reloads the TLS certificate files (`GrpcConfig(tls=...)`) without a restart.
+        """
         asyncio.run(self.serve())
 
     async def serve(self, *, stop: asyncio.Event | None = None) -> None:
@@ -53,16 +56,21 @@ class App:
             server.register_service(service)
         self.grpc_server = server
         await server.start()
-        print(f"cello: serving gRPC on {server.address}", flush=True)
-        if server.web_port is not None:
-            host = server.address.rsplit(":", 1)[0]
-            print(f"cello: serving gRPC-Web on http://{host}:{server.web_port}", flush=True)
+        for line in server.endpoints:  # the real bind address, and whether TLS is on
+            print(f"cello: serving {line}", flush=True)
+        reload_on_hup = self.grpc_config.tls is not None and hasattr(signal, "SIGHUP")
+        if reload_on_hup:
+            try:
+                loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                reload_on_hup = False
         try:
             await stop.wait()
         finally:
             logger.info("draining in-flight calls")
             await server.stop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if reload_on_hup else [])
+            for sig in signals:
                 try:
                     loop.remove_signal_handler(sig)
                 except (NotImplementedError, RuntimeError):

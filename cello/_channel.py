@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -12,11 +11,12 @@ import grpc
 import grpc.aio
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from ._client import Metadata, from_rpc_error, to_grpc_metadata
+from ._client import Metadata, from_rpc_error, open_channel, to_grpc_metadata
 from ._convert import dict_to_message, message_to_dict
 from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
 from ._stubs import loaded_bindings
+from ._tls import ClientTls
 
 _REFLECTION = (
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
@@ -68,10 +68,13 @@ class GrpcChannel:
         raise_on_error: bool = False,
         max_message_size: int = 4_194_304,
         local_stubs: bool = True,
+        tls: ClientTls | None = None,
     ) -> GrpcChannel:
         """Open a channel to `target` ("host:port") and wait until it is ready.
 
         Args:
+            tls: connect over TLS: `ClientTls()` trusts the system's CAs, `ClientTls(ca=...)`
+                a given one, and a client certificate gives mTLS. None is plaintext.
             timeout: seconds to wait for the connection.
             raise_on_error: raise `GrpcError` on a non-OK status instead of returning it.
             max_message_size: largest message sent or received, in bytes.
@@ -79,22 +82,19 @@ class GrpcChannel:
                 the server's reflection service; False always asks the server.
 
         Raises:
-            GrpcError: UNAVAILABLE if no connection is made within `timeout` seconds.
+            GrpcError: UNAVAILABLE if no connection is made within `timeout` seconds, or at
+                once when the TLS handshake fails (untrusted server certificate, a client
+                certificate required), with the reason and the fix.
         """
-        channel = grpc.aio.insecure_channel(
+        channel = await open_channel(
             target,
+            tls=tls,
+            timeout=timeout,
             options=[
                 ("grpc.max_send_message_length", max_message_size),
                 ("grpc.max_receive_message_length", max_message_size),
             ],
         )
-        try:
-            await asyncio.wait_for(channel.channel_ready(), timeout)
-        except TimeoutError:
-            await channel.close()
-            raise GrpcError(
-                GrpcError.UNAVAILABLE, f"could not connect to {target} within {timeout}s"
-            ) from None
         return cls(target, channel, raise_on_error=raise_on_error, local_stubs=local_stubs)
 
     async def close(self) -> None:

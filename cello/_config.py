@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._tls import TlsConfig
+
 
 @dataclass(frozen=True, slots=True)
 class GrpcConfig:
@@ -16,11 +18,13 @@ class GrpcConfig:
         enable_web: also serve gRPC-Web for browsers, on `web_port`.
         keepalive_secs: interval of HTTP/2 keepalive pings.
         concurrency_limit: the most rpcs served at once; more get RESOURCE_EXHAUSTED.
-        host: the address to bind.
+        host: the address to bind; the default, "127.0.0.1", serves this machine only.
+            Serving every interface is a choice: "0.0.0.0" (IPv4) or "[::]" (IPv6 and IPv4).
         health: serve `grpc.health.v1.Health`.
         web_port: the gRPC-Web HTTP port (0 picks a free one).
         web_origins: origins allowed to call gRPC-Web from a browser (CORS).
         shutdown_grace_secs: how long in-flight calls may finish when the server stops.
+        tls: serve both ports over TLS (and mTLS), see `TlsConfig`; None serves plaintext.
     """
 
     port: int = 50051
@@ -29,11 +33,12 @@ class GrpcConfig:
     enable_web: bool = False
     keepalive_secs: int = 60
     concurrency_limit: int = 100
-    host: str = "[::]"
+    host: str = "127.0.0.1"
     health: bool = True
     web_port: int = 8080
     web_origins: tuple[str, ...] = ("*",)
     shutdown_grace_secs: float = 5.0
+    tls: TlsConfig | None = None
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 0, 65535)
@@ -43,6 +48,11 @@ class GrpcConfig:
         _check_int("concurrency_limit", self.concurrency_limit, 1, 1_000_000)
         if self.shutdown_grace_secs < 0:
             raise ValueError(f"shutdown_grace_secs must be >= 0, got {self.shutdown_grace_secs}")
+        if self.tls is not None and not isinstance(self.tls, TlsConfig):
+            raise ValueError(
+                f"GrpcConfig.tls must be a TlsConfig, got {self.tls!r}; "
+                "use GrpcConfig(tls=TlsConfig(cert_chain=..., private_key=...))"
+            )
         if isinstance(self.web_origins, str):
             object.__setattr__(self, "web_origins", (self.web_origins,))
 

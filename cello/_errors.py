@@ -4,7 +4,8 @@ CelloError
 ├── DefinitionError      a service, method or type hint cannot be mapped to protobuf
 ├── GenerationError      protoc or a template failed, or built stubs are unusable
 │   └── StaleStubsError  built stubs no longer match the service classes
-└── GrpcError            a call ended with a non-OK gRPC status
+├── GrpcError            a call ended with a non-OK gRPC status
+└── TlsError             a certificate or key cannot be used (also a ValueError)
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class GenerationError(CelloError):
 
 class StaleStubsError(GenerationError):
     """Stubs on disk were built from different service classes than the ones being served."""
+
+
+class TlsError(CelloError, ValueError):
+    """A TLS setting is unusable: a missing file, a mismatched key, an expired certificate."""
 
 
 _STATUS_NAMES = (

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+from ._identity import PeerIdentity, peer_identity_from_auth_context
+
 T = TypeVar("T")
 
 Metadata = dict[str, Any]
@@ -15,7 +17,8 @@ class GrpcRequest(Generic[T]):
     """One incoming call (server side) or the request to send (client side).
 
     `data` is the request as a dict; `message` is the typed dataclass for typed methods.
-    Inside a handler, `deadline`/`time_remaining`, `peer` and `cancelled` describe the call.
+    Inside a handler, `deadline`/`time_remaining`, `peer`, `peer_identity` and `cancelled`
+    describe the call.
     """
 
     __slots__ = ("service", "method", "metadata", "_data", "_to_dict", "message", "_context")
@@ -64,6 +67,13 @@ class GrpcRequest(Generic[T]):
     def peer(self) -> str | None:
         """The client's address as grpc reports it (e.g. ``"ipv4:127.0.0.1:5555"``)."""
         return None if self._context is None else str(self._context.peer())
+
+    @property
+    def peer_identity(self) -> PeerIdentity | None:
+        """The client's verified certificate (subject, SANs) under mTLS, else None."""
+        if self._context is None:
+            return None
+        return peer_identity_from_auth_context(self._context.auth_context() or {})
 
     @property
     def cancelled(self) -> bool:

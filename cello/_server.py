@@ -12,6 +12,7 @@ import grpc
 import grpc.aio
 
 from ._binding import ServiceBinding
+from ._certwatch import CertificateWatcher
 from ._config import GrpcConfig
 from ._dispatch import service_handler
 from ._errors import DefinitionError
@@ -79,6 +80,7 @@ class GrpcServer:
         self._handlers: list[grpc.GenericRpcHandler] | None = None
         self._web_app: GrpcWebApp | None = None
         self._web: Any = None
+        self._certs: CertificateWatcher | None = None
         self.web_port: int | None = None
 
     def register_service(self, service: GrpcService) -> None:
@@ -112,9 +114,44 @@ class GrpcServer:
 
     @property
     def address(self) -> str:
-        """`host:port` to connect to (the bound port after `start()`)."""
-        host = "127.0.0.1" if self.host in ("[::]", "0.0.0.0", "") else self.host
+        """`host:port` to connect to (the bound port after `start()`).
+
+        A wildcard bind address is answered on the loopback, so this is "127.0.0.1:port";
+        `bind_address` is the address actually bound.
+        """
+        host = "127.0.0.1" if self.host in ("[::]", "::", "0.0.0.0", "") else self.host
         return f"{host}:{self.port}"
+
+    @property
+    def bind_address(self) -> str:
+        """The `host:port` the gRPC port is bound to, e.g. "127.0.0.1:50051" or "[::]:50051"."""
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"{host or '[::]'}:{self.port}"
+
+    @property
+    def endpoints(self) -> list[str]:
+        """One line per port served: the real bind address, TLS or not, and who can reach it.
+
+        e.g. ``"gRPC on 127.0.0.1:50051 (plaintext, this machine only)"``.
+        """
+        reach = _reach(self.host)
+        tls = self.config.tls
+        mode = "plaintext" if tls is None else "mTLS" if tls.require_client_cert else "TLS"
+        lines = [f"gRPC on {self.bind_address} ({mode}, {reach})"]
+        if self.web_port is not None:
+            scheme = "http" if tls is None else "https"
+            host = self.bind_address.rsplit(":", 1)[0]
+            lines.append(f"gRPC-Web on {scheme}://{host}:{self.web_port} ({mode}, {reach})")
+        return lines
+
+    def reload_tls(self) -> bool:
+        """Re-read the TLS certificate, key and client CA files now (as SIGHUP does).
+
+        Returns:
+            True when a new certificate is served to new connections from now on; False if
+            the files are unchanged, or fail the checks (logged; the old one stays).
+        """
+        return self._certs.reload() if self._certs is not None else False
 
     async def start(self) -> None:
         """Generate or load stubs, bind the port and start serving.
@@ -136,8 +173,15 @@ class GrpcServer:
             self._health = Health(server)
         if self.config.reflection:
             add_reflection(server, [*names, *([HEALTH_SERVICE] if self._health else [])])
+        if self.config.tls is not None and self._certs is None:
+            self._certs = CertificateWatcher(self.config.tls)
         try:
-            bound = server.add_insecure_port(f"{self.host}:{self.port}")
+            if self._certs is None:
+                bound = server.add_insecure_port(f"{self.host}:{self.port}")
+            else:
+                bound = server.add_secure_port(
+                    f"{self.host}:{self.port}", self._certs.grpc_credentials()
+                )
         except RuntimeError as exc:
             bound, reason = 0, f": {exc}"
         else:
@@ -150,19 +194,23 @@ class GrpcServer:
         await server.start()
         self._server = server
         _running.add(self)
+        if self._certs is not None:
+            self._certs.start()
         if self._health is not None:
             await self._health.set_all(names, serving=True)
         if self.config.enable_web:
             from ._webserver import serve_web
 
+            context = self._certs.ssl_context() if self._certs is not None else None
             try:
-                self._web = await serve_web(self.web_app(), self.host, self.config.web_port)
+                self._web = await serve_web(
+                    self.web_app(), self.host, self.config.web_port, ssl_context=context
+                )
             except BaseException:
                 await self.stop(0)
                 raise
             self.web_port = self._web.port
-            logger.info("serving gRPC-Web on %s", self._web.url)
-        logger.info("serving %s on %s", ", ".join(names), self.address)
+        logger.info("serving %s: %s", ", ".join(names), "; ".join(self.endpoints))
 
     def web_app(self) -> GrpcWebApp:
         """The gRPC-Web ASGI app for the registered services, to mount in an ASGI server.
@@ -210,6 +258,8 @@ class GrpcServer:
         if server is None:
             return
         _running.discard(self)
+        if self._certs is not None:
+            await self._certs.stop()
         if self._health is not None:
             await self._health.set_all(sorted(self._bindings), serving=False)
         grace = self.config.shutdown_grace_secs if grace is None else grace
@@ -235,3 +285,13 @@ class GrpcServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _reach(host: str) -> str:
+    """Who can connect to a server bound to `host`, in words for the startup line."""
+    bare = host.removeprefix("[").removesuffix("]")
+    if bare in ("", "::", "0.0.0.0"):
+        return "all interfaces"
+    if bare in ("localhost", "::1") or bare.startswith("127."):
+        return "this machine only"
+    return f"interface {bare}"

@@ -11,26 +11,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import Iterator
 from typing import Any
+
+from ._identity import tls_scope_extension
 
 
 class WebServerHandle:
     """A running `serve_web` server; `await handle.stop()` shuts it down."""
 
-    def __init__(self, server: Any, task: asyncio.Task[None], host: str, port: int) -> None:
+    def __init__(
+        self, server: Any, task: asyncio.Task[None], host: str, port: int, *, tls: bool = False
+    ) -> None:
         self._server = server
         self._task = task
         self.host = host
         self.port = port
+        self.tls = tls
 
     @property
     def url(self) -> str:
-        """`http://host:port`, with a wildcard host replaced by the loopback address."""
+        """`http(s)://host:port`, with a wildcard host replaced by the loopback address."""
         host = self.host.removeprefix("[").removesuffix("]")
         if host in ("", "0.0.0.0", "::"):  # "::" binds dual-stack, so IPv4 loopback answers
             host = "127.0.0.1"
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return (
+            f"{scheme}://[{host}]:{self.port}" if ":" in host else f"{scheme}://{host}:{self.port}"
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting connections and shut down.
@@ -99,6 +108,7 @@ async def serve_web(
     port: int = 0,
     *,
     log_level: str = "warning",
+    ssl_context: ssl.SSLContext | None = None,
     **uvicorn_options: Any,
 ) -> WebServerHandle:
     """Serve the ASGI `app` with uvicorn on `host:port` until `handle.stop()`.
@@ -110,6 +120,8 @@ async def serve_web(
         host: address to bind; "[::]" or "" for every interface.
         port: port to bind; 0 picks a free one (`handle.port`).
         log_level: uvicorn's log level.
+        ssl_context: serve HTTPS with this server context (plaintext is then refused); each
+            request's scope carries the ASGI `tls` extension with the client certificate.
         uvicorn_options: more `uvicorn.Config` settings.
 
     Returns:
@@ -134,7 +146,13 @@ async def serve_web(
     bound_port = sock.getsockname()[1]
     options: dict[str, Any] = {"lifespan": "on", "log_level": log_level, "access_log": False}
     options.update(uvicorn_options)
-    server = _Server(uvicorn.Config(app, **options))
+    if ssl_context is not None:
+        options["ssl_context_factory"] = lambda config, default: ssl_context
+    config = uvicorn.Config(app, **options)
+    config.load()
+    if ssl_context is not None:
+        config.http_protocol_class = _with_tls_scope(config.http_protocol_class)
+    server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"cello-grpc-web:{bound_port}")
     while not server.started:
         if task.done():
@@ -142,4 +160,30 @@ async def serve_web(
             task.result()  # re-raise the startup error
             raise RuntimeError("the gRPC-Web server exited during startup")
         await asyncio.sleep(0.01)
-    return WebServerHandle(server, task, host, bound_port)
+    return WebServerHandle(server, task, host, bound_port, tls=ssl_context is not None)
+
+
+def _with_tls_scope(protocol: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, adding the ASGI `tls` extension (client certificate) to scopes.
+
+    uvicorn does not expose the TLS connection to the app, so each connection wraps the
+    app it calls (uvicorn's h11 and httptools protocols call `self.app`) with its own.
+    """
+
+    class TlsScopeProtocol(protocol):  # type: ignore[valid-type,misc]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            extension = tls_scope_extension(transport.get_extra_info("ssl_object"))
+            inner: Any = getattr(self, "app")  # noqa: B009  # set by uvicorn's protocols
+
+            async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+                if extension is not None:
+                    scope = {
+                        **scope,
+                        "extensions": {**(scope.get("extensions") or {}), "tls": extension},
+                    }
+                await inner(scope, receive, send)
+
+            setattr(self, "app", app)  # noqa: B010
+            super().connection_made(transport)
+
+    return TlsScopeProtocol

@@ -5,12 +5,15 @@ from __future__ import annotations
 from ._channel import GrpcChannel
 from ._config import GrpcConfig
 from ._errors import GrpcError
+from ._identity import PeerIdentity
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
+from ._tls import ClientTls, TlsConfig
 from ._web import GrpcWebApp
 
 __all__ = [
+    "ClientTls",
     "GrpcChannel",
     "GrpcConfig",
     "GrpcError",
@@ -19,5 +22,7 @@ __all__ = [
     "GrpcServer",
     "GrpcService",
     "GrpcWebApp",
+    "PeerIdentity",
+    "TlsConfig",
     "grpc_method",
 ]
