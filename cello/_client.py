@@ -26,7 +26,7 @@ _HINTS = (
         "ClientTls(ca='ca.pem') with the CA that signed it",
     ),
     (
-        "not in peer certificate",
+        "Hostname Verification",
         "the server's certificate is not issued for this host name; connect with a name it "
         "lists or pass ClientTls(server_name=...)",
     ),
