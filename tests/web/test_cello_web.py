@@ -514,7 +514,7 @@ async def test_app_run_serves_grpc_web_on_every_interface(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     app = App()
-    app.enable_grpc(GrpcConfig(port=0, enable_web=True, web_port=0))  # host "[::]"
+    app.enable_grpc(GrpcConfig(port=0, enable_web=True, web_port=0, host="[::]"))
     app.register_service(LibraryService())
     stop = asyncio.Event()
     serving = asyncio.create_task(app.serve(stop=stop))
@@ -532,9 +532,11 @@ async def test_app_run_serves_grpc_web_on_every_interface(
     finally:
         stop.set()
         await asyncio.wait_for(serving, 10)
+    out = capsys.readouterr().out  # the real bind address, not the loopback
+    assert f"serving gRPC on [::]:{app.grpc_server.port} (plaintext, all interfaces)" in out
     assert (
-        f"serving gRPC-Web on http://127.0.0.1:{app.grpc_server.web_port}"
-        in capsys.readouterr().out
+        f"serving gRPC-Web on http://[::]:{app.grpc_server.web_port} (plaintext, all interfaces)"
+        in out
     )
 
 
