@@ -4,6 +4,7 @@
 // Usage:
 //   node node_client.js PROTO_ROOT PROTO_FILE SERVICE METHOD REQUEST_JSON MODE ADDRESS
 //                       [--include DIR]... [--deadline-ms N] [--metadata KEY=VALUE]...
+//                       [--ca FILE [--cert FILE --key FILE] [--server-name NAME]]
 //
 //   PROTO_ROOT   directory the .proto import paths are relative to
 //   PROTO_FILE   .proto file, relative to PROTO_ROOT (e.g. demo/users/v1/users.proto)
@@ -12,7 +13,8 @@
 //   REQUEST_JSON request message as JSON; for client_stream / bidi_stream a JSON
 //                array of request messages
 //   MODE         unary | server_stream | client_stream | bidi_stream
-//   ADDRESS      host:port (plaintext)
+//   ADDRESS      host:port (plaintext, or TLS with --ca: trust FILE's CA; --cert/--key
+//                add a client certificate for mTLS; --server-name overrides the name checked)
 //
 // Output: each response message as one JSON object per line on stdout.
 // On a gRPC error: a single JSON line {"code": N, "codeName": "...", "details": "..."}
@@ -55,18 +57,23 @@ function parseArgs(argv) {
   const includes = [];
   const metadata = [];
   let deadlineMs = 30000;
+  const tls = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--include') includes.push(argv[++i]);
     else if (a === '--deadline-ms') deadlineMs = Number(argv[++i]);
     else if (a === '--metadata') metadata.push(argv[++i]);
+    else if (a === '--ca') tls.ca = argv[++i];
+    else if (a === '--cert') tls.cert = argv[++i];
+    else if (a === '--key') tls.key = argv[++i];
+    else if (a === '--server-name') tls.serverName = argv[++i];
     else positional.push(a);
   }
   if (positional.length !== 7) {
     usage(`expected 7 positional arguments, got ${positional.length}`);
   }
   const [protoRoot, protoFile, service, method, requestJson, mode, address] = positional;
-  return { protoRoot, protoFile, service, method, requestJson, mode, address, includes, metadata, deadlineMs };
+  return { protoRoot, protoFile, service, method, requestJson, mode, address, includes, metadata, deadlineMs, tls };
 }
 
 const codeNames = Object.fromEntries(Object.entries(grpc.status).map(([k, v]) => [v, k]));
@@ -122,7 +129,18 @@ function main() {
   }
 
   const Client = grpc.makeGenericClientConstructor(svcDef, args.service);
-  const client = new Client(args.address, grpc.credentials.createInsecure());
+  let credentials = grpc.credentials.createInsecure();
+  const clientOptions = {};
+  if (args.tls.ca) {
+    const fs = require('fs');
+    credentials = grpc.credentials.createSsl(
+      fs.readFileSync(args.tls.ca),
+      args.tls.key ? fs.readFileSync(args.tls.key) : null,
+      args.tls.cert ? fs.readFileSync(args.tls.cert) : null,
+    );
+    if (args.tls.serverName) clientOptions['grpc.ssl_target_name_override'] = args.tls.serverName;
+  }
+  const client = new Client(args.address, credentials, clientOptions);
   const md = new grpc.Metadata();
   for (const kv of args.metadata) {
     const i = kv.indexOf('=');

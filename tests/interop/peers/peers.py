@@ -33,6 +33,7 @@ import sys
 import sysconfig
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +180,14 @@ def node_call(
     include_dirs: Iterable[str | os.PathLike[str]] = (),
     metadata: Mapping[str, str] | None = None,
     deadline_s: float = 30.0,
+    ca: str | os.PathLike[str] | None = None,
+    cert: str | os.PathLike[str] | None = None,
+    key: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Call ``service/method`` with Node's @grpc/grpc-js; return the response messages.
+
+    With ``ca`` (a PEM file) the call goes over TLS trusting that CA; ``cert`` and
+    ``key`` add a client certificate (mTLS).
 
     ``mode``: ``unary`` | ``server_stream`` (``request`` is a dict) or
     ``client_stream`` | ``bidi_stream`` (``request`` is a list of dicts).
@@ -216,6 +223,9 @@ def node_call(
         cmd += ["--include", str(d)]
     for k, v in (metadata or {}).items():
         cmd += ["--metadata", f"{k}={v}"]
+    for flag, path in (("--ca", ca), ("--cert", cert), ("--key", key)):
+        if path is not None:
+            cmd += [flag, str(path)]
     proc = _run(cmd, what="node_client.js", timeout=deadline_s + 30, check=False)
     responses = _json_lines(proc.stdout)
     if proc.returncode == 1:
@@ -410,17 +420,10 @@ def _buf_curl_raw(
     emit_defaults: bool,
     headers: Mapping[str, str] | None,
     timeout: float,
+    tls: BufTls | None = None,
 ) -> list[Any]:
     method = full_method.lstrip("/")
-    cmd = [
-        _buf(),
-        "curl",
-        "--protocol",
-        "grpc",
-        "--http2-prior-knowledge",
-        "--data",
-        json.dumps(request),
-    ]
+    cmd = [_buf(), "curl", "--protocol", "grpc", *_buf_transport(tls), "--data", json.dumps(request)]
     if reflect:
         cmd.append("--reflect")
         if reflect_protocol:
@@ -433,7 +436,7 @@ def _buf_curl_raw(
         cmd.append("--emit-defaults")
     for k, v in (headers or {}).items():
         cmd += ["--header", f"{k}: {v}"]
-    cmd.append(f"http://{address}/{method}")
+    cmd.append(f"{'https' if tls else 'http'}://{address}/{method}")
     proc = _run(cmd, what="buf curl", timeout=timeout, check=False)
     responses = _json_stream(proc.stdout)
     if proc.returncode != 0:
@@ -448,6 +451,28 @@ def _buf_curl_raw(
     return responses
 
 
+@dataclass(frozen=True)
+class BufTls:
+    """TLS options of ``buf curl``: ``--cacert`` and, for mTLS, ``--cert``/``--key``."""
+
+    cacert: str | os.PathLike[str]
+    cert: str | os.PathLike[str] | None = None
+    key: str | os.PathLike[str] | None = None
+    servername: str | None = None
+
+
+def _buf_transport(tls: BufTls | None) -> list[str]:
+    """Plaintext HTTP/2 without TLS; with it, HTTPS (ALPN h2) trusting ``tls.cacert``."""
+    if tls is None:
+        return ["--http2-prior-knowledge"]
+    args = ["--cacert", str(tls.cacert)]
+    if tls.cert is not None:
+        args += ["--cert", str(tls.cert), "--key", str(tls.key)]
+    if tls.servername is not None:
+        args += ["--servername", tls.servername]
+    return args
+
+
 def buf_curl_stream(
     address: str,
     full_method: str,
@@ -459,6 +484,7 @@ def buf_curl_stream(
     emit_defaults: bool = True,
     headers: Mapping[str, str] | None = None,
     timeout: float = 60,
+    tls: BufTls | None = None,
 ) -> list[dict[str, Any]]:
     """Like :func:`buf_curl` but returns every response (server / bidi streaming)."""
     return _buf_curl_raw(
@@ -471,6 +497,7 @@ def buf_curl_stream(
         emit_defaults=emit_defaults,
         headers=headers,
         timeout=timeout,
+        tls=tls,
     )
 
 
@@ -485,8 +512,12 @@ def buf_curl(
     emit_defaults: bool = True,
     headers: Mapping[str, str] | None = None,
     timeout: float = 60,
+    tls: BufTls | None = None,
 ) -> dict[str, Any]:
     """Unary call with ``buf curl --protocol grpc --http2-prior-knowledge``.
+
+    With ``tls`` the call goes over HTTPS instead (``--cacert``, and ``--cert``/``--key``
+    for mTLS).
 
     ``full_method`` is ``pkg.Service/Method`` (leading ``/`` optional).  With
     ``reflect=True`` the schema comes from server reflection (buf tries
@@ -509,6 +540,7 @@ def buf_curl(
         emit_defaults=emit_defaults,
         headers=headers,
         timeout=timeout,
+        tls=tls,
     )
     if len(out) != 1:
         raise PeerToolError(f"buf curl: expected exactly one response, got {len(out)}: {out}")
