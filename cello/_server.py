@@ -132,16 +132,17 @@ class GrpcServer:
     def endpoints(self) -> list[str]:
         """One line per port served: the real bind address, TLS or not, and who can reach it.
 
-        e.g. ``"gRPC on 127.0.0.1:50051 (plaintext, this machine only)"``.
+        e.g. ``"gRPC (plaintext, this machine only) on 127.0.0.1:50051"``; the address
+        comes last, so a script can take the last word of the startup line.
         """
         reach = _reach(self.host)
         tls = self.config.tls
         mode = "plaintext" if tls is None else "mTLS" if tls.require_client_cert else "TLS"
-        lines = [f"gRPC on {self.bind_address} ({mode}, {reach})"]
+        lines = [f"gRPC ({mode}, {reach}) on {self.bind_address}"]
         if self.web_port is not None:
             scheme = "http" if tls is None else "https"
             host = self.bind_address.rsplit(":", 1)[0]
-            lines.append(f"gRPC-Web on {scheme}://{host}:{self.web_port} ({mode}, {reach})")
+            lines.append(f"gRPC-Web ({mode}, {reach}) on {scheme}://{host}:{self.web_port}")
         return lines
 
     def reload_tls(self) -> bool:

@@ -42,7 +42,7 @@ async def test_endpoints_name_the_real_bind_address(host: str, bound: str, reach
     await server.start()
     try:
         assert server.bind_address == f"{bound}:{server.port}"
-        assert server.endpoints == [f"gRPC on {bound}:{server.port} (plaintext, {reach})"]
+        assert server.endpoints == [f"gRPC (plaintext, {reach}) on {bound}:{server.port}"]
         await health(server.address)  # `address` stays connectable
     finally:
         await server.stop(0)
@@ -101,8 +101,8 @@ async def test_app_prints_bind_address_and_plaintext(capsys: pytest.CaptureFixtu
             await asyncio.sleep(0.01)
         assert app.grpc_server is not None
         assert out == (
-            f"cello: serving gRPC on 127.0.0.1:{app.grpc_server.port} "
-            "(plaintext, this machine only)\n"
+            "cello: serving gRPC (plaintext, this machine only) on "
+            f"127.0.0.1:{app.grpc_server.port}\n"
         )
     finally:
         stop.set()

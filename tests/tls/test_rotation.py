@@ -144,6 +144,6 @@ async def test_sighup_reloads_under_app_serve(
         stop.set()
         await asyncio.wait_for(serving, 10)
     assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL  # handed back on exit
-    assert f"cello: serving gRPC on 127.0.0.1:{server.port} (TLS, this machine only)" in (
+    assert f"cello: serving gRPC (TLS, this machine only) on 127.0.0.1:{server.port}" in (
         capsys.readouterr().out
     )

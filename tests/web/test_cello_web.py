@@ -533,9 +533,9 @@ async def test_app_run_serves_grpc_web_on_every_interface(
         stop.set()
         await asyncio.wait_for(serving, 10)
     out = capsys.readouterr().out  # the real bind address, not the loopback
-    assert f"serving gRPC on [::]:{app.grpc_server.port} (plaintext, all interfaces)" in out
+    assert f"serving gRPC (plaintext, all interfaces) on [::]:{app.grpc_server.port}" in out
     assert (
-        f"serving gRPC-Web on http://[::]:{app.grpc_server.web_port} (plaintext, all interfaces)"
+        f"serving gRPC-Web (plaintext, all interfaces) on http://[::]:{app.grpc_server.web_port}"
         in out
     )
 

@@ -423,7 +423,15 @@ def _buf_curl_raw(
     tls: BufTls | None = None,
 ) -> list[Any]:
     method = full_method.lstrip("/")
-    cmd = [_buf(), "curl", "--protocol", "grpc", *_buf_transport(tls), "--data", json.dumps(request)]
+    cmd = [
+        _buf(),
+        "curl",
+        "--protocol",
+        "grpc",
+        *_buf_transport(tls),
+        "--data",
+        json.dumps(request),
+    ]
     if reflect:
         cmd.append("--reflect")
         if reflect_protocol:
