@@ -146,11 +146,10 @@ async def serve_web(
     bound_port = sock.getsockname()[1]
     options: dict[str, Any] = {"lifespan": "on", "log_level": log_level, "access_log": False}
     options.update(uvicorn_options)
-    if ssl_context is not None:
-        options["ssl_context_factory"] = lambda config, default: ssl_context
     config = uvicorn.Config(app, **options)
     config.load()
-    if ssl_context is not None:
+    if ssl_context is not None:  # set after load(), which only builds one from file names
+        config.ssl = ssl_context
         config.http_protocol_class = _with_tls_scope(config.http_protocol_class)
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"cello-grpc-web:{bound_port}")
