@@ -11,7 +11,8 @@ import grpc
 import grpc.aio
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from ._client import Metadata, from_rpc_error, open_channel, to_grpc_metadata
+from ._client import Metadata, from_rpc_error, to_grpc_metadata
+from ._connection import open_channel
 from ._convert import dict_to_message, message_to_dict
 from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse

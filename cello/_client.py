@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
@@ -11,35 +10,12 @@ import grpc
 import grpc.aio
 
 from ._binding import MethodBinding, ServiceBinding
+from ._connection import open_channel
 from ._errors import GrpcError
 from ._tls import ClientTls
 
 Metadata = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]]
 Client = TypeVar("Client", bound="StubClient")
-
-# What a failed connection's reason says, and what to do about it. The first three cannot
-# heal by retrying, so connecting gives up at once rather than waiting for the timeout.
-_HINTS = (
-    (
-        "CERTIFICATE_VERIFY_FAILED",
-        "the server's certificate is not signed by a CA this client trusts; pass "
-        "ClientTls(ca='ca.pem') with the CA that signed it",
-    ),
-    (
-        "Hostname Verification",
-        "the server's certificate is not issued for this host name; connect with a name it "
-        "lists or pass ClientTls(server_name=...)",
-    ),
-    (
-        "WRONG_VERSION_NUMBER",
-        "the server does not speak TLS on this port; connect without tls=",
-    ),
-)
-_NO_CLIENT_CERT = (
-    "the server closed the connection during the TLS handshake: it probably requires a "
-    "client certificate (mTLS); pass ClientTls(cert_chain='client.pem', private_key='client.key')"
-)
-_PLAINTEXT = "if the server uses TLS, connect with tls=ClientTls(...)"
 
 
 def to_grpc_metadata(metadata: Metadata | None) -> tuple[tuple[str, str | bytes], ...] | None:
@@ -54,83 +30,6 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> GrpcError:
     """The one translation of a grpc client error into Cello's `GrpcError`."""
     trailing = exc.trailing_metadata() or ()
     return GrpcError(exc.code().value[0], exc.details() or "", metadata=dict(trailing))
-
-
-async def open_channel(
-    target: str,
-    *,
-    tls: ClientTls | None = None,
-    timeout: float = 10.0,
-    options: Sequence[tuple[str, Any]] = (),
-) -> grpc.aio.Channel:
-    """Open a channel to `target` ("host:port"), over TLS with `tls`, and wait until ready.
-
-    Raises:
-        GrpcError: UNAVAILABLE with the reason (a TLS handshake failure at once, with the
-            fix), or when no connection is made within `timeout` seconds.
-    """
-    if tls is None:
-        channel = grpc.aio.insecure_channel(target, options=list(options))
-    else:
-        opts = [*options, *tls.channel_options()]
-        channel = grpc.aio.secure_channel(target, tls.credentials(), options=opts)
-    try:
-        await _ready(channel, target, tls, timeout)
-    except BaseException:
-        await channel.close()
-        raise
-    return channel
-
-
-async def _ready(
-    channel: grpc.aio.Channel, target: str, tls: ClientTls | None, timeout: float
-) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    reason = ""
-    state = channel.get_state(try_to_connect=True)
-    while state != grpc.ChannelConnectivity.READY:
-        if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
-            reason = await _failure_reason(channel)
-            hint, final = _hint(reason, tls)
-            if final:
-                raise GrpcError(
-                    GrpcError.UNAVAILABLE, f"cannot connect to {target}: {reason}; {hint}"
-                )
-        try:
-            await asyncio.wait_for(channel.wait_for_state_change(state), end - loop.time())
-        except TimeoutError:
-            hint = _hint(reason, tls)[0] if reason else ""
-            detail = f": {reason}; {hint}" if reason else ""
-            raise GrpcError(
-                GrpcError.UNAVAILABLE, f"could not connect to {target} within {timeout}s{detail}"
-            ) from None
-        state = channel.get_state(try_to_connect=True)
-
-
-async def _failure_reason(channel: grpc.aio.Channel) -> str:
-    """Why the channel failed to connect: grpc only tells it to a call, so make one."""
-    probe: Any = channel.unary_unary("/grpc.health.v1.Health/Check")
-    try:
-        await probe(b"", timeout=5, wait_for_ready=False)
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.UNAVAILABLE:
-            return exc.details() or ""
-    return ""
-
-
-def _hint(reason: str, tls: ClientTls | None) -> tuple[str, bool]:
-    """The fix for a connection failure's `reason`, and whether retrying is hopeless."""
-    for marker, hint in _HINTS:
-        if marker in reason:
-            return hint, True
-    if "Socket closed" in reason or "handshake" in reason.lower():
-        if tls is None:
-            return _PLAINTEXT, False
-        if not tls.has_client_cert:
-            return _NO_CLIENT_CERT, True
-        return "the server refused the TLS handshake; check the client certificate", True
-    return "is the server running and reachable?", False
 
 
 def multicallable(channel: grpc.aio.Channel, binding: MethodBinding) -> Any:

@@ -156,6 +156,7 @@ async def test_tls_client_against_plaintext_port_says_so(pki: Pki, tls_stubs: Pa
         with pytest.raises(GrpcError) as info:
             await GrpcChannel.connect(server.address, tls=ClientTls(ca=pki.ca.cert_path))
         assert info.value.code == GrpcError.UNAVAILABLE
+        assert "does not speak TLS on this port; connect without tls=" in info.value.message
     finally:
         await server.stop(0)
 
