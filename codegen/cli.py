@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
         "--betterproto", action="store_true", help="also emit betterproto dataclass stubs"
     )
     build.add_argument(
+        "--client",
+        metavar="DIR",
+        help="also write standalone typed clients (no server code needed) into DIR "
+        "(default: [tool.cello] client)",
+    )
+    build.add_argument(
         "--allow-breaking",
         action="store_true",
         help="accept wire-breaking changes since the lock (removed numbers are still reserved)",
@@ -117,6 +123,11 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
     written = write_outputs(texts, out)
     new_lock = lock_from_schema(schema, previous=lock, package=package, targets=tuple(targets))
     written.append(write_lock(out, new_lock))
+    client_dir = args.client or config.get("client")
+    if client_dir:
+        from .client import render_clients
+
+        written += write_outputs(render_clients(schema), cwd / str(client_dir))
     if args.betterproto or config.get("betterproto"):
         from .betterproto import generate_betterproto
 
