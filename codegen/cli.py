@@ -6,6 +6,7 @@ import argparse
 import sys
 import tomllib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from cello._errors import CelloError
 from cello._service import GrpcService
 
 from .build import generate, import_target, stale_files, with_siblings, write_outputs
-from .evolution import Change, compare
+from .evolution import Change, compare, describe, reservations
 from .lock import LOCK_FILE, lock_from_schema, read_lock, write_lock
 
 
@@ -51,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--allow-breaking",
         action="store_true",
-        help="accept wire-breaking changes since the lock (removed numbers are still reserved)",
+        help="accept wire-breaking changes since the lock (removed numbers are still reserved), "
+        "and let a reserved name come back with its old number (undo an unreleased change)",
     )
     check = sub.add_parser(
         "check",
@@ -115,11 +117,18 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
         return 0
     out = _out(args, config, cwd)
     lock = read_lock(out)
-    schema, texts = generate(services, default_package=package, lock=lock)
+    # --allow-breaking also lets a reserved name come back with its old number (an undo)
+    numbering = replace(lock, restore=True) if args.allow_breaking else lock
+    schema, texts = generate(services, default_package=package, lock=numbering)
     if not _accept(
         compare(lock, schema), allow_breaking=args.allow_breaking, lock_path=out / LOCK_FILE
     ):
         return 1
+    reserved, restored = reservations(lock, schema)
+    for item in reserved:
+        _say("note", f"reserved {item}: removed since {LOCK_FILE}, so never reused")
+    for item in restored:
+        _say("warning", f"restored {item} from its reservation [accepted: --allow-breaking]")
     written = write_outputs(texts, out)
     new_lock = lock_from_schema(schema, previous=lock, package=package, targets=tuple(targets))
     written.append(write_lock(out, new_lock))
@@ -174,6 +183,11 @@ def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
         f"{_show(out, cwd)}`"
         for path in stale_files(out, texts)
     ]
+    diff = describe(lock, schema)
+    if diff:
+        print(f"{_show(out, cwd)}: {len(diff)} schema change(s) since {LOCK_FILE}:")
+        for line in diff:
+            print(f"  {line}")
     warnings: list[str] = []
     for change in compare(lock, schema):
         (errors if change.breaking or args.strict else warnings).append(str(change))

@@ -21,12 +21,30 @@ from typing import Any
 
 from cello._errors import DefinitionError
 
-from .model import EnumDef, FieldDef, FileDef, Kind, Label, MessageDef, PyRef, PyShape, Schema
-from .model import MethodDef, TypeRef, Wkt
+from .model import (
+    EnumDef,
+    FieldDef,
+    FileDef,
+    Kind,
+    Label,
+    MessageDef,
+    MethodDef,
+    PyRef,
+    PyShape,
+    Schema,
+    TypeRef,
+    Wkt,
+)
 from .naming import to_upper_snake
-from .render import _WKT_MODULES, HEADER, _StubBuilder, environment
+from .render import _WKT_MODULES, HEADER, _ProtoView, _StubBuilder, environment
 
-_PY_SCALARS = {"double": "float", "float": "float", "string": "str", "bytes": "bytes", "bool": "bool"}
+_PY_SCALARS = {
+    "double": "float",
+    "float": "float",
+    "string": "str",
+    "bytes": "bytes",
+    "bool": "bool",
+}
 _WKT_PY = {
     Wkt.TIMESTAMP: "_dt.datetime",
     Wkt.DURATION: "_dt.timedelta",
@@ -58,16 +76,13 @@ def render_clients(schema: Schema) -> dict[str, str]:
         template, context = env.get_template("client.py.j2"), client_context(file)
         # rendered twice: the first pass shows which imports the module needs
         draft = template.render(header=HEADER, imports=[], **context)
-        context["wkt_modules"] = [
-            m for m in context["wkt_modules"] if f"_{m}." in draft  # type: ignore[attr-defined]
-        ]
+        wkt = sorted({_WKT_MODULES[i] for i in file.imports})
+        context["wkt_modules"] = [m for m in wkt if f"_{m}." in draft]
         out[client_path(file)] = template.render(header=HEADER, imports=_imports(draft), **context)
     return dict(sorted(out.items()))
 
 
-def _proto_view(file: FileDef) -> Any:
-    from .render import _ProtoView
-
+def _proto_view(file: FileDef) -> _ProtoView:
     return _ProtoView(file)
 
 
@@ -303,8 +318,10 @@ def _method(
         arg = "{" + ", ".join(f'"{n}": {n}' for n in names) + "}"
     else:
         params = [f"request: {req}"]
-    kind = ("stream" if m.client_streaming else "unary") + "_" + (
-        "stream" if m.server_streaming else "unary"
+    kind = (
+        ("stream" if m.client_streaming else "unary")
+        + "_"
+        + ("stream" if m.server_streaming else "unary")
     )
     return {
         "name": m.name,
@@ -367,8 +384,10 @@ class _Literal:
     def _source(self, value: Any) -> str | None:
         if isinstance(value, str) and not isinstance(value, enum.Enum):
             return json.dumps(value)  # double quotes, as ruff format writes them
-        if value is None or isinstance(value, (bool, int, bytes)) and not isinstance(
-            value, enum.Enum
+        if (
+            value is None
+            or isinstance(value, (bool, int, bytes))
+            and not isinstance(value, enum.Enum)
         ):
             return repr(value)
         if isinstance(value, float):
