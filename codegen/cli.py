@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--strict", action="store_true", help="JSON-breaking changes (renames) are errors too"
     )
+    check.add_argument(
+        "--client", metavar="DIR", help="also check the clients in DIR (see build --client)"
+    )
     proto = sub.add_parser("proto", help="print the .proto of the targets")
     proto.add_argument("targets", nargs="+", metavar="MODULE[:Class]")
     proto.add_argument("--package", help="protobuf package for services that set none")
@@ -183,6 +186,15 @@ def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
         f"{_show(out, cwd)}`"
         for path in stale_files(out, texts)
     ]
+    client_dir = args.client or config.get("client")
+    if client_dir:
+        from .client import render_clients
+
+        errors += [
+            f"{_show(path, cwd)} is out of date with the code; run `cello-gen build --out "
+            f"{_show(out, cwd)} --client {client_dir}`"
+            for path in stale_files(cwd / str(client_dir), render_clients(schema))
+        ]
     diff = describe(lock, schema)
     if diff:
         print(f"{_show(out, cwd)}: {len(diff)} schema change(s) since {LOCK_FILE}:")

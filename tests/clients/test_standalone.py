@@ -119,3 +119,24 @@ async def test_client_in_a_fresh_venv_without_the_server_code(
     result = json.loads(out)
     assert result["server_importable"] is False
     _expected_calls(result)
+
+
+def test_check_covers_the_client_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cello.codegen.cli import main as cello_gen
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(ROOT))
+    args = ["examples.library", "--out", "gen", "--client", "client"]
+    assert cello_gen(["build", *args]) == 0
+    assert cello_gen(["check", *args]) == 0
+    module = tmp_path / "client" / MODULE
+    module.write_text(module.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    assert cello_gen(["check", *args]) == 1
+
+
+def test_public_client_runtime_names() -> None:
+    import cello.client
+
+    assert cello.client.__all__ == sorted(cello.client.__all__)
+    for name in cello.client.__all__:
+        assert getattr(cello.client, name) is not None
