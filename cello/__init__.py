@@ -9,6 +9,7 @@ from ._errors import CelloError, DefinitionError, GenerationError, GrpcError, St
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
+from ._syncchannel import SyncGrpcChannel
 from ._types import (
     Double,
     Field,
@@ -51,6 +52,7 @@ __all__ = [
     "SInt32",
     "SInt64",
     "StaleStubsError",
+    "SyncGrpcChannel",
     "UInt32",
     "UInt64",
     "grpc_method",

@@ -8,6 +8,7 @@ from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
+from ._syncchannel import SyncGrpcChannel
 from ._web import GrpcWebApp
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "GrpcServer",
     "GrpcService",
     "GrpcWebApp",
+    "SyncGrpcChannel",
     "grpc_method",
 ]
