@@ -132,14 +132,17 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
         _say("note", f"reserved {item}: removed since {LOCK_FILE}, so never reused")
     for item in restored:
         _say("warning", f"restored {item} from its reservation [accepted: --allow-breaking]")
-    written = write_outputs(texts, out)
-    new_lock = lock_from_schema(schema, previous=lock, package=package, targets=tuple(targets))
-    written.append(write_lock(out, new_lock))
     client_dir = args.client or config.get("client")
+    client_texts = None
     if client_dir:
         from .client import render_clients
 
-        written += write_outputs(render_clients(schema), cwd / str(client_dir))
+        client_texts = render_clients(schema)  # may refuse a default: before writing anything
+    written = write_outputs(texts, out)
+    new_lock = lock_from_schema(schema, previous=lock, package=package, targets=tuple(targets))
+    written.append(write_lock(out, new_lock))
+    if client_texts is not None:
+        written += write_outputs(client_texts, cwd / str(client_dir))
     if args.betterproto or config.get("betterproto"):
         from .betterproto import generate_betterproto
 

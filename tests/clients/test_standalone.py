@@ -140,3 +140,26 @@ def test_public_client_runtime_names() -> None:
     assert cello.client.__all__ == sorted(cello.client.__all__)
     for name in cello.client.__all__:
         assert getattr(cello.client, name) is not None
+
+
+def test_a_default_the_client_cannot_repeat_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cello.codegen.cli import main as cello_gen
+
+    (tmp_path / "oddshop.py").write_text(
+        "from dataclasses import dataclass, field\n"
+        "from cello.grpc import GrpcService, grpc_method\n"
+        "class Marker:\n    pass\n"
+        "@dataclass\nclass Item:\n    name: str = field(default_factory=Marker)\n"
+        "class Shop(GrpcService):\n    @grpc_method\n"
+        "    async def Get(self, request: Item) -> Item:\n        return request\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    capsys.readouterr()
+    rc = cello_gen(["build", "oddshop", "--out", "gen", "--client", "client"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1, err
+    assert "oddshop.Item.name: default" in err and "cannot be written into a client" in err
+    assert not (tmp_path / "gen").exists()  # refused before anything was written
