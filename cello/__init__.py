@@ -17,6 +17,7 @@ from ._identity import PeerIdentity, peer_identity_from_auth_context
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
+from ._syncchannel import SyncGrpcChannel
 from ._tls import ClientTls, TlsConfig
 from ._types import (
     Double,
@@ -62,6 +63,7 @@ __all__ = [
     "SInt32",
     "SInt64",
     "StaleStubsError",
+    "SyncGrpcChannel",
     "TlsConfig",
     "TlsError",
     "UInt32",

@@ -9,6 +9,7 @@ from ._identity import PeerIdentity
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
+from ._syncchannel import SyncGrpcChannel
 from ._tls import ClientTls, TlsConfig
 from ._web import GrpcWebApp
 
@@ -23,6 +24,7 @@ __all__ = [
     "GrpcService",
     "GrpcWebApp",
     "PeerIdentity",
+    "SyncGrpcChannel",
     "TlsConfig",
     "grpc_method",
 ]

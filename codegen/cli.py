@@ -6,6 +6,7 @@ import argparse
 import sys
 import tomllib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from cello._errors import CelloError
 from cello._service import GrpcService
 
 from .build import generate, import_target, stale_files, with_siblings, write_outputs
-from .evolution import Change, compare
+from .evolution import Change, compare, describe, reservations
 from .lock import LOCK_FILE, lock_from_schema, read_lock, write_lock
 
 
@@ -43,9 +44,16 @@ def _parser() -> argparse.ArgumentParser:
         "--betterproto", action="store_true", help="also emit betterproto dataclass stubs"
     )
     build.add_argument(
+        "--client",
+        metavar="DIR",
+        help="also write standalone typed clients (no server code needed) into DIR "
+        "(default: [tool.cello] client)",
+    )
+    build.add_argument(
         "--allow-breaking",
         action="store_true",
-        help="accept wire-breaking changes since the lock (removed numbers are still reserved)",
+        help="accept wire-breaking changes since the lock (removed numbers are still reserved), "
+        "and let a reserved name come back with its old number (undo an unreleased change)",
     )
     check = sub.add_parser(
         "check",
@@ -56,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--package", help="protobuf package for services that set none")
     check.add_argument(
         "--strict", action="store_true", help="JSON-breaking changes (renames) are errors too"
+    )
+    check.add_argument(
+        "--client", metavar="DIR", help="also check the clients in DIR (see build --client)"
     )
     proto = sub.add_parser("proto", help="print the .proto of the targets")
     proto.add_argument("targets", nargs="+", metavar="MODULE[:Class]")
@@ -109,14 +120,29 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
         return 0
     out = _out(args, config, cwd)
     lock = read_lock(out)
-    schema, texts = generate(services, default_package=package, lock=lock)
+    # --allow-breaking also lets a reserved name come back with its old number (an undo)
+    numbering = replace(lock, restore=True) if args.allow_breaking else lock
+    schema, texts = generate(services, default_package=package, lock=numbering)
     if not _accept(
         compare(lock, schema), allow_breaking=args.allow_breaking, lock_path=out / LOCK_FILE
     ):
         return 1
+    reserved, restored = reservations(lock, schema)
+    for item in reserved:
+        _say("note", f"reserved {item}: removed since {LOCK_FILE}, so never reused")
+    for item in restored:
+        _say("warning", f"restored {item} from its reservation [accepted: --allow-breaking]")
+    client_dir = args.client or config.get("client")
+    client_texts = None
+    if client_dir:
+        from .client import render_clients
+
+        client_texts = render_clients(schema)  # may refuse a default: before writing anything
     written = write_outputs(texts, out)
     new_lock = lock_from_schema(schema, previous=lock, package=package, targets=tuple(targets))
     written.append(write_lock(out, new_lock))
+    if client_texts is not None:
+        written += write_outputs(client_texts, cwd / str(client_dir))
     if args.betterproto or config.get("betterproto"):
         from .betterproto import generate_betterproto
 
@@ -163,6 +189,20 @@ def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
         f"{_show(out, cwd)}`"
         for path in stale_files(out, texts)
     ]
+    client_dir = args.client or config.get("client")
+    if client_dir:
+        from .client import render_clients
+
+        errors += [
+            f"{_show(path, cwd)} is out of date with the code; run `cello-gen build --out "
+            f"{_show(out, cwd)} --client {client_dir}`"
+            for path in stale_files(cwd / str(client_dir), render_clients(schema))
+        ]
+    diff = describe(lock, schema)
+    if diff:
+        print(f"{_show(out, cwd)}: {len(diff)} schema change(s) since {LOCK_FILE}:")
+        for line in diff:
+            print(f"  {line}")
     warnings: list[str] = []
     for change in compare(lock, schema):
         (errors if change.breaking or args.strict else warnings).append(str(change))

@@ -230,3 +230,140 @@ def _rpc_changes(subject: str, old: LockedRpc, new: LockedRpc) -> Iterator[Chang
                 "rpc instead, or pass --allow-breaking",
                 breaking=True,
             )
+
+
+# -- the schema diff that `check` prints and the reservations `build` reports -------------
+
+
+def describe(previous: Lock, schema: Schema) -> list[str]:
+    """The schema's changes since the lock, one line each: `+` added, `-` removed, `~` changed.
+
+    Covers messages and their fields, enums and their values, services and their rpcs.
+    A message or enum counts as removed when the lock's services reached it and the
+    schema no longer has it (the lock keeps every message it ever saw).
+    """
+    lines: list[str] = []
+    messages = {m.full_name: m for f in schema.files for m in f.messages}
+    enums = {e.full_name: e for f in schema.files for e in f.enums}
+    live_messages, live_enums = _reachable(previous)
+    for name, message in messages.items():
+        old = previous.messages.get(name)
+        if old is None:
+            lines.append(f"+ message {name}")
+            continue
+        new_fields = {f.name: locked_field(f) for f in message.fields}
+        for field, now in new_fields.items():
+            was = old.fields.get(field)
+            if was is None:
+                back = " (restored)" if field in old.removed else ""
+                lines.append(f"+ field {name}.{field} = {now.number} ({_shape(now)}){back}")
+            elif was.number != now.number:
+                lines.append(f"~ field {name}.{field}: number {was.number} -> {now.number}")
+            elif (was.type, was.label, was.key) != (now.type, now.label, now.key):
+                lines.append(f"~ field {name}.{field}: {_shape(was)} -> {_shape(now)}")
+        for field, was in old.fields.items():
+            if field not in new_fields:
+                lines.append(f"- field {name}.{field} = {was.number} (now reserved)")
+    for name, enum in enums.items():
+        old_enum = previous.enums.get(name)
+        if old_enum is None:
+            lines.append(f"+ enum {name}")
+            continue
+        values = {v.name: v.number for v in enum.values}
+        for value, number in values.items():
+            before = old_enum.values.get(value)
+            if before is None:
+                lines.append(f"+ value {name}.{value} = {number}")
+            elif before != number:
+                lines.append(f"~ value {name}.{value}: number {before} -> {number}")
+        for value, number in old_enum.values.items():
+            if value not in values:
+                lines.append(f"- value {name}.{value} = {number} (now reserved)")
+    lines += [f"- message {n}" for n in sorted(live_messages - set(messages))]
+    lines += [f"- enum {n}" for n in sorted(live_enums - set(enums))]
+    lines += _service_lines(previous, [s for f in schema.files for s in f.services])
+    return lines
+
+
+def _shape(f: LockedField) -> str:
+    if f.label == Label.MAP.value:
+        return f"map<{f.key}, {f.type}>"
+    return f.type if f.label == Label.SINGULAR.value else f"{f.label} {f.type}"
+
+
+def _reachable(lock: Lock) -> tuple[set[str], set[str]]:
+    """The messages and enums the lock's services used: the last build's live types."""
+    messages: set[str] = set()
+    enums: set[str] = set()
+    todo = [
+        n for rpcs in lock.services.values() for r in rpcs.values() for n in (r.request, r.response)
+    ]
+    while todo:
+        name = todo.pop()
+        entry = lock.messages.get(name)
+        if name in messages or entry is None:
+            continue
+        messages.add(name)
+        for f in entry.fields.values():
+            kind, _, target = f.type.partition(" ")
+            if kind == "enum":
+                enums.add(target)
+            elif kind == "message":
+                todo.append(target)
+    return messages, enums
+
+
+def _service_lines(previous: Lock, services: list[ServiceDef]) -> list[str]:
+    lines = []
+    for service in services:
+        old = previous.services.get(service.full_name)
+        if old is None:
+            lines.append(f"+ service {service.full_name}")
+            continue
+        for method in service.methods:
+            rpc = locked_rpc(method)
+            subject = f"{service.full_name}.{method.name}"
+            was = old.get(method.name)
+            if was is None:
+                lines.append(f"+ rpc {subject} ({rpc.request}) -> {rpc.response} [{rpc.streaming}]")
+            elif was != rpc:
+                lines.append(
+                    f"~ rpc {subject}: ({was.request}) -> {was.response} [{was.streaming}] "
+                    f"became ({rpc.request}) -> {rpc.response} [{rpc.streaming}]"
+                )
+        names = {m.name for m in service.methods}
+        lines += [f"- rpc {service.full_name}.{n}" for n in sorted(old) if n not in names]
+    current = {s.full_name for s in services}
+    lines += [f"- service {n}" for n in sorted(previous.services) if n not in current]
+    return lines
+
+
+def reservations(previous: Lock, schema: Schema) -> tuple[list[str], list[str]]:
+    """What a build of `schema` newly reserved, and which reserved names it brought back.
+
+    Each item reads `demo.v1.Book.isbn (1)`.
+    """
+    reserved: list[str] = []
+    restored: list[str] = []
+    entries: list[tuple[str, dict[str, int], dict[str, int], tuple[str, ...]]] = []
+    for file in schema.files:
+        for m in file.messages:
+            old = previous.messages.get(m.full_name)
+            if old is not None:
+                before = {n: f.number for n, f in old.fields.items()}
+                gone = {n: f.number for n, f in old.removed.items()}
+                now = {f.name: f.number for f in m.fields}
+                entries.append((m.full_name, before | gone, now, old.reserved.names))
+        for e in file.enums:
+            old_enum = previous.enums.get(e.full_name)
+            if old_enum is not None:
+                now = {v.name: v.number for v in e.values}
+                known = {**old_enum.removed, **old_enum.values}
+                entries.append((e.full_name, known, now, old_enum.reserved.names))
+    for full_name, known, now, was_reserved in entries:
+        for name, number in known.items():
+            if name not in now and name not in was_reserved:
+                reserved.append(f"{full_name}.{name} ({number})")
+            elif name in now and name in was_reserved:
+                restored.append(f"{full_name}.{name} ({now[name]})")
+    return reserved, restored

@@ -12,7 +12,10 @@ The lock sits beside the generated files and is committed with them. Besides the
 A field's `type` is a scalar name, `message <full name>` or `enum <full name>`; `label`
 (`optional`, `repeated`, `map`), `key` (map key type) and `oneof` appear when they apply.
 Messages and enums that leave the schema stay in the lock, so if they come back their
-numbers do too; delete an entry by hand to forget it.
+numbers do too; delete an entry by hand to forget it. A message's removed fields (and an
+enum's removed values) are kept under `removed`, as they were, beside their reservation:
+`build --allow-breaking` lets such a name come back with its old number (undoing an
+unreleased removal or rename).
 """
 
 from __future__ import annotations
@@ -51,10 +54,16 @@ class LockedMessage:
 
     fields: Mapping[str, LockedField]
     reserved: Reserved = field(default_factory=Reserved)
+    removed: Mapping[str, LockedField] = field(default_factory=dict)  # reserved, as they were
 
-    def history(self) -> History:
-        """What numbering needs to know."""
-        return History({n: f.number for n, f in self.fields.items()}, self.reserved)
+    def history(self, *, restore: bool = False) -> History:
+        """What numbering needs to know; `restore` lets removed names come back."""
+        return History(
+            {n: f.number for n, f in self.fields.items()},
+            self.reserved,
+            removed={n: f.number for n, f in self.removed.items()},
+            restore=restore,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +72,11 @@ class LockedEnum:
 
     values: Mapping[str, int]
     reserved: Reserved = field(default_factory=Reserved)
+    removed: Mapping[str, int] = field(default_factory=dict)  # reserved values, as they were
 
-    def history(self) -> History:
-        """What numbering needs to know."""
-        return History(dict(self.values), self.reserved)
+    def history(self, *, restore: bool = False) -> History:
+        """What numbering needs to know; `restore` lets removed names come back."""
+        return History(dict(self.values), self.reserved, removed=self.removed, restore=restore)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +97,18 @@ class Lock:
     messages: Mapping[str, LockedMessage] = field(default_factory=dict)
     enums: Mapping[str, LockedEnum] = field(default_factory=dict)
     services: Mapping[str, Mapping[str, LockedRpc]] = field(default_factory=dict)
+    # set by `build --allow-breaking`: a reserved name that is back takes its old number again
+    restore: bool = False
 
     def message_history(self, full_name: str) -> History | None:
         """The numbering history of a message, if the lock has one."""
         entry = self.messages.get(full_name)
-        return entry.history() if entry is not None else None
+        return entry.history(restore=self.restore) if entry is not None else None
 
     def enum_history(self, full_name: str) -> History | None:
         """The numbering history of an enum, if the lock has one."""
         entry = self.enums.get(full_name)
-        return entry.history() if entry is not None else None
+        return entry.history(restore=self.restore) if entry is not None else None
 
 
 # -- model → lock --------------------------------------------------------------------------
@@ -133,16 +145,25 @@ def lock_from_schema(
     services: dict[str, dict[str, LockedRpc]] = {}
     for file in schema.files:
         for m in file.messages:
-            messages[m.full_name] = _locked_message(m)
+            messages[m.full_name] = _locked_message(m, previous.messages.get(m.full_name))
         for e in file.enums:
-            enums[e.full_name] = LockedEnum({v.name: v.number for v in e.values}, e.reserved)
+            values = {v.name: v.number for v in e.values}
+            before = previous.enums.get(e.full_name)
+            removed = {}
+            if before is not None:
+                removed = {**before.removed, **before.values}
+            removed = {n: v for n, v in sorted(removed.items()) if n not in values}
+            enums[e.full_name] = LockedEnum(values, e.reserved, removed)
         for s in file.services:
             services[s.full_name] = {m.name: locked_rpc(m) for m in s.methods}
     return Lock(package, targets, messages, enums, services)
 
 
-def _locked_message(m: MessageDef) -> LockedMessage:
-    return LockedMessage({f.name: locked_field(f) for f in m.fields}, m.reserved)
+def _locked_message(m: MessageDef, before: LockedMessage | None) -> LockedMessage:
+    fields = {f.name: locked_field(f) for f in m.fields}
+    removed = {**before.removed, **before.fields} if before is not None else {}
+    gone = {n: f for n, f in sorted(removed.items()) if n not in fields}
+    return LockedMessage(fields, m.reserved, gone)
 
 
 # -- JSON ----------------------------------------------------------------------------------
@@ -181,11 +202,14 @@ def parse_lock(data: Any, *, source: str) -> Lock:
         messages = {}
         for where, entry in _items(data, "messages", source):
             fields = {n: _field(f) for n, f in entry["fields"].items()}
-            messages[where] = LockedMessage(fields, _reserved(entry))
+            removed = {n: _field(f) for n, f in entry.get("removed", {}).items()}
+            messages[where] = LockedMessage(fields, _reserved(entry), removed)
         enums = {}
         for where, entry in _items(data, "enums", source):
             enums[where] = LockedEnum(
-                {n: _int(v) for n, v in entry["values"].items()}, _reserved(entry)
+                {n: _int(v) for n, v in entry["values"].items()},
+                _reserved(entry),
+                {n: _int(v) for n, v in entry.get("removed", {}).items()},
             )
         services = {}
         for where, entry in _items(data, "services", source):
@@ -241,10 +265,13 @@ def lock_to_json(lock: Lock) -> dict[str, Any]:
         "messages": {
             name: {"fields": {n: _field_json(f) for n, f in m.fields.items()}}
             | _reserved_json(m.reserved)
+            | ({"removed": {n: _field_json(f) for n, f in m.removed.items()}} if m.removed else {})
             for name, m in lock.messages.items()
         },
         "enums": {
-            name: {"values": dict(e.values)} | _reserved_json(e.reserved)
+            name: {"values": dict(e.values)}
+            | _reserved_json(e.reserved)
+            | ({"removed": dict(e.removed)} if e.removed else {})
             for name, e in lock.enums.items()
         },
         "services": {

@@ -37,6 +37,26 @@ class History:
 
     numbers: Mapping[str, int] = field(default_factory=dict)
     reserved: Reserved = field(default_factory=Reserved)
+    removed: Mapping[str, int] = field(default_factory=dict)  # reserved names' old numbers
+    restore: bool = False  # a reserved name in use again takes back its old number
+
+    def restoring(self, slots: Sequence[Slot]) -> History:
+        """With `restore`, the removed names the slots use again become live once more."""
+        back = {
+            s.name: self.removed[s.name]
+            for s in slots
+            if self.restore
+            and s.name in self.reserved.names
+            and s.name in self.removed
+            and s.number in (None, self.removed[s.name])
+        }
+        if not back:
+            return self
+        reserved = Reserved(
+            numbers=tuple(n for n in self.reserved.numbers if n not in back.values()),
+            names=tuple(n for n in self.reserved.names if n not in back),
+        )
+        return History({**self.numbers, **back}, reserved, self.removed, self.restore)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +95,7 @@ def assign_numbers(
         DefinitionError: an explicit number is invalid, given twice, reserved, or locked to
             another field; or a name is reserved by a removed field.
     """
-    history = history or History()
+    history = (history or History()).restoring(slots)
     what = "value" if enum else "field"
     explicit = _explicit(slots, history, enum=enum, what=what)
     blocked = set(explicit) | set(history.numbers.values()) | set(history.reserved.numbers)
@@ -105,9 +125,17 @@ def _explicit(slots: Sequence[Slot], history: History, *, enum: bool, what: str)
     used: dict[int, Slot] = {}
     for slot in slots:
         if slot.name in history.reserved.names:
+            old = history.removed.get(slot.name)
+            undo = (
+                f", or, if its removal was never released, pass --allow-breaking to bring it "
+                f"back as {what} {old}"
+                if old is not None
+                else ""
+            )
             raise DefinitionError(
                 f"{slot.where}: the name `{slot.name}` belonged to a removed {what} and is "
-                "reserved in cello.lock.json (JSON clients may still send it); choose another name"
+                f"reserved in cello.lock.json (JSON clients may still send it); choose another "
+                f"name{undo}"
             )
         if slot.number is None:
             continue

@@ -1,0 +1,316 @@
+"""The runtime of standalone typed clients (`cello-gen build --client`): bases and converters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+import grpc
+import grpc.aio
+
+from ._client import Metadata, to_grpc_metadata
+from ._errors import GrpcError
+from ._wire import (
+    duration,
+    empty_in,
+    empty_out,
+    from_duration,
+    from_struct,
+    from_timestamp,
+    from_value,
+    struct,
+    timestamp,
+    value,
+)
+
+__all__ = [
+    "AsyncClient",
+    "Metadata",
+    "Rpc",
+    "SyncClient",
+    "duration",
+    "empty_in",
+    "empty_out",
+    "from_duration",
+    "from_struct",
+    "from_timestamp",
+    "from_value",
+    "struct",
+    "timestamp",
+    "value",
+]
+
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
+
+
+@dataclass(frozen=True, slots=True)
+class Rpc(Generic[RequestT, ResponseT]):
+    """One rpc as a generated client sees it: its path, wire classes and converters.
+
+    Args:
+        path: `/package.Service/Method`.
+        kind: `unary_unary`, `unary_stream`, `stream_unary` or `stream_stream`.
+        request_type: the request's `_pb2` class.
+        response_type: the response's `_pb2` class.
+        encode: Python value → request message.
+        decode: response message → Python value.
+    """
+
+    path: str
+    kind: str
+    request_type: type[Any]
+    response_type: type[Any]
+    encode: Callable[[RequestT], Any]
+    decode: Callable[[Any], ResponseT]
+
+
+def _error(exc: grpc.RpcError) -> GrpcError:
+    """grpc's sync and async call errors both carry code, details and trailers."""
+    call: Any = exc
+    trailing = call.trailing_metadata() or ()
+    return GrpcError(call.code().value[0], call.details() or "", metadata=dict(trailing))
+
+
+def _factory(channel: Any, rpc: Rpc[Any, Any]) -> Any:
+    return getattr(channel, rpc.kind)(
+        rpc.path,
+        request_serializer=rpc.request_type.SerializeToString,
+        response_deserializer=rpc.response_type.FromString,
+    )
+
+
+class _Base:
+    rpcs: ClassVar[tuple[Rpc[Any, Any], ...]] = ()
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        # one multicallable per rpc, made once; a call only looks it up by path
+        self._calls: dict[str, Any] = {rpc.path: _factory(channel, rpc) for rpc in self.rpcs}
+
+
+class AsyncClient(_Base):
+    """Base of generated async clients; errors come out as `GrpcError`.
+
+    Args:
+        channel: a `grpc.aio.Channel`, or use `connect` to have the client own one.
+    """
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        super().__init__(channel)
+
+    @classmethod
+    def connect(
+        cls,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: Iterable[tuple[str, Any]] = (),
+    ) -> Self:
+        """A client on a new channel to `target` (`host:port`), closed by `close`/`async with`.
+
+        Args:
+            target: the server address.
+            credentials: TLS credentials; None makes a plaintext channel.
+            options: grpc channel options.
+        """
+        opts = tuple(options)
+        if credentials is None:
+            return cls(grpc.aio.insecure_channel(target, options=opts))
+        return cls(grpc.aio.secure_channel(target, credentials, options=opts))
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self.channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _unary_unary(
+        self,
+        rpc: Rpc[RequestT, ResponseT],
+        request: RequestT,
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> ResponseT:
+        try:
+            reply = await self._calls[rpc.path](
+                rpc.encode(request), timeout=timeout, metadata=to_grpc_metadata(metadata)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from exc
+        return rpc.decode(reply)
+
+    async def _stream_unary(
+        self,
+        rpc: Rpc[RequestT, ResponseT],
+        requests: AsyncIterable[RequestT] | Iterable[RequestT],
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> ResponseT:
+        try:
+            reply = await self._calls[rpc.path](
+                _encoded(requests, rpc.encode),
+                timeout=timeout,
+                metadata=to_grpc_metadata(metadata),
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from exc
+        return rpc.decode(reply)
+
+    async def _unary_stream(
+        self,
+        rpc: Rpc[RequestT, ResponseT],
+        request: RequestT,
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> AsyncIterator[ResponseT]:
+        call = self._calls[rpc.path](
+            rpc.encode(request), timeout=timeout, metadata=to_grpc_metadata(metadata)
+        )
+        try:
+            async for reply in call:
+                yield rpc.decode(reply)
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from exc
+
+    async def _stream_stream(
+        self,
+        rpc: Rpc[RequestT, ResponseT],
+        requests: AsyncIterable[RequestT] | Iterable[RequestT],
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> AsyncIterator[ResponseT]:
+        call = self._calls[rpc.path](
+            _encoded(requests, rpc.encode), timeout=timeout, metadata=to_grpc_metadata(metadata)
+        )
+        try:
+            async for reply in call:
+                yield rpc.decode(reply)
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from exc
+
+
+async def _encoded(
+    requests: AsyncIterable[Any] | Iterable[Any], encode: Callable[[Any], Any]
+) -> AsyncIterator[Any]:
+    if isinstance(requests, AsyncIterable):
+        async for item in requests:
+            yield encode(item)
+    else:
+        for item in requests:
+            yield encode(item)
+
+
+class SyncClient(_Base):
+    """Base of generated blocking clients (grpc's sync channel); errors come out as `GrpcError`.
+
+    Args:
+        channel: a `grpc.Channel`, or use `connect` to have the client own one.
+    """
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        super().__init__(channel)
+
+    @classmethod
+    def connect(
+        cls,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: Iterable[tuple[str, Any]] = (),
+    ) -> Self:
+        """A client on a new channel to `target` (`host:port`), closed by `close`/`with`.
+
+        Args:
+            target: the server address.
+            credentials: TLS credentials; None makes a plaintext channel.
+            options: grpc channel options.
+        """
+        opts = tuple(options)
+        if credentials is None:
+            return cls(grpc.insecure_channel(target, options=opts))
+        return cls(grpc.secure_channel(target, credentials, options=opts))
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _unary_unary(
+        self,
+        rpc: Rpc[RequestT, ResponseT],
+        request: RequestT,
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> ResponseT:
+        try:
+            reply = self._calls[rpc.path](
+                rpc.encode(request), timeout=timeout, metadata=to_grpc_metadata(metadata)
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from exc
+        return rpc.decode(reply)
+
+    def _stream_unary(
+        self,
+        rpc: Rpc[RequestT, ResponseT],
+        requests: Iterable[RequestT],
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> ResponseT:
+        try:
+            reply = self._calls[rpc.path](
+                (rpc.encode(r) for r in requests),
+                timeout=timeout,
+                metadata=to_grpc_metadata(metadata),
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from exc
+        return rpc.decode(reply)
+
+    def _unary_stream(
+        self,
+        rpc: Rpc[RequestT, ResponseT],
+        request: RequestT,
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> Iterator[ResponseT]:
+        call = self._calls[rpc.path](
+            rpc.encode(request), timeout=timeout, metadata=to_grpc_metadata(metadata)
+        )
+        return _decoded(call, rpc.decode)
+
+    def _stream_stream(
+        self,
+        rpc: Rpc[RequestT, ResponseT],
+        requests: Iterable[RequestT],
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> Iterator[ResponseT]:
+        call = self._calls[rpc.path](
+            (rpc.encode(r) for r in requests), timeout=timeout, metadata=to_grpc_metadata(metadata)
+        )
+        return _decoded(call, rpc.decode)
+
+
+def _decoded(call: Any, decode: Callable[[Any], ResponseT]) -> Iterator[ResponseT]:
+    try:
+        for reply in call:
+            yield decode(reply)
+    except grpc.RpcError as exc:
+        raise _error(exc) from exc

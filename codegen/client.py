@@ -1,0 +1,412 @@
+"""Standalone client modules: the schema's messages as dataclasses, plus async and sync clients.
+
+`cello-gen build --client DIR` writes, per package, `<stem>_client.py` beside protoc's
+`_pb2` modules. It imports only `cello.client` and its own `_pb2`, never the server's code,
+so a consumer needs nothing but `cello-grpc` and the client directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import inspect
+import json
+import math
+import re
+import sys
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from cello._errors import DefinitionError
+
+from .model import (
+    EnumDef,
+    FieldDef,
+    FileDef,
+    Kind,
+    Label,
+    MessageDef,
+    MethodDef,
+    PyRef,
+    PyShape,
+    Schema,
+    TypeRef,
+    Wkt,
+)
+from .naming import to_upper_snake
+from .render import _WKT_MODULES, HEADER, _ProtoView, _StubBuilder, environment
+
+_PY_SCALARS = {
+    "double": "float",
+    "float": "float",
+    "string": "str",
+    "bytes": "bytes",
+    "bool": "bool",
+}
+_WKT_PY = {
+    Wkt.TIMESTAMP: "_dt.datetime",
+    Wkt.DURATION: "_dt.timedelta",
+    Wkt.STRUCT: "dict[str, Any]",
+    Wkt.VALUE: "Any",
+    Wkt.LIST_VALUE: "list[Any]",
+    Wkt.EMPTY: "None",
+}
+_NOTHING = object()
+
+
+def client_path(file: FileDef) -> str:
+    """`demo/library/v1/library.proto` → `demo/library/v1/library_client.py`."""
+    return file.path.removesuffix(".proto") + "_client.py"
+
+
+def render_clients(schema: Schema) -> dict[str, str]:
+    """`{path: text}` of each package's `.proto` and `_client.py` module.
+
+    Raises:
+        DefinitionError: a default value cannot be written as Python source.
+    """
+    env = environment()
+    out: dict[str, str] = {}
+    for file in schema.files:
+        out[file.path] = env.get_template("file.proto.j2").render(
+            header=HEADER, file=file, proto=_proto_view(file)
+        )
+        template, context = env.get_template("client.py.j2"), client_context(file)
+        # rendered twice: the first pass shows which imports the module needs
+        draft = template.render(header=HEADER, imports=[], **context)
+        wkt = sorted({_WKT_MODULES[i] for i in file.imports})
+        context["wkt_modules"] = [m for m in wkt if f"_{m}." in draft]
+        out[client_path(file)] = template.render(header=HEADER, imports=_imports(draft), **context)
+    return dict(sorted(out.items()))
+
+
+def _proto_view(file: FileDef) -> _ProtoView:
+    return _ProtoView(file)
+
+
+def _imports(body: str) -> list[str]:
+    """The import lines the body uses (so the module passes `ruff check` as written)."""
+    stdlib = []
+    if "_dt." in body:
+        stdlib.append("import datetime as _dt")
+    if "enum.IntEnum" in body:
+        stdlib.append("import enum")
+    abc = sorted(
+        n
+        for n in ("AsyncIterable", "AsyncIterator", "Iterable", "Iterator")
+        if re.search(rf"\b{n}\[", body)
+    )
+    if abc:
+        stdlib.append(f"from collections.abc import {', '.join(abc)}")
+    if "@dataclass" in body:
+        stdlib.append("from dataclasses import dataclass")
+    if "_field(" in body:
+        stdlib.append("from dataclasses import field as _field")
+    stdlib.append("from importlib import import_module")
+    if re.search(r"\bAny\b", body):
+        stdlib.append("from typing import Any")
+    return stdlib
+
+
+class _ClientBuilder(_StubBuilder):
+    """The stub builder's converter expressions, aimed at the client's own classes."""
+
+    def py_class(self, ref: MessageDef | EnumDef) -> str:
+        return ref.name
+
+    def _fn(self, ref: TypeRef, direction: str) -> str:
+        if ref.kind is Kind.ENUM and direction == "dec":
+            # a number this client does not know decodes as the zero value, as in proto3
+            e = self.enums[ref.name]
+            zero = next(name for name, number in enum_members(e) if number == 0)
+            return f"_D_{e.name}.get({{}}, {e.name}.{zero})"
+        return super()._fn(ref, direction)
+
+    def element(self, ref: TypeRef) -> str:
+        """The Python type of one value of `ref`."""
+        if ref.kind is Kind.SCALAR:
+            return _PY_SCALARS.get(ref.name, "int")
+        wkt = ref.wkt
+        if wkt is not None:
+            return _WKT_PY[wkt]
+        target = self.messages.get(ref.name) or self.enums[ref.name]
+        if isinstance(target, MessageDef) and target.shape is not PyShape.DATACLASS:
+            return "dict[str, Any]"
+        return target.name
+
+    def annotation(self, f: FieldDef, nullable: bool | None) -> str:
+        """The field's Python type; `nullable` is whether the user's hint admits None."""
+        base = self.element(f.type)
+        if f.label is Label.REPEATED:
+            return f"list[{base}]"
+        if f.label is Label.MAP:
+            return f"dict[{_PY_SCALARS.get(f.key_type or '', 'int')}, {base}]"
+        if nullable is None:
+            nullable = f.label is Label.OPTIONAL
+        return f"{base} | None" if nullable and base not in ("Any", "None") else base
+
+    def py_type(self, ref: TypeRef) -> str:
+        if ref.wkt is not None:
+            return _WKT_PY[ref.wkt]
+        message = self.messages[ref.name]
+        if message.shape is PyShape.VALUE:
+            return self.annotation(message.fields[0], None)
+        if message.shape is PyShape.PARAMS:
+            return "dict[str, Any]"
+        return message.name
+
+
+def client_context(file: FileDef) -> dict[str, object]:
+    """Everything the client template needs, as finished strings."""
+    b = _ClientBuilder(file)
+    enum_classes = {(e.python.module, e.python.qualname): e.name for e in file.enums}
+    message_classes = {
+        (m.python.module, m.python.qualname): m.name for m in file.messages if m.python
+    }
+    literal = _Literal(enum_classes, message_classes)
+    exports = [e.name for e in file.enums]
+    exports += [m.name for m in file.messages if m.shape is PyShape.DATACLASS]
+    exports += [f"{s.name}{kind}" for s in file.services for kind in ("Client", "SyncClient")]
+    method_names = {m.python_name for s in file.services for m in s.methods}
+    aliases = {
+        name: (f"_t_{name}", name)
+        for name in [e.name for e in file.enums] + [m.name for m in file.messages]
+        if name in method_names
+    }
+    return {
+        "exports": sorted(exports),
+        "file": file,
+        "pb2_module": file.path.removesuffix(".proto").replace("/", ".") + "_pb2",
+        "wkt_modules": sorted({_WKT_MODULES[i] for i in file.imports}),
+        "enums": [(e.name, enum_members(e)) for e in file.enums],
+        "classes": [
+            (m.name, _class_fields(b, m, literal))
+            for m in file.messages
+            if m.shape is PyShape.DATACLASS
+        ],
+        "converters": [b.converter(m) for m in file.messages],
+        "services": [
+            {
+                "name": s.name,
+                "full_name": s.full_name,
+                "methods": [
+                    _shadowed(_method(b, s.full_name, s.python, m, literal, index), aliases)
+                    for index, m in enumerate(s.methods)
+                ],
+            }
+            for s in file.services
+        ],
+        "aliases": sorted(set(aliases.values())),
+    }
+
+
+def _shadowed(method: dict[str, Any], aliases: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """Inside a client class a method named like a type hides it: say `_t_Name` instead."""
+    for key in ("async_params", "sync_params", "async_returns", "sync_returns"):
+        value = method[key]
+        for name, (alias, _) in aliases.items():
+            pattern = rf"(?<![\w.]){name}\b"
+            if isinstance(value, list):
+                value = [re.sub(pattern, alias, v) for v in value]
+            else:
+                value = re.sub(pattern, alias, value)
+        method[key] = value
+    return method
+
+
+def enum_members(e: EnumDef) -> list[tuple[str, int]]:
+    """The client enum's members: the user's, plus the synthesized zero (`UNSPECIFIED`)."""
+    prefix = to_upper_snake(e.name) + "_"
+    return [(v.python_name or v.name.removeprefix(prefix), v.number) for v in e.values]
+
+
+def _resolve(ref: PyRef) -> Any:
+    """The user's class: build imported it already."""
+    value: Any = sys.modules[ref.module]
+    for part in ref.qualname.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _hints(obj: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(obj)
+    except Exception:  # introspection resolved them once; a failure here only loses `| None`
+        return {}
+
+
+def _nullable(hint: Any) -> bool | None:
+    if hint is _NOTHING:
+        return None
+    return hint is None or type(None) in typing.get_args(hint)
+
+
+def _python_fields(m: MessageDef) -> list[tuple[str, list[FieldDef]]]:
+    """The message's Python fields in order: a oneof's proto fields grouped under its name."""
+    oneofs = {o.name: o.python_name for o in m.oneofs}
+    groups: list[tuple[str, list[FieldDef]]] = []
+    for f in m.fields:
+        name = oneofs[f.oneof] if f.oneof is not None else f.python_name
+        if groups and f.oneof is not None and groups[-1][0] == name:
+            groups[-1][1].append(f)
+        else:
+            groups.append((name, [f]))
+    return groups
+
+
+def _field_type(b: _ClientBuilder, m: MessageDef, fields: list[FieldDef], hint: Any) -> str:
+    if fields[0].oneof is None:
+        return b.annotation(fields[0], _nullable(hint))
+    members = " | ".join(b.element(f.type) for f in fields)
+    optional = next(o.optional for o in m.oneofs if o.name == fields[0].oneof)
+    return f"{members} | None" if optional else members
+
+
+def _class_fields(
+    b: _ClientBuilder, m: MessageDef, literal: _Literal
+) -> list[tuple[str, str, str | None]]:
+    """`(name, annotation, default source or None)` for each field of a dataclass message."""
+    assert m.python is not None
+    cls = _resolve(m.python)
+    hints = _hints(cls)
+    declared = {f.name: f for f in dataclasses.fields(cls)}
+    where = f"{m.python.module}.{m.python.qualname}"
+    out = []
+    for name, fields in _python_fields(m):
+        spec = declared[name]
+        annotation = _field_type(b, m, fields, hints.get(name, _NOTHING))
+        out.append((name, annotation, literal.default(spec, f"{where}.{name}")))
+    return out
+
+
+def _method(
+    b: _ClientBuilder,
+    service: str,
+    owner: PyRef,
+    m: MethodDef,
+    literal: _Literal,
+    index: int,
+) -> dict[str, object]:
+    req, resp = b.py_type(m.request), b.py_type(m.response)
+    params: list[str] = []
+    arg = "request"
+    rpc_req = req
+    request_message = b.messages.get(m.request.name)
+    if m.client_streaming:
+        arg = "requests"
+    elif m.request.wkt is Wkt.EMPTY:
+        arg, rpc_req = "None", "None"
+    elif m.request.wkt is Wkt.STRUCT:
+        params = ["request: dict[str, Any] | None = None"]
+        arg, rpc_req = "request or {}", "dict[str, Any]"
+    elif request_message is not None and request_message.shape is PyShape.PARAMS:
+        func = getattr(_resolve(owner), m.python_name)
+        signature = inspect.signature(func)
+        hints = _hints(func)
+        where = f"{owner.module}.{owner.qualname}.{m.python_name}"
+        names = []
+        for name, fields in _python_fields(request_message):
+            annotation = _field_type(b, request_message, fields, hints.get(name, _NOTHING))
+            default = signature.parameters[name].default
+            if default is inspect.Parameter.empty:
+                params.append(f"{name}: {annotation}")
+            else:
+                params.append(f"{name}: {annotation} = {literal.value(default, f'{where}.{name}')}")
+            names.append(name)
+        arg = "{" + ", ".join(f'"{n}": {n}' for n in names) + "}"
+    else:
+        params = [f"request: {req}"]
+    kind = (
+        ("stream" if m.client_streaming else "unary")
+        + "_"
+        + ("stream" if m.server_streaming else "unary")
+    )
+    return {
+        "name": m.name,
+        "python_name": m.python_name,
+        "rpc": f"_{service.rsplit('.', 1)[-1]}_{m.name}",
+        "path": f"/{service}/{m.name}",
+        "kind": kind,
+        "request_type": b.pb_class(m.request),
+        "response_type": b.pb_class(m.response),
+        "encode": b.codec(m.request, "enc") if m.request.wkt is not Wkt.EMPTY else "_w.empty_in",
+        "decode": b.codec(m.response, "dec"),
+        "rpc_types": f"{rpc_req}, {resp}",
+        "async_params": (
+            [f"requests: AsyncIterable[{req}] | Iterable[{req}]"] if m.client_streaming else params
+        ),
+        "sync_params": [f"requests: Iterable[{req}]"] if m.client_streaming else params,
+        "async_iterable": m.client_streaming,
+        "arg": arg,
+        "async_returns": f"AsyncIterator[{resp}]" if m.server_streaming else resp,
+        "sync_returns": f"Iterator[{resp}]" if m.server_streaming else resp,
+        "streams_out": m.server_streaming,
+        "index": index,
+    }
+
+
+class _Literal:
+    """Python source for the user's default values, in the client's own names."""
+
+    def __init__(self, enums: dict[tuple[str, str], str], messages: dict[tuple[str, str], str]):
+        self.enums = enums
+        self.messages = messages
+
+    def default(self, spec: dataclasses.Field[Any], where: str) -> str | None:
+        if spec.default is not dataclasses.MISSING:
+            return self.value(spec.default, where)
+        factory: Callable[[], Any] | Any = spec.default_factory
+        if factory is dataclasses.MISSING:
+            return None
+        if factory in (list, dict):
+            return f"_field(default_factory={factory.__name__})"
+        key = (getattr(factory, "__module__", ""), getattr(factory, "__qualname__", ""))
+        if key in self.messages:
+            return f"_field(default_factory={self.messages[key]})"
+        return f"_field(default_factory=lambda: {self.value(factory(), where)})"
+
+    def value(self, value: Any, where: str) -> str:
+        """Source text that evaluates to `value`.
+
+        Raises:
+            DefinitionError: the value is not a literal the client can repeat.
+        """
+        source = self._source(value)
+        if source is None:
+            raise DefinitionError(
+                f"{where}: default {value!r} cannot be written into a client module; use a "
+                "literal, an enum member, a datetime/timedelta or default_factory=list/dict"
+            )
+        return source
+
+    def _source(self, value: Any) -> str | None:
+        if isinstance(value, str) and not isinstance(value, enum.Enum):
+            return json.dumps(value)  # double quotes, as ruff format writes them
+        if (
+            value is None
+            or isinstance(value, (bool, int, bytes))
+            and not isinstance(value, enum.Enum)
+        ):
+            return repr(value)
+        if isinstance(value, float):
+            return repr(value) if math.isfinite(value) else f'float("{value}")'
+        if isinstance(value, enum.Enum):
+            key = (type(value).__module__, type(value).__qualname__)
+            return f"{self.enums[key]}.{value.name}" if key in self.enums else None
+        if isinstance(value, (dt.datetime, dt.timedelta)):
+            return "_dt." + repr(value).removeprefix("datetime.").replace(
+                "datetime.timezone", "_dt.timezone"
+            )
+        if isinstance(value, (list, tuple)):
+            items = [self._source(v) for v in value]
+            if None in items:
+                return None
+            return "[" + ", ".join(typing.cast(list[str], items)) + "]"
+        if isinstance(value, dict):
+            pairs = [(self._source(k), self._source(v)) for k, v in value.items()]
+            if any(k is None or v is None for k, v in pairs):
+                return None
+            return "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
+        return None
