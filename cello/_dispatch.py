@@ -13,11 +13,11 @@ from typing import Any, TypeAlias
 
 import grpc
 import grpc.aio
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
 from ._binding import MethodBinding, ServiceBinding
 from ._client import to_grpc_metadata
+from ._convert import dict_to_message, message_to_dict
 from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
 
@@ -140,7 +140,7 @@ def _request_converter(binding: MethodBinding) -> Callable[[Any, Context], Any]:
             request_metadata(context),
             message=_decoded(decode, message),
             context=context,
-            to_dict=lambda: json_format.MessageToDict(message, preserving_proto_field_name=True),
+            to_dict=lambda: message_to_dict(message),
         )
 
     return wrap
@@ -185,7 +185,7 @@ def _emitter(binding: MethodBinding) -> Callable[[Any, Context, bool], Awaitable
         if type(result) is response_type:
             return result
         if accepts_dict and isinstance(result, Mapping):
-            return json_format.ParseDict(result, response_type())
+            return dict_to_message(result, response_type)
         return encode(result)
 
     return emit
