@@ -9,6 +9,7 @@ from ._errors import CelloError, DefinitionError, GenerationError, GrpcError, St
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
+from ._stubs import SchemaSource
 from ._types import (
     Double,
     Field,
@@ -50,6 +51,7 @@ __all__ = [
     "SFixed64",
     "SInt32",
     "SInt64",
+    "SchemaSource",
     "StaleStubsError",
     "UInt32",
     "UInt64",
