@@ -59,12 +59,12 @@ class App:
             server.register_service(service)
         self.grpc_server = server
         await server.start()
-        if server.schema_source is not None:
-            print(f"cello: serving {server.schema_source.describe()}", flush=True)
         print(f"cello: serving gRPC on {server.address}", flush=True)
         if server.web_port is not None:
             host = server.address.rsplit(":", 1)[0]
             print(f"cello: serving gRPC-Web on http://{host}:{server.web_port}", flush=True)
+        if server.schema_source is not None:
+            print(f"cello: serving {server.schema_source.describe()}", flush=True)
         try:
             await stop.wait()
         finally:

@@ -147,12 +147,13 @@ async def served(
     assert proc.stdout is not None and proc.stderr is not None
     printed = []
     try:
-        while not printed or "serving gRPC on" not in printed[-1]:
+        while not printed or "serving schema" not in printed[-1]:
             line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
             if not line:
                 pytest.fail((await proc.stderr.read()).decode())
             printed.append(line)
-        yield printed[-1].split()[-1], "".join(printed), out
+        address = next(line for line in printed if "serving gRPC on" in line).split()[-1]
+        yield address, "".join(printed), out
     finally:
         proc.terminate()
         log = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
@@ -236,7 +237,7 @@ async def test_app_passes_stubs_dir_to_its_server(
     stop = asyncio.Event()
     serving = asyncio.create_task(app.serve(stop=stop))
     printed = ""
-    while "serving gRPC on" not in printed and not serving.done():
+    while "serving schema" not in printed and not serving.done():
         await asyncio.sleep(0.01)
         printed += capsys.readouterr().out
     stop.set()
