@@ -57,6 +57,9 @@ class GrpcServer:
             `$CELLO_STUBS_DIR`, then the project's `[tool.cello] out` build, else stubs
             generated on the fly into a cache (see docs/schema-location.md).
         package: the protobuf package for services that set none.
+
+    After `start()` (or `web_app()`), `schema_source` says which schema is served; it is
+    also logged on `cello.grpc` at INFO.
     """
 
     def __init__(
