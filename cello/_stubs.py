@@ -1,8 +1,10 @@
 """The stub loader: the runtime's one door to the generator.
 
 It finds or produces the generated modules for a set of services: built stubs from
-`cello-gen build` when given (refusing them if stale), else stubs generated on the fly
-into a content-addressed cache.
+`cello-gen build` (refusing them if stale), else stubs generated on the fly into a
+content-addressed cache, numbered by the project's lock. Which build, and which project,
+follows from the arguments, `$CELLO_STUBS_DIR` and the services' own files, never from
+the working directory (docs/schema-location.md).
 """
 
 from __future__ import annotations
@@ -112,33 +114,29 @@ def load_schema(
     services = list(services)
     project = _project(services)
     config = project.config if project is not None else {}
-    chosen = stubs_dir if stubs_dir is not None else os.environ.get(STUBS_DIR_ENV) or None
-    if chosen is not None:
-        lock_dir: Path | None = Path(chosen).resolve()
+    explicit = stubs_dir if stubs_dir is not None else os.environ.get(STUBS_DIR_ENV) or None
+    if explicit is not None:
+        lock_dir: Path | None = Path(explicit).resolve()
     else:
         lock_dir = project.out.resolve() if project is not None else None
-    has_lock = lock_dir is not None and (lock_dir / LOCK_FILE).exists()
-    lock = read_lock(lock_dir) if lock_dir is not None and has_lock else None
+    lock = read_lock(lock_dir) if lock_dir and (lock_dir / LOCK_FILE).exists() else None
     adopt_script_module(services, lock.targets if lock is not None else ())
-    if chosen is None and lock is not None and "out" in config and _covers(lock, services):
-        chosen = lock_dir  # the project opted in with `out`, and its build has these services
     package = package or config.get("package")
-    if chosen is not None:
-        assert lock_dir is not None
+    # the project's build is used only if it opted in with `out` and has these services
+    opted_in = lock is not None and "out" in config and _covers(lock, services)
+    if lock_dir is not None and (explicit is not None or opted_in):
         texts = _expected_texts(lock_dir, services, package)
         _check_current(lock_dir, texts)
         directory = lock_dir
         source = SchemaSource(directory, True, *_lock_id(lock_dir))
     else:
-        numbered_by = lock  # never serve numbers that disagree with the project's lock
-        package = package or (numbered_by.package if numbered_by is not None else None)
-        _, texts = generate(
-            with_siblings(services, package), default_package=package, lock=numbered_by
-        )
+        # never serve numbers that disagree with the project's lock: number with it
+        package = package or (lock.package if lock is not None else None)
+        _, texts = generate(with_siblings(services, package), default_package=package, lock=lock)
         directory = cache_root() / "stubs" / _digest(texts)
         if not (directory / ".complete").exists():
             _build_into(directory, texts, write_outputs)
-        ids = _lock_id(lock_dir) if numbered_by is not None and lock_dir is not None else ()
+        ids = _lock_id(lock_dir) if lock is not None and lock_dir is not None else ()
         source = SchemaSource(directory, False, *ids)
     bindings = _import(directory, texts)
     wanted = {f"{cls.__module__}:{cls.__qualname__}" for cls in services}
