@@ -16,7 +16,7 @@ import pytest
 from grpc_tools import protoc
 
 from cello import DefinitionError
-from cello.grpc import GrpcServer, GrpcService, grpc_method
+from cello.grpc import GrpcChannel, GrpcConfig, GrpcServer, GrpcService, grpc_method
 
 PEER_PROTOS = {
     # same package as the Cello service below, another file name, one identical message
@@ -75,6 +75,19 @@ class PoolClashService(GrpcService):
         return request
 
 
+@dataclass
+class ProbeReply:
+    healthy: bool = False
+
+
+class PoolHealthProbe(GrpcService):
+    package = "grpc.health.v1"  # the file name is the official health.proto's too
+
+    @grpc_method
+    async def Probe(self) -> ProbeReply:
+        return ProbeReply(healthy=True)
+
+
 @pytest.fixture(scope="module")
 def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ModuleType]]:
     """The peer project's `_pb2` modules, compiled by protoc and imported before any server."""
@@ -131,3 +144,17 @@ async def test_a_clashing_symbol_is_named_with_both_files_and_the_fix(
     assert "peerproj/clash.proto" in message
     assert "cellotest/clash/clash.proto" in message
     assert "rename the Python class or give the service another `package`" in message
+
+
+async def test_a_service_in_the_official_health_package_is_served_beside_health() -> None:
+    server = GrpcServer(host="127.0.0.1", port=0, config=GrpcConfig(reflection=True))
+    server.register_service(PoolHealthProbe())
+    await server.start()
+    try:
+        async with await GrpcChannel.connect(server.address, local_stubs=False) as channel:
+            reply = await channel.call("grpc.health.v1.PoolHealthProbe", "Probe")
+            health = await channel.call("grpc.health.v1.Health", "Check", {"service": ""})
+        assert reply.data == {"healthy": True}
+        assert health.data == {"status": "SERVING"}
+    finally:
+        await server.stop(0)
