@@ -17,6 +17,7 @@ from ._identity import PeerIdentity, peer_identity_from_auth_context
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
+from ._stubs import SchemaSource
 from ._syncchannel import SyncGrpcChannel
 from ._tls import ClientTls, TlsConfig
 from ._types import (
@@ -62,6 +63,7 @@ __all__ = [
     "SFixed64",
     "SInt32",
     "SInt64",
+    "SchemaSource",
     "StaleStubsError",
     "SyncGrpcChannel",
     "TlsConfig",

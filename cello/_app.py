@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from ._config import GrpcConfig
@@ -14,9 +15,14 @@ logger = logging.getLogger("cello")
 
 
 class App:
-    """A Cello application. `enable_grpc(config)`, `register_service(...)`, then `run()`."""
+    """A Cello application. `enable_grpc(config)`, `register_service(...)`, then `run()`.
 
-    def __init__(self) -> None:
+    Args:
+        stubs_dir: a `cello-gen build --out` directory to serve from (see `GrpcServer`).
+    """
+
+    def __init__(self, *, stubs_dir: str | os.PathLike[str] | None = None) -> None:
+        self.stubs_dir = stubs_dir
         self.grpc_config: GrpcConfig | None = None
         self._services: list[GrpcService] = []
         self.grpc_server: GrpcServer | None = None
@@ -51,7 +57,7 @@ class App:
                 loop.add_signal_handler(sig, stop.set)
             except (NotImplementedError, RuntimeError):  # not the main thread
                 pass
-        server = GrpcServer(config=self.grpc_config)
+        server = GrpcServer(config=self.grpc_config, stubs_dir=self.stubs_dir)
         for service in self._services:
             server.register_service(service)
         self.grpc_server = server
@@ -64,6 +70,8 @@ class App:
                 loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
             except (NotImplementedError, RuntimeError):  # not the main thread
                 reload_on_hup = False
+        if server.schema_source is not None:
+            print(f"cello: serving {server.schema_source.describe()}", flush=True)
         try:
             await stop.wait()
         finally:

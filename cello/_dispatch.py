@@ -13,11 +13,11 @@ from typing import Any, TypeAlias
 
 import grpc
 import grpc.aio
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
 from ._binding import MethodBinding, ServiceBinding
 from ._client import to_grpc_metadata
+from ._convert import dict_to_message, message_to_dict
 from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
 
@@ -38,7 +38,7 @@ def service_handler(binding: ServiceBinding, instance: object) -> grpc.GenericRp
     return grpc.method_handlers_generic_handler(binding.full_name, handlers)
 
 
-def method_handler(binding: MethodBinding, instance: object) -> grpc.RpcMethodHandler:
+def method_handler(binding: MethodBinding, instance: object) -> grpc.RpcMethodHandler[Any, Any]:
     """The grpc handler for one rpc, with request parsing and error translation around it."""
     func = getattr(instance, binding.python_name)
     invoke = _invoker(binding, func)
@@ -71,7 +71,7 @@ def method_handler(binding: MethodBinding, instance: object) -> grpc.RpcMethodHa
 
     behavior = stream_response if binding.server_streaming else unary_response
     factory = getattr(grpc, f"{binding.kind}_rpc_method_handler")
-    handler: grpc.RpcMethodHandler = factory(behavior)
+    handler: grpc.RpcMethodHandler[Any, Any] = factory(behavior)
     return handler
 
 
@@ -140,7 +140,7 @@ def _request_converter(binding: MethodBinding) -> Callable[[Any, Context], Any]:
             request_metadata(context),
             message=_decoded(decode, message),
             context=context,
-            to_dict=lambda: json_format.MessageToDict(message, preserving_proto_field_name=True),
+            to_dict=lambda: message_to_dict(message),
         )
 
     return wrap
@@ -176,16 +176,16 @@ def _emitter(binding: MethodBinding) -> Callable[[Any, Context, bool], Awaitable
     async def emit(result: Any, context: Context, first: bool) -> Any:
         if isinstance(result, GrpcResponse):
             if result.metadata and first:
-                await context.send_initial_metadata(to_grpc_metadata(result.metadata))
+                await context.send_initial_metadata(to_grpc_metadata(result.metadata) or ())
             if result.trailers:
-                context.set_trailing_metadata(to_grpc_metadata(result.trailers))
+                context.set_trailing_metadata(to_grpc_metadata(result.trailers) or ())
             if result.status_code != 0:
                 raise GrpcError(result.status_code, result.message)
             result = result.data
         if type(result) is response_type:
             return result
         if accepts_dict and isinstance(result, Mapping):
-            return json_format.ParseDict(result, response_type())
+            return dict_to_message(result, response_type)
         return encode(result)
 
     return emit
@@ -195,11 +195,11 @@ async def _fail(exc: BaseException, context: Context, where: str) -> None:
     """Translate an exception into the call's status; return to let the caller re-raise."""
     if isinstance(exc, GrpcError):
         if exc.metadata:
-            context.set_trailing_metadata(to_grpc_metadata(exc.metadata))
+            context.set_trailing_metadata(to_grpc_metadata(exc.metadata) or ())
         await context.abort(_STATUS.get(exc.code, grpc.StatusCode.UNKNOWN), exc.message)
     if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
         logger.exception("unhandled exception in %s", where)
         await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
 
-_STATUS = {code.value[0]: code for code in grpc.StatusCode if code.value[0] != 0}
+_STATUS = {code.value[0]: code for code in grpc.StatusCode if code is not grpc.StatusCode.OK}

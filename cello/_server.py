@@ -18,7 +18,7 @@ from ._dispatch import service_handler
 from ._errors import DefinitionError
 from ._reflection import Health, add_reflection
 from ._service import GrpcService
-from ._stubs import load_bindings
+from ._stubs import SchemaSource, load_schema
 
 if TYPE_CHECKING:
     from ._web import GrpcWebApp
@@ -55,8 +55,12 @@ class GrpcServer:
         port: port to bind; 0 picks a free one (see `port` after `start()`).
         config: server settings; defaults to `GrpcConfig()`.
         stubs_dir: a `cello-gen build --out` directory to serve from; without it,
-            stubs are generated on the fly into a cache.
+            `$CELLO_STUBS_DIR`, then the project's `[tool.cello] out` build, else stubs
+            generated on the fly into a cache (see docs/schema-location.md).
         package: the protobuf package for services that set none.
+
+    After `start()` (or `web_app()`), `schema_source` says which schema is served; it is
+    also logged on `cello.grpc` at INFO.
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class GrpcServer:
         self._web: Any = None
         self._certs: CertificateWatcher | None = None
         self.web_port: int | None = None
+        self.schema_source: SchemaSource | None = None  # known once the stubs are loaded
 
     def register_service(self, service: GrpcService) -> None:
         """Add a service instance; its `name` must be unique on this server.
@@ -241,9 +246,10 @@ class GrpcServer:
         if not self._services:
             raise DefinitionError("no services registered; call register_service() first")
         instances = list(self._services.values())
-        bindings = load_bindings(
+        bindings, self.schema_source = load_schema(
             [type(s) for s in instances], stubs_dir=self.stubs_dir, package=self.package
         )
+        logger.info("serving %s", self.schema_source.describe())
         by_class = {b.python_class: b for b in bindings.values()}
         handlers = []
         for instance in instances:

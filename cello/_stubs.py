@@ -1,8 +1,10 @@
 """The stub loader: the runtime's one door to the generator.
 
 It finds or produces the generated modules for a set of services: built stubs from
-`cello-gen build` when given (refusing them if stale), else stubs generated on the fly
-into a content-addressed cache.
+`cello-gen build` (refusing them if stale), else stubs generated on the fly into a
+content-addressed cache, numbered by the project's lock. Which build, and which project,
+follows from the arguments, `$CELLO_STUBS_DIR` and the services' own files, never from
+the working directory (docs/schema-location.md).
 """
 
 from __future__ import annotations
@@ -16,12 +18,21 @@ import tempfile
 import threading
 import types
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._binding import ServiceBinding
 from ._errors import StaleStubsError
 from ._pool import is_duplicate_file_error, load_supplement
+from ._script import adopt_script_module
 from ._service import GrpcService
+
+if TYPE_CHECKING:
+    from cello.codegen.cli import Project
+    from cello.codegen.lock import Lock
+
+LOCK_FILE = "cello.lock.json"  # cello.codegen.lock.LOCK_FILE, without importing the generator
 
 _lock = threading.Lock()
 _loaded: dict[Path, dict[str, ServiceBinding]] = {}
@@ -34,6 +45,38 @@ def cache_root() -> Path:
     return base if env else base / "cello"
 
 
+STUBS_DIR_ENV = "CELLO_STUBS_DIR"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaSource:
+    """Where a server's schema comes from: a `cello-gen build`, or generated on the fly.
+
+    Attributes:
+        directory: the build directory, or the cache entry of on-the-fly stubs.
+        built: True for a `cello-gen build` output (stubs_dir, `$CELLO_STUBS_DIR` or the
+            project's `[tool.cello] out`), False for stubs generated on the fly.
+        lock: the `cello.lock.json` that numbered the schema, if any.
+        lock_digest: the first 12 hex digits of that file's sha256.
+    """
+
+    directory: Path
+    built: bool
+    lock: Path | None = None
+    lock_digest: str | None = None
+
+    def describe(self) -> str:
+        """One line for the start-up log: which schema is served."""
+        digest = f"{LOCK_FILE} sha256 {self.lock_digest}"
+        if self.built:
+            return f"schema from the build in {self.directory} ({digest})"
+        if self.lock is not None:
+            return (
+                f"schema generated on the fly, numbered by {self.lock} (sha256 {self.lock_digest})"
+            )
+        return f"schema generated on the fly (no {LOCK_FILE}; fields numbered in declaration order)"
+
+
 def load_bindings(
     services: Iterable[type[GrpcService]],
     *,
@@ -42,53 +85,90 @@ def load_bindings(
 ) -> dict[str, ServiceBinding]:
     """Bindings for every service in `services`, keyed by full service name.
 
+    See `load_schema`, which also says where the schema came from.
+    """
+    return load_schema(services, stubs_dir=stubs_dir, package=package)[0]
+
+
+def load_schema(
+    services: Iterable[type[GrpcService]],
+    *,
+    stubs_dir: str | os.PathLike[str] | None = None,
+    package: str | None = None,
+) -> tuple[dict[str, ServiceBinding], SchemaSource]:
+    """Bindings for every service in `services`, and the source of their schema.
+
+    The build served is, in order: `stubs_dir`; `$CELLO_STUBS_DIR`; the `[tool.cello] out`
+    build of the project holding the services' modules (found from their files, not the
+    working directory), if it covers them all. Without one, stubs are generated on the fly,
+    numbered by the project's lock when it has one, so they never disagree with it.
+
     Raises:
         DefinitionError: a service cannot be mapped to protobuf.
-        StaleStubsError: `stubs_dir` holds stubs built from different classes.
+        StaleStubsError: the build holds stubs built from different classes.
         GenerationError: protoc failed.
     """
     from cello.codegen.build import generate, with_siblings, write_outputs
+    from cello.codegen.lock import read_lock
 
     services = list(services)
-    if stubs_dir is None:
-        stubs_dir, package = _project_stubs(services, package)
-    if stubs_dir is not None:
-        directory = Path(stubs_dir).resolve()
-        texts = _expected_texts(directory, services, package)
-        _check_current(directory, texts)
+    project = _project(services)
+    config = project.config if project is not None else {}
+    explicit = stubs_dir if stubs_dir is not None else os.environ.get(STUBS_DIR_ENV) or None
+    if explicit is not None:
+        lock_dir: Path | None = Path(explicit).resolve()
     else:
-        _, texts = generate(with_siblings(services, package), default_package=package)
+        lock_dir = project.out.resolve() if project is not None else None
+    lock = read_lock(lock_dir) if lock_dir and (lock_dir / LOCK_FILE).exists() else None
+    adopt_script_module(services, lock.targets if lock is not None else ())
+    package = package or config.get("package")
+    # the project's build is used only if it opted in with `out` and has these services
+    opted_in = lock is not None and "out" in config and _covers(lock, services)
+    if lock_dir is not None and (explicit is not None or opted_in):
+        texts = _expected_texts(lock_dir, services, package)
+        _check_current(lock_dir, texts)
+        directory = lock_dir
+        source = SchemaSource(directory, True, *_lock_id(lock_dir))
+    else:
+        # never serve numbers that disagree with the project's lock: number with it
+        package = package or (lock.package if lock is not None else None)
+        _, texts = generate(with_siblings(services, package), default_package=package, lock=lock)
         directory = cache_root() / "stubs" / _digest(texts)
         if not (directory / ".complete").exists():
             _build_into(directory, texts, write_outputs)
+        ids = _lock_id(lock_dir) if lock is not None and lock_dir is not None else ()
+        source = SchemaSource(directory, False, *ids)
     bindings = _import(directory, texts)
     wanted = {f"{cls.__module__}:{cls.__qualname__}" for cls in services}
-    return {name: b for name, b in bindings.items() if b.python_class in wanted}
+    return {name: b for name, b in bindings.items() if b.python_class in wanted}, source
 
 
-def _project_stubs(
-    services: list[type[GrpcService]], package: str | None
-) -> tuple[Path | None, str | None]:
-    """The `[tool.cello] out` build of the project in the working directory, if it covers
-    every service; also the project's default package.
+def _project(services: list[type[GrpcService]]) -> Project | None:
+    """The project of the services' modules, found from their files.
 
-    Only a project that configures `out` opts in, so an unrelated `generated/` folder is
-    never picked up by accident.
+    Only modules without a file (a REPL, a notebook) fall back to the working directory.
     """
-    from cello.codegen.cli import project_config
-    from cello.codegen.lock import read_lock
+    from cello.codegen.cli import find_project
 
-    config = project_config(Path.cwd())
-    package = package or config.get("package")
-    if "out" not in config:
-        return None, package
-    directory = (Path.cwd() / config["out"]).resolve()
-    covered = {t.partition(":")[0] for t in read_lock(directory).targets}
-    if not covered:  # no build there yet
-        return None, package
-    if all(cls.__module__ in covered for cls in services):
-        return directory, package
-    return None, package
+    files = [getattr(sys.modules.get(cls.__module__), "__file__", None) for cls in services]
+    for file in files:
+        if file:
+            project = find_project(Path(file).resolve().parent)
+            if project is not None:
+                return project
+    return find_project(Path.cwd()) if not any(files) else None
+
+
+def _covers(lock: Lock, services: list[type[GrpcService]]) -> bool:
+    covered = {t.partition(":")[0] for t in lock.targets}
+    return bool(covered) and all(cls.__module__ in covered for cls in services)
+
+
+def _lock_id(directory: Path) -> tuple[Path, str] | tuple[()]:
+    path = directory / LOCK_FILE
+    if not path.exists():
+        return ()
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def _expected_texts(

@@ -76,7 +76,7 @@ _DEADLINE_DETAILS = "Deadline Exceeded"
 _INTERNAL_DETAILS = "Unexpected server error"
 
 
-class _CallDetails(grpc.HandlerCallDetails):  # type: ignore[misc]
+class _CallDetails(grpc.HandlerCallDetails):
     def __init__(self, method: str, invocation_metadata: Metadata) -> None:
         self.method = method
         self.invocation_metadata = invocation_metadata
@@ -175,7 +175,7 @@ class GrpcWebApp:
             ],
         )
 
-    def _lookup(self, path: str, metadata: Metadata) -> grpc.RpcMethodHandler | None:
+    def _lookup(self, path: str, metadata: Metadata) -> grpc.RpcMethodHandler[Any, Any] | None:
         details = _CallDetails(path, metadata)
         for handler in self._handlers:
             method_handler = handler.service(details)
@@ -215,9 +215,10 @@ class GrpcWebApp:
             streaming=handler.response_streaming,
             max_message_size=self._max_message_size,
         )
-        if handler.response_streaming:
+        if handler.unary_stream is not None:
             call = _call_stream(handler.unary_stream, deserialize, request, context)
         else:
+            assert handler.unary_unary is not None  # `_method` let only unary requests in
             call = _call_unary(handler.unary_unary, deserialize, request, context)
         outcome = await _supervise(call, context, receive, deadline)
         if outcome is None:  # the client left; nobody reads a status
@@ -230,7 +231,7 @@ class GrpcWebApp:
 
     def _method(
         self, path: str, headers: RequestHeaders, metadata: Metadata
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         encoding = (headers.get("grpc-encoding") or "identity").strip().lower()
         if encoding != "identity":
             raise RpcFinished(

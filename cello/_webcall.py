@@ -9,7 +9,7 @@ import logging
 import re
 import struct
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import grpc.aio
@@ -77,7 +77,7 @@ class Disconnected(Exception):
     """The client went away before the request was read."""
 
 
-class WebAbortError(grpc.aio.AbortError):  # type: ignore[misc]
+class WebAbortError(grpc.aio.AbortError):
     """Raised by `WebServicerContext.abort`, as grpc.aio raises `AbortError`."""
 
 
@@ -318,7 +318,7 @@ class ResponseWriter:
         await self._body(FRAME_HEADER.pack(FLAG_TRAILER, len(block)) + block, False)
 
 
-class WebServicerContext(grpc.aio.ServicerContext):  # type: ignore[misc]
+class WebServicerContext(grpc.aio.ServicerContext[Any, Any]):
     """The `grpc.aio.ServicerContext` stand-in handed to handlers called over gRPC-Web."""
 
     def __init__(
@@ -349,8 +349,8 @@ class WebServicerContext(grpc.aio.ServicerContext):  # type: ignore[misc]
         self._done = False
         self._callbacks: list[Callable[[Any], object]] = []
 
-    def invocation_metadata(self) -> Metadata:
-        return self._metadata
+    def invocation_metadata(self) -> grpc.aio.Metadata:
+        return grpc.aio.Metadata(*self._metadata)
 
     def peer(self) -> str:
         return self._peer
@@ -375,15 +375,15 @@ class WebServicerContext(grpc.aio.ServicerContext):  # type: ignore[misc]
         self.trailing = encode_metadata(pairs)
         self._raw_trailing = pairs
 
-    def trailing_metadata(self) -> Metadata:
-        return self._raw_trailing
+    def trailing_metadata(self) -> grpc.aio.Metadata:
+        return grpc.aio.Metadata(*self._raw_trailing)
 
     async def abort(
         self,
         code: grpc.StatusCode,
         details: str = "",
         trailing_metadata: Iterable[tuple[Any, Any]] = (),
-    ) -> None:
+    ) -> NoReturn:
         if self._aborted:
             raise grpc.aio.UsageError("Abort already called!")
         self._aborted = True
@@ -395,7 +395,7 @@ class WebServicerContext(grpc.aio.ServicerContext):  # type: ignore[misc]
             self.set_trailing_metadata(trailing_metadata)
         raise WebAbortError(details)
 
-    async def abort_with_status(self, status: Any) -> None:
+    async def abort_with_status(self, status: Any) -> NoReturn:
         await self.abort(status.code, status.details, getattr(status, "trailing_metadata", ()))
 
     def set_code(self, code: grpc.StatusCode) -> None:
@@ -404,13 +404,14 @@ class WebServicerContext(grpc.aio.ServicerContext):  # type: ignore[misc]
     def set_details(self, details: str) -> None:
         self.status_details = details
 
-    def code(self) -> grpc.StatusCode | None:
-        return self.status_code
+    def code(self) -> grpc.StatusCode:
+        return self.status_code or grpc.StatusCode.OK  # as grpc.aio: OK until one is set
 
-    def details(self) -> str | None:
-        return self.status_details
+    def details(self) -> str:
+        return self.status_details or ""
 
-    def time_remaining(self) -> float | None:
+    # grpc.aio returns None too when the client set no deadline, though its stub says float
+    def time_remaining(self) -> float | None:  # type: ignore[override]
         if self._deadline is None:
             return None
         return max(0.0, self._deadline - asyncio.get_running_loop().time())

@@ -53,7 +53,8 @@ def module_services(module: ModuleType) -> list[type[GrpcService]]:
         if inspect.isclass(value)
         and issubclass(value, GrpcService)
         and value is not GrpcService
-        and value.__module__ == module.__name__
+        # a script's classes may carry its import name (see cello._script)
+        and (value.__module__ == module.__name__ or sys.modules.get(value.__module__) is module)
         and value.rpc_methods()
     ]
 

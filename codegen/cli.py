@@ -6,11 +6,11 @@ import argparse
 import sys
 import tomllib
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cello._errors import CelloError
+from cello._errors import CelloError, GenerationError
 from cello._service import GrpcService
 
 from .build import generate, import_target, stale_files, with_siblings, write_outputs
@@ -18,15 +18,43 @@ from .evolution import Change, compare, describe, reservations
 from .lock import LOCK_FILE, lock_from_schema, read_lock, write_lock
 
 
-def project_config(start: Path) -> dict[str, Any]:
-    """`[tool.cello]` from the nearest pyproject.toml at or above `start`."""
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A Cello project: the folder of its pyproject.toml and that file's `[tool.cello]`."""
+
+    root: Path
+    config: dict[str, Any]
+
+    @property
+    def out(self) -> Path:
+        """The build directory, `[tool.cello] out` (default `generated`) under the root."""
+        return self.root / str(self.config.get("out", "generated"))
+
+
+def find_project(start: Path) -> Project | None:
+    """The nearest pyproject.toml with a `[tool.cello]` table at or above `start`.
+
+    Raises:
+        GenerationError: a pyproject.toml on the way is not valid TOML.
+    """
     for folder in (start, *start.parents):
         path = folder / "pyproject.toml"
-        if path.exists():
+        if not path.is_file():
+            continue
+        try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-            section: dict[str, Any] = data.get("tool", {}).get("cello", {})
-            return section
-    return {}
+        except tomllib.TOMLDecodeError as exc:
+            raise GenerationError(f"{path}: not valid TOML ({exc})") from exc
+        section = data.get("tool", {}).get("cello")
+        if isinstance(section, dict):
+            return Project(folder, section)
+    return None
+
+
+def project_config(start: Path) -> dict[str, Any]:
+    """`[tool.cello]` of the project at or above `start` (see `find_project`), else {}."""
+    project = find_project(start)
+    return project.config if project is not None else {}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,13 +110,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     cwd = Path.cwd()
-    if str(cwd) not in sys.path:
-        sys.path.insert(0, str(cwd))  # targets are modules of the project being built
-    config = project_config(cwd)
+    try:
+        project = find_project(cwd)
+    except CelloError as exc:
+        _say("error", str(exc))
+        return 1
+    # a project's paths and imports are the same from any of its subfolders
+    root = project.root if project is not None else cwd
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))  # targets are modules of the project being built
+    config = project.config if project is not None else {}
     try:
         if args.command == "check":
-            return _check(args, config, cwd)
-        return _run(args, config, cwd)
+            return _check(args, config, cwd, root)
+        return _run(args, config, cwd, root)
     except CelloError as exc:
         _say("error", str(exc))
         return 1
@@ -102,11 +137,14 @@ def _services(targets: Sequence[str], package: str | None) -> list[type[GrpcServ
     return with_siblings([c for t in targets for c in import_target(t)], package)
 
 
-def _out(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> Path:
-    return cwd / str(args.out or config.get("out", "generated"))
+def _out(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Path) -> Path:
+    """`--out` is relative to where the user typed it; the configured one to the project."""
+    if args.out:
+        return cwd / str(args.out)
+    return root / str(config.get("out", "generated"))
 
 
-def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
+def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Path) -> int:
     targets = list(args.targets) or list(config.get("targets", []))
     if not targets:
         _say("error", "no targets; pass MODULE[:Class] or set [tool.cello] targets")
@@ -118,7 +156,7 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
         _, texts = generate(services, default_package=package, lock=lock)
         sys.stdout.write("\n".join(t for p, t in texts.items() if p.endswith(".proto")))
         return 0
-    out = _out(args, config, cwd)
+    out = _out(args, config, cwd, root)
     lock = read_lock(out)
     # --allow-breaking also lets a reserved name come back with its old number (an undo)
     numbering = replace(lock, restore=True) if args.allow_breaking else lock
@@ -172,8 +210,8 @@ def _accept(changes: list[Change], *, allow_breaking: bool, lock_path: Path) -> 
     return True
 
 
-def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path) -> int:
-    out = _out(args, config, cwd)
+def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Path) -> int:
+    out = _out(args, config, cwd, root)
     if not (out / LOCK_FILE).exists():
         _say("error", f"{out / LOCK_FILE} not found; run `cello-gen build --out {out}` first")
         return 1

@@ -99,7 +99,7 @@ async def test_app_run_serves_until_sigterm_and_drains_in_flight_calls(tmp_path:
     assert "stopped cleanly" in rest
 
 
-async def test_project_build_from_pyproject_is_found_and_checked(
+async def test_a_build_named_by_cello_stubs_dir_is_served_and_checked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cello.codegen.cli import main as cello_gen
@@ -109,6 +109,8 @@ async def test_project_build_from_pyproject_is_found_and_checked(
     )
     monkeypatch.chdir(tmp_path)
     assert cello_gen(["build"]) == 0
+    # the services' own files are not in this project, so only the variable points here
+    monkeypatch.setenv("CELLO_STUBS_DIR", str(tmp_path / "stubs"))
     server = GrpcServer(host="127.0.0.1", port=0)
     server.register_service(EchoService())
     async with server:
