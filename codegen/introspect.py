@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, get_args, get_origin, get_type_hints
 
 from cello._errors import DefinitionError
@@ -18,7 +18,7 @@ from cello._service import (
     to_rpc_name,
 )
 
-from . import naming
+from . import contract, naming
 from .hints import Mapped, is_enum_class, is_message_class, map_hint
 from .model import (
     WKT_FILES,
@@ -40,7 +40,7 @@ from .model import (
     TypeRef,
     Wkt,
 )
-from .numbering import Slot, assign_numbers
+from .numbering import History, Slot, assign_numbers
 
 if TYPE_CHECKING:
     from .lock import Lock
@@ -55,6 +55,7 @@ def build_schema(
     *,
     default_package: str | None = None,
     lock: Lock | None = None,
+    file_options: Mapping[str, Any] | None = None,
 ) -> Schema:
     """Read service classes into a `Schema`: one file per protobuf package.
 
@@ -65,11 +66,13 @@ def build_schema(
         lock: the previous build's lock: fields and enum values keep the numbers it
             records, and the ones it has that are gone become `reserved`. None numbers
             by declaration order.
+        file_options: `[tool.cello.options]`: file options keyed by package or by `.proto`
+            path; they win over `__cello_options__` in code.
 
     Raises:
         DefinitionError: a class, method or type hint has no valid protobuf mapping.
     """
-    builder = _SchemaBuilder(default_package, lock)
+    builder = _SchemaBuilder(default_package, lock, file_options or {})
     for cls in services:
         builder.add_service(cls)
     return builder.schema()
@@ -95,6 +98,34 @@ class _Package:
     enums: dict[str, EnumDef] = dataclasses.field(default_factory=dict)
     owners: dict[str, Any] = dataclasses.field(default_factory=dict)
     services: list[ServiceDef] = dataclasses.field(default_factory=list)
+    files: dict[str, str] = dataclasses.field(default_factory=dict)  # local name → .proto path
+    service_files: list[str] = dataclasses.field(default_factory=list)
+    # file path → option → (value, where it was set)
+    options: dict[str, dict[str, tuple[str | bool, str]]] = dataclasses.field(default_factory=dict)
+    # scope of enum values (package or enclosing message) → value name → who has it
+    enum_values: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def default_file(self) -> str:
+        return naming.file_path_for(self.name)
+
+    def place(self, obj: Any, where: str) -> str:
+        """The `.proto` path of a top-level type or a service, recording its options."""
+        path = contract.file_path(
+            contract.declared_file(obj), self.name, self.default_file, where=where
+        )
+        found = contract.module_options(obj)
+        if found is not None:
+            owner, raw = found
+            options = self.options.setdefault(path, {})
+            for key, value in contract.check_options(raw, where=owner).items():
+                previous = options.setdefault(key, (value, owner))
+                if previous[0] != value:
+                    raise DefinitionError(
+                        f"{owner}: file option {key} = {value!r} for {path} disagrees with "
+                        f"{previous[0]!r} set in {previous[1]}; set it in one place"
+                    )
+        return path
 
     def claim(self, name: str, owner: Any, where: str) -> bool:
         """Reserve a proto name for `owner`; False if it already has it, error if another does."""
@@ -117,27 +148,72 @@ def _owner_name(owner: Any) -> str:
 
 
 class _SchemaBuilder:
-    def __init__(self, default_package: str | None, lock: Lock | None) -> None:
+    def __init__(
+        self, default_package: str | None, lock: Lock | None, file_options: Mapping[str, Any]
+    ) -> None:
         self.default_package = default_package
         self.lock = lock
+        self.file_options = file_options
         self.packages: dict[str, _Package] = {}
+        self.service_file = ""
 
     def schema(self) -> Schema:
-        files = [self._file(pkg) for pkg in self.packages.values()]
+        files = [f for pkg in self.packages.values() for f in self._files(pkg)]
+        owners: dict[str, str] = {}
+        for f in files:
+            if owners.setdefault(f.path, f.package) != f.package:
+                raise DefinitionError(
+                    f"{f.path}: holds types of packages {owners[f.path]!r} and {f.package!r}; "
+                    f"a `.proto` file has one package, so give {contract.FILE_ATTR} a file "
+                    "name without a directory or a distinct path per package"
+                )
         return Schema(files=tuple(sorted(files, key=lambda f: f.path)))
 
-    def _file(self, pkg: _Package) -> FileDef:
-        refs: list[TypeRef] = [f.type for m in pkg.messages.values() for f in m.fields]
-        refs += [t for s in pkg.services for m in s.methods for t in (m.request, m.response)]
-        imports = sorted({WKT_FILES[r.wkt] for r in refs if r.wkt is not None})
-        return FileDef(
-            path=naming.file_path_for(pkg.name),
-            package=pkg.name,
-            imports=tuple(imports),
-            messages=tuple(pkg.messages.values()),
-            enums=tuple(pkg.enums.values()),
-            services=tuple(pkg.services),
-        )
+    def _files(self, pkg: _Package) -> list[FileDef]:
+        """The package's types and services grouped by `.proto` file, with their imports."""
+        paths = sorted({*pkg.files.values(), *pkg.service_files}) or [pkg.default_file]
+        folders = {p.rsplit("/", 1)[0] if "/" in p else "" for p in paths}
+        if len(folders) > 1:
+            raise DefinitionError(
+                f"package {pkg.name!r}: its files {paths} are in different directories; the "
+                "files of one package share a directory (the stubs import each other)"
+            )
+        home = {m.full_name: pkg.files[m.local_name] for m in pkg.messages.values()}
+        home |= {e.full_name: pkg.files[e.local_name] for e in pkg.enums.values()}
+        files = []
+        needs: dict[str, set[str]] = {}
+        for path in paths:
+            messages = [m for m in pkg.messages.values() if pkg.files[m.local_name] == path]
+            services = [
+                s for s, p in zip(pkg.services, pkg.service_files, strict=True) if p == path
+            ]
+            refs: list[TypeRef] = [f.type for m in messages for f in m.fields]
+            refs += [t for s in services for m in s.methods for t in (m.request, m.response)]
+            wkt = {WKT_FILES[r.wkt] for r in refs if r.wkt is not None}
+            own = {home[r.name] for r in refs if r.name in home} - {path}
+            needs[path] = own
+            files.append(
+                FileDef(
+                    path=path,
+                    package=pkg.name,
+                    imports=tuple(sorted(wkt | own)),
+                    messages=tuple(messages),
+                    enums=tuple(e for e in pkg.enums.values() if pkg.files[e.local_name] == path),
+                    services=tuple(services),
+                    options=self._options(pkg, path),
+                )
+            )
+        _check_acyclic(needs)
+        return files
+
+    def _options(self, pkg: _Package, path: str) -> tuple[tuple[str, str | bool], ...]:
+        """Code's `__cello_options__`, overridden by config for the package, then the file."""
+        merged = {key: value for key, (value, _) in pkg.options.get(path, {}).items()}
+        for key in (pkg.name, path):
+            if key in self.file_options:
+                where = f"[tool.cello.options.{key!r}]"
+                merged |= contract.check_options(self.file_options[key], where=where)
+        return tuple(sorted(merged.items()))
 
     # -- services and methods -------------------------------------------------------------
 
@@ -147,6 +223,7 @@ class _SchemaBuilder:
             raise DefinitionError(f"{cls!r} is not a GrpcService subclass")
         package = package_of(cls, self.default_package)
         pkg = self.packages.setdefault(package, _Package(package))
+        self.service_file = pkg.place(cls, where)  # synthesized messages go beside it
         name = naming.check_identifier(cls.name, what="service name", where=where)
         if not pkg.claim(name, ("service", name), where):
             raise DefinitionError(
@@ -175,8 +252,10 @@ class _SchemaBuilder:
                 full_name=f"{package}.{name}",
                 python=PyRef(cls.__module__, cls.__qualname__),
                 methods=tuple(methods),
+                doc=contract.docstring(cls),
             )
         )
+        pkg.service_files.append(self.service_file)
 
     def _method(
         self, pkg: _Package, where: str, attr: str, func: Callable[..., Any], options: MethodOptions
@@ -203,6 +282,8 @@ class _SchemaBuilder:
             client_streaming=client,
             server_streaming=server,
             style=style,
+            doc=contract.docstring(func),
+            implemented=options.implemented,
         )
 
     def _request(
@@ -302,6 +383,7 @@ class _SchemaBuilder:
     ) -> TypeRef:
         naming.check_identifier(name, what="message name", where=where)
         pkg.claim(name, f"the synthesized message of {where}", where)
+        pkg.files[name] = self.service_file
         fields: list[tuple[str, Mapped]] = []
         defaults = set()
         for pname, hint, has_default in params:
@@ -320,14 +402,41 @@ class _SchemaBuilder:
         pkg.messages[name] = MessageDef(name, full, shape, field_defs, oneofs, reserved=reserved)
         return TypeRef(Kind.MESSAGE, full)
 
+    def _claim_type(self, pkg: _Package, cls: type, where: str) -> tuple[str, bool]:
+        """Claim a message or enum's name: `(full name, True if new)`. A class nested in a
+        dataclass is a nested type, and its enclosing message is added too."""
+        scope, name = _local_name(cls, where)
+        local = ".".join((*scope, name))
+        full = f"{pkg.name}.{local}"
+        if not pkg.claim(local, cls, where):
+            return full, False
+        outer = _enclosing_dataclass(cls)
+        if outer is None:
+            pkg.files[local] = pkg.place(cls, where)
+            return full, True
+        self._message(pkg, outer)  # already claimed if it is the one referring to `cls`
+        path = pkg.files[".".join(scope)]
+        own = cls.__dict__.get(contract.FILE_ATTR)
+        if (
+            own is not None
+            and contract.file_path(own, pkg.name, pkg.default_file, where=where) != path
+        ):
+            raise DefinitionError(
+                f"{where}: a nested type lives in the file of its enclosing message ({path}); "
+                f"drop its {contract.FILE_ATTR} {own!r} or move the class out"
+            )
+        pkg.files[local] = path
+        return full, True
+
     def _message(self, pkg: _Package, cls: type) -> str:
         where = f"{cls.__module__}.{cls.__qualname__}"
-        name = _proto_type_name(cls, where)
-        full = f"{pkg.name}.{name}"
-        if not pkg.claim(name, cls, where):
+        full, new = self._claim_type(pkg, cls, where)
+        if not new:
             return full
+        scope, name = _local_name(cls, where)
         hints = _hints(cls, where)
         fields: list[tuple[str, Mapped]] = []
+        docs: dict[str, str] = {}
         for f in dataclasses.fields(cls):
             fwhere = f"{where}.{f.name}"
             if not f.init:
@@ -340,8 +449,13 @@ class _SchemaBuilder:
             if number is not None:
                 mapped = dataclasses.replace(mapped, number=number)
             fields.append((f.name, mapped))
-        field_defs, oneofs, reserved = self._fields(pkg, fields, where, full)
-        pkg.messages[name] = MessageDef(
+            docs[f.name] = contract.field_doc(hints[f.name])
+        history = self._history(full, cls, scope, "message")
+        field_defs, oneofs, reserved = self._fields(pkg, fields, where, full, history=history)
+        field_defs = tuple(
+            dataclasses.replace(f, doc=docs.get(f.python_name, "")) for f in field_defs
+        )
+        pkg.messages[full.removeprefix(pkg.name + ".")] = MessageDef(
             name,
             full,
             PyShape.DATACLASS,
@@ -349,11 +463,31 @@ class _SchemaBuilder:
             oneofs,
             PyRef(cls.__module__, cls.__qualname__),
             reserved,
+            doc=contract.docstring(cls),
+            scope=scope,
         )
         return full
 
+    def _history(self, full: str, cls: type, scope: tuple[str, ...], kind: str) -> History | None:
+        """The lock's numbers for a type; a nested type also finds them under the flattened
+        name (`OuterInner`) that Cello gave nested classes before they were nested types."""
+        if self.lock is None:
+            return None
+        find = self.lock.message_history if kind == "message" else self.lock.enum_history
+        history = find(full)
+        if history is None and scope:
+            package = full[: -len(".".join((*scope, cls.__name__))) - 1]
+            history = find(f"{package}.{''.join(scope)}{cls.__name__}")
+        return history
+
     def _fields(
-        self, pkg: _Package, fields: Sequence[tuple[str, Mapped]], where: str, full: str
+        self,
+        pkg: _Package,
+        fields: Sequence[tuple[str, Mapped]],
+        where: str,
+        full: str,
+        *,
+        history: History | None = None,
     ) -> tuple[tuple[FieldDef, ...], tuple[OneofDef, ...], Reserved]:
         """Resolve field types and numbers; oneof members become fields of their own."""
         slots: list[tuple[str, str, Mapped, str | None]] = []  # proto name, py name, type, oneof
@@ -361,7 +495,7 @@ class _SchemaBuilder:
         seen: dict[str, str] = {}
 
         def add(proto: str, py: str, mapped: Mapped, oneof: str | None) -> None:
-            naming.check_identifier(proto, what="field name", where=f"{where}.{py}")
+            naming.check_field_name(proto, what="field name", where=f"{where}.{py}")
             if proto in seen:
                 raise DefinitionError(
                     f"{where}.{py}: field name {proto!r} clashes with {where}.{seen[proto]}; "
@@ -373,7 +507,7 @@ class _SchemaBuilder:
         for py_name, mapped in fields:
             proto = naming.to_snake(py_name)
             if mapped.members:
-                naming.check_identifier(proto, what="oneof name", where=f"{where}.{py_name}")
+                naming.check_field_name(proto, what="oneof name", where=f"{where}.{py_name}")
                 oneofs.append(OneofDef(proto, py_name, mapped.optional))
                 for member in mapped.members:
                     resolved = self._resolve(pkg, member)
@@ -384,7 +518,7 @@ class _SchemaBuilder:
                 add(proto, py_name, self._resolve(pkg, mapped), None)
         numbering = assign_numbers(
             [Slot(proto, mapped.number, f"{where}.{py}") for proto, py, mapped, _ in slots],
-            history=self.lock.message_history(full) if self.lock else None,
+            history=history or (self.lock.message_history(full) if self.lock else None),
         )
         defs = tuple(
             FieldDef(
@@ -413,10 +547,11 @@ class _SchemaBuilder:
 
     def _enum(self, pkg: _Package, cls: type) -> str:
         where = f"{cls.__module__}.{cls.__qualname__}"
-        name = _proto_type_name(cls, where)
-        full = f"{pkg.name}.{name}"
-        if not pkg.claim(name, cls, where):
+        full, new = self._claim_type(pkg, cls, where)
+        if not new:
             return full
+        scope, name = _local_name(cls, where)
+        prefixed = contract.enum_options_of(cls).prefix
         prefix = naming.to_upper_snake(name)
         members: list[Any] = list(cls)  # type: ignore[call-overload]
         if not members:
@@ -429,30 +564,76 @@ class _SchemaBuilder:
             mwhere = f"{where}.{member.name}"
             if numbered and not -(2**31) <= member.value < 2**31:
                 raise DefinitionError(f"{mwhere}: value {member.value} is outside int32")
-            label = naming.to_upper_snake(member.name).removeprefix(prefix + "_")
-            value_name = naming.check_identifier(
-                f"{prefix}_{label}", what="enum value", where=mwhere
+            label = naming.to_upper_snake(member.name)
+            value_name = naming.check_field_name(
+                f"{prefix}_{label.removeprefix(prefix + '_')}" if prefixed else label,
+                what="enum value",
+                where=mwhere,
             )
             slots.append(Slot(value_name, member.value if numbered else None, mwhere))
             py_names.append(member.name)
         if not any(slot.number == 0 for slot in slots):
-            zero = f"{prefix}_UNSPECIFIED"
+            zero = f"{prefix}_UNSPECIFIED" if prefixed else "UNSPECIFIED"
             if any(slot.name == zero for slot in slots):
                 raise DefinitionError(f"{where}: {zero} must have the value 0")
             slots.insert(0, Slot(zero, 0, where))
             py_names.insert(0, None)
         numbering = assign_numbers(
-            slots, history=self.lock.enum_history(full) if self.lock else None, enum=True
+            slots, history=self._history(full, cls, scope, "enum"), enum=True
         )
         values = [
             EnumValueDef(slot.name, number, py)
             for slot, number, py in zip(slots, numbering.numbers, py_names, strict=True)
         ]
         values.sort(key=lambda v: v.number != 0)  # proto3: the zero value comes first
-        pkg.enums[name] = EnumDef(
-            name, full, tuple(values), PyRef(cls.__module__, cls.__qualname__), numbering.reserved
+        self._claim_values(pkg, scope, [v.name for v in values], where)
+        pkg.enums[full.removeprefix(pkg.name + ".")] = EnumDef(
+            name,
+            full,
+            tuple(values),
+            PyRef(cls.__module__, cls.__qualname__),
+            numbering.reserved,
+            doc=contract.docstring(cls),
+            scope=scope,
         )
         return full
+
+    @staticmethod
+    def _claim_values(pkg: _Package, scope: tuple[str, ...], names: list[str], where: str) -> None:
+        """Enum values are scoped like C++: siblings of their enum, so two enums of one
+        package (or of one message) cannot share a value name."""
+        taken = pkg.enum_values.setdefault(".".join(scope), {})
+        for value in names:
+            other = taken.setdefault(value, where)
+            if other != where:
+                place = f"message {'.'.join(scope)}" if scope else f"package {pkg.name!r}"
+                raise DefinitionError(
+                    f"{where}: enum value {value} is also a value of {other}, and protobuf "
+                    f"scopes enum values to their {place}; rename one, or keep the "
+                    "enum-name prefix (drop `@enum_options(prefix=False)`)"
+                )
+
+
+def _enclosing_dataclass(cls: type) -> type | None:
+    """The dataclass `cls` is defined in (`Outer` for `Outer.Inner`), if any."""
+    *outer_path, _ = cls.__qualname__.split(".")
+    if not outer_path or "<locals>" in outer_path:
+        return None
+    obj: Any = sys.modules.get(cls.__module__)
+    for part in outer_path:
+        obj = getattr(obj, part, None)
+    return obj if is_message_class(obj) else None
+
+
+def _local_name(cls: type, where: str) -> tuple[tuple[str, ...], str]:
+    """`(enclosing message names, name)`: nested in a dataclass it is a nested type, else
+    the flattened qualified name (`Namespace.Book` → `NamespaceBook`)."""
+    outer = _enclosing_dataclass(cls)
+    if outer is None:
+        return (), _proto_type_name(cls, where)
+    scope, outer_name = _local_name(outer, where)
+    name = naming.check_identifier(cls.__name__, what="type name", where=where)
+    return (*scope, outer_name), name
 
 
 def _proto_type_name(cls: type, where: str) -> str:
@@ -472,3 +653,24 @@ def _hints(obj: Any, where: str) -> dict[str, Any]:
             f"{where}: cannot resolve type hints ({type(exc).__name__}: {exc}); define the "
             "types at module level or import them"
         ) from exc
+
+
+def _check_acyclic(needs: Mapping[str, set[str]]) -> None:
+    """protoc refuses files that import each other; name the cycle instead."""
+    done: set[str] = set()
+
+    def visit(path: str, trail: list[str]) -> None:
+        if path in trail:
+            cycle = " → ".join([*trail[trail.index(path) :], path])
+            raise DefinitionError(
+                f"files import each other ({cycle}); protoc refuses import cycles, so move "
+                f"the types that refer to each other into one file ({contract.FILE_ATTR})"
+            )
+        if path in done:
+            return
+        for dep in sorted(needs.get(path, ())):
+            visit(dep, [*trail, path])
+        done.add(path)
+
+    for path in sorted(needs):
+        visit(path, [])
