@@ -10,7 +10,9 @@ from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
 from ._types import (
+    Doc,
     Double,
+    EnumOptions,
     Field,
     Fixed32,
     Fixed64,
@@ -23,6 +25,7 @@ from ._types import (
     SInt64,
     UInt32,
     UInt64,
+    enum_options,
 )
 from ._web import GrpcWebApp
 
@@ -30,7 +33,9 @@ __all__ = [
     "App",
     "CelloError",
     "DefinitionError",
+    "Doc",
     "Double",
+    "EnumOptions",
     "Field",
     "Fixed32",
     "Fixed64",
@@ -53,5 +58,6 @@ __all__ = [
     "StaleStubsError",
     "UInt32",
     "UInt64",
+    "enum_options",
     "grpc_method",
 ]

@@ -162,6 +162,10 @@ def comment_lines(doc: str) -> list[str]:
     for line in doc.splitlines():
         clean = "".join(" " if _is_control(c) else c for c in line).rstrip()
         lines.append(f"// {clean}" if clean else "//")
+    while lines and lines[-1] == "//":
+        lines.pop()
+    while lines and lines[0] == "//":
+        lines.pop(0)
     return lines
 
 

@@ -89,14 +89,17 @@ class _ProtoView:
         prefix = self.file.package + "."
         if not ref.name.startswith(prefix):
             return ref.name
-        local = ref.name.removeprefix(prefix)
-        first = local.split(".", 1)[0]
-        parts = scope.split(".") if scope else []
-        for depth in range(len(parts), 0, -1):
-            candidate = ".".join((*parts[:depth], first))
-            if candidate in self.names:
-                return local if candidate == first else f".{ref.name}"
-        return local
+        target = ref.name.removeprefix(prefix).split(".")
+        here = scope.split(".") if scope else []
+        # the shortest name that protoc's scoping (innermost scope outwards) resolves to `ref`
+        for start in reversed(range(len(target))):
+            rel = target[start:]
+            for depth in range(len(here), -1, -1):
+                if ".".join((*here[:depth], rel[0])) in self.names:
+                    if [*here[:depth], *rel] == target:
+                        return ".".join(rel)
+                    break
+        return f".{ref.name}"
 
     def options(self) -> list[str]:
         return [contract.option_line(name, value) for name, value in self.file.options]

@@ -20,6 +20,8 @@ CASE_MODULES = {
     "multi": "tests.codegen.cases.multi.service",
     "seed": "examples.seed_services",
     "library": "examples.library",
+    "health": "tests.codegen.cases.health.service",
+    "contracts": "tests.codegen.cases.contracts.service",
 }
 
 
