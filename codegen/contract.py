@@ -34,12 +34,22 @@ OPTIMIZE_FOR = frozenset({"SPEED", "CODE_SIZE", "LITE_RUNTIME"})
 # -- files -----------------------------------------------------------------------------------
 
 
-def declared_file(obj: Any) -> str | None:
-    """The `.proto` file a class asks for: its own `__cello_file__`, else its module's."""
-    value = obj.__dict__.get(FILE_ATTR) if isinstance(obj, type) else None
-    if value is None:
-        value = getattr(sys.modules.get(getattr(obj, "__module__", "")), FILE_ATTR, None)
-    return value
+def _declared(cls: type, attr: str) -> tuple[str, Any] | None:
+    """`(where, value)` of `attr` on the class or its module, else on its bases and theirs:
+    a service subclass stays in the file of the contract it implements."""
+    for klass in cls.__mro__:
+        if attr in klass.__dict__:
+            return f"{klass.__module__}.{klass.__qualname__}", klass.__dict__[attr]
+        module = sys.modules.get(klass.__module__)
+        if module is not None and attr in vars(module):
+            return module.__name__, vars(module)[attr]
+    return None
+
+
+def declared_file(cls: type) -> Any:
+    """The `.proto` file a class asks for (`__cello_file__`), or None for the default."""
+    found = _declared(cls, FILE_ATTR)
+    return None if found is None else found[1]
 
 
 def file_path(declared: Any, package: str, default: str, *, where: str) -> str:
@@ -109,14 +119,10 @@ def option_line(name: str, value: str | bool) -> str:
     return f"option {name} = {text};"
 
 
-def module_options(obj: Any) -> tuple[str, Any] | None:
-    """`(where, options)` declared by `__cello_options__` on a class or its module."""
-    if isinstance(obj, type) and OPTIONS_ATTR in obj.__dict__:
-        return f"{obj.__module__}.{obj.__qualname__}", obj.__dict__[OPTIONS_ATTR]
-    module = sys.modules.get(getattr(obj, "__module__", ""))
-    if module is not None and hasattr(module, OPTIONS_ATTR):
-        return module.__name__, getattr(module, OPTIONS_ATTR)
-    return None
+def module_options(cls: type) -> tuple[str, Any] | None:
+    """`(where, options)` declared by `__cello_options__` on a class or its module (or,
+    as for the file, a base class or its module)."""
+    return _declared(cls, OPTIONS_ATTR)
 
 
 # -- comments --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from cello import enum_options
-from cello.grpc import GrpcService, grpc_method
+from cello.grpc import GrpcError, GrpcService, grpc_method
 
 # the name grpcio-health-checking's copy was compiled under (grpc-proto has grpc/health/v1/)
 __cello_file__ = "grpc_health/v1/health.proto"
@@ -55,13 +55,18 @@ class Health(GrpcService):
 
     package = "grpc.health.v1"
 
+    def __init__(self, statuses: dict[str, HealthCheckResponse.ServingStatus] | None = None):
+        self.statuses = dict(statuses or {})
+
     @grpc_method
     async def Check(self, request: HealthCheckRequest) -> HealthCheckResponse:
         """Check gets the health of the specified service.
 
         If the requested service is unknown, the call will fail with status NOT_FOUND.
         """
-        raise NotImplementedError
+        if request.service not in self.statuses:
+            raise GrpcError(GrpcError.NOT_FOUND, f"unknown service {request.service!r}")
+        return HealthCheckResponse(self.statuses[request.service])
 
     @grpc_method(implemented=False)
     async def List(self, request: HealthListRequest) -> HealthListResponse:
@@ -71,5 +76,5 @@ class Health(GrpcService):
     @grpc_method
     async def Watch(self, request: HealthCheckRequest) -> AsyncIterator[HealthCheckResponse]:
         """Performs a watch for the serving status of the requested service."""
-        raise NotImplementedError
-        yield HealthCheckResponse()
+        unknown = HealthCheckResponse.ServingStatus.SERVICE_UNKNOWN
+        yield HealthCheckResponse(self.statuses.get(request.service, unknown))
