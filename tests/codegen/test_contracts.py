@@ -131,7 +131,7 @@ class Tint:
     prefixed: Prefixed
 
 
-def _service(request: type, response: type = type(None)) -> type[GrpcService]:
+def _service(request: type, response: Any = None) -> type[GrpcService]:
     class Svc(GrpcService):
         package = "t.v1"
 

@@ -105,9 +105,10 @@ class TestService(GrpcService):
 
     @grpc_method
     async def Nested(self, request: Envelope.Header) -> Envelope.Header.Entry:
-        return request.entries[0] if request.entries else Envelope.Header.Entry(Envelope.Kind.UNKNOWN)
+        if request.entries:
+            return request.entries[0]
+        return Envelope.Header.Entry(Envelope.Kind.UNKNOWN)
 
     @grpc_method(implemented=False)
     async def UnimplementedCall(self, request: Payload) -> Payload:
         """A call that no server should implement."""
-        ...

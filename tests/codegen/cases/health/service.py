@@ -71,7 +71,6 @@ class Health(GrpcService):
     @grpc_method(implemented=False)
     async def List(self, request: HealthListRequest) -> HealthListResponse:
         """List provides a non-atomic snapshot of the health of all the known services."""
-        ...
 
     @grpc_method
     async def Watch(self, request: HealthCheckRequest) -> AsyncIterator[HealthCheckResponse]:
