@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from ._pool import is_duplicate_file_error, load_supplement
 from ._service import GrpcService
 
 _lock = threading.Lock()
+_IMPORT = re.compile(r'^import "([^"]+)";$', re.M)
 _loaded: dict[Path, dict[str, ServiceBinding]] = {}
 
 
@@ -159,7 +161,7 @@ def _import(directory: Path, texts: dict[str, str]) -> dict[str, ServiceBinding]
             return cached
         bindings: dict[str, ServiceBinding] = {}
         tag = hashlib.sha256(str(directory).encode()).hexdigest()[:12]
-        for rel in sorted(p for p in texts if p.endswith("_cello.py")):
+        for rel in _imports_first(texts):
             folder = (directory / rel).parent
             package_name = f"_cello_stubs_{tag}_" + rel.rsplit("/", 1)[0].replace("/", "_")
             if package_name not in sys.modules:
@@ -173,6 +175,30 @@ def _import(directory: Path, texts: dict[str, str]) -> dict[str, ServiceBinding]
                 bindings[service.full_name] = service
         _loaded[directory] = bindings
         return bindings
+
+
+def _imports_first(texts: dict[str, str]) -> list[str]:
+    """The `_cello.py` stubs, each after the stubs of the files its `.proto` imports, so a
+    `_pb2` module that has to be supplemented (see `_pool`) is never imported from another."""
+    protos = sorted(p for p in texts if p.endswith(".proto"))
+    order: list[str] = []
+
+    def visit(proto: str) -> None:
+        if proto in order or proto not in texts:
+            return
+        order.append(proto)  # placeholder against cycles, which protoc refuses anyway
+        for dep in sorted(_IMPORT.findall(texts[proto])):
+            visit(dep)
+        order.remove(proto)
+        order.append(proto)
+
+    for proto in protos:
+        visit(proto)
+    return [
+        p.removesuffix(".proto") + "_cello.py"
+        for p in order
+        if p.removesuffix(".proto") + "_cello.py" in texts
+    ]
 
 
 def _import_pb2(name: str, folder: Path) -> None:
