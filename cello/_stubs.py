@@ -59,7 +59,11 @@ def load_bindings(
         texts = _expected_texts(directory, services, package)
         _check_current(directory, texts)
     else:
-        _, texts = generate(with_siblings(services, package), default_package=package)
+        _, texts = generate(
+            with_siblings(services, package),
+            default_package=package,
+            file_options=_project_options(),
+        )
         directory = cache_root() / "stubs" / _digest(texts)
         if not (directory / ".complete").exists():
             _build_into(directory, texts, write_outputs)
@@ -93,6 +97,14 @@ def _project_stubs(
     return None, package
 
 
+def _project_options() -> dict[str, object]:
+    """`[tool.cello.options]` of the project, so served files match `cello-gen build`'s."""
+    from cello.codegen.cli import project_config
+
+    options = project_config(Path.cwd()).get("options", {})
+    return options if isinstance(options, dict) else {}
+
+
 def _expected_texts(
     directory: Path, services: list[type[GrpcService]], package: str | None
 ) -> dict[str, str]:
@@ -111,7 +123,10 @@ def _expected_texts(
     targets = [cls for spec in lock.targets for cls in import_target(spec)]
     texts: dict[str, str]
     _, texts = generate(
-        with_siblings(targets + services, package), default_package=package, lock=lock
+        with_siblings(targets + services, package),
+        default_package=package,
+        lock=lock,
+        file_options=_project_options(),
     )
     return texts
 

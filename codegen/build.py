@@ -8,9 +8,10 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from cello._errors import DefinitionError
 from cello._service import GrpcService
@@ -84,12 +85,16 @@ def generate(
     *,
     default_package: str | None = None,
     lock: Lock | None = None,
+    file_options: Mapping[str, Any] | None = None,
 ) -> tuple[Schema, dict[str, str]]:
     """Model and render services: the schema and `{path: text}` of `.proto` and stubs.
 
     `lock` is the previous build's lock (see `build_schema`); None numbers by declaration order.
+    `file_options` is `[tool.cello.options]` (see `build_schema`).
     """
-    schema = build_schema(services, default_package=default_package, lock=lock)
+    schema = build_schema(
+        services, default_package=default_package, lock=lock, file_options=file_options
+    )
     return schema, render(schema)
 
 

@@ -69,9 +69,10 @@ def file_path(declared: Any, package: str, default: str, *, where: str) -> str:
             "such as `messages.proto` or `grpc/testing/messages.proto` (each part letters, "
             "digits and `_`, as the generated Python modules are named after it)"
         )
-    if len(parts) == 1:
-        return default.rsplit("/", 1)[0] + "/" + declared if "/" in default else declared
-    return declared
+    path = str(declared)
+    if len(parts) == 1 and "/" in default:
+        return default.rsplit("/", 1)[0] + "/" + path
+    return path
 
 
 # -- file options ----------------------------------------------------------------------------

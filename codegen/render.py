@@ -79,7 +79,8 @@ class _ProtoView:
     def __init__(self, file: FileDef, siblings: list[FileDef] | None = None) -> None:
         self.file = file
         package_files = siblings or [file]
-        self.names = {d.local_name for f in package_files for d in (*f.messages, *f.enums)}
+        self.names = {m.local_name for f in package_files for m in f.messages}
+        self.names |= {e.local_name for f in package_files for e in f.enums}
 
     def type_name(self, ref: TypeRef, scope: str = "") -> str:
         """`ref` as written inside message `scope` (a local name): relative to the package,
@@ -186,11 +187,11 @@ class _StubBuilder:
         self.enums = {e.full_name: e for f in package_files for e in f.enums}
         # a type of another file of the package is reached through that file's stub module
         self.home = {
-            d.full_name: "" if f.path == file.path else f"_s_{f.module_stem}."
+            name: "" if f.path == file.path else f"_s_{f.module_stem}."
             for f in package_files
-            for d in (*f.messages, *f.enums)
+            for name in [*(m.full_name for m in f.messages), *(e.full_name for e in f.enums)]
         }
-        used = [*file.messages, *file.enums]
+        used: list[MessageDef | EnumDef] = [*file.messages, *file.enums]
         refs = [fd.type for m in file.messages for fd in m.fields]
         refs += [t for s in file.services for m in s.methods for t in (m.request, m.response)]
         used += [
