@@ -75,6 +75,21 @@ def file_path(declared: Any, package: str, default: str, *, where: str) -> str:
     return path
 
 
+def definition_order(ref: Any, modules: list[str]) -> tuple[float, ...]:
+    """A sort key placing classes in the order they are written: by module (in the order
+    of `modules`), then by position in the module, and in each enclosing class.
+    Synthesized messages (no class) sort last, keeping their order among themselves."""
+    if ref is None:
+        return (float("inf"),)
+    key: list[float] = [modules.index(ref.module) if ref.module in modules else len(modules)]
+    obj: Any = sys.modules.get(ref.module)
+    for part in ref.qualname.split("."):
+        names = list(vars(obj)) if obj is not None else []
+        key.append(names.index(part) if part in names else len(names))
+        obj = getattr(obj, part, None)
+    return tuple(key)
+
+
 # -- file options ----------------------------------------------------------------------------
 
 

@@ -104,6 +104,7 @@ class _Package:
     options: dict[str, dict[str, tuple[str | bool, str]]] = dataclasses.field(default_factory=dict)
     # scope of enum values (package or enclosing message) → value name → who has it
     enum_values: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    named_files: set[str] = dataclasses.field(default_factory=set)  # from __cello_file__
 
     @property
     def default_file(self) -> str:
@@ -111,9 +112,10 @@ class _Package:
 
     def place(self, obj: Any, where: str) -> str:
         """The `.proto` path of a top-level type or a service, recording its options."""
-        path = contract.file_path(
-            contract.declared_file(obj), self.name, self.default_file, where=where
-        )
+        declared = contract.declared_file(obj)
+        path = contract.file_path(declared, self.name, self.default_file, where=where)
+        if declared is not None:
+            self.named_files.add(path)
         found = contract.module_options(obj)
         if found is not None:
             owner, raw = found
@@ -184,6 +186,12 @@ class _SchemaBuilder:
         needs: dict[str, set[str]] = {}
         for path in paths:
             messages = [m for m in pkg.messages.values() if pkg.files[m.local_name] == path]
+            enums = [e for e in pkg.enums.values() if pkg.files[e.local_name] == path]
+            if path in pkg.named_files:  # a contract's file: types in the order written
+                seen = [d.python.module for d in (*messages, *enums) if d.python is not None]
+                modules = list(dict.fromkeys(seen))  # first use, which is deterministic
+                messages.sort(key=lambda m: contract.definition_order(m.python, modules))
+                enums.sort(key=lambda e: contract.definition_order(e.python, modules))
             services = [
                 s for s, p in zip(pkg.services, pkg.service_files, strict=True) if p == path
             ]
@@ -198,7 +206,7 @@ class _SchemaBuilder:
                     package=pkg.name,
                     imports=tuple(sorted(wkt | own)),
                     messages=tuple(messages),
-                    enums=tuple(e for e in pkg.enums.values() if pkg.files[e.local_name] == path),
+                    enums=tuple(enums),
                     services=tuple(services),
                     options=self._options(pkg, path),
                 )

@@ -22,6 +22,7 @@ from cello.grpc import GrpcService, grpc_method
 
 HEALTH = "tests.codegen.cases.health.service"
 CONTRACTS = "tests.codegen.cases.contracts.service"
+GRPC_TESTING = "tests.codegen.cases.grpc_testing.service"
 
 
 def _built(module: str, out: Path) -> dict[str, descriptor_pb2.FileDescriptorProto]:
@@ -48,6 +49,34 @@ def test_health_written_code_first_has_the_published_descriptor(tmp_path: Path) 
     assert built[original.name] == original
 
 
+GO_GRPC = Path("/usr/share/gocode/src/google.golang.org/grpc")  # golang-google-grpc-dev
+
+
+def _compiled(root: Path, proto: str, out: Path) -> descriptor_pb2.FileDescriptorProto:
+    """`proto` under `root` compiled by grpcio-tools' protoc, without source info."""
+    from grpc_tools import protoc
+
+    from cello.codegen.protoc import wkt_include
+
+    target = out / "set.pb"
+    args = ["protoc", f"-I{root}", f"-I{wkt_include()}", f"--descriptor_set_out={target}", proto]
+    assert protoc.main(args) == 0, args
+    (compiled,) = descriptor_pb2.FileDescriptorSet.FromString(target.read_bytes()).file
+    return compiled
+
+
+def test_grpc_testing_written_code_first_compiles_to_the_original_descriptor(
+    tmp_path: Path,
+) -> None:
+    proto = "test/grpc_testing/test.proto"
+    assert (GO_GRPC / proto).exists(), "golang-google-grpc-dev is installed by .ci/install-peers.sh"
+    original = _compiled(GO_GRPC, proto, tmp_path)
+    _, texts = generate(with_siblings(import_target(GRPC_TESTING), None))
+    write_outputs(texts, tmp_path / "built")
+    ours = _compiled(tmp_path / "built", proto, tmp_path)
+    assert ours == original
+
+
 def test_two_files_of_one_package_import_each_other_and_nest_types(tmp_path: Path) -> None:
     built = _built(CONTRACTS, tmp_path)
     messages, test = built["contracts/v1/messages.proto"], built["contracts/v1/test.proto"]
@@ -55,7 +84,7 @@ def test_two_files_of_one_package_import_each_other_and_nest_types(tmp_path: Pat
     assert [m.name for m in test.service[0].method] == ["UnaryCall", "Nested", "UnimplementedCall"]
     assert test.service[0].method[1].output_type == ".contracts.v1.Envelope.Header.Entry"
     envelope = next(m for m in messages.message_type if m.name == "Envelope")
-    assert [n.name for n in envelope.nested_type] == ["Header", "Money"]
+    assert [n.name for n in envelope.nested_type] == ["Money", "Header"]  # as written
     assert [e.name for e in envelope.enum_type] == ["Kind"]
     types = {f.name: f.type_name for f in envelope.field}
     assert types["local"] == ".contracts.v1.Envelope.Money"

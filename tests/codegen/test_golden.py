@@ -22,6 +22,7 @@ CASE_MODULES = {
     "library": "examples.library",
     "health": "tests.codegen.cases.health.service",
     "contracts": "tests.codegen.cases.contracts.service",
+    "grpc_testing": "tests.codegen.cases.grpc_testing.service",
 }
 
 

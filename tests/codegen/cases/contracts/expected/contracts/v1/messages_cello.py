@@ -19,57 +19,16 @@ import tests.codegen.cases.contracts.service as _m0
 
 PROTO_FILE = "contracts/v1/messages.proto"
 
-_E_Envelope_Kind = {
-    _m0.Envelope.Kind.UNKNOWN: 0,
-    _m0.Envelope.Kind.DIRECT: 1,
-}
-_D_Envelope_Kind = {v: k for k, v in _E_Envelope_Kind.items()}
-
 _E_PayloadType = {
     _m0.PayloadType.COMPRESSABLE: 0,
 }
 _D_PayloadType = {v: k for k, v in _E_PayloadType.items()}
 
-
-def _enc_Envelope_Header_Entry(o: Any) -> _pb2.Envelope.Header.Entry:
-    m = _pb2.Envelope.Header.Entry(
-        kind=None if (x := o.kind) is None else _E_Envelope_Kind[x],
-        key=o.key,
-    )
-    return m
-
-
-def _dec_Envelope_Header_Entry(m: _pb2.Envelope.Header.Entry) -> Any:
-    return _m0.Envelope.Header.Entry(
-        kind=_D_Envelope_Kind.get(m.kind),
-        key=m.key,
-    )
-
-
-def _enc_Envelope_Header(o: Any) -> _pb2.Envelope.Header:
-    m = _pb2.Envelope.Header(
-        entries=[_enc_Envelope_Header_Entry(x) for x in o.entries],
-    )
-    return m
-
-
-def _dec_Envelope_Header(m: _pb2.Envelope.Header) -> Any:
-    return _m0.Envelope.Header(
-        entries=[_dec_Envelope_Header_Entry(x) for x in m.entries],
-    )
-
-
-def _enc_Envelope_Money(o: Any) -> _pb2.Envelope.Money:
-    m = _pb2.Envelope.Money(
-        cents=o.cents,
-    )
-    return m
-
-
-def _dec_Envelope_Money(m: _pb2.Envelope.Money) -> Any:
-    return _m0.Envelope.Money(
-        cents=m.cents,
-    )
+_E_Envelope_Kind = {
+    _m0.Envelope.Kind.UNKNOWN: 0,
+    _m0.Envelope.Kind.DIRECT: 1,
+}
+_D_Envelope_Kind = {v: k for k, v in _E_Envelope_Kind.items()}
 
 
 def _enc_Money(o: Any) -> _pb2.Money:
@@ -137,6 +96,47 @@ def _dec_Envelope(m: _pb2.Envelope) -> Any:
         payload=_dec_Payload(m.payload) if m.HasField("payload") else None,
         status=_dec_EchoStatus(m.status) if m.HasField("status") else None,
         message=m.message,
+    )
+
+
+def _enc_Envelope_Money(o: Any) -> _pb2.Envelope.Money:
+    m = _pb2.Envelope.Money(
+        cents=o.cents,
+    )
+    return m
+
+
+def _dec_Envelope_Money(m: _pb2.Envelope.Money) -> Any:
+    return _m0.Envelope.Money(
+        cents=m.cents,
+    )
+
+
+def _enc_Envelope_Header(o: Any) -> _pb2.Envelope.Header:
+    m = _pb2.Envelope.Header(
+        entries=[_enc_Envelope_Header_Entry(x) for x in o.entries],
+    )
+    return m
+
+
+def _dec_Envelope_Header(m: _pb2.Envelope.Header) -> Any:
+    return _m0.Envelope.Header(
+        entries=[_dec_Envelope_Header_Entry(x) for x in m.entries],
+    )
+
+
+def _enc_Envelope_Header_Entry(o: Any) -> _pb2.Envelope.Header.Entry:
+    m = _pb2.Envelope.Header.Entry(
+        kind=None if (x := o.kind) is None else _E_Envelope_Kind[x],
+        key=o.key,
+    )
+    return m
+
+
+def _dec_Envelope_Header_Entry(m: _pb2.Envelope.Header.Entry) -> Any:
+    return _m0.Envelope.Header.Entry(
+        kind=_D_Envelope_Kind.get(m.kind),
+        key=m.key,
     )
 
 
