@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from cello._stubs import loaded_bindings
 from cello.codegen.cli import main as cello_gen
 from cello.grpc import GrpcConfig, GrpcError, GrpcServer
 from tests.codegen.cases.contracts import service as contracts
+from tests.codegen.cases.grpc_testing import service as grpc_testing
 from tests.codegen.cases.health.service import Health, HealthCheckResponse
 
 Status = HealthCheckResponse.ServingStatus
@@ -111,3 +113,74 @@ def _client(server: GrpcServer, channel: grpc.aio.Channel) -> Any:
     binding = loaded_bindings()["contracts.v1.TestService"]
     (module,) = {m for m in list(sys.modules.values()) if binding in getattr(m, "SERVICES", ())}
     return module.TestServiceClient(channel)
+
+
+GO_GRPC = Path("/usr/share/gocode/src/google.golang.org/grpc")  # golang-google-grpc-dev
+
+
+def _original_grpc_testing(out: Path) -> Any:
+    """grpc-go's own `test/grpc_testing/test.proto` compiled to a `_pb2` module."""
+    from grpc_tools import protoc
+
+    args = ["protoc", f"-I{GO_GRPC}", f"--python_out={out}", "test/grpc_testing/test.proto"]
+    assert protoc.main(args) == 0
+    path = out / "test" / "grpc_testing" / "test_pb2.py"
+    spec = importlib.util.spec_from_file_location("_original_grpc_testing_pb2", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_grpc_testing_code_first_answers_the_original_messages(tmp_path: Path) -> None:
+    pb2 = _original_grpc_testing(tmp_path)  # in the descriptor pool before Cello's copy
+    server = GrpcServer(host="127.0.0.1", port=0)
+    server.register_service(grpc_testing.TestService())
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+
+            def call(kind: str, name: str, request: Any, response: Any) -> Any:
+                return getattr(channel, kind)(
+                    f"/grpc.testing.TestService/{name}",
+                    request_serializer=request.SerializeToString,
+                    response_deserializer=response.FromString,
+                )
+
+            unary = call("unary_unary", "UnaryCall", pb2.SimpleRequest, pb2.SimpleResponse)
+            reply = await unary(pb2.SimpleRequest(response_size=3, fill_username=True))
+            assert reply.payload.body == b"\0\0\0" and reply.payload.type == pb2.COMPRESSABLE
+            empty = call("unary_unary", "EmptyCall", pb2.Empty, pb2.Empty)
+            assert await empty(pb2.Empty()) == pb2.Empty()
+            out = call(
+                "unary_stream",
+                "StreamingOutputCall",
+                pb2.StreamingOutputCallRequest,
+                pb2.StreamingOutputCallResponse,
+            )
+            sizes = [pb2.ResponseParameters(size=n) for n in (1, 2)]
+            got = [
+                r.payload.body
+                async for r in out(pb2.StreamingOutputCallRequest(response_parameters=sizes))
+            ]
+            assert got == [b"\0", b"\0\0"]
+            upload = call(
+                "stream_unary",
+                "StreamingInputCall",
+                pb2.StreamingInputCallRequest,
+                pb2.StreamingInputCallResponse,
+            )
+            parts = [pb2.StreamingInputCallRequest(payload=pb2.Payload(body=b"ab"))] * 2
+            assert (await upload(iter(parts))).aggregated_payload_size == 4
+            half = call(
+                "stream_stream",
+                "HalfDuplexCall",
+                pb2.StreamingOutputCallRequest,
+                pb2.StreamingOutputCallResponse,
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                async for _ in half(iter([pb2.StreamingOutputCallRequest()])):
+                    pass
+            assert info.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        await server.stop(0)
