@@ -16,8 +16,9 @@ from cello import DefinitionError, Doc, enum_options
 from cello.codegen import naming
 from cello.codegen.build import generate, import_target, with_siblings, write_outputs
 from cello.codegen.contract import comment_lines
+from cello.codegen.evolution import compare
 from cello.codegen.introspect import build_schema
-from cello.codegen.lock import Lock, LockedField, LockedMessage
+from cello.codegen.lock import Lock, LockedField, LockedMessage, LockedRpc
 from cello.grpc import GrpcService, grpc_method
 
 HEALTH = "tests.codegen.cases.health.service"
@@ -250,3 +251,18 @@ def test_bad_file_names_are_refused(value: Any) -> None:
     svc.__cello_file__ = value  # type: ignore[attr-defined]
     with pytest.raises(DefinitionError, match="relative `.proto` path"):
         build_schema([svc])
+
+
+def test_a_lock_from_before_nested_types_reads_without_breaking_changes() -> None:
+    schema = build_schema([_service(Outer, Outer.Inner)])
+    (outer,) = [m for f in schema.files for m in f.messages if m.name == "Outer"]
+    (label,) = {f.label.value for f in outer.fields}
+    flat = LockedField(1, "message t.v1.OuterInner", label)
+    before = Lock(
+        messages={"t.v1.Outer": LockedMessage({"inner": flat})},
+        services={"t.v1.Svc": {"Call": LockedRpc("t.v1.Outer", "t.v1.OuterInner", "unary")}},
+    )
+    assert [c for c in compare(before, schema) if c.breaking] == []
+    other = LockedField(1, "message t.v1.Other", label)
+    changed = Lock(messages={"t.v1.Outer": LockedMessage({"inner": other})})
+    assert [c.breaking for c in compare(changed, schema)] == [True]
