@@ -13,6 +13,11 @@ A field's `type` is a scalar name, `message <full name>` or `enum <full name>`; 
 (`optional`, `repeated`, `map`), `key` (map key type) and `oneof` appear when they apply.
 Messages and enums that leave the schema stay in the lock, so if they come back their
 numbers do too; delete an entry by hand to forget it.
+
+Keys are protobuf full names, whatever `.proto` file a type is placed in, so moving types
+between files changes nothing here. A nested type is keyed `demo.v1.Outer.Inner`; a lock
+written before nested classes became nested types has it as `demo.v1.OuterInner`, and the
+numbers are read from there when the nested name is not yet in the lock.
 """
 
 from __future__ import annotations
