@@ -20,12 +20,11 @@ from cello._service import (
 
 from . import contract, naming
 from .hints import Mapped, is_enum_class, is_message_class, map_hint
+from .layout import PackageFiles, check_one_package_per_file
 from .model import (
-    WKT_FILES,
     EnumDef,
     EnumValueDef,
     FieldDef,
-    FileDef,
     HandlerStyle,
     Kind,
     Label,
@@ -98,36 +97,12 @@ class _Package:
     enums: dict[str, EnumDef] = dataclasses.field(default_factory=dict)
     owners: dict[str, Any] = dataclasses.field(default_factory=dict)
     services: list[ServiceDef] = dataclasses.field(default_factory=list)
-    files: dict[str, str] = dataclasses.field(default_factory=dict)  # local name → .proto path
-    service_files: list[str] = dataclasses.field(default_factory=list)
-    # file path → option → (value, where it was set)
-    options: dict[str, dict[str, tuple[str | bool, str]]] = dataclasses.field(default_factory=dict)
+    files: PackageFiles = dataclasses.field(default_factory=PackageFiles)
     # scope of enum values (package or enclosing message) → value name → who has it
     enum_values: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
-    named_files: set[str] = dataclasses.field(default_factory=set)  # from __cello_file__
 
-    @property
-    def default_file(self) -> str:
-        return naming.file_path_for(self.name)
-
-    def place(self, obj: Any, where: str) -> str:
-        """The `.proto` path of a top-level type or a service, recording its options."""
-        declared = contract.declared_file(obj)
-        path = contract.file_path(declared, self.name, self.default_file, where=where)
-        if declared is not None:
-            self.named_files.add(path)
-        found = contract.module_options(obj)
-        if found is not None:
-            owner, raw = found
-            options = self.options.setdefault(path, {})
-            for key, value in contract.check_options(raw, where=owner).items():
-                previous = options.setdefault(key, (value, owner))
-                if previous[0] != value:
-                    raise DefinitionError(
-                        f"{owner}: file option {key} = {value!r} for {path} disagrees with "
-                        f"{previous[0]!r} set in {previous[1]}; set it in one place"
-                    )
-        return path
+    def __post_init__(self) -> None:
+        self.files.package = self.name
 
     def claim(self, name: str, owner: Any, where: str) -> bool:
         """Reserve a proto name for `owner`; False if it already has it, error if another does."""
@@ -160,68 +135,13 @@ class _SchemaBuilder:
         self.service_file = ""
 
     def schema(self) -> Schema:
-        files = [f for pkg in self.packages.values() for f in self._files(pkg)]
-        owners: dict[str, str] = {}
-        for f in files:
-            if owners.setdefault(f.path, f.package) != f.package:
-                raise DefinitionError(
-                    f"{f.path}: holds types of packages {owners[f.path]!r} and {f.package!r}; "
-                    f"a `.proto` file has one package, so give {contract.FILE_ATTR} a file "
-                    "name without a directory or a distinct path per package"
-                )
+        files = [
+            f
+            for pkg in self.packages.values()
+            for f in pkg.files.file_defs(pkg.messages, pkg.enums, pkg.services, self.file_options)
+        ]
+        check_one_package_per_file(files)
         return Schema(files=tuple(sorted(files, key=lambda f: f.path)))
-
-    def _files(self, pkg: _Package) -> list[FileDef]:
-        """The package's types and services grouped by `.proto` file, with their imports."""
-        paths = sorted({*pkg.files.values(), *pkg.service_files}) or [pkg.default_file]
-        folders = {p.rsplit("/", 1)[0] if "/" in p else "" for p in paths}
-        if len(folders) > 1:
-            raise DefinitionError(
-                f"package {pkg.name!r}: its files {paths} are in different directories; the "
-                "files of one package share a directory (the stubs import each other)"
-            )
-        home = {m.full_name: pkg.files[m.local_name] for m in pkg.messages.values()}
-        home |= {e.full_name: pkg.files[e.local_name] for e in pkg.enums.values()}
-        files = []
-        needs: dict[str, set[str]] = {}
-        for path in paths:
-            messages = [m for m in pkg.messages.values() if pkg.files[m.local_name] == path]
-            enums = [e for e in pkg.enums.values() if pkg.files[e.local_name] == path]
-            if path in pkg.named_files:  # a contract's file: types in the order written
-                seen = [d.python.module for d in (*messages, *enums) if d.python is not None]
-                modules = list(dict.fromkeys(seen))  # first use, which is deterministic
-                messages.sort(key=lambda m: contract.definition_order(m.python, modules))
-                enums.sort(key=lambda e: contract.definition_order(e.python, modules))
-            services = [
-                s for s, p in zip(pkg.services, pkg.service_files, strict=True) if p == path
-            ]
-            refs: list[TypeRef] = [f.type for m in messages for f in m.fields]
-            refs += [t for s in services for m in s.methods for t in (m.request, m.response)]
-            wkt = {WKT_FILES[r.wkt] for r in refs if r.wkt is not None}
-            own = {home[r.name] for r in refs if r.name in home} - {path}
-            needs[path] = own
-            files.append(
-                FileDef(
-                    path=path,
-                    package=pkg.name,
-                    imports=tuple(sorted(wkt | own)),
-                    messages=tuple(messages),
-                    enums=tuple(enums),
-                    services=tuple(services),
-                    options=self._options(pkg, path),
-                )
-            )
-        _check_acyclic(needs)
-        return files
-
-    def _options(self, pkg: _Package, path: str) -> tuple[tuple[str, str | bool], ...]:
-        """Code's `__cello_options__`, overridden by config for the package, then the file."""
-        merged = {key: value for key, (value, _) in pkg.options.get(path, {}).items()}
-        for key in (pkg.name, path):
-            if key in self.file_options:
-                where = f"[tool.cello.options.{key!r}]"
-                merged |= contract.check_options(self.file_options[key], where=where)
-        return tuple(sorted(merged.items()))
 
     # -- services and methods -------------------------------------------------------------
 
@@ -231,7 +151,7 @@ class _SchemaBuilder:
             raise DefinitionError(f"{cls!r} is not a GrpcService subclass")
         package = package_of(cls, self.default_package)
         pkg = self.packages.setdefault(package, _Package(package))
-        self.service_file = pkg.place(cls, where)  # synthesized messages go beside it
+        self.service_file = pkg.files.place(cls, where)  # synthesized messages go beside it
         name = naming.check_identifier(cls.name, what="service name", where=where)
         if not pkg.claim(name, ("service", name), where):
             raise DefinitionError(
@@ -263,7 +183,7 @@ class _SchemaBuilder:
                 doc=contract.docstring(cls),
             )
         )
-        pkg.service_files.append(self.service_file)
+        pkg.files.service_files.append(self.service_file)
 
     def _method(
         self, pkg: _Package, where: str, attr: str, func: Callable[..., Any], options: MethodOptions
@@ -420,20 +340,10 @@ class _SchemaBuilder:
             return full, False
         outer = _enclosing_dataclass(cls)
         if outer is None:
-            pkg.files[local] = pkg.place(cls, where)
+            pkg.files[local] = pkg.files.place(cls, where)
             return full, True
         self._message(pkg, outer)  # already claimed if it is the one referring to `cls`
-        path = pkg.files[".".join(scope)]
-        own = cls.__dict__.get(contract.FILE_ATTR)
-        if (
-            own is not None
-            and contract.file_path(own, pkg.name, pkg.default_file, where=where) != path
-        ):
-            raise DefinitionError(
-                f"{where}: a nested type lives in the file of its enclosing message ({path}); "
-                f"drop its {contract.FILE_ATTR} {own!r} or move the class out"
-            )
-        pkg.files[local] = path
+        pkg.files[local] = pkg.files.place_nested(cls, scope, where)
         return full, True
 
     def _message(self, pkg: _Package, cls: type) -> str:
@@ -661,24 +571,3 @@ def _hints(obj: Any, where: str) -> dict[str, Any]:
             f"{where}: cannot resolve type hints ({type(exc).__name__}: {exc}); define the "
             "types at module level or import them"
         ) from exc
-
-
-def _check_acyclic(needs: Mapping[str, set[str]]) -> None:
-    """protoc refuses files that import each other; name the cycle instead."""
-    done: set[str] = set()
-
-    def visit(path: str, trail: list[str]) -> None:
-        if path in trail:
-            cycle = " → ".join([*trail[trail.index(path) :], path])
-            raise DefinitionError(
-                f"files import each other ({cycle}); protoc refuses import cycles, so move "
-                f"the types that refer to each other into one file ({contract.FILE_ATTR})"
-            )
-        if path in done:
-            return
-        for dep in sorted(needs.get(path, ())):
-            visit(dep, [*trail, path])
-        done.add(path)
-
-    for path in sorted(needs):
-        visit(path, [])
