@@ -266,3 +266,75 @@ def test_a_lock_from_before_nested_types_reads_without_breaking_changes() -> Non
     other = LockedField(1, "message t.v1.Other", label)
     changed = Lock(messages={"t.v1.Outer": LockedMessage({"inner": other})})
     assert [c.breaking for c in compare(changed, schema)] == [True]
+
+
+@dataclass
+class Ping:
+    __cello_file__ = "ping.proto"
+
+    pong: Pong | None = None
+
+
+@dataclass
+class Pong:
+    __cello_file__ = "pong.proto"
+
+    ping: Ping | None = None
+
+
+@dataclass
+class Box:
+    __cello_file__ = "box.proto"
+
+    @dataclass
+    class Lid:
+        __cello_file__ = "lid.proto"
+
+    lid: Lid | None = None
+
+
+@dataclass
+class Far:
+    __cello_file__ = "elsewhere/far.proto"
+
+
+@dataclass
+class Near:
+    far: Far | None = None
+
+
+@pytest.mark.parametrize(
+    ("message", "fragments"),
+    [
+        (Ping, ["import each other", "ping.proto", "pong.proto"]),
+        (Box, ["Box.Lid", "file of its enclosing message", "lid.proto"]),
+        (Near, ["different directories", "elsewhere/far.proto"]),
+    ],
+    ids=["cycle", "nested-elsewhere", "two-directories"],
+)
+def test_impossible_file_layouts_are_definition_errors(message: type, fragments: list[str]) -> None:
+    with pytest.raises(DefinitionError) as info:
+        build_schema([_service(message)])
+    for fragment in fragments:
+        assert fragment in str(info.value)
+
+
+def test_one_path_cannot_hold_two_packages() -> None:
+    one, two = _service(Far), _service(Far)
+    two.package = "u.v1"
+    for svc in (one, two):
+        svc.__cello_file__ = "elsewhere/far.proto"  # type: ignore[attr-defined]
+    with pytest.raises(DefinitionError, match="holds types of packages 't.v1' and 'u.v1'"):
+        build_schema([one, two])
+
+
+def test_the_stub_loader_imports_a_files_imports_first() -> None:
+    from cello._stubs import _imports_first
+
+    texts = {
+        "p/a.proto": 'import "p/z.proto";\nimport "google/protobuf/empty.proto";\n',
+        "p/z.proto": 'import "p/m.proto";\n',
+        "p/m.proto": "",
+        **{f"p/{n}_cello.py": "" for n in "azm"},
+    }
+    assert _imports_first(texts) == ["p/m_cello.py", "p/z_cello.py", "p/a_cello.py"]
