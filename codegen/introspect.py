@@ -101,6 +101,8 @@ class _Package:
     # scope of enum values (package or enclosing message) → value name → who has it
     enum_values: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
+    idents: dict[str, str] = dataclasses.field(default_factory=dict)  # stub name → local name
+
     def __post_init__(self) -> None:
         self.files.package = self.name
 
@@ -311,6 +313,7 @@ class _SchemaBuilder:
     ) -> TypeRef:
         naming.check_identifier(name, what="message name", where=where)
         pkg.claim(name, f"the synthesized message of {where}", where)
+        _claim_ident(pkg, name, where)
         pkg.files[name] = self.service_file
         fields: list[tuple[str, Mapped]] = []
         defaults = set()
@@ -338,6 +341,7 @@ class _SchemaBuilder:
         full = f"{pkg.name}.{local}"
         if not pkg.claim(local, cls, where):
             return full, False
+        _claim_ident(pkg, local, where)
         outer = _enclosing_dataclass(cls)
         if outer is None:
             pkg.files[local] = pkg.files.place(cls, where)
@@ -530,6 +534,18 @@ class _SchemaBuilder:
                     f"scopes enum values to their {place}; rename one, or keep the "
                     "enum-name prefix (drop `@enum_options(prefix=False)`)"
                 )
+
+
+def _claim_ident(pkg: _Package, local: str, where: str) -> None:
+    """Stubs name a nested type's converters `_enc_Outer_Inner`; refuse a second type that
+    would get the same Python name (a top-level `Outer_Inner`)."""
+    ident = local.replace(".", "_")
+    other = pkg.idents.setdefault(ident, local)
+    if other != local:
+        raise DefinitionError(
+            f"{where}: the types {other!r} and {local!r} of package {pkg.name!r} would share "
+            f"the name {ident!r} in the generated Python stubs; rename one of them"
+        )
 
 
 def _enclosing_dataclass(cls: type) -> type | None:

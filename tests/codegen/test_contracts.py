@@ -338,3 +338,19 @@ def test_the_stub_loader_imports_a_files_imports_first() -> None:
         **{f"p/{n}_cello.py": "" for n in "azm"},
     }
     assert _imports_first(texts) == ["p/m_cello.py", "p/z_cello.py", "p/a_cello.py"]
+
+
+@dataclass
+class Outer_Inner:  # spelled like the stub name of Outer.Inner, on purpose
+    value: int = 0
+
+
+@dataclass
+class BothInners:
+    nested: Outer.Inner | None = None
+    flat: Outer_Inner | None = None
+
+
+def test_types_whose_stub_names_would_clash_are_refused() -> None:
+    with pytest.raises(DefinitionError, match="would share the name 'Outer_Inner'"):
+        build_schema([_service(BothInners)])
