@@ -100,7 +100,6 @@ class _Package:
     files: PackageFiles = dataclasses.field(default_factory=PackageFiles)
     # scope of enum values (package or enclosing message) → value name → who has it
     enum_values: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
-
     idents: dict[str, str] = dataclasses.field(default_factory=dict)  # stub name → local name
 
     def __post_init__(self) -> None:

@@ -132,7 +132,7 @@ class _ProtoView:
         def name(ref: TypeRef) -> str:
             short = self.type_name(ref)
             # inside a service, a type spelled like one of its rpcs would resolve to the rpc
-            return f".{ref.name}" if short in rpc_names else short
+            return f".{ref.name}" if short.split(".")[0] in rpc_names else short
 
         req = ("stream " if m.client_streaming else "") + name(m.request)
         resp = ("stream " if m.server_streaming else "") + name(m.response)
@@ -204,11 +204,6 @@ class _StubBuilder:
     def ident(defn: MessageDef | EnumDef) -> str:
         """The name of a type in stub identifiers: `Outer_Inner` for a nested one."""
         return defn.local_name.replace(".", "_")
-
-    def ref_ident(self, full_name: str) -> str:
-        """`ident` of a type, prefixed with its stub module if it is in another file."""
-        defn = self.messages.get(full_name) or self.enums[full_name]
-        return self.home[full_name] + self.ident(defn)
 
     def py_class(self, ref: MessageDef | EnumDef) -> str:
         assert ref.python is not None
