@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+import struct
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+import httpx
 import pytest
 
 from cello._stubs import loaded_bindings
@@ -184,3 +187,23 @@ async def test_grpc_testing_code_first_answers_the_original_messages(tmp_path: P
             assert info.value.code() is grpc.StatusCode.UNIMPLEMENTED
     finally:
         await server.stop(0)
+
+
+async def test_a_declared_rpc_answers_unimplemented_over_grpc_web_too() -> None:
+    config = GrpcConfig(health=False, enable_web=True, web_port=0)
+    server = GrpcServer(host="127.0.0.1", port=0, config=config)
+    server.register_service(Health())
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.web_port}") as web:
+            reply = await web.post(
+                "/grpc.health.v1.Health/List",
+                content=struct.pack(">BI", 0, 0),  # one empty HealthListRequest frame
+                headers={"content-type": "application/grpc-web+proto", "x-grpc-web": "1"},
+            )
+    finally:
+        await server.stop(0)
+    # trailers-only answers put the status in the headers, others in a trailer frame
+    trailers = reply.headers.get("grpc-status") or reply.content.decode("latin-1")
+    assert reply.status_code == 200
+    assert re.search(r"(^|grpc-status:)\s*12\b", trailers), (reply.headers, reply.content)
