@@ -21,7 +21,9 @@ from ._stubs import SchemaSource
 from ._syncchannel import SyncGrpcChannel
 from ._tls import ClientTls, TlsConfig
 from ._types import (
+    Doc,
     Double,
+    EnumOptions,
     Field,
     Fixed32,
     Fixed64,
@@ -34,6 +36,7 @@ from ._types import (
     SInt64,
     UInt32,
     UInt64,
+    enum_options,
 )
 from ._web import GrpcWebApp
 
@@ -42,7 +45,9 @@ __all__ = [
     "CelloError",
     "ClientTls",
     "DefinitionError",
+    "Doc",
     "Double",
+    "EnumOptions",
     "Field",
     "Fixed32",
     "Fixed64",
@@ -70,6 +75,7 @@ __all__ = [
     "TlsError",
     "UInt32",
     "UInt64",
+    "enum_options",
     "grpc_method",
     "peer_identity_from_auth_context",
 ]

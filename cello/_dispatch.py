@@ -20,6 +20,7 @@ from ._client import to_grpc_metadata
 from ._convert import dict_to_message, message_to_dict
 from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
+from ._service import method_options
 
 logger = logging.getLogger("cello.grpc")
 
@@ -104,6 +105,17 @@ def _parser(binding: MethodBinding) -> Callable[[bytes], Any]:
 
 def _invoker(binding: MethodBinding, func: Callable[..., Any]) -> Callable[[Any, Context], Any]:
     """How to call the user's method with one parsed request (or a stream of them)."""
+    options = method_options(func)
+    if options is not None and not options.implemented:
+        message = (
+            f"{binding.service}/{binding.name} is declared in the schema but not implemented "
+            "by this server"
+        )
+
+        def unimplemented(request: Any, context: Context) -> Any:
+            raise GrpcError(GrpcError.UNIMPLEMENTED, message)
+
+        return unimplemented
     convert = _request_converter(binding)
     style = binding.style
     if binding.client_streaming:

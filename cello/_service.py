@@ -29,6 +29,7 @@ class MethodOptions:
     name: str | None = None
     server_streaming: bool | None = None
     client_streaming: bool | None = None
+    implemented: bool = True
 
 
 @overload
@@ -39,6 +40,7 @@ def grpc_method(
     stream: bool | None = None,
     client_stream: bool | None = None,
     name: str | None = None,
+    implemented: bool = True,
 ) -> Callable[[F], F]: ...
 def grpc_method(
     func: F | None = None,
@@ -47,6 +49,7 @@ def grpc_method(
     stream: bool | None = None,
     client_stream: bool | None = None,
     name: str | None = None,
+    implemented: bool = True,
 ) -> F | Callable[[F], F]:
     """Mark an async method of a `GrpcService` as an rpc.
 
@@ -54,16 +57,24 @@ def grpc_method(
         stream: the server sends a stream of responses (server streaming).
         client_stream: the client sends a stream of requests; with `stream` it is bidirectional.
         name: the rpc's name on the wire; defaults to the method name in UpperCamel case.
+        implemented: False declares the rpc for the schema only (a body of `...` is
+            enough): it is emitted in the `.proto` and answers UNIMPLEMENTED.
 
     Streaming may also be inferred from `AsyncIterator[...]` annotations; an explicit
     argument that contradicts them is a definition error.
     """
-    options = MethodOptions(name=name, server_streaming=stream, client_streaming=client_stream)
+    options = MethodOptions(
+        name=name,
+        server_streaming=stream,
+        client_streaming=client_stream,
+        implemented=implemented,
+    )
 
     def mark(f: F) -> F:
         if not callable(f):
             raise DefinitionError(f"@grpc_method decorates a function, got {f!r}")
-        if not (inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)):
+        is_async = inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
+        if implemented and not is_async:
             raise DefinitionError(
                 f"{f.__module__}.{f.__qualname__}: gRPC methods must be `async def`; "
                 "add `async` to the definition"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 LOCK_FILE = "cello.lock.json"  # cello.codegen.lock.LOCK_FILE, without importing the generator
 
 _lock = threading.Lock()
+_IMPORT = re.compile(r'^import "([^"]+)";$', re.M)
 _loaded: dict[Path, dict[str, ServiceBinding]] = {}
 
 
@@ -125,14 +127,19 @@ def load_schema(
     # the project's build is used only if it opted in with `out` and has these services
     opted_in = lock is not None and "out" in config and _covers(lock, services)
     if lock_dir is not None and (explicit is not None or opted_in):
-        texts = _expected_texts(lock_dir, services, package)
+        texts = _expected_texts(lock_dir, services, package, _project_options(config))
         _check_current(lock_dir, texts)
         directory = lock_dir
         source = SchemaSource(directory, True, *_lock_id(lock_dir))
     else:
         # never serve numbers that disagree with the project's lock: number with it
         package = package or (lock.package if lock is not None else None)
-        _, texts = generate(with_siblings(services, package), default_package=package, lock=lock)
+        _, texts = generate(
+            with_siblings(services, package),
+            default_package=package,
+            lock=lock,
+            file_options=_project_options(config),
+        )
         directory = cache_root() / "stubs" / _digest(texts)
         if not (directory / ".complete").exists():
             _build_into(directory, texts, write_outputs)
@@ -171,8 +178,17 @@ def _lock_id(directory: Path) -> tuple[Path, str] | tuple[()]:
     return path, hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
+def _project_options(config: dict[str, object]) -> dict[str, object]:
+    """`[tool.cello.options]` of the project, so served files match `cello-gen build`'s."""
+    options = config.get("options", {})
+    return options if isinstance(options, dict) else {}
+
+
 def _expected_texts(
-    directory: Path, services: list[type[GrpcService]], package: str | None
+    directory: Path,
+    services: list[type[GrpcService]],
+    package: str | None,
+    options: dict[str, object],
 ) -> dict[str, str]:
     """Re-render what `cello-gen build` wrote into `directory`, from the classes of today."""
     from cello.codegen.build import generate, import_target, with_siblings
@@ -189,7 +205,10 @@ def _expected_texts(
     targets = [cls for spec in lock.targets for cls in import_target(spec)]
     texts: dict[str, str]
     _, texts = generate(
-        with_siblings(targets + services, package), default_package=package, lock=lock
+        with_siblings(targets + services, package),
+        default_package=package,
+        lock=lock,
+        file_options=options,
     )
     return texts
 
@@ -239,7 +258,7 @@ def _import(directory: Path, texts: dict[str, str]) -> dict[str, ServiceBinding]
             return cached
         bindings: dict[str, ServiceBinding] = {}
         tag = hashlib.sha256(str(directory).encode()).hexdigest()[:12]
-        for rel in sorted(p for p in texts if p.endswith("_cello.py")):
+        for rel in _imports_first(texts):
             folder = (directory / rel).parent
             package_name = f"_cello_stubs_{tag}_" + rel.rsplit("/", 1)[0].replace("/", "_")
             if package_name not in sys.modules:
@@ -253,6 +272,30 @@ def _import(directory: Path, texts: dict[str, str]) -> dict[str, ServiceBinding]
                 bindings[service.full_name] = service
         _loaded[directory] = bindings
         return bindings
+
+
+def _imports_first(texts: dict[str, str]) -> list[str]:
+    """The `_cello.py` stubs, each after the stubs of the files its `.proto` imports, so a
+    `_pb2` module that has to be supplemented (see `_pool`) is never imported from another."""
+    protos = sorted(p for p in texts if p.endswith(".proto"))
+    order: list[str] = []
+
+    def visit(proto: str) -> None:
+        if proto in order or proto not in texts:
+            return
+        order.append(proto)  # placeholder against cycles, which protoc refuses anyway
+        for dep in sorted(_IMPORT.findall(texts[proto])):
+            visit(dep)
+        order.remove(proto)
+        order.append(proto)
+
+    for proto in protos:
+        visit(proto)
+    return [
+        p.removesuffix(".proto") + "_cello.py"
+        for p in order
+        if p.removesuffix(".proto") + "_cello.py" in texts
+    ]
 
 
 def _import_pb2(name: str, folder: Path) -> None:

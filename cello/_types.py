@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+E = TypeVar("E", bound=type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +48,47 @@ class Field:
     def __post_init__(self) -> None:
         if not isinstance(self.number, int) or isinstance(self.number, bool):
             raise TypeError(f"Field number must be an int, got {self.number!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """A field's documentation, emitted as a `.proto` comment: `Annotated[str, Doc("...")]`."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise TypeError(f"Doc text must be a str, got {self.text!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnumOptions:
+    """How an `Enum` maps to protobuf; attach with `@enum_options(...)`.
+
+    Args:
+        prefix: prefix every value name with the enum's name (`GENRE_FICTION`), the protobuf
+            style guide's advice; False keeps the bare names (`FICTION`), as in many
+            published contracts. Value names must then be unique in their scope.
+    """
+
+    prefix: bool = True
+
+
+ENUM_OPTIONS_ATTR = "__cello_enum_options__"
+
+
+def enum_options(*, prefix: bool = True) -> Callable[[E], E]:
+    """Class decorator setting how an `Enum` maps to protobuf (see `EnumOptions`).
+
+    Raises:
+        TypeError: the decorated class is not an `Enum`.
+    """
+    options = EnumOptions(prefix=prefix)
+
+    def apply(cls: E) -> E:
+        if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
+            raise TypeError(f"@enum_options decorates an Enum class, got {cls!r}")
+        type.__setattr__(cls, ENUM_OPTIONS_ATTR, options)
+        return cls
+
+    return apply

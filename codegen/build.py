@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from cello._errors import DefinitionError
 from cello._service import GrpcService
@@ -84,12 +86,16 @@ def generate(
     *,
     default_package: str | None = None,
     lock: Lock | None = None,
+    file_options: Mapping[str, Any] | None = None,
 ) -> tuple[Schema, dict[str, str]]:
     """Model and render services: the schema and `{path: text}` of `.proto` and stubs.
 
     `lock` is the previous build's lock (see `build_schema`); None numbers by declaration order.
+    `file_options` is `[tool.cello.options]` (see `build_schema`).
     """
-    schema = build_schema(services, default_package=default_package, lock=lock)
+    schema = build_schema(
+        services, default_package=default_package, lock=lock, file_options=file_options
+    )
     return schema, render(schema)
 
 
@@ -107,6 +113,7 @@ def write_outputs(texts: dict[str, str], out: Path) -> list[Path]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8", newline="\n")
         compile_protos(root, protos, root)
+        _relative_imports(root, protos)
         written = []
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             target = out / path.relative_to(root)
@@ -115,6 +122,30 @@ def write_outputs(texts: dict[str, str], out: Path) -> list[Path]:
                 shutil.copyfile(path, target)
             written.append(target)
         return written
+
+
+def _relative_imports(root: Path, protos: list[str]) -> None:
+    """protoc writes `from a.b import c_pb2` for an imported file; make imports between files
+    of one build and folder relative, so they work wherever the output is imported from
+    (the stub loader imports it under a private package name)."""
+    for proto in protos:
+        folder, _, _ = proto.rpartition("/")
+        dotted = folder.replace("/", ".")
+        siblings = [
+            p.rsplit("/", 1)[-1].removesuffix(".proto")
+            for p in protos
+            if p.rpartition("/")[0] == folder
+        ]
+        stem = proto.removesuffix(".proto")
+        for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py"):
+            path = root / f"{stem}{suffix}"
+            if not path.exists() or not dotted:
+                continue
+            text = path.read_text(encoding="utf-8")
+            names = "|".join(re.escape(name) for name in siblings)
+            pattern = rf"^from {re.escape(dotted)} import ({names})_pb2 as "
+            text = re.sub(pattern, r"from . import \1_pb2 as ", text, flags=re.M)
+            path.write_text(text, encoding="utf-8", newline="\n")
 
 
 def stale_files(out: Path, texts: dict[str, str]) -> list[Path]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cello._errors import CelloError, GenerationError
+from cello._errors import CelloError, DefinitionError, GenerationError
 from cello._service import GrpcService
 
 from .build import generate, import_target, stale_files, with_siblings, write_outputs
@@ -153,14 +153,18 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Path
     services = _services(targets, package)
     if args.command == "proto":
         lock = read_lock(cwd / args.out) if args.out else None
-        _, texts = generate(services, default_package=package, lock=lock)
+        _, texts = generate(
+            services, default_package=package, lock=lock, file_options=_options(config)
+        )
         sys.stdout.write("\n".join(t for p, t in texts.items() if p.endswith(".proto")))
         return 0
     out = _out(args, config, cwd, root)
     lock = read_lock(out)
     # --allow-breaking also lets a reserved name come back with its old number (an undo)
     numbering = replace(lock, restore=True) if args.allow_breaking else lock
-    schema, texts = generate(services, default_package=package, lock=numbering)
+    schema, texts = generate(
+        services, default_package=package, lock=numbering, file_options=_options(config)
+    )
     if not _accept(
         compare(lock, schema), allow_breaking=args.allow_breaking, lock_path=out / LOCK_FILE
     ):
@@ -221,7 +225,12 @@ def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Pa
         _say("error", "no targets; pass MODULE[:Class] or set [tool.cello] targets")
         return 2
     package = args.package or lock.package or config.get("package")
-    schema, texts = generate(_services(targets, package), default_package=package, lock=lock)
+    schema, texts = generate(
+        _services(targets, package),
+        default_package=package,
+        lock=lock,
+        file_options=_options(config),
+    )
     errors = [
         f"{_show(path, cwd)} is out of date with the code; run `cello-gen build --out "
         f"{_show(out, cwd)}`"
@@ -251,6 +260,17 @@ def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Pa
     if not errors:
         print(f"{_show(out, cwd)}: up to date, no breaking changes since {LOCK_FILE}")
     return 1 if errors else 0
+
+
+def _options(config: dict[str, Any]) -> dict[str, Any]:
+    """`[tool.cello.options]`: file options by package or `.proto` path."""
+    options = config.get("options", {})
+    if not isinstance(options, dict):
+        raise DefinitionError(
+            f"[tool.cello] options must be a table such as "
+            f'[tool.cello.options."acme.v1"], got {options!r}'
+        )
+    return options
 
 
 def _show(path: Path, cwd: Path) -> Path:

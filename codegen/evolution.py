@@ -86,7 +86,7 @@ def compare(previous: Lock, schema: Schema) -> list[Change]:
 
 def wire_compatible(old: str, new: str) -> bool:
     """Whether a field of lock type `old` may become `new` (buf FIELD_WIRE_COMPATIBLE_TYPE)."""
-    if old == new or (old, new) == ("string", "bytes"):
+    if old == new or (old, new) == ("string", "bytes") or was_flattened(old, new):
         return True
     group = _WIRE_GROUPS.get(old)
     return group is not None and group == _WIRE_GROUPS.get(new)
@@ -94,7 +94,19 @@ def wire_compatible(old: str, new: str) -> bool:
 
 def json_compatible(old: str, new: str) -> bool:
     """Whether a wire-compatible type change also keeps the JSON form."""
-    return old == new or frozenset((old, new)) in _JSON_SAME
+    return old == new or frozenset((old, new)) in _JSON_SAME or was_flattened(old, new)
+
+
+def was_flattened(old: str, new: str) -> bool:
+    """Whether `new` is the nested type (`message p.Outer.Inner`) that Cello used to emit
+    as the flattened `old` (`message p.OuterInner`): the same type, renamed by the upgrade,
+    with the same numbers (the lock is read under the old name)."""
+    kind, _, name = new.rpartition(" ")
+    parts = name.split(".")
+    return any(
+        old == f"{kind} {'.'.join(parts[:i])}.{''.join(parts[i:])}".lstrip()
+        for i in range(1, len(parts) - 1)
+    )
 
 
 def _message_changes(previous: Lock, message: MessageDef) -> Iterator[Change]:
@@ -223,7 +235,7 @@ def _rpc_changes(subject: str, old: LockedRpc, new: LockedRpc) -> Iterator[Chang
         ("response type", old.response, new.response),
         ("streaming kind", old.streaming, new.streaming),
     ):
-        if before != after:
+        if before != after and not was_flattened(before, after):
             yield Change(
                 subject,
                 f"{what} changed from `{before}` to `{after}`; old clients fail. Add a new "

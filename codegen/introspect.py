@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, get_args, get_origin, get_type_hints
 
 from cello._errors import DefinitionError
@@ -18,14 +18,13 @@ from cello._service import (
     to_rpc_name,
 )
 
-from . import naming
+from . import contract, naming
 from .hints import Mapped, is_enum_class, is_message_class, map_hint
+from .layout import PackageFiles, check_one_package_per_file
 from .model import (
-    WKT_FILES,
     EnumDef,
     EnumValueDef,
     FieldDef,
-    FileDef,
     HandlerStyle,
     Kind,
     Label,
@@ -40,7 +39,7 @@ from .model import (
     TypeRef,
     Wkt,
 )
-from .numbering import Slot, assign_numbers
+from .numbering import History, Slot, assign_numbers
 
 if TYPE_CHECKING:
     from .lock import Lock
@@ -55,6 +54,7 @@ def build_schema(
     *,
     default_package: str | None = None,
     lock: Lock | None = None,
+    file_options: Mapping[str, Any] | None = None,
 ) -> Schema:
     """Read service classes into a `Schema`: one file per protobuf package.
 
@@ -65,11 +65,13 @@ def build_schema(
         lock: the previous build's lock: fields and enum values keep the numbers it
             records, and the ones it has that are gone become `reserved`. None numbers
             by declaration order.
+        file_options: `[tool.cello.options]`: file options keyed by package or by `.proto`
+            path; they win over `__cello_options__` in code.
 
     Raises:
         DefinitionError: a class, method or type hint has no valid protobuf mapping.
     """
-    builder = _SchemaBuilder(default_package, lock)
+    builder = _SchemaBuilder(default_package, lock, file_options or {})
     for cls in services:
         builder.add_service(cls)
     return builder.schema()
@@ -95,6 +97,13 @@ class _Package:
     enums: dict[str, EnumDef] = dataclasses.field(default_factory=dict)
     owners: dict[str, Any] = dataclasses.field(default_factory=dict)
     services: list[ServiceDef] = dataclasses.field(default_factory=list)
+    files: PackageFiles = dataclasses.field(default_factory=PackageFiles)
+    # scope of enum values (package or enclosing message) → value name → who has it
+    enum_values: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    idents: dict[str, str] = dataclasses.field(default_factory=dict)  # stub name → local name
+
+    def __post_init__(self) -> None:
+        self.files.package = self.name
 
     def claim(self, name: str, owner: Any, where: str) -> bool:
         """Reserve a proto name for `owner`; False if it already has it, error if another does."""
@@ -117,27 +126,23 @@ def _owner_name(owner: Any) -> str:
 
 
 class _SchemaBuilder:
-    def __init__(self, default_package: str | None, lock: Lock | None) -> None:
+    def __init__(
+        self, default_package: str | None, lock: Lock | None, file_options: Mapping[str, Any]
+    ) -> None:
         self.default_package = default_package
         self.lock = lock
+        self.file_options = file_options
         self.packages: dict[str, _Package] = {}
+        self.service_file = ""
 
     def schema(self) -> Schema:
-        files = [self._file(pkg) for pkg in self.packages.values()]
+        files = [
+            f
+            for pkg in self.packages.values()
+            for f in pkg.files.file_defs(pkg.messages, pkg.enums, pkg.services, self.file_options)
+        ]
+        check_one_package_per_file(files)
         return Schema(files=tuple(sorted(files, key=lambda f: f.path)))
-
-    def _file(self, pkg: _Package) -> FileDef:
-        refs: list[TypeRef] = [f.type for m in pkg.messages.values() for f in m.fields]
-        refs += [t for s in pkg.services for m in s.methods for t in (m.request, m.response)]
-        imports = sorted({WKT_FILES[r.wkt] for r in refs if r.wkt is not None})
-        return FileDef(
-            path=naming.file_path_for(pkg.name),
-            package=pkg.name,
-            imports=tuple(imports),
-            messages=tuple(pkg.messages.values()),
-            enums=tuple(pkg.enums.values()),
-            services=tuple(pkg.services),
-        )
 
     # -- services and methods -------------------------------------------------------------
 
@@ -147,6 +152,7 @@ class _SchemaBuilder:
             raise DefinitionError(f"{cls!r} is not a GrpcService subclass")
         package = package_of(cls, self.default_package)
         pkg = self.packages.setdefault(package, _Package(package))
+        self.service_file = pkg.files.place(cls, where)  # synthesized messages go beside it
         name = naming.check_identifier(cls.name, what="service name", where=where)
         if not pkg.claim(name, ("service", name), where):
             raise DefinitionError(
@@ -175,8 +181,10 @@ class _SchemaBuilder:
                 full_name=f"{package}.{name}",
                 python=PyRef(cls.__module__, cls.__qualname__),
                 methods=tuple(methods),
+                doc=contract.docstring(cls),
             )
         )
+        pkg.files.service_files.append(self.service_file)
 
     def _method(
         self, pkg: _Package, where: str, attr: str, func: Callable[..., Any], options: MethodOptions
@@ -203,6 +211,8 @@ class _SchemaBuilder:
             client_streaming=client,
             server_streaming=server,
             style=style,
+            doc=contract.docstring(func),
+            implemented=options.implemented,
         )
 
     def _request(
@@ -302,6 +312,8 @@ class _SchemaBuilder:
     ) -> TypeRef:
         naming.check_identifier(name, what="message name", where=where)
         pkg.claim(name, f"the synthesized message of {where}", where)
+        _claim_ident(pkg, name, where)
+        pkg.files[name] = self.service_file
         fields: list[tuple[str, Mapped]] = []
         defaults = set()
         for pname, hint, has_default in params:
@@ -320,14 +332,32 @@ class _SchemaBuilder:
         pkg.messages[name] = MessageDef(name, full, shape, field_defs, oneofs, reserved=reserved)
         return TypeRef(Kind.MESSAGE, full)
 
+    def _claim_type(self, pkg: _Package, cls: type, where: str) -> tuple[str, bool]:
+        """Claim a message or enum's name: `(full name, True if new)`. A class nested in a
+        dataclass is a nested type, and its enclosing message is added too."""
+        scope, name = _local_name(cls, where)
+        local = ".".join((*scope, name))
+        full = f"{pkg.name}.{local}"
+        if not pkg.claim(local, cls, where):
+            return full, False
+        _claim_ident(pkg, local, where)
+        outer = _enclosing_dataclass(cls)
+        if outer is None:
+            pkg.files[local] = pkg.files.place(cls, where)
+            return full, True
+        self._message(pkg, outer)  # already claimed if it is the one referring to `cls`
+        pkg.files[local] = pkg.files.place_nested(cls, scope, where)
+        return full, True
+
     def _message(self, pkg: _Package, cls: type) -> str:
         where = f"{cls.__module__}.{cls.__qualname__}"
-        name = _proto_type_name(cls, where)
-        full = f"{pkg.name}.{name}"
-        if not pkg.claim(name, cls, where):
+        full, new = self._claim_type(pkg, cls, where)
+        if not new:
             return full
+        scope, name = _local_name(cls, where)
         hints = _hints(cls, where)
         fields: list[tuple[str, Mapped]] = []
+        docs: dict[str, str] = {}
         for f in dataclasses.fields(cls):
             fwhere = f"{where}.{f.name}"
             if not f.init:
@@ -340,8 +370,13 @@ class _SchemaBuilder:
             if number is not None:
                 mapped = dataclasses.replace(mapped, number=number)
             fields.append((f.name, mapped))
-        field_defs, oneofs, reserved = self._fields(pkg, fields, where, full)
-        pkg.messages[name] = MessageDef(
+            docs[f.name] = contract.field_doc(hints[f.name])
+        history = self._history(full, cls, scope, "message")
+        field_defs, oneofs, reserved = self._fields(pkg, fields, where, full, history=history)
+        field_defs = tuple(
+            dataclasses.replace(f, doc=docs.get(f.python_name, "")) for f in field_defs
+        )
+        pkg.messages[full.removeprefix(pkg.name + ".")] = MessageDef(
             name,
             full,
             PyShape.DATACLASS,
@@ -349,11 +384,31 @@ class _SchemaBuilder:
             oneofs,
             PyRef(cls.__module__, cls.__qualname__),
             reserved,
+            doc=contract.docstring(cls),
+            scope=scope,
         )
         return full
 
+    def _history(self, full: str, cls: type, scope: tuple[str, ...], kind: str) -> History | None:
+        """The lock's numbers for a type; a nested type also finds them under the flattened
+        name (`OuterInner`) that Cello gave nested classes before they were nested types."""
+        if self.lock is None:
+            return None
+        find = self.lock.message_history if kind == "message" else self.lock.enum_history
+        history = find(full)
+        if history is None and scope:
+            package = full[: -len(".".join((*scope, cls.__name__))) - 1]
+            history = find(f"{package}.{''.join(scope)}{cls.__name__}")
+        return history
+
     def _fields(
-        self, pkg: _Package, fields: Sequence[tuple[str, Mapped]], where: str, full: str
+        self,
+        pkg: _Package,
+        fields: Sequence[tuple[str, Mapped]],
+        where: str,
+        full: str,
+        *,
+        history: History | None = None,
     ) -> tuple[tuple[FieldDef, ...], tuple[OneofDef, ...], Reserved]:
         """Resolve field types and numbers; oneof members become fields of their own."""
         slots: list[tuple[str, str, Mapped, str | None]] = []  # proto name, py name, type, oneof
@@ -361,7 +416,7 @@ class _SchemaBuilder:
         seen: dict[str, str] = {}
 
         def add(proto: str, py: str, mapped: Mapped, oneof: str | None) -> None:
-            naming.check_identifier(proto, what="field name", where=f"{where}.{py}")
+            naming.check_field_name(proto, what="field name", where=f"{where}.{py}")
             if proto in seen:
                 raise DefinitionError(
                     f"{where}.{py}: field name {proto!r} clashes with {where}.{seen[proto]}; "
@@ -373,7 +428,7 @@ class _SchemaBuilder:
         for py_name, mapped in fields:
             proto = naming.to_snake(py_name)
             if mapped.members:
-                naming.check_identifier(proto, what="oneof name", where=f"{where}.{py_name}")
+                naming.check_field_name(proto, what="oneof name", where=f"{where}.{py_name}")
                 oneofs.append(OneofDef(proto, py_name, mapped.optional))
                 for member in mapped.members:
                     resolved = self._resolve(pkg, member)
@@ -384,7 +439,7 @@ class _SchemaBuilder:
                 add(proto, py_name, self._resolve(pkg, mapped), None)
         numbering = assign_numbers(
             [Slot(proto, mapped.number, f"{where}.{py}") for proto, py, mapped, _ in slots],
-            history=self.lock.message_history(full) if self.lock else None,
+            history=history or (self.lock.message_history(full) if self.lock else None),
         )
         defs = tuple(
             FieldDef(
@@ -413,10 +468,11 @@ class _SchemaBuilder:
 
     def _enum(self, pkg: _Package, cls: type) -> str:
         where = f"{cls.__module__}.{cls.__qualname__}"
-        name = _proto_type_name(cls, where)
-        full = f"{pkg.name}.{name}"
-        if not pkg.claim(name, cls, where):
+        full, new = self._claim_type(pkg, cls, where)
+        if not new:
             return full
+        scope, name = _local_name(cls, where)
+        prefixed = contract.enum_options_of(cls).prefix
         prefix = naming.to_upper_snake(name)
         members: list[Any] = list(cls)  # type: ignore[call-overload]
         if not members:
@@ -429,30 +485,88 @@ class _SchemaBuilder:
             mwhere = f"{where}.{member.name}"
             if numbered and not -(2**31) <= member.value < 2**31:
                 raise DefinitionError(f"{mwhere}: value {member.value} is outside int32")
-            label = naming.to_upper_snake(member.name).removeprefix(prefix + "_")
-            value_name = naming.check_identifier(
-                f"{prefix}_{label}", what="enum value", where=mwhere
+            label = naming.to_upper_snake(member.name)
+            value_name = naming.check_field_name(
+                f"{prefix}_{label.removeprefix(prefix + '_')}" if prefixed else label,
+                what="enum value",
+                where=mwhere,
             )
             slots.append(Slot(value_name, member.value if numbered else None, mwhere))
             py_names.append(member.name)
         if not any(slot.number == 0 for slot in slots):
-            zero = f"{prefix}_UNSPECIFIED"
+            zero = f"{prefix}_UNSPECIFIED" if prefixed else "UNSPECIFIED"
             if any(slot.name == zero for slot in slots):
                 raise DefinitionError(f"{where}: {zero} must have the value 0")
             slots.insert(0, Slot(zero, 0, where))
             py_names.insert(0, None)
         numbering = assign_numbers(
-            slots, history=self.lock.enum_history(full) if self.lock else None, enum=True
+            slots, history=self._history(full, cls, scope, "enum"), enum=True
         )
         values = [
             EnumValueDef(slot.name, number, py)
             for slot, number, py in zip(slots, numbering.numbers, py_names, strict=True)
         ]
         values.sort(key=lambda v: v.number != 0)  # proto3: the zero value comes first
-        pkg.enums[name] = EnumDef(
-            name, full, tuple(values), PyRef(cls.__module__, cls.__qualname__), numbering.reserved
+        self._claim_values(pkg, scope, [v.name for v in values], where)
+        pkg.enums[full.removeprefix(pkg.name + ".")] = EnumDef(
+            name,
+            full,
+            tuple(values),
+            PyRef(cls.__module__, cls.__qualname__),
+            numbering.reserved,
+            doc=contract.docstring(cls),
+            scope=scope,
         )
         return full
+
+    @staticmethod
+    def _claim_values(pkg: _Package, scope: tuple[str, ...], names: list[str], where: str) -> None:
+        """Enum values are scoped like C++: siblings of their enum, so two enums of one
+        package (or of one message) cannot share a value name."""
+        taken = pkg.enum_values.setdefault(".".join(scope), {})
+        for value in names:
+            other = taken.setdefault(value, where)
+            if other != where:
+                place = f"message {'.'.join(scope)}" if scope else f"package {pkg.name!r}"
+                raise DefinitionError(
+                    f"{where}: enum value {value} is also a value of {other}, and protobuf "
+                    f"scopes enum values to their {place}; rename one, or keep the "
+                    "enum-name prefix (drop `@enum_options(prefix=False)`)"
+                )
+
+
+def _claim_ident(pkg: _Package, local: str, where: str) -> None:
+    """Stubs name a nested type's converters `_enc_Outer_Inner`; refuse a second type that
+    would get the same Python name (a top-level `Outer_Inner`)."""
+    ident = local.replace(".", "_")
+    other = pkg.idents.setdefault(ident, local)
+    if other != local:
+        raise DefinitionError(
+            f"{where}: the types {other!r} and {local!r} of package {pkg.name!r} would share "
+            f"the name {ident!r} in the generated Python stubs; rename one of them"
+        )
+
+
+def _enclosing_dataclass(cls: type) -> type | None:
+    """The dataclass `cls` is defined in (`Outer` for `Outer.Inner`), if any."""
+    *outer_path, _ = cls.__qualname__.split(".")
+    if not outer_path or "<locals>" in outer_path:
+        return None
+    obj: Any = sys.modules.get(cls.__module__)
+    for part in outer_path:
+        obj = getattr(obj, part, None)
+    return obj if is_message_class(obj) else None
+
+
+def _local_name(cls: type, where: str) -> tuple[tuple[str, ...], str]:
+    """`(enclosing message names, name)`: nested in a dataclass it is a nested type, else
+    the flattened qualified name (`Namespace.Book` → `NamespaceBook`)."""
+    outer = _enclosing_dataclass(cls)
+    if outer is None:
+        return (), _proto_type_name(cls, where)
+    scope, outer_name = _local_name(outer, where)
+    name = naming.check_identifier(cls.__name__, what="type name", where=where)
+    return (*scope, outer_name), name
 
 
 def _proto_type_name(cls: type, where: str) -> str:

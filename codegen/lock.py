@@ -16,6 +16,11 @@ numbers do too; delete an entry by hand to forget it. A message's removed fields
 enum's removed values) are kept under `removed`, as they were, beside their reservation:
 `build --allow-breaking` lets such a name come back with its old number (undoing an
 unreleased removal or rename).
+
+Keys are protobuf full names, whatever `.proto` file a type is placed in, so moving types
+between files changes nothing here. A nested type is keyed `demo.v1.Outer.Inner`; a lock
+written before nested classes became nested types has it as `demo.v1.OuterInner`, and the
+numbers are read from there when the nested name is not yet in the lock.
 """
 
 from __future__ import annotations

@@ -94,6 +94,7 @@ class FieldDef:
     oneof: str | None = None  # proto name of the enclosing oneof
     explicit_number: bool = False
     has_default: bool = False  # the Python parameter has a default (synthesized requests)
+    doc: str = ""  # becomes a `//` comment above the field
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,13 @@ class MessageDef:
     oneofs: tuple[OneofDef, ...] = ()
     python: PyRef | None = None  # the dataclass, for DATACLASS
     reserved: Reserved = field(default_factory=Reserved)
+    doc: str = ""
+    scope: tuple[str, ...] = ()  # enclosing messages, outermost first: nested in `Outer`
+
+    @property
+    def local_name(self) -> str:
+        """The name inside its package: `Outer.Inner` for a nested message."""
+        return ".".join((*self.scope, self.name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +152,13 @@ class EnumDef:
     values: tuple[EnumValueDef, ...]
     python: PyRef
     reserved: Reserved = field(default_factory=Reserved)
+    doc: str = ""
+    scope: tuple[str, ...] = ()  # enclosing messages, outermost first
+
+    @property
+    def local_name(self) -> str:
+        """The name inside its package: `Outer.Kind` for a nested enum."""
+        return ".".join((*self.scope, self.name))
 
 
 class HandlerStyle(StrEnum):
@@ -166,6 +181,8 @@ class MethodDef:
     client_streaming: bool
     server_streaming: bool
     style: HandlerStyle
+    doc: str = ""
+    implemented: bool = True  # False: declared for the schema, answers UNIMPLEMENTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +193,12 @@ class ServiceDef:
     full_name: str
     python: PyRef
     methods: tuple[MethodDef, ...]
+    doc: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class FileDef:
-    """One `.proto` file: everything of one protobuf package."""
+    """One `.proto` file: a protobuf package's types and services (a package may have several)."""
 
     path: str  # e.g. "demo/users/v1/users.proto"
     package: str
@@ -188,6 +206,7 @@ class FileDef:
     messages: tuple[MessageDef, ...]
     enums: tuple[EnumDef, ...]
     services: tuple[ServiceDef, ...]
+    options: tuple[tuple[str, str | bool], ...] = ()  # file options, validated, sorted
 
     @property
     def module_stem(self) -> str:

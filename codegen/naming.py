@@ -57,6 +57,27 @@ def check_identifier(name: str, *, what: str, where: str) -> str:
     return name
 
 
+def check_field_name(name: str, *, what: str, where: str) -> str:
+    """Return `name` if it can name a field (or oneof, or enum value), else raise.
+
+    Any identifier protoc accepts is allowed, protobuf keywords such as `message` included:
+    contracts use them. Refused are what protoc refuses and Python keywords, which the
+    generated stubs could not spell as attributes or keyword arguments; the message says
+    which of the two it is.
+    """
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise DefinitionError(
+            f"{where}: {what} {name!r} is refused by protoc (not an identifier); "
+            "use letters, digits and `_`, not starting with a digit"
+        )
+    if keyword.iskeyword(name):
+        raise DefinitionError(
+            f"{where}: {what} {name!r} is a Python keyword, which would break the generated "
+            f"Python stubs (protoc accepts it); rename it (e.g. {name}_)"
+        )
+    return name
+
+
 def check_package(package: str, *, where: str) -> str:
     """Return `package` if it is a valid lower-case dotted protobuf package, else raise."""
     if not isinstance(package, str) or not _PACKAGE.match(package):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import jinja2
 
+from . import contract
 from .model import (
     WKT_FILES,
     EnumDef,
@@ -58,11 +59,14 @@ def render(schema: Schema) -> dict[str, str]:
     env = environment()
     out: dict[str, str] = {}
     for file in schema.files:
+        siblings = [f for f in schema.files if f.package == file.package]
         out[file.path] = env.get_template("file.proto.j2").render(
-            header=HEADER, file=file, proto=_ProtoView(file)
+            header=HEADER, file=file, proto=_ProtoView(file, siblings)
         )
         stub_path = file.path.removesuffix(".proto") + "_cello.py"
-        out[stub_path] = env.get_template("stub.py.j2").render(header=HEADER, **stub_context(file))
+        out[stub_path] = env.get_template("stub.py.j2").render(
+            header=HEADER, **stub_context(file, siblings)
+        )
     return dict(sorted(out.items()))
 
 
@@ -72,17 +76,48 @@ def render(schema: Schema) -> dict[str, str]:
 class _ProtoView:
     """Naming helpers the proto template calls; all text decisions live here."""
 
-    def __init__(self, file: FileDef) -> None:
+    def __init__(self, file: FileDef, siblings: list[FileDef] | None = None) -> None:
         self.file = file
+        package_files = siblings or [file]
+        self.names = {m.local_name for f in package_files for m in f.messages}
+        self.names |= {e.local_name for f in package_files for e in f.enums}
 
-    def type_name(self, ref: TypeRef) -> str:
+    def type_name(self, ref: TypeRef, scope: str = "") -> str:
+        """`ref` as written inside message `scope` (a local name): relative to the package,
+        or fully qualified where protoc's scoping would find another type first."""
         if ref.kind is Kind.SCALAR:
             return ref.name
         prefix = self.file.package + "."
-        return ref.name.removeprefix(prefix) if ref.name.startswith(prefix) else ref.name
+        if not ref.name.startswith(prefix):
+            return ref.name
+        target = ref.name.removeprefix(prefix).split(".")
+        here = scope.split(".") if scope else []
+        # the shortest name that protoc's scoping (innermost scope outwards) resolves to `ref`
+        for start in reversed(range(len(target))):
+            rel = target[start:]
+            for depth in range(len(here), -1, -1):
+                if ".".join((*here[:depth], rel[0])) in self.names:
+                    if [*here[:depth], *rel] == target:
+                        return ".".join(rel)
+                    break
+        return f".{ref.name}"
 
-    def field(self, f: FieldDef) -> str:
-        type_name = self.type_name(f.type)
+    def options(self) -> list[str]:
+        return [contract.option_line(name, value) for name, value in self.file.options]
+
+    @staticmethod
+    def comment(doc: str) -> list[str]:
+        return contract.comment_lines(doc)
+
+    def nested(self, scope: str) -> list[tuple[str, MessageDef | EnumDef]]:
+        """`("enum" | "message", def)` declared directly in `scope` ("" for the file)."""
+        wanted = tuple(scope.split(".")) if scope else ()
+        enums = [("enum", e) for e in self.file.enums if e.scope == wanted]
+        messages = [("message", m) for m in self.file.messages if m.scope == wanted]
+        return [*enums, *messages]
+
+    def field(self, f: FieldDef, message: MessageDef | None = None) -> str:
+        type_name = self.type_name(f.type, message.local_name if message else "")
         if f.label is Label.MAP:
             return f"map<{f.key_type}, {type_name}> {f.name} = {f.number};"
         if f.label is Label.REPEATED:
@@ -97,7 +132,7 @@ class _ProtoView:
         def name(ref: TypeRef) -> str:
             short = self.type_name(ref)
             # inside a service, a type spelled like one of its rpcs would resolve to the rpc
-            return f".{ref.name}" if short in rpc_names else short
+            return f".{ref.name}" if short.split(".")[0] in rpc_names else short
 
         req = ("stream " if m.client_streaming else "") + name(m.request)
         resp = ("stream " if m.server_streaming else "") + name(m.response)
@@ -132,6 +167,7 @@ class _Converter:
     name: str
     shape: str
     py_class: str | None
+    pb2: str = ""  # the `_pb2` class: `_pb2.Outer.Inner`
     enc_fields: list[tuple[str, str]] = field(default_factory=list)  # (proto name, expr)
     # Timestamp/Duration filled in place after construction: (source, proto name, method)
     enc_in_place: list[tuple[str, str, str]] = field(default_factory=list)
@@ -144,15 +180,30 @@ class _Converter:
 
 
 class _StubBuilder:
-    def __init__(self, file: FileDef) -> None:
+    def __init__(self, file: FileDef, siblings: list[FileDef] | None = None) -> None:
         self.file = file
-        self.messages = {m.full_name: m for m in file.messages}
-        self.enums = {e.full_name: e for e in file.enums}
-        modules = sorted(
-            {m.python.module for m in file.messages if m.python}
-            | {e.python.module for e in file.enums}
-        )
+        package_files = siblings or [file]
+        self.messages = {m.full_name: m for f in package_files for m in f.messages}
+        self.enums = {e.full_name: e for f in package_files for e in f.enums}
+        # a type of another file of the package is reached through that file's stub module
+        self.home = {
+            name: "" if f.path == file.path else f"_s_{f.module_stem}."
+            for f in package_files
+            for name in [*(m.full_name for m in f.messages), *(e.full_name for e in f.enums)]
+        }
+        used: list[MessageDef | EnumDef] = [*file.messages, *file.enums]
+        refs = [fd.type for m in file.messages for fd in m.fields]
+        refs += [t for s in file.services for m in s.methods for t in (m.request, m.response)]
+        used += [
+            self.messages.get(r.name) or self.enums[r.name] for r in refs if r.name in self.home
+        ]
+        modules = sorted({d.python.module for d in used if d.python})
         self.module_alias = {mod: f"_m{i}" for i, mod in enumerate(modules)}
+
+    @staticmethod
+    def ident(defn: MessageDef | EnumDef) -> str:
+        """The name of a type in stub identifiers: `Outer_Inner` for a nested one."""
+        return defn.local_name.replace(".", "_")
 
     def py_class(self, ref: MessageDef | EnumDef) -> str:
         assert ref.python is not None
@@ -163,7 +214,7 @@ class _StubBuilder:
         if wkt is not None:
             module = _WKT_MODULES[WKT_FILES[wkt]]
             return f"_{module}.{wkt.value.rsplit('.', 1)[-1]}"
-        return f"_pb2.{self.messages[ref.name].name}"
+        return f"{self.home[ref.name]}_pb2.{self.messages[ref.name].local_name}"
 
     def _fn(self, ref: TypeRef, direction: str) -> str:
         """Converter function for one element of a message or enum type."""
@@ -172,9 +223,10 @@ class _StubBuilder:
             return _WKT_ENC[wkt][0 if direction == "enc" else 1]
         if ref.kind is Kind.ENUM:
             table = "_E_" if direction == "enc" else "_D_"
-            name = self.enums[ref.name].name
+            name = self.ident(self.enums[ref.name])
+            table = self.home[ref.name] + table
             return f"{table}{name}[{{}}]" if direction == "enc" else f"{table}{name}.get({{}})"
-        return f"_{direction}_{self.messages[ref.name].name}({{}})"
+        return f"{self.home[ref.name]}_{direction}_{self.ident(self.messages[ref.name])}({{}})"
 
     def encode(self, f: FieldDef, src: str) -> str:
         if f.type.kind is Kind.SCALAR:
@@ -204,7 +256,12 @@ class _StubBuilder:
         return expr
 
     def converter(self, m: MessageDef) -> _Converter:
-        conv = _Converter(m.name, m.shape.value, self.py_class(m) if m.python else None)
+        conv = _Converter(
+            self.ident(m),
+            m.shape.value,
+            self.py_class(m) if m.python else None,
+            pb2=f"_pb2.{m.local_name}",
+        )
         src = {PyShape.DATACLASS: "o.{}", PyShape.PARAMS: "o.get({!r})", PyShape.VALUE: "o"}[
             m.shape
         ]
@@ -239,7 +296,9 @@ class _StubBuilder:
                 oneof = oneofs[f.oneof]
                 conv.enc_oneofs.append((src.format(oneof.python_name), []))
                 conv.oneof_decoders.append((f.oneof, []))
-                conv.dec_fields.append((oneof.python_name, f"_oneof_{m.name}_{f.oneof}(m)", None))
+                conv.dec_fields.append(
+                    (oneof.python_name, f"_oneof_{self.ident(m)}_{f.oneof}(m)", None)
+                )
             conv.enc_oneofs[-1][1].append((self.isinstance_check(f), self.oneof_assign(f)))
             conv.oneof_decoders[-1][1].append((f.name, self.decode_plain(f)))
         return conv
@@ -320,7 +379,7 @@ class _StubBuilder:
             return "_w.empty_in" if direction == "enc" else "_w.empty_out"
         if ref.wkt is Wkt.STRUCT:
             return "_w.struct" if direction == "enc" else "_w.from_struct"
-        return f"_{direction}_{self.messages[ref.name].name}"
+        return f"{self.home[ref.name]}_{direction}_{self.ident(self.messages[ref.name])}"
 
     def shape(self, ref: TypeRef) -> str:
         if ref.wkt is Wkt.EMPTY:
@@ -340,17 +399,25 @@ class _StubBuilder:
         return "Any"
 
 
-def stub_context(file: FileDef) -> dict[str, object]:
-    """Everything the stub template needs, as finished strings."""
-    b = _StubBuilder(file)
+def stub_context(file: FileDef, siblings: list[FileDef] | None = None) -> dict[str, object]:
+    """Everything the stub template needs, as finished strings.
+
+    `siblings` are all files of the file's package (itself included), for types it imports.
+    """
+    b = _StubBuilder(file, siblings)
     return {
         "file": file,
         "pb2_module": f"{file.module_stem}_pb2",
-        "wkt_modules": sorted({_WKT_MODULES[i] for i in file.imports}),
+        "wkt_modules": sorted({_WKT_MODULES[i] for i in file.imports if i in _WKT_MODULES}),
+        "sibling_stubs": sorted(
+            i.rsplit("/", 1)[-1].removesuffix(".proto")
+            for i in file.imports
+            if i not in _WKT_MODULES
+        ),
         "user_modules": sorted((alias, mod) for mod, alias in b.module_alias.items()),
         "enums": [
             (
-                e.name,
+                b.ident(e),
                 [(f"{b.py_class(e)}.{v.python_name}", v.number) for v in e.values if v.python_name],
             )
             for e in file.enums

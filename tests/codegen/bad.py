@@ -26,11 +26,6 @@ class WithNestedList:
 
 
 @dataclass
-class WithKeyword:
-    message: str
-
-
-@dataclass
 class WithBadMarker:
     name: Annotated[str, Int32]
 

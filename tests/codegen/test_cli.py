@@ -90,3 +90,31 @@ def test_targets_and_out_from_pyproject(tmp_path: Path) -> None:
     result = _run("build", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "stubs" / "acme" / "shop" / "v1" / "shop.proto").exists()
+
+
+def test_file_options_from_pyproject_win_over_code_and_check_agrees(tmp_path: Path) -> None:
+    (tmp_path / "shop.py").write_text(
+        "from cello.grpc import GrpcService, grpc_method\n"
+        '__cello_options__ = {"go_package": "from/code", "java_package": "com.acme"}\n'
+        "class Shop(GrpcService):\n    @grpc_method\n"
+        "    async def Get(self, request):\n        return {}\n"
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.cello]\ntargets = ["shop"]\npackage = "acme.shop.v1"\nout = "stubs"\n'
+        '[tool.cello.options."acme.shop.v1"]\ngo_package = "example.com/acme/shop"\n'
+        "java_multiple_files = true\n"
+    )
+    result = _run("build", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    proto = (tmp_path / "stubs" / "acme" / "shop" / "v1" / "shop.proto").read_text()
+    assert 'option go_package = "example.com/acme/shop";' in proto
+    assert 'option java_package = "com.acme";' in proto
+    assert "option java_multiple_files = true;" in proto
+    assert _run("check", cwd=tmp_path).returncode == 0
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.cello]\ntargets = ["shop"]\nout = "stubs"\n'
+        '[tool.cello.options."acme.shop.v1"]\ngo_package = 7\n'
+    )
+    result = _run("build", "--package", "acme.shop.v1", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "go_package = 7" in result.stderr

@@ -19,7 +19,6 @@ from . import bad
             ["bad.WithFloatKey.scores", "map key type `float`", "`str`, `int` or `bool`"],
         ),
         (bad.WithNestedList, ["bad.WithNestedList.grid", "list[int]", "wrap it in a dataclass"]),
-        (bad.WithKeyword, ["bad.WithKeyword.message", "protobuf keyword", "rename"]),
         (bad.WithBadMarker, ["bad.WithBadMarker.name", "Int32", "refines `int`"]),
         (bad.WithDuplicateNumbers, ["bad.WithDuplicateNumbers.b", "number 3"]),
         (bad.WithReservedNumber, ["bad.WithReservedNumber.a", "19000-19999"]),

@@ -20,6 +20,9 @@ CASE_MODULES = {
     "multi": "tests.codegen.cases.multi.service",
     "seed": "examples.seed_services",
     "library": "examples.library",
+    "health": "tests.codegen.cases.health.service",
+    "contracts": "tests.codegen.cases.contracts.service",
+    "grpc_testing": "tests.codegen.cases.grpc_testing.service",
 }
 
 

@@ -1,0 +1,204 @@
+"""Exact-contract helpers: file placement, file options, comments and enum value naming."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import sys
+import unicodedata
+from collections.abc import Mapping
+from typing import Annotated, Any, get_args, get_origin
+
+from cello._errors import DefinitionError
+from cello._types import ENUM_OPTIONS_ATTR, Doc, EnumOptions
+
+FILE_ATTR = "__cello_file__"
+OPTIONS_ATTR = "__cello_options__"
+
+_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # also a Python module name
+
+# File options of descriptor.proto a contract may set, by the type of their value.
+STRING_OPTIONS = frozenset(
+    """java_package java_outer_classname go_package objc_class_prefix csharp_namespace
+    swift_prefix php_class_prefix php_namespace php_metadata_namespace ruby_package""".split()
+)
+BOOL_OPTIONS = frozenset(
+    """java_multiple_files java_generate_equals_and_hash java_string_check_utf8
+    cc_generic_services java_generic_services py_generic_services deprecated
+    cc_enable_arenas""".split()
+)
+OPTIMIZE_FOR = frozenset({"SPEED", "CODE_SIZE", "LITE_RUNTIME"})
+
+
+# -- files -----------------------------------------------------------------------------------
+
+
+def _declared(cls: type, attr: str) -> tuple[str, Any] | None:
+    """`(where, value)` of `attr` on the class or its module, else on its bases and theirs:
+    a service subclass stays in the file of the contract it implements."""
+    for klass in cls.__mro__:
+        if attr in klass.__dict__:
+            return f"{klass.__module__}.{klass.__qualname__}", klass.__dict__[attr]
+        module = sys.modules.get(klass.__module__)
+        if module is not None and attr in vars(module):
+            return module.__name__, vars(module)[attr]
+    return None
+
+
+def declared_file(cls: type) -> Any:
+    """The `.proto` file a class asks for (`__cello_file__`), or None for the default."""
+    found = _declared(cls, FILE_ATTR)
+    return None if found is None else found[1]
+
+
+def file_path(declared: Any, package: str, default: str, *, where: str) -> str:
+    """Where a type or service of `package` goes: `declared` is a file name (placed in the
+    package's directory) or a relative path ending in `.proto`; None means `default`.
+
+    Raises:
+        DefinitionError: the value is not a safe relative `.proto` path.
+    """
+    if declared is None:
+        return default
+    ok = isinstance(declared, str) and declared.endswith(".proto")
+    parts = declared.removesuffix(".proto").split("/") if ok else []
+    if not parts or not all(_SEGMENT.match(p) for p in parts):
+        raise DefinitionError(
+            f"{where}: {FILE_ATTR} {declared!r} is not a relative `.proto` path; use a name "
+            "such as `messages.proto` or `grpc/testing/messages.proto` (each part letters, "
+            "digits and `_`, as the generated Python modules are named after it)"
+        )
+    path = str(declared)
+    if len(parts) == 1 and "/" in default:
+        return default.rsplit("/", 1)[0] + "/" + path
+    return path
+
+
+def definition_order(ref: Any, modules: list[str]) -> tuple[float, ...]:
+    """A sort key placing classes in the order they are written: by module (in the order
+    of `modules`), then by position in the module, and in each enclosing class.
+    Synthesized messages (no class) sort last, keeping their order among themselves."""
+    if ref is None:
+        return (float("inf"),)
+    key: list[float] = [modules.index(ref.module) if ref.module in modules else len(modules)]
+    obj: Any = sys.modules.get(ref.module)
+    for part in ref.qualname.split("."):
+        names = list(vars(obj)) if obj is not None else []
+        key.append(names.index(part) if part in names else len(names))
+        obj = getattr(obj, part, None)
+    return tuple(key)
+
+
+# -- file options ----------------------------------------------------------------------------
+
+
+def check_options(options: Any, *, where: str) -> dict[str, str | bool]:
+    """Validate file options (`{"go_package": "...", "java_multiple_files": True}`).
+
+    Raises:
+        DefinitionError: an unknown option or a value of the wrong type, naming both.
+    """
+    if not isinstance(options, Mapping):
+        raise DefinitionError(
+            f"{where}: file options must be a mapping such as {{'go_package': '...'}}, "
+            f"got {options!r}"
+        )
+    checked: dict[str, str | bool] = {}
+    for name, value in options.items():
+        if name in STRING_OPTIONS:
+            ok = isinstance(value, str) and not any(_is_control(c) for c in value)
+            need = "a string without control characters"
+        elif name in BOOL_OPTIONS:
+            ok = isinstance(value, bool)
+            need = "true or false"
+        elif name == "optimize_for":
+            ok = value in OPTIMIZE_FOR
+            need = "one of " + ", ".join(sorted(OPTIMIZE_FOR))
+        else:
+            known = ", ".join(sorted(STRING_OPTIONS | BOOL_OPTIONS | {"optimize_for"}))
+            raise DefinitionError(f"{where}: unknown file option {name!r}; known: {known}")
+        if not ok:
+            raise DefinitionError(f"{where}: file option {name} = {value!r} must be {need}")
+        checked[str(name)] = value
+    return checked
+
+
+def option_line(name: str, value: str | bool) -> str:
+    """`option go_package = "example.com/x";` with the value escaped for a proto string."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif name == "optimize_for":
+        text = value
+    else:
+        text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"option {name} = {text};"
+
+
+def module_options(cls: type) -> tuple[str, Any] | None:
+    """`(where, options)` declared by `__cello_options__` on a class or its module (or,
+    as for the file, a base class or its module)."""
+    return _declared(cls, OPTIONS_ATTR)
+
+
+# -- comments --------------------------------------------------------------------------------
+
+
+def docstring(obj: Any) -> str:
+    """The cleaned docstring written on `obj` itself ("" if none, or dataclass's made-up one)."""
+    doc = obj.__dict__.get("__doc__") if isinstance(obj, type) else getattr(obj, "__doc__", None)
+    if not isinstance(doc, str):
+        return ""
+    if isinstance(obj, type) and dataclasses.is_dataclass(obj) and _is_dataclass_signature(obj):
+        return ""
+    return inspect.cleandoc(doc)
+
+
+def _is_dataclass_signature(cls: type) -> bool:
+    try:
+        made_up = cls.__name__ + str(inspect.signature(cls)).replace(" -> None", "")
+    except (TypeError, ValueError):
+        return False
+    return cls.__dict__.get("__doc__") == made_up
+
+
+def field_doc(hint: Any) -> str:
+    """The text of a `Doc(...)` marker in a field's `Annotated` hint (also under `| None`)."""
+    while True:
+        if get_origin(hint) is Annotated:
+            hint, *extras = get_args(hint)
+            for extra in extras:
+                if isinstance(extra, Doc):
+                    return inspect.cleandoc(extra.text)
+            continue
+        inner = [a for a in get_args(hint) if get_origin(a) is Annotated]
+        if len(inner) != 1:
+            return ""
+        hint = inner[0]
+
+
+def comment_lines(doc: str) -> list[str]:
+    """`// ` lines for a doc text. Every line break Python knows starts a new `//` line and
+    control characters become spaces, so no text can end the comment early."""
+    lines = []
+    for line in doc.splitlines():
+        clean = "".join(" " if _is_control(c) else c for c in line).rstrip()
+        lines.append(f"// {clean}" if clean else "//")
+    while lines and lines[-1] == "//":
+        lines.pop()
+    while lines and lines[0] == "//":
+        lines.pop(0)
+    return lines
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") and char != "\t"
+
+
+# -- enums -----------------------------------------------------------------------------------
+
+
+def enum_options_of(cls: type) -> EnumOptions:
+    """The options `@enum_options` attached to an Enum (defaults when none)."""
+    options = cls.__dict__.get(ENUM_OPTIONS_ATTR)
+    return options if isinstance(options, EnumOptions) else EnumOptions()
