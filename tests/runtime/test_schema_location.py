@@ -152,7 +152,8 @@ async def served(
             if not line:
                 pytest.fail((await proc.stderr.read()).decode())
             printed.append(line)
-        address = next(line for line in printed if line.startswith("cello: serving gRPC ")).split()[-1]
+        grpc_line = next(line for line in printed if line.startswith("cello: serving gRPC "))
+        address = grpc_line.split()[-1]
         yield address, "".join(printed), out
     finally:
         proc.terminate()
