@@ -155,11 +155,16 @@ def docstring(obj: Any) -> str:
 
 
 def _is_dataclass_signature(cls: type) -> bool:
-    try:
-        made_up = cls.__name__ + str(inspect.signature(cls)).replace(" -> None", "")
-    except (TypeError, ValueError):
-        return False
-    return cls.__dict__.get("__doc__") == made_up
+    # dataclass writes `Name(field: type, ...)` when the class has no docstring. Its text
+    # depends on how the annotations' modules are named at that moment (a script's classes
+    # are `__main__.X` until adopted), so recognise the shape rather than recompute it.
+    doc = cls.__dict__.get("__doc__")
+    return (
+        isinstance(doc, str)
+        and doc.startswith(f"{cls.__name__}(")
+        and doc.endswith(")")
+        and "\n" not in doc
+    )
 
 
 def field_doc(hint: Any) -> str:
