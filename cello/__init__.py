@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from ._app import App
+from ._call import CallContext, current_call
 from ._channel import GrpcChannel
 from ._config import GrpcConfig
 from ._errors import CelloError, DefinitionError, GenerationError, GrpcError, StaleStubsError
 from ._messages import GrpcRequest, GrpcResponse
+from ._middleware import access_log, map_exceptions, token_auth
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
+from ._transports.asgi import GrpcWebApp
 from ._types import (
     Double,
     Field,
@@ -24,10 +27,10 @@ from ._types import (
     UInt32,
     UInt64,
 )
-from ._web import GrpcWebApp
 
 __all__ = [
     "App",
+    "CallContext",
     "CelloError",
     "DefinitionError",
     "Double",
@@ -53,5 +56,9 @@ __all__ = [
     "StaleStubsError",
     "UInt32",
     "UInt64",
+    "access_log",
+    "current_call",
     "grpc_method",
+    "map_exceptions",
+    "token_auth",
 ]

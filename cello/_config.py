@@ -19,8 +19,14 @@ class GrpcConfig:
         host: the address to bind.
         health: serve `grpc.health.v1.Health`.
         web_port: the gRPC-Web HTTP port (0 picks a free one).
-        web_origins: origins allowed to call gRPC-Web from a browser (CORS).
+        web_origins: origins allowed to call gRPC-Web from other sites' pages (CORS); the
+            default, none, allows same-origin pages only; `("*",)` allows any site.
         shutdown_grace_secs: how long in-flight calls may finish when the server stops.
+        access_log: log one line per call (logger `cello.access`).
+        compression: compress responses by default: `"gzip"` or None.
+        web_allowed_headers: request headers, besides gRPC-Web's own, that cross-origin
+            pages may send (e.g. `("authorization",)`).
+        web_body_timeout: seconds a gRPC-Web request body may take to arrive in full.
     """
 
     port: int = 50051
@@ -32,8 +38,12 @@ class GrpcConfig:
     host: str = "[::]"
     health: bool = True
     web_port: int = 8080
-    web_origins: tuple[str, ...] = ("*",)
+    web_origins: tuple[str, ...] = ()
     shutdown_grace_secs: float = 5.0
+    access_log: bool = False
+    compression: str | None = None
+    web_allowed_headers: tuple[str, ...] = ()
+    web_body_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 0, 65535)
@@ -45,6 +55,17 @@ class GrpcConfig:
             raise ValueError(f"shutdown_grace_secs must be >= 0, got {self.shutdown_grace_secs}")
         if isinstance(self.web_origins, str):
             object.__setattr__(self, "web_origins", (self.web_origins,))
+        if isinstance(self.web_allowed_headers, str):
+            object.__setattr__(self, "web_allowed_headers", (self.web_allowed_headers,))
+        if self.compression not in (None, "gzip"):
+            raise ValueError(
+                f"GrpcConfig.compression must be None or 'gzip', got {self.compression!r}"
+            )
+        if not 0 < self.web_body_timeout <= 3600:
+            raise ValueError(
+                f"GrpcConfig.web_body_timeout must be in (0, 3600] seconds, "
+                f"got {self.web_body_timeout}"
+            )
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

@@ -132,7 +132,12 @@ async def serve_web(
             f"cannot bind gRPC-Web to {host}:{port}: {exc}; is another server on that port?"
         ) from exc
     bound_port = sock.getsockname()[1]
-    options: dict[str, Any] = {"lifespan": "on", "log_level": log_level, "access_log": False}
+    options: dict[str, Any] = {
+        "lifespan": "on",
+        "log_level": log_level,
+        "access_log": False,
+        "server_header": False,  # do not announce the server software
+    }
     options.update(uvicorn_options)
     server = _Server(uvicorn.Config(app, **options))
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"cello-grpc-web:{bound_port}")

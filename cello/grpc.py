@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from ._call import CallContext, current_call
 from ._channel import GrpcChannel
 from ._config import GrpcConfig
 from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
-from ._web import GrpcWebApp
+from ._transports.asgi import GrpcWebApp
 
 __all__ = [
+    "CallContext",
     "GrpcChannel",
     "GrpcConfig",
     "GrpcError",
@@ -19,5 +21,6 @@ __all__ = [
     "GrpcServer",
     "GrpcService",
     "GrpcWebApp",
+    "current_call",
     "grpc_method",
 ]

@@ -1,0 +1,171 @@
+"""The grpc.aio transport: endpoints as grpc method handlers, on bytes.
+
+It owns binary (de)serialization (a malformed request is INVALID_ARGUMENT, not grpc's
+INTERNAL) and carries out `CallContext` operations on `grpc.aio.ServicerContext`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import grpc
+import grpc.aio
+from google.protobuf.message import DecodeError
+
+from .._call import CallContext, Metadata, pairs
+from .._endpoint import Endpoint, status_of
+from .._errors import GrpcError
+
+Context = Any  # grpc.aio.ServicerContext
+
+COMPRESSION = {
+    None: grpc.Compression.NoCompression,
+    "gzip": grpc.Compression.Gzip,
+}
+
+
+class GrpcAioCall(CallContext):
+    """A `CallContext` over a `grpc.aio.ServicerContext`; properties read it lazily."""
+
+    __slots__ = ("_context", "_headers_sent", "_metadata")
+
+    def __init__(self, method: str, context: Context) -> None:
+        CallContext.__init__(self, method, "grpc")
+        self._context = context
+        self._headers_sent = False
+        self._metadata: Metadata | None = None
+
+    @property
+    def metadata(self) -> Metadata:
+        if self._metadata is None:
+            self._metadata = Metadata(self._context.invocation_metadata() or ())
+        return self._metadata
+
+    @property
+    def peer(self) -> str:
+        return str(self._context.peer())
+
+    @property
+    def deadline(self) -> float | None:
+        remaining = self._context.time_remaining()
+        return None if remaining is None else time.monotonic() + remaining
+
+    def time_remaining(self) -> float | None:
+        remaining: float | None = self._context.time_remaining()
+        return remaining
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self._context.cancelled())
+
+    @property
+    def headers_sent(self) -> bool:
+        return self._headers_sent
+
+    async def send_headers(
+        self, metadata: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()
+    ) -> None:
+        if self._headers_sent:
+            raise RuntimeError(f"{self.method}: send_headers() after the headers were sent")
+        self._headers_sent = True
+        await self._context.send_initial_metadata(pairs(metadata))
+
+    def set_compression(self, algorithm: str | None) -> None:
+        CallContext.set_compression(self, algorithm)
+        self._context.set_compression(COMPRESSION[self.compression])
+
+    async def _write(self, message: Any) -> None:
+        payload = message.SerializeToString()
+        self.response_size += len(payload)
+        self._headers_sent = True
+        await self._context.write(payload)
+
+
+def generic_handlers(endpoints: Sequence[Endpoint]) -> list[grpc.GenericRpcHandler]:
+    """One grpc generic handler per service, serving `endpoints`."""
+    by_service: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {}
+    for ep in endpoints:
+        service, name = ep.method[1:].split("/", 1)
+        by_service.setdefault(service, {})[name] = method_handler(ep)
+    return [grpc.method_handlers_generic_handler(s, h) for s, h in by_service.items()]
+
+
+def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
+    """The grpc handler for one endpoint: parse, run, serialize, translate errors."""
+    parse = _parser(ep.request_type)
+    method, run = ep.method, ep.run
+
+    def incoming(raw: Any, call: GrpcAioCall) -> Any:
+        if ep.client_streaming:
+            return _parsed(raw, parse, call)
+        call.request_size = len(raw)
+        return parse(raw)
+
+    async def unary_response(raw: Any, context: Context) -> bytes:
+        call = GrpcAioCall(method, context)
+        try:
+            payload: bytes = (await run(incoming(raw, call), call)).SerializeToString()
+        except BaseException as exc:
+            await _fail(exc, call, context)
+            raise
+        call.response_size = len(payload)
+        if call.trailers:
+            context.set_trailing_metadata(pairs(call.trailers))
+        return payload
+
+    async def stream_response(raw: Any, context: Context) -> None:
+        call = GrpcAioCall(method, context)
+        try:
+            await run(incoming(raw, call), call)
+        except BaseException as exc:
+            await _fail(exc, call, context)
+            raise
+        if call.trailers:
+            context.set_trailing_metadata(pairs(call.trailers))
+
+    behavior = stream_response if ep.server_streaming else unary_response
+    left = "stream" if ep.client_streaming else "unary"
+    right = "stream" if ep.server_streaming else "unary"
+    factory = getattr(grpc, f"{left}_{right}_rpc_method_handler")
+    handler: grpc.RpcMethodHandler[Any, Any] = factory(behavior)
+    return handler
+
+
+def _parser(request_type: Any) -> Callable[[bytes], Any]:
+    """bytes → `_pb2` message; malformed input is the client's fault: INVALID_ARGUMENT."""
+    from_string = request_type.FromString
+    type_name = request_type.DESCRIPTOR.full_name
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return from_string(raw)
+        except (DecodeError, RuntimeError, ValueError) as exc:
+            raise GrpcError(
+                GrpcError.INVALID_ARGUMENT, f"request is not a valid {type_name} message"
+            ) from exc
+
+    return parse
+
+
+async def _parsed(
+    requests: AsyncIterator[bytes], parse: Callable[[bytes], Any], call: CallContext
+) -> AsyncIterator[Any]:
+    async for raw in requests:
+        call.request_size += len(raw)
+        yield parse(raw)
+
+
+async def _fail(exc: BaseException, call: GrpcAioCall, context: Context) -> None:
+    """End the call with the status `exc` stands for; return to let the caller re-raise."""
+    if not isinstance(exc, Exception) or isinstance(exc, grpc.aio.AbortError):
+        call.code = GrpcError.CANCELLED
+        return
+    status = status_of(exc, call.method)
+    call.code = status.code
+    trailers = pairs([*call.trailers, *status.trailers])
+    await context.abort(_STATUS[status.code], status.message, trailing_metadata=trailers)
+
+
+_STATUS = {code.value[0]: code for code in grpc.StatusCode}
