@@ -81,7 +81,7 @@ def endpoint(
     core: Run = _streamer(handler) if server_streaming else handler
     for mw in reversed(middleware):
         core = _layer(mw, core)
-    run = _outer(core, limiter, bool(middleware) and not client_streaming)
+    run = _outer(core, limiter, not client_streaming)
     return Endpoint(method, request_type, response_type, client_streaming, server_streaming, run)
 
 

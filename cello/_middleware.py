@@ -102,7 +102,7 @@ def token_auth(
     """
     key = header.lower()
     prefix = None if scheme is None else scheme.lower() + " "
-    open_names = frozenset(exempt)
+    open_names = frozenset("/" + n if "/" in n and not n.startswith("/") else n for n in exempt)
 
     async def token_auth(call: CallContext, call_next: CallNext) -> Any:
         if call.method in open_names or call.service in open_names:

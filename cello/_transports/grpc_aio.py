@@ -79,8 +79,16 @@ class GrpcAioCall(CallContext):
     async def _write(self, message: Any) -> None:
         payload = message.SerializeToString()
         self.response_size += len(payload)
-        self._headers_sent = True
+        if not self._headers_sent:
+            await self._first_headers()
         await self._context.write(payload)
+
+    async def _first_headers(self) -> None:
+        """Headers about to go out with the first message (or the status)."""
+        self._headers_sent = True
+        if self.compression is not None:
+            # grpc.aio applies a per-call compression only to explicitly sent headers
+            await self._context.send_initial_metadata(())
 
 
 def generic_handlers(endpoints: Sequence[Endpoint]) -> list[grpc.GenericRpcHandler]:
@@ -111,6 +119,8 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
             await _fail(exc, call, context)
             raise
         call.response_size = len(payload)
+        if call.compression is not None and not call._headers_sent:
+            await call._first_headers()
         if call.trailers:
             context.set_trailing_metadata(pairs(call.trailers))
         return payload
