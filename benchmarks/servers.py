@@ -9,9 +9,9 @@ stats are written to that path on stop.
 from __future__ import annotations
 
 import asyncio
-import logging
 import cProfile
 import dataclasses
+import logging
 import sys
 import threading
 import time
@@ -166,9 +166,7 @@ async def _handler_costs(settings: ServerSettings, repeats: int, calls: int) -> 
     dropped.propagate = False
     middleware = [access_log(dropped), token_auth(lambda token: token)]
     with_mw = {
-        m.name: method_handler(
-            method_endpoint(m, instance, limiter=limiter, middleware=middleware)
-        )
+        m.name: method_handler(method_endpoint(m, instance, limiter=limiter, middleware=middleware))
         for m in service.methods
     }
     context, hand = _FakeContext(), HandWrittenLibrary()

@@ -81,42 +81,39 @@ class CallContext:
 
     Attributes:
         method: the full method name, `/package.Service/Method`.
-        service: the full service name, `package.Service`.
         protocol: `"grpc"` or `"grpc-web"`.
         request: the request message of a unary-request call (a `_pb2` message), else None.
         auth: whatever the authentication middleware's verify function returned.
         code: the final status code once the call ended (0 is OK), else None.
         request_size: bytes of request messages received so far.
         response_size: bytes of response messages sent so far.
+        trailers: the trailing metadata set so far, as `(key, value)` pairs.
+        compression: the response compression chosen for this call, or None.
     """
 
-    __slots__ = (
-        "method",
-        "service",
-        "protocol",
-        "request",
-        "auth",
-        "code",
-        "request_size",
-        "response_size",
-        "trailers",
-        "compression",
-        "_deadline",
-        "__weakref__",
-    )
+    # Defaults live on the class (no __slots__), so a transport creates a call per rpc
+    # by setting only what differs: the per-call cost stays a couple of stores.
+    protocol: str = ""
+    request: Any = None
+    auth: Any = None
+    code: int | None = None
+    request_size: int = 0
+    response_size: int = 0
+    trailers: Pairs = ()
+    compression: str | None = None
+    _deadline: float | None = None  # a time.monotonic() instant
 
-    def __init__(self, method: str, protocol: str, deadline: float | None = None) -> None:
+    def __init__(self, method: str, protocol: str = "", deadline: float | None = None) -> None:
         self.method = method
-        self.service = method[1:].split("/", 1)[0]
-        self.protocol = protocol
-        self.request: Any = None
-        self.auth: Any = None
-        self.code: int | None = None
-        self.request_size = 0
-        self.response_size = 0
-        self.trailers: list[tuple[str, MetadataValue]] = []
-        self.compression: str | None = None
-        self._deadline = deadline  # a time.monotonic() instant
+        if protocol:
+            self.protocol = protocol
+        if deadline is not None:
+            self._deadline = deadline
+
+    @property
+    def service(self) -> str:
+        """The full service name, `package.Service`."""
+        return self.method[1:].split("/", 1)[0]
 
     # -- about the call (transports override what they know better) --
 
@@ -172,7 +169,7 @@ class CallContext:
 
     def set_trailers(self, metadata: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
         """Add trailing metadata, sent with the status at the end of any call."""
-        self.trailers.extend(pairs(metadata))
+        self.trailers += pairs(metadata)
 
     def set_compression(self, algorithm: str | None) -> None:
         """Compress this call's response messages: `"gzip"`, or None for none.

@@ -7,7 +7,7 @@ decided once here, at registration; the per-call closures only call what was cho
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from ._binding import MethodBinding, ServiceBinding
@@ -44,20 +44,25 @@ def method_endpoint(
     """The endpoint of one rpc: the user's method wrapped in request/response conversion."""
     func = getattr(instance, binding.python_name)
     invoke = _invoker(binding, func)
-    emit = _emitter(binding)
+    convert = _converter(binding)
 
     if binding.server_streaming:
 
         async def handler(request: Any, call: CallContext) -> AsyncIterator[Any]:
             first = True
             async for item in results(invoke(request, call)):
-                yield await emit(item, call, first)
+                if isinstance(item, GrpcResponse):
+                    item = await _unwrap(item, call, first)
+                yield convert(item)
                 first = False
 
     else:
 
         async def handler(request: Any, call: CallContext) -> Any:  # type: ignore[misc]
-            return await emit(await invoke(request, call), call, True)
+            result = await invoke(request, call)
+            if isinstance(result, GrpcResponse):
+                result = await _unwrap(result, call, True)
+            return convert(result)
 
     return endpoint(
         binding.path,
@@ -122,8 +127,19 @@ def _decoded(decode: Callable[[Any], Any], message: Any) -> Any:
         raise GrpcError(GrpcError.INVALID_ARGUMENT, str(exc)) from exc
 
 
-def _emitter(binding: MethodBinding) -> Callable[[Any, CallContext, bool], Awaitable[Any]]:
-    """A handler's result → the `_pb2` response, applying `GrpcResponse` status and metadata."""
+async def _unwrap(result: GrpcResponse, call: CallContext, first: bool) -> Any:
+    """A `GrpcResponse`'s data, after applying its headers, trailers and status."""
+    if result.metadata and first and not call.headers_sent:
+        await call.send_headers(result.metadata)
+    if result.trailers:
+        call.set_trailers(result.trailers)
+    if result.status_code != 0:
+        raise GrpcError(result.status_code, result.message)
+    return result.data
+
+
+def _converter(binding: MethodBinding) -> Callable[[Any], Any]:
+    """A handler's result → the `_pb2` response (a message passes through as is)."""
     encode = binding.encode_response
     response_type = binding.response_type
     accepts_dict = binding.response_shape == "dataclass"
@@ -131,15 +147,7 @@ def _emitter(binding: MethodBinding) -> Callable[[Any, CallContext, bool], Await
     expected = getattr(response_type, "DESCRIPTOR", None)
     expected_name = expected.full_name if expected is not None else response_type.__name__
 
-    async def emit(result: Any, call: CallContext, first: bool) -> Any:
-        if isinstance(result, GrpcResponse):
-            if result.metadata and first and not call.headers_sent:
-                await call.send_headers(result.metadata)
-            if result.trailers:
-                call.set_trailers(result.trailers)
-            if result.status_code != 0:
-                raise GrpcError(result.status_code, result.message)
-            result = result.data
+    def convert(result: Any) -> Any:
         if type(result) is response_type:
             return result
         try:
@@ -152,4 +160,4 @@ def _emitter(binding: MethodBinding) -> Callable[[Any, CallContext, bool], Await
             logger.error("%s returned %s, expected %s", where, shown, expected_name, exc_info=exc)
             raise GrpcError(GrpcError.INTERNAL, INTERNAL_MESSAGE) from exc
 
-    return emit
+    return convert

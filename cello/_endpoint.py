@@ -43,11 +43,16 @@ class Limiter:
 class Endpoint:
     """One rpc, ready to be served by any transport.
 
+    A transport calls, per rpc: `enter(request, call)` (the concurrency limit,
+    `current_call()`, `call.request`; raises RESOURCE_EXHAUSTED over the limit), then
+    `await run(request, call)`, then `leave()` once `run` ended, however it ended. The
+    prologue is plain calls rather than one more coroutine layer: it is on every call.
+
     Attributes:
         method: `/package.Service/Method`.
         request_type, response_type: the `_pb2` message classes.
-        run: `await run(request, call)`; unary-response calls get the response message back,
-            server streams write theirs through the call (`call._write`) and get None.
+        run: unary-response calls get the response message back; server streams write
+            theirs through the call (`call._write`) and get None.
     """
 
     method: str
@@ -56,6 +61,8 @@ class Endpoint:
     client_streaming: bool
     server_streaming: bool
     run: Run
+    enter: Callable[[Any, CallContext], None]
+    leave: Callable[[], None]
 
 
 def endpoint(
@@ -78,11 +85,13 @@ def endpoint(
         middleware: `async def mw(call, call_next)`, outermost first.
         limiter: the server's concurrency limit; None for no limit.
     """
-    core: Run = _streamer(handler) if server_streaming else handler
+    run: Run = _streamer(handler) if server_streaming else handler
     for mw in reversed(middleware):
-        core = _layer(mw, core)
-    run = _outer(core, limiter, not client_streaming)
-    return Endpoint(method, request_type, response_type, client_streaming, server_streaming, run)
+        run = _layer(mw, run)
+    enter, leave = _prologue(limiter, keep_request=not client_streaming)
+    return Endpoint(
+        method, request_type, response_type, client_streaming, server_streaming, run, enter, leave
+    )
 
 
 def _streamer(handler: Handler) -> Run:
@@ -101,32 +110,38 @@ def _layer(mw: Middleware, inner: Run) -> Run:
     return run
 
 
-def _outer(core: Run, limiter: Limiter | None, keep_request: bool) -> Run:
-    """The per-call prologue: the concurrency limit, `current_call()`, `call.request`."""
+def _prologue(
+    limiter: Limiter | None, *, keep_request: bool
+) -> tuple[Callable[[Any, CallContext], None], Callable[[], None]]:
+    """`enter` and `leave` around each call: the limit, `current_call()`, `call.request`
+    (the request message of a unary-request call; a request stream is not kept)."""
+    set_current = _current.set
     if limiter is None or limiter.limit is None:
 
-        async def unlimited(request: Any, call: CallContext) -> Any:
-            _current.set(call)
+        def enter_unlimited(request: Any, call: CallContext) -> None:
+            set_current(call)
             if keep_request:
                 call.request = request
-            return await core(request, call)
 
-        return unlimited
+        return enter_unlimited, _nothing
     limit = limiter.limit
 
-    async def limited(request: Any, call: CallContext) -> Any:
+    def enter(request: Any, call: CallContext) -> None:
         if limiter.active >= limit:
             raise GrpcError(GrpcError.RESOURCE_EXHAUSTED, LIMIT_MESSAGE)
         limiter.active += 1
-        try:
-            _current.set(call)
-            if keep_request:
-                call.request = request
-            return await core(request, call)
-        finally:
-            limiter.active -= 1
+        set_current(call)
+        if keep_request:
+            call.request = request
 
-    return limited
+    def leave() -> None:
+        limiter.active -= 1
+
+    return enter, leave
+
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass(frozen=True, slots=True)

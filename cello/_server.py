@@ -171,7 +171,12 @@ class GrpcServer:
             from ._webserver import serve_web
 
             try:
-                self._web = await serve_web(self.web_app(), self.host, self.config.web_port)
+                self._web = await serve_web(
+                    self.web_app(),
+                    self.host,
+                    self.config.web_port,
+                    head_timeout=self.config.web_body_timeout,
+                )
             except BaseException:
                 await self.stop(0)
                 raise

@@ -96,8 +96,7 @@ def test_the_call_layer_knows_no_transport_and_no_grpc() -> None:
         bad = {
             n
             for n in reached
-            if n.startswith(("grpc", "cello._transports", "uvicorn", "httpx"))
-            or n.startswith("cello._web")
+            if n.startswith(("grpc", "cello._transports", "cello._web", "uvicorn", "httpx"))
         }
         assert not bad, f"{name}.py imports {bad}"
 

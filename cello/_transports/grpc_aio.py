@@ -29,13 +29,13 @@ COMPRESSION = {
 class GrpcAioCall(CallContext):
     """A `CallContext` over a `grpc.aio.ServicerContext`; properties read it lazily."""
 
-    __slots__ = ("_context", "_headers_sent", "_metadata")
+    protocol = "grpc"
+    _headers_sent = False
+    _metadata: Metadata | None = None
 
     def __init__(self, method: str, context: Context) -> None:
-        CallContext.__init__(self, method, "grpc")
+        self.method = method
         self._context = context
-        self._headers_sent = False
-        self._metadata: Metadata | None = None
 
     @property
     def metadata(self) -> Metadata:
@@ -103,18 +103,19 @@ def generic_handlers(endpoints: Sequence[Endpoint]) -> list[grpc.GenericRpcHandl
 def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
     """The grpc handler for one endpoint: parse, run, serialize, translate errors."""
     parse = _parser(ep.request_type)
-    method, run = ep.method, ep.run
+    method, run, enter, leave = ep.method, ep.run, ep.enter, ep.leave
 
-    def incoming(raw: Any, call: GrpcAioCall) -> Any:
-        if ep.client_streaming:
-            return _parsed(raw, parse, call)
-        call.request_size = len(raw)
-        return parse(raw)
+    incoming = _stream_incoming(parse) if ep.client_streaming else _unary_incoming(parse)
 
     async def unary_response(raw: Any, context: Context) -> bytes:
         call = GrpcAioCall(method, context)
         try:
-            payload: bytes = (await run(incoming(raw, call), call)).SerializeToString()
+            request = incoming(raw, call)
+            enter(request, call)
+            try:
+                payload: bytes = (await run(request, call)).SerializeToString()
+            finally:
+                leave()
         except BaseException as exc:
             await _fail(exc, call, context)
             raise
@@ -122,18 +123,23 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
         if call.compression is not None and not call._headers_sent:
             await call._first_headers()
         if call.trailers:
-            context.set_trailing_metadata(pairs(call.trailers))
+            context.set_trailing_metadata(call.trailers)
         return payload
 
     async def stream_response(raw: Any, context: Context) -> None:
         call = GrpcAioCall(method, context)
         try:
-            await run(incoming(raw, call), call)
+            request = incoming(raw, call)
+            enter(request, call)
+            try:
+                await run(request, call)
+            finally:
+                leave()
         except BaseException as exc:
             await _fail(exc, call, context)
             raise
         if call.trailers:
-            context.set_trailing_metadata(pairs(call.trailers))
+            context.set_trailing_metadata(call.trailers)
 
     behavior = stream_response if ep.server_streaming else unary_response
     left = "stream" if ep.client_streaming else "unary"
@@ -141,6 +147,21 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
     factory = getattr(grpc, f"{left}_{right}_rpc_method_handler")
     handler: grpc.RpcMethodHandler[Any, Any] = factory(behavior)
     return handler
+
+
+def _stream_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, CallContext], Any]:
+    def incoming(requests: Any, call: CallContext) -> Any:
+        return _parsed(requests, parse, call)
+
+    return incoming
+
+
+def _unary_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, CallContext], Any]:
+    def incoming(raw: bytes, call: CallContext) -> Any:
+        call.request_size = len(raw)
+        return parse(raw)
+
+    return incoming
 
 
 def _parser(request_type: Any) -> Callable[[bytes], Any]:

@@ -76,9 +76,7 @@ async def serve(request: Request, find: Callable[[str], Endpoint | None], limits
     writer = Writer(request.send, text=text, cors=request.cors)
     try:
         ep, deadline, metadata, compressed = _prepare(request, find, limits, text)
-        declared = headers.get("content-length") or ""
-        length = int(declared) if declared.isdigit() else None
-        raw = await _read_body(request.receive, limits, text, compressed, deadline, length)
+        raw = await _read_body(request.receive, limits, text, compressed, deadline)
         message = _parse(ep, raw)
     except Finished as fin:
         await writer.finish(fin.code, fin.message, close=fin.close)
@@ -124,6 +122,12 @@ def _prepare(
         raise Finished(
             GrpcError.UNIMPLEMENTED, "gRPC-Web does not support client-streaming or bidi methods"
         )
+    declared = headers.get("content-length") or ""
+    if declared.isdigit() and int(declared) > _body_cap(limits, text):
+        # refused before any byte of the body is read; in binary mode a one-message body
+        # is its 5-byte frame header plus the message
+        what = f"a {declared}-byte body" if text else str(int(declared) - 5)
+        raise _too_large(what, limits.max_message_size, close=True)
     return ep, deadline, metadata, encoding == "gzip"
 
 
@@ -159,7 +163,6 @@ async def _read_body(
     text: bool,
     compressed: bool,
     deadline: float | None,
-    declared: int | None,
 ) -> bytes:
     """The request body's one message, read within the body timeout and the deadline."""
     budget, by_deadline = limits.body_timeout, False
@@ -167,7 +170,7 @@ async def _read_body(
         budget, by_deadline = max(0.0, deadline - time.monotonic()), True
     try:
         async with asyncio.timeout(budget):
-            body = await _read_capped(receive, limits, text, declared)
+            body = await _read_capped(receive, limits, text)
     except TimeoutError:
         if by_deadline:
             raise Finished(_DEADLINE.code, _DEADLINE.message, close=True) from None
@@ -187,9 +190,9 @@ async def _read_body(
     return unframe_one(body, limits.max_message_size, compressed)
 
 
-async def _read_capped(receive: Receive, limits: Limits, text: bool, declared: int | None) -> bytes:
-    """The raw body, refused as soon as its first frame header (or else its Content-Length)
-    declares more than one message of the size limit; never buffered beyond that."""
+async def _read_capped(receive: Receive, limits: Limits, text: bool) -> bytes:
+    """The raw body, refused as soon as its first frame header declares more than the
+    size limit; never buffered beyond one message's worth."""
     cap = _body_cap(limits, text)
     buffer = bytearray()
     checked = False
@@ -200,8 +203,6 @@ async def _read_capped(receive: Receive, limits: Limits, text: bool, declared: i
         buffer += message.get("body", b"")
         if not checked:
             checked = _check_first_header(buffer, limits.max_message_size, text)
-        if declared is not None and declared > cap:
-            raise _too_large(f"a {declared}-byte body", limits.max_message_size, close=True)
         if len(buffer) > cap:
             raise _too_large(f"more than {cap} bytes", limits.max_message_size, close=True)
         if not message.get("more_body", False):
@@ -336,7 +337,11 @@ async def _supervise(
 
 async def _run(ep: Endpoint, message: Any, call: WebCall) -> Status:
     try:
-        response = await ep.run(message, call)
+        ep.enter(message, call)
+        try:
+            response = await ep.run(message, call)
+        finally:
+            ep.leave()
         if not ep.server_streaming:
             await call._write(response)
         return _OK
@@ -356,8 +361,6 @@ async def _cancel(task: asyncio.Future[Any]) -> None:
 
 class WebCall(CallContext):
     """A `CallContext` over one gRPC-Web HTTP exchange."""
-
-    __slots__ = ("_pairs", "_metadata", "_peer", "_writer", "_cancelled", "_limit", "_gzip")
 
     def __init__(
         self,
