@@ -84,7 +84,8 @@ class CallContext:
         protocol: `"grpc"` or `"grpc-web"`.
         request: the request message of a unary-request call (a `_pb2` message), else None.
         auth: whatever the authentication middleware's verify function returned.
-        code: the final status code once the call ended (0 is OK), else None.
+        code: the final status code, set by the transport once the call ended (0 is OK);
+            middleware sees the outcome earlier, as `call_next()` returning or raising.
         request_size: bytes of request messages received so far.
         response_size: bytes of response messages sent so far.
         trailers: the trailing metadata set so far, as `(key, value)` pairs.

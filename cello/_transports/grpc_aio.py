@@ -61,6 +61,11 @@ class GrpcAioCall(CallContext):
         return bool(self._context.cancelled())
 
     @property
+    def peer_identity(self) -> Any:
+        # TLS: to be read lazily from self._context.auth_context() (cello._tls)
+        return None
+
+    @property
     def headers_sent(self) -> bool:
         return self._headers_sent
 
@@ -120,6 +125,7 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
             await _fail(exc, call, context)
             raise
         call.response_size = len(payload)
+        call.code = 0
         if call.compression is not None and not call._headers_sent:
             await call._first_headers()
         if call.trailers:
@@ -138,6 +144,7 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
         except BaseException as exc:
             await _fail(exc, call, context)
             raise
+        call.code = 0
         if call.trailers:
             context.set_trailing_metadata(call.trailers)
 
