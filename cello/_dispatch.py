@@ -151,7 +151,9 @@ def _converter(binding: MethodBinding) -> Callable[[Any], Any]:
         if type(result) is response_type:
             return result
         try:
-            if accepts_dict and isinstance(result, Mapping):
+            # a dataclass result skips the (slow, ABC) Mapping check
+            dataclass_result = hasattr(type(result), "__dataclass_fields__")
+            if accepts_dict and not dataclass_result and isinstance(result, Mapping):
                 return dict_to_message(result, response_type)
             return encode(result)
         except Exception as exc:
