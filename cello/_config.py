@@ -15,7 +15,9 @@ class GrpcConfig:
         reflection: serve `grpc.reflection.v1` and `v1alpha`, so tools can discover services.
         enable_web: also serve gRPC-Web for browsers, on `web_port`.
         keepalive_secs: interval of HTTP/2 keepalive pings.
-        concurrency_limit: the most rpcs served at once; more get RESOURCE_EXHAUSTED.
+        concurrency_limit: the most rpcs of the registered services served at once, both
+            ports together; more get RESOURCE_EXHAUSTED. Health and reflection are outside
+            it, so probes answer when the server is busy.
         host: the address to bind.
         health: serve `grpc.health.v1.Health`.
         web_port: the gRPC-Web HTTP port (0 picks a free one).
@@ -26,7 +28,9 @@ class GrpcConfig:
         compression: compress responses by default: `"gzip"` or None.
         web_allowed_headers: request headers, besides gRPC-Web's own, that cross-origin
             pages may send (e.g. `("authorization",)`).
-        web_body_timeout: seconds a gRPC-Web request body may take to arrive in full.
+        web_body_timeout: seconds a gRPC-Web request body may take to arrive in full (the
+            call's deadline, if shorter, bounds it too), and that a web connection may stay
+            idle or with a half-sent request head before it is closed.
     """
 
     port: int = 50051
