@@ -285,6 +285,11 @@ def report_costs(costs: dict[str, float], books: int) -> list[str]:
             f"  {method:<10} cello {cello:7.1f} us   hand-written {hand:7.1f} us"
             f"   cello adds {cello - hand:+6.1f} us per {what}"
         )
+    with_mw = costs["GetBook cello+mw"]
+    lines.append(
+        f"  GetBook with access log + token auth middleware {with_mw:7.1f} us"
+        f"   middleware adds {with_mw - costs['GetBook cello']:+6.1f} us per call"
+    )
     return lines
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._app import App
+from ._call import CallContext, current_call
 from ._channel import GrpcChannel
 from ._config import GrpcConfig
 from ._errors import (
@@ -15,11 +16,13 @@ from ._errors import (
 )
 from ._identity import PeerIdentity, peer_identity_from_auth_context
 from ._messages import GrpcRequest, GrpcResponse
+from ._middleware import access_log, map_exceptions, token_auth
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
 from ._stubs import SchemaSource
 from ._syncchannel import SyncGrpcChannel
 from ._tls import ClientTls, TlsConfig
+from ._transports.asgi import GrpcWebApp
 from ._types import (
     Doc,
     Double,
@@ -38,10 +41,10 @@ from ._types import (
     UInt64,
     enum_options,
 )
-from ._web import GrpcWebApp
 
 __all__ = [
     "App",
+    "CallContext",
     "CelloError",
     "ClientTls",
     "DefinitionError",
@@ -75,7 +78,11 @@ __all__ = [
     "TlsError",
     "UInt32",
     "UInt64",
+    "access_log",
+    "current_call",
     "enum_options",
     "grpc_method",
+    "map_exceptions",
     "peer_identity_from_auth_context",
+    "token_auth",
 ]

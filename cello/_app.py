@@ -8,6 +8,7 @@ import os
 import signal
 
 from ._config import GrpcConfig
+from ._endpoint import Middleware
 from ._server import GrpcServer
 from ._service import GrpcService
 
@@ -26,6 +27,7 @@ class App:
         self.grpc_config: GrpcConfig | None = None
         self._services: list[GrpcService] = []
         self.grpc_server: GrpcServer | None = None
+        self._middleware: list[Middleware] = []
 
     def enable_grpc(self, config: GrpcConfig | None = None) -> None:
         """Serve gRPC with `config` (defaults to `GrpcConfig()`) when the app runs."""
@@ -34,6 +36,13 @@ class App:
     def register_service(self, service: GrpcService) -> None:
         """Add a service to serve; it is checked when the app starts."""
         self._services.append(service)
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Run `middleware` (`async def mw(call, call_next)`) around every rpc, on every port.
+
+        Middleware runs in the order added, the first outermost.
+        """
+        self._middleware.append(middleware)
 
     def run(self) -> None:
         """Serve until SIGINT or SIGTERM, then drain in-flight calls and exit.
@@ -57,12 +66,14 @@ class App:
                 loop.add_signal_handler(sig, stop.set)
             except (NotImplementedError, RuntimeError):  # not the main thread
                 pass
-        server = GrpcServer(config=self.grpc_config, stubs_dir=self.stubs_dir)
+        server = GrpcServer(
+            config=self.grpc_config, stubs_dir=self.stubs_dir, middleware=self._middleware
+        )
         for service in self._services:
             server.register_service(service)
         self.grpc_server = server
         await server.start()
-        for line in server.endpoints:  # the real bind address, and whether TLS is on
+        for line in server.listeners:  # the real bind address, and whether TLS is on
             print(f"cello: serving {line}", flush=True)
         reload_on_hup = self.grpc_config.tls is not None and hasattr(signal, "SIGHUP")
         if reload_on_hup:

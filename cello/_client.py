@@ -29,7 +29,38 @@ def to_grpc_metadata(metadata: Metadata | None) -> tuple[tuple[str, str | bytes]
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> GrpcError:
     """The one translation of a grpc client error into Cello's `GrpcError`."""
     trailing = exc.trailing_metadata() or ()
-    return GrpcError(exc.code().value[0], exc.details() or "", metadata=dict(trailing))
+    metadata = dict(trailing)
+    details = status_details(metadata.get("grpc-status-details-bin"))
+    return GrpcError(exc.code().value[0], exc.details() or "", metadata=metadata, details=details)
+
+
+def status_details(raw: Any) -> list[Any]:
+    """The detail messages of a serialized `google.rpc.Status` (`grpc-status-details-bin`).
+
+    Details of a type known to the protobuf default pool (all of `google.rpc`'s error
+    details, and any imported `_pb2` message) are unpacked; others stay `Any`.
+    """
+    if not isinstance(raw, bytes):
+        return []
+    from google.protobuf import descriptor_pool, message_factory
+    from google.protobuf.message import DecodeError
+    from google.rpc import error_details_pb2, status_pb2  # noqa: F401  (registers the types)
+
+    try:
+        status = status_pb2.Status.FromString(raw)
+    except DecodeError:
+        return []
+    pool = descriptor_pool.Default()
+    details: list[Any] = []
+    for packed in status.details:
+        try:
+            descriptor = pool.FindMessageTypeByName(packed.TypeName())
+        except KeyError:
+            details.append(packed)
+            continue
+        message = message_factory.GetMessageClass(descriptor)()
+        details.append(message if packed.Unpack(message) else packed)
+    return details
 
 
 def multicallable(channel: grpc.aio.Channel, binding: MethodBinding) -> Any:

@@ -17,14 +17,24 @@ class GrpcConfig:
         reflection: serve `grpc.reflection.v1` and `v1alpha`, so tools can discover services.
         enable_web: also serve gRPC-Web for browsers, on `web_port`.
         keepalive_secs: interval of HTTP/2 keepalive pings.
-        concurrency_limit: the most rpcs served at once; more get RESOURCE_EXHAUSTED.
+        concurrency_limit: the most rpcs of the registered services served at once, both
+            ports together; more get RESOURCE_EXHAUSTED. Health and reflection are outside
+            it, so probes answer when the server is busy.
         host: the address to bind; the default, "127.0.0.1", serves this machine only.
             Serving every interface is a choice: "0.0.0.0" (IPv4) or "[::]" (IPv6 and IPv4).
         health: serve `grpc.health.v1.Health`.
         web_port: the gRPC-Web HTTP port (0 picks a free one).
-        web_origins: origins allowed to call gRPC-Web from a browser (CORS).
+        web_origins: origins allowed to call gRPC-Web from other sites' pages (CORS); the
+            default, none, allows same-origin pages only; `("*",)` allows any site.
         shutdown_grace_secs: how long in-flight calls may finish when the server stops.
         tls: serve both ports over TLS (and mTLS), see `TlsConfig`; None serves plaintext.
+        access_log: log one line per call (logger `cello.access`).
+        compression: compress responses by default: `"gzip"` or None.
+        web_allowed_headers: request headers, besides gRPC-Web's own, that cross-origin
+            pages may send (e.g. `("authorization",)`).
+        web_body_timeout: seconds a gRPC-Web request body may take to arrive in full (the
+            call's deadline, if shorter, bounds it too), and that a web connection may stay
+            idle or with a half-sent request head before it is closed.
     """
 
     port: int = 50051
@@ -36,9 +46,13 @@ class GrpcConfig:
     host: str = "127.0.0.1"
     health: bool = True
     web_port: int = 8080
-    web_origins: tuple[str, ...] = ("*",)
+    web_origins: tuple[str, ...] = ()
     shutdown_grace_secs: float = 5.0
     tls: TlsConfig | None = None
+    access_log: bool = False
+    compression: str | None = None
+    web_allowed_headers: tuple[str, ...] = ()
+    web_body_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 0, 65535)
@@ -55,6 +69,17 @@ class GrpcConfig:
             )
         if isinstance(self.web_origins, str):
             object.__setattr__(self, "web_origins", (self.web_origins,))
+        if isinstance(self.web_allowed_headers, str):
+            object.__setattr__(self, "web_allowed_headers", (self.web_allowed_headers,))
+        if self.compression not in (None, "gzip"):
+            raise ValueError(
+                f"GrpcConfig.compression must be None or 'gzip', got {self.compression!r}"
+            )
+        if not 0 < self.web_body_timeout <= 3600:
+            raise ValueError(
+                f"GrpcConfig.web_body_timeout must be in (0, 3600] seconds, "
+                f"got {self.web_body_timeout}"
+            )
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

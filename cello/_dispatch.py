@@ -1,4 +1,4 @@
-"""Turn a user's service instance plus generated bindings into grpc method handlers.
+"""Turn a user's service instance plus generated bindings into protocol-neutral endpoints.
 
 Everything that depends on the method (handler style, converters, response shape) is
 decided once here, at registration; the per-call closures only call what was chosen.
@@ -6,105 +6,79 @@ decided once here, at registration; the per-call closures only call what was cho
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, TypeAlias
-
-import grpc
-import grpc.aio
-from google.protobuf.message import DecodeError
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
 
 from ._binding import MethodBinding, ServiceBinding
-from ._client import to_grpc_metadata
+from ._call import CallContext
 from ._convert import dict_to_message, message_to_dict
+from ._endpoint import INTERNAL_MESSAGE, Endpoint, Limiter, Middleware, endpoint, results
 from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
 from ._service import method_options
 
 logger = logging.getLogger("cello.grpc")
 
-INTERNAL_MESSAGE = "Internal server error"
-Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+def service_endpoints(
+    binding: ServiceBinding,
+    instance: object,
+    *,
+    middleware: Sequence[Middleware] = (),
+    limiter: Limiter | None = None,
+) -> list[Endpoint]:
+    """One endpoint per rpc of `binding`, served by `instance`'s methods."""
+    return [
+        method_endpoint(m, instance, middleware=middleware, limiter=limiter)
+        for m in binding.methods
+    ]
 
 
-def request_metadata(context: Any) -> dict[str, Any]:
-    """The call's metadata as a dict (a repeated key keeps its last value)."""
-    return {key: value for key, value in (context.invocation_metadata() or ())}
-
-
-def service_handler(binding: ServiceBinding, instance: object) -> grpc.GenericRpcHandler:
-    """A grpc generic handler serving every rpc of `binding` with `instance`'s methods."""
-    handlers = {m.name: method_handler(m, instance) for m in binding.methods}
-    return grpc.method_handlers_generic_handler(binding.full_name, handlers)
-
-
-def method_handler(binding: MethodBinding, instance: object) -> grpc.RpcMethodHandler[Any, Any]:
-    """The grpc handler for one rpc, with request parsing and error translation around it."""
+def method_endpoint(
+    binding: MethodBinding,
+    instance: object,
+    *,
+    middleware: Sequence[Middleware] = (),
+    limiter: Limiter | None = None,
+) -> Endpoint:
+    """The endpoint of one rpc: the user's method wrapped in request/response conversion."""
     func = getattr(instance, binding.python_name)
     invoke = _invoker(binding, func)
-    emit = _emitter(binding)
-    parse = _parser(binding)
-    where = f"{binding.service}/{binding.name}"
-    serializer = _serialize
+    convert = _converter(binding)
 
-    def source(incoming: Any) -> Any:
-        """The parsed request, or an async iterator of them for a client stream."""
-        return _parsed(incoming, parse) if binding.client_streaming else parse(incoming)
+    if binding.server_streaming:
 
-    async def unary_response(incoming: Any, context: Context) -> bytes:
-        try:
-            result = await invoke(source(incoming), context)
-            return serializer(await emit(result, context, True))
-        except BaseException as exc:
-            await _fail(exc, context, where)
-            raise
-
-    async def stream_response(incoming: Any, context: Context) -> AsyncIterator[bytes]:
-        try:
+        async def handler(request: Any, call: CallContext) -> AsyncIterator[Any]:
             first = True
-            async for item in _results(invoke(source(incoming), context)):
-                yield serializer(await emit(item, context, first))
+            async for item in results(invoke(request, call)):
+                if isinstance(item, GrpcResponse):
+                    item = await _unwrap(item, call, first)
+                yield convert(item)
                 first = False
-        except BaseException as exc:
-            await _fail(exc, context, where)
-            raise
 
-    behavior = stream_response if binding.server_streaming else unary_response
-    factory = getattr(grpc, f"{binding.kind}_rpc_method_handler")
-    handler: grpc.RpcMethodHandler[Any, Any] = factory(behavior)
-    return handler
+    else:
 
+        async def handler(request: Any, call: CallContext) -> Any:  # type: ignore[misc]
+            result = await invoke(request, call)
+            if isinstance(result, GrpcResponse):
+                result = await _unwrap(result, call, True)
+            return convert(result)
 
-def _serialize(message: Any) -> bytes:
-    return message.SerializeToString()  # type: ignore[no-any-return]
-
-
-async def _parsed(
-    requests: AsyncIterator[bytes], parse: Callable[[bytes], Any]
-) -> AsyncIterator[Any]:
-    async for raw in requests:
-        yield parse(raw)
-
-
-def _parser(binding: MethodBinding) -> Callable[[bytes], Any]:
-    """bytes → `_pb2` message; malformed input is the client's fault: INVALID_ARGUMENT."""
-    from_string = binding.request_type.FromString  # type: ignore[attr-defined]
-    type_name = binding.request_type.DESCRIPTOR.full_name  # type: ignore[attr-defined]
-
-    def parse(raw: bytes) -> Any:
-        try:
-            return from_string(raw)
-        except (DecodeError, RuntimeError, ValueError) as exc:
-            raise GrpcError(
-                GrpcError.INVALID_ARGUMENT, f"request is not a valid {type_name} message"
-            ) from exc
-
-    return parse
+    return endpoint(
+        binding.path,
+        binding.request_type,
+        binding.response_type,
+        handler,
+        client_streaming=binding.client_streaming,
+        server_streaming=binding.server_streaming,
+        middleware=middleware,
+        limiter=limiter,
+    )
 
 
-def _invoker(binding: MethodBinding, func: Callable[..., Any]) -> Callable[[Any, Context], Any]:
-    """How to call the user's method with one parsed request (or a stream of them)."""
+def _invoker(binding: MethodBinding, func: Callable[..., Any]) -> Callable[[Any, CallContext], Any]:
+    """How to call the user's method with one request message (or a stream of them)."""
     options = method_options(func)
     if options is not None and not options.implemented:
         message = (
@@ -112,7 +86,7 @@ def _invoker(binding: MethodBinding, func: Callable[..., Any]) -> Callable[[Any,
             "by this server"
         )
 
-        def unimplemented(request: Any, context: Context) -> Any:
+        def unimplemented(request: Any, call: CallContext) -> Any:
             raise GrpcError(GrpcError.UNIMPLEMENTED, message)
 
         return unimplemented
@@ -120,38 +94,38 @@ def _invoker(binding: MethodBinding, func: Callable[..., Any]) -> Callable[[Any,
     style = binding.style
     if binding.client_streaming:
 
-        async def stream_of(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
+        async def stream_of(requests: AsyncIterator[Any], call: CallContext) -> AsyncIterator[Any]:
             async for message in requests:
-                yield convert(message, context)
+                yield convert(message, call)
 
-        return lambda requests, context: func(stream_of(requests, context))
+        return lambda requests, call: func(stream_of(requests, call))
 
     if style == "none":
-        return lambda message, context: func()
+        return lambda message, call: func()
     if style == "params":
-        return lambda message, context: func(**convert(message, context))
-    return lambda message, context: func(convert(message, context))
+        return lambda message, call: func(**convert(message, call))
+    return lambda message, call: func(convert(message, call))
 
 
-def _request_converter(binding: MethodBinding) -> Callable[[Any, Context], Any]:
+def _request_converter(binding: MethodBinding) -> Callable[[Any, CallContext], Any]:
     """`_pb2` request → what the handler takes: a dataclass, kwargs, or a `GrpcRequest`."""
     decode = binding.decode_request
     if binding.style != "wrapper":
-        return lambda message, context: _decoded(decode, message)
+        return lambda message, call: _decoded(decode, message)
     service, method = binding.service.rsplit(".", 1)[-1], binding.name
     if binding.request_is_struct:
-        return lambda message, context: GrpcRequest(
-            service, method, decode(message), request_metadata(context), context=context
+        return lambda message, call: GrpcRequest(
+            service, method, decode(message), call.metadata.to_dict(), context=call
         )
 
-    def wrap(message: Any, context: Context) -> GrpcRequest[Any]:
+    def wrap(message: Any, call: CallContext) -> GrpcRequest[Any]:
         return GrpcRequest(
             service,
             method,
             None,
-            request_metadata(context),
+            call.metadata.to_dict(),
             message=_decoded(decode, message),
-            context=context,
+            context=call,
             to_dict=lambda: message_to_dict(message),
         )
 
@@ -165,53 +139,39 @@ def _decoded(decode: Callable[[Any], Any], message: Any) -> Any:
         raise GrpcError(GrpcError.INVALID_ARGUMENT, str(exc)) from exc
 
 
-async def _results(outcome: Any) -> AsyncIterator[Any]:
-    """Items of a server stream: an async generator, or an awaited value (one item or many)."""
-    if inspect.isawaitable(outcome):
-        outcome = await outcome
-    if hasattr(outcome, "__aiter__"):
-        async for item in outcome:
-            yield item
-    elif isinstance(outcome, (list, tuple)):
-        for item in outcome:
-            yield item
-    else:
-        yield outcome
+async def _unwrap(result: GrpcResponse, call: CallContext, first: bool) -> Any:
+    """A `GrpcResponse`'s data, after applying its headers, trailers and status."""
+    if result.metadata and first and not call.headers_sent:
+        await call.send_headers(result.metadata)
+    if result.trailers:
+        call.set_trailers(result.trailers)
+    if result.status_code != 0:
+        raise GrpcError(result.status_code, result.message)
+    return result.data
 
 
-def _emitter(binding: MethodBinding) -> Callable[[Any, Context, bool], Awaitable[Any]]:
-    """A handler's result → the `_pb2` response, applying `GrpcResponse` status and metadata."""
+def _converter(binding: MethodBinding) -> Callable[[Any], Any]:
+    """A handler's result → the `_pb2` response (a message passes through as is)."""
     encode = binding.encode_response
     response_type = binding.response_type
     accepts_dict = binding.response_shape == "dataclass"
+    where = f"{binding.service}/{binding.name}"
+    expected = getattr(response_type, "DESCRIPTOR", None)
+    expected_name = expected.full_name if expected is not None else response_type.__name__
 
-    async def emit(result: Any, context: Context, first: bool) -> Any:
-        if isinstance(result, GrpcResponse):
-            if result.metadata and first:
-                await context.send_initial_metadata(to_grpc_metadata(result.metadata) or ())
-            if result.trailers:
-                context.set_trailing_metadata(to_grpc_metadata(result.trailers) or ())
-            if result.status_code != 0:
-                raise GrpcError(result.status_code, result.message)
-            result = result.data
+    def convert(result: Any) -> Any:
         if type(result) is response_type:
             return result
-        if accepts_dict and isinstance(result, Mapping):
-            return dict_to_message(result, response_type)
-        return encode(result)
+        try:
+            # a dataclass result skips the (slow, ABC) Mapping check
+            dataclass_result = hasattr(type(result), "__dataclass_fields__")
+            if accepts_dict and not dataclass_result and isinstance(result, Mapping):
+                return dict_to_message(result, response_type)
+            return encode(result)
+        except Exception as exc:
+            shown = repr(result)
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            logger.error("%s returned %s, expected %s", where, shown, expected_name, exc_info=exc)
+            raise GrpcError(GrpcError.INTERNAL, INTERNAL_MESSAGE) from exc
 
-    return emit
-
-
-async def _fail(exc: BaseException, context: Context, where: str) -> None:
-    """Translate an exception into the call's status; return to let the caller re-raise."""
-    if isinstance(exc, GrpcError):
-        if exc.metadata:
-            context.set_trailing_metadata(to_grpc_metadata(exc.metadata) or ())
-        await context.abort(_STATUS.get(exc.code, grpc.StatusCode.UNKNOWN), exc.message)
-    if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
-        logger.exception("unhandled exception in %s", where)
-        await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
-
-
-_STATUS = {code.value[0]: code for code in grpc.StatusCode if code is not grpc.StatusCode.OK}
+    return convert

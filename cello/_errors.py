@@ -10,6 +10,7 @@ CelloError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -58,6 +59,9 @@ class GrpcError(CelloError):
     """A gRPC status: raise it in a handler to end the call with `code` and `message`.
 
     The 17 standard status codes are class constants (`GrpcError.NOT_FOUND == 5`).
+    `details` are protobuf messages (e.g. `google.rpc.BadRequest`) sent as a
+    `google.rpc.Status` in `grpc-status-details-bin`, which clients in any language read;
+    on the client side they are the details the server sent.
     """
 
     OK = 0
@@ -84,6 +88,7 @@ class GrpcError(CelloError):
         message: str = "",
         *,
         metadata: dict[str, Any] | None = None,
+        details: Sequence[Any] = (),
     ) -> None:
         code = int(code)
         if not 0 <= code < len(_STATUS_NAMES):
@@ -91,6 +96,7 @@ class GrpcError(CelloError):
         self.code = code
         self.message = message
         self.metadata = dict(metadata or {})
+        self.details = list(details)
         super().__init__(f"{status_name(code)}: {message}" if message else status_name(code))
 
     @property

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-from ._identity import PeerIdentity, peer_identity_from_auth_context
+from ._identity import PeerIdentity
 
 T = TypeVar("T")
 
@@ -17,8 +17,10 @@ class GrpcRequest(Generic[T]):
     """One incoming call (server side) or the request to send (client side).
 
     `data` is the request as a dict; `message` is the typed dataclass for typed methods.
-    Inside a handler, `deadline`/`time_remaining`, `peer`, `peer_identity` and `cancelled`
-    describe the call.
+    Inside a handler, `context` is the call's `CallContext` (the same as
+    `cello.current_call()`); `deadline`/`time_remaining`, `peer`, `peer_identity` and
+    `cancelled` are shortcuts to it. `metadata` is a dict (a repeated key keeps its last value);
+    `context.metadata` keeps them all.
     """
 
     __slots__ = ("service", "method", "metadata", "_data", "_to_dict", "message", "_context")
@@ -50,6 +52,11 @@ class GrpcRequest(Generic[T]):
         return self._data
 
     @property
+    def context(self) -> Any:
+        """The server-side call's `CallContext`, or None on the client side."""
+        return self._context
+
+    @property
     def time_remaining(self) -> float | None:
         """Seconds left before the client's deadline, or None if it set none."""
         if self._context is None:
@@ -66,19 +73,17 @@ class GrpcRequest(Generic[T]):
     @property
     def peer(self) -> str | None:
         """The client's address as grpc reports it (e.g. ``"ipv4:127.0.0.1:5555"``)."""
-        return None if self._context is None else str(self._context.peer())
+        return None if self._context is None else str(self._context.peer)
 
     @property
     def peer_identity(self) -> PeerIdentity | None:
         """The client's verified certificate (subject, SANs) under mTLS, else None."""
-        if self._context is None:
-            return None
-        return peer_identity_from_auth_context(self._context.auth_context() or {})
+        return None if self._context is None else self._context.peer_identity
 
     @property
     def cancelled(self) -> bool:
         """True once the client cancelled the call or its deadline passed."""
-        return bool(self._context is not None and self._context.cancelled())
+        return bool(self._context is not None and self._context.cancelled)
 
     def __repr__(self) -> str:
         shown = self.message if self.message is not None else self.data

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -14,14 +15,16 @@ import grpc.aio
 from ._binding import ServiceBinding
 from ._certwatch import CertificateWatcher
 from ._config import GrpcConfig
-from ._dispatch import service_handler
+from ._dispatch import service_endpoints
+from ._endpoint import Endpoint, Limiter, Middleware
 from ._errors import DefinitionError
 from ._reflection import Health, add_reflection
 from ._service import GrpcService
 from ._stubs import SchemaSource, load_schema
+from ._transports.grpc_aio import COMPRESSION, generic_handlers
 
 if TYPE_CHECKING:
-    from ._web import GrpcWebApp
+    from ._transports.asgi import GrpcWebApp
 
 logger = logging.getLogger("cello.grpc")
 HEALTH_SERVICE = "grpc.health.v1.Health"
@@ -58,6 +61,10 @@ class GrpcServer:
             `$CELLO_STUBS_DIR`, then the project's `[tool.cello] out` build, else stubs
             generated on the fly into a cache (see docs/schema-location.md).
         package: the protobuf package for services that set none.
+        middleware: `async def mw(call, call_next)` functions run around every rpc of the
+            registered services, on every port, in the order given (the first is outermost).
+        interceptors: `grpc.aio.ServerInterceptor`s, passed to grpc.aio; they see the gRPC
+            port only (use middleware for behaviour shared with gRPC-Web).
 
     After `start()` (or `web_app()`), `schema_source` says which schema is served; it is
     also logged on `cello.grpc` at INFO.
@@ -71,6 +78,8 @@ class GrpcServer:
         *,
         stubs_dir: str | os.PathLike[str] | None = None,
         package: str | None = None,
+        middleware: Sequence[Middleware] = (),
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         self.config = config or GrpcConfig()
         self.host = host if host is not None else self.config.host
@@ -81,7 +90,12 @@ class GrpcServer:
         self._server: grpc.aio.Server | None = None
         self._health: Health | None = None
         self._bindings: dict[str, ServiceBinding] = {}
-        self._handlers: list[grpc.GenericRpcHandler] | None = None
+        self.middleware: list[Middleware] = list(middleware)
+        self._interceptors = list(interceptors)
+        self._endpoints: list[Endpoint] | None = None
+        # Health and reflection are grpc servicers outside this limit, so probes still
+        # answer when the server is busy.
+        self._limiter = Limiter(self.config.concurrency_limit)
         self._web_app: GrpcWebApp | None = None
         self._web: Any = None
         self._certs: CertificateWatcher | None = None
@@ -102,7 +116,7 @@ class GrpcServer:
             )
         if not isinstance(service, GrpcService):
             raise DefinitionError(f"{service!r} is not a GrpcService instance")
-        if self._server is not None or self._handlers is not None:
+        if self._server is not None or self._endpoints is not None:
             raise DefinitionError("register services before start() and web_app()")
         if service.name in self._services:
             raise DefinitionError(f"a service named {service.name!r} is already registered")
@@ -134,7 +148,7 @@ class GrpcServer:
         return f"{host or '[::]'}:{self.port}"
 
     @property
-    def endpoints(self) -> list[str]:
+    def listeners(self) -> list[str]:
         """One line per port served: the real bind address, TLS or not, and who can reach it.
 
         e.g. ``"gRPC (plaintext, this machine only) on 127.0.0.1:50051"``; the address
@@ -168,10 +182,11 @@ class GrpcServer:
         """
         if self._server is not None:
             raise RuntimeError("server already started")
-        handlers = self._load_handlers()
+        handlers = generic_handlers(self.endpoints())
         server = grpc.aio.server(
             options=server_options(self.config),
-            maximum_concurrent_rpcs=self.config.concurrency_limit,
+            interceptors=self._interceptors or None,
+            compression=COMPRESSION[self.config.compression],
         )
         server.add_generic_rpc_handlers(tuple(handlers))
         names = sorted(self._bindings)
@@ -210,39 +225,60 @@ class GrpcServer:
             context = self._certs.ssl_context() if self._certs is not None else None
             try:
                 self._web = await serve_web(
-                    self.web_app(), self.host, self.config.web_port, ssl_context=context
+                    self.web_app(),
+                    self.host,
+                    self.config.web_port,
+                    ssl_context=context,
+                    head_timeout=self.config.web_body_timeout,
                 )
             except BaseException:
                 await self.stop(0)
                 raise
             self.web_port = self._web.port
-        logger.info("serving %s: %s", ", ".join(names), "; ".join(self.endpoints))
+        logger.info("serving %s: %s", ", ".join(names), "; ".join(self.listeners))
 
     def web_app(self) -> GrpcWebApp:
         """The gRPC-Web ASGI app for the registered services, to mount in an ASGI server.
 
-        It calls the same handlers as the gRPC port, with this server's `max_message_size`,
-        `concurrency_limit` and `web_origins`. `start()` is not needed to use it; with
+        It calls the same endpoints as the gRPC port (middleware and `concurrency_limit`
+        shared), with this server's `max_message_size`, `web_origins`,
+        `web_allowed_headers` and `web_body_timeout`. `start()` is not needed to use it; with
         `enable_web`, `start()` also serves it on `web_port`. Register services first.
 
         Raises:
             DefinitionError, GenerationError: the services cannot be served.
         """
         if self._web_app is None:
-            from ._web import GrpcWebApp
+            from ._transports.asgi import GrpcWebApp
 
             self._web_app = GrpcWebApp(
-                self._load_handlers(),
+                self.endpoints(),
                 max_message_size=self.config.max_message_size,
                 allowed_origins=self.config.web_origins,
-                max_concurrent_rpcs=self.config.concurrency_limit,
+                allowed_headers=self.config.web_allowed_headers,
+                body_timeout=self.config.web_body_timeout,
+                compression=self.config.compression,
             )
         return self._web_app
 
-    def _load_handlers(self) -> list[grpc.GenericRpcHandler]:
-        """Generate or load the stubs and build one grpc handler per service, once."""
-        if self._handlers is not None:
-            return self._handlers
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Append a middleware (innermost so far); before `start()` and `web_app()`.
+
+        Raises:
+            DefinitionError: the endpoints were already built.
+        """
+        if self._endpoints is not None:
+            raise DefinitionError("add middleware before start() and web_app()")
+        self.middleware.append(middleware)
+
+    def endpoints(self) -> list[Endpoint]:
+        """Generate or load the stubs and build one endpoint per rpc, once.
+
+        Raises:
+            DefinitionError, GenerationError: the services cannot be served.
+        """
+        if self._endpoints is not None:
+            return self._endpoints
         if not self._services:
             raise DefinitionError("no services registered; call register_service() first")
         instances = list(self._services.values())
@@ -251,13 +287,20 @@ class GrpcServer:
         )
         logger.info("serving %s", self.schema_source.describe())
         by_class = {b.python_class: b for b in bindings.values()}
-        handlers = []
+        middleware = list(self.middleware)
+        if self.config.access_log:
+            from ._middleware import access_log
+
+            middleware.insert(0, access_log())
+        endpoints = []
         for instance in instances:
             binding = by_class[f"{type(instance).__module__}:{type(instance).__qualname__}"]
-            handlers.append(service_handler(binding, instance))
+            endpoints += service_endpoints(
+                binding, instance, middleware=middleware, limiter=self._limiter
+            )
             self._bindings[binding.full_name] = binding
-        self._handlers = handlers
-        return handlers
+        self._endpoints = endpoints
+        return endpoints
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop serving: report NOT_SERVING, let in-flight calls finish for `grace` seconds."""

@@ -102,6 +102,52 @@ def _listen(sock: socket.socket, sockaddr: Any) -> socket.socket:
     return sock
 
 
+def _guarded_protocol(head_timeout: float) -> type:
+    """uvicorn's h11 protocol, closing connections whose request head is not complete
+    `head_timeout` seconds after they open or after their last response (idle or
+    half-sent: uvicorn alone keeps them forever)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+        _waiting_after: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._waiting_after = self.cycle
+            self._head_timer = self.loop.call_later(head_timeout, self._head_timed_out)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._head_timer is not None and self.cycle is not self._waiting_after:
+                self._disarm()  # a request head arrived in full
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            if self.cycle is self._waiting_after and not self.transport.is_closing():
+                self.transport.close()
+
+    return GuardedH11Protocol
+
+
 async def serve_web(
     app: Any,
     host: str = "127.0.0.1",
@@ -109,11 +155,13 @@ async def serve_web(
     *,
     log_level: str = "warning",
     ssl_context: ssl.SSLContext | None = None,
+    head_timeout: float = 10.0,
     **uvicorn_options: Any,
 ) -> WebServerHandle:
     """Serve the ASGI `app` with uvicorn on `host:port` until `handle.stop()`.
 
     uvicorn's own signal handling is off: the embedding program owns SIGINT/SIGTERM.
+    The `server` header is not sent.
 
     Args:
         app: an ASGI 3 application.
@@ -122,6 +170,8 @@ async def serve_web(
         log_level: uvicorn's log level.
         ssl_context: serve HTTPS with this server context (plaintext is then refused); each
             request's scope carries the ASGI `tls` extension with the client certificate.
+        head_timeout: seconds a connection may stay open without sending a complete
+            request head (idle, or half-sent), before it is closed.
         uvicorn_options: more `uvicorn.Config` settings.
 
     Returns:
@@ -144,7 +194,13 @@ async def serve_web(
             f"cannot bind gRPC-Web to {host}:{port}: {exc}; is another server on that port?"
         ) from exc
     bound_port = sock.getsockname()[1]
-    options: dict[str, Any] = {"lifespan": "on", "log_level": log_level, "access_log": False}
+    options: dict[str, Any] = {
+        "lifespan": "on",
+        "log_level": log_level,
+        "access_log": False,
+        "server_header": False,  # do not announce the server software
+        "http": _guarded_protocol(head_timeout),
+    }
     options.update(uvicorn_options)
     config = uvicorn.Config(app, **options)
     config.load()

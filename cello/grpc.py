@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._call import CallContext, current_call
 from ._channel import GrpcChannel
 from ._config import GrpcConfig
 from ._errors import GrpcError
@@ -11,9 +12,10 @@ from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
 from ._syncchannel import SyncGrpcChannel
 from ._tls import ClientTls, TlsConfig
-from ._web import GrpcWebApp
+from ._transports.asgi import GrpcWebApp
 
 __all__ = [
+    "CallContext",
     "ClientTls",
     "GrpcChannel",
     "GrpcConfig",
@@ -26,5 +28,6 @@ __all__ = [
     "PeerIdentity",
     "SyncGrpcChannel",
     "TlsConfig",
+    "current_call",
     "grpc_method",
 ]

@@ -106,3 +106,45 @@ def test_chat_bidi_keeps_oneof(go_client: Path, cello_server: Served) -> None:
         },
         {"isbn": "978-0", "member": "BOB", "when": when, "copy_paper": {"shelf": "Bbob"}},
     ]
+
+
+@pytest.fixture(scope="module")
+def rich_server(stubs_out: Path) -> Any:
+    """LibraryService with a middleware refusing isbn "bad" with a BadRequest detail."""
+    from google.rpc import error_details_pb2
+
+    from cello.grpc import GrpcConfig, GrpcError, GrpcServer
+    from examples.library import LibraryService
+    from tests.loop_thread import LoopThread
+
+    async def validate(call: Any, call_next: Any) -> Any:
+        if call.request is not None and getattr(call.request, "isbn", None) == "bad":
+            violation = error_details_pb2.BadRequest.FieldViolation(
+                field="isbn", description="not an ISBN"
+            )
+            detail = error_details_pb2.BadRequest(field_violations=[violation])
+            raise GrpcError(GrpcError.INVALID_ARGUMENT, "invalid isbn", details=[detail])
+        return await call_next()
+
+    server = GrpcServer(
+        "127.0.0.1", 0, GrpcConfig(health=False), stubs_dir=stubs_out, middleware=[validate]
+    )
+    server.register_service(LibraryService())
+    loop = LoopThread()
+    try:
+        loop.run(server.start())
+        yield type("Served", (), {"address": server.address, "out": stubs_out})
+        loop.run(server.stop(0))
+    finally:
+        loop.close()
+
+
+def test_rich_error_details_read_by_go(go_client: Path, rich_server: Any) -> None:
+    error = run_go(go_client, rich_server, "getbook", "bad", ok=False)
+    assert error == [
+        {
+            "code": 3,
+            "details": "invalid isbn",
+            "bad_request": [{"field": "isbn", "description": "not an ISBN"}],
+        }
+    ]

@@ -42,7 +42,7 @@ async def test_endpoints_name_the_real_bind_address(host: str, bound: str, reach
     await server.start()
     try:
         assert server.bind_address == f"{bound}:{server.port}"
-        assert server.endpoints == [f"gRPC (plaintext, {reach}) on {bound}:{server.port}"]
+        assert server.listeners == [f"gRPC (plaintext, {reach}) on {bound}:{server.port}"]
         await health(server.address)  # `address` stays connectable
     finally:
         await server.stop(0)

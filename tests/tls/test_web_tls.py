@@ -60,7 +60,7 @@ async def web_tls(pki: Pki, tls_stubs: Path) -> AsyncIterator[GrpcServer]:
 async def test_grpc_web_over_https(web_tls: GrpcServer, pki: Pki) -> None:
     async with httpx.AsyncClient(verify=client_context(pki)) as client:
         assert await echo_over_web(web_tls, client, "over https") == "over https"
-    assert web_tls.endpoints[1] == (
+    assert web_tls.listeners[1] == (
         f"gRPC-Web (TLS, this machine only) on https://127.0.0.1:{web_tls.web_port}"
     )
 
@@ -91,7 +91,7 @@ async def test_web_mtls_requires_a_client_certificate(pki: Pki, tls_stubs: Path)
             async with httpx.AsyncClient(verify=refused) as client:
                 with pytest.raises(httpx.TransportError):
                     await echo_over_web(server, client, "x")
-        assert server.endpoints[0] == f"gRPC (mTLS, this machine only) on 127.0.0.1:{server.port}"
+        assert server.listeners[0] == f"gRPC (mTLS, this machine only) on 127.0.0.1:{server.port}"
     finally:
         await server.stop(0)
 

@@ -264,7 +264,8 @@ def test_untyped_method_round_trips_a_struct(library_page: tuple[dict[str, Any],
 def page_results(loop_thread: Any, node_modules: Path) -> dict[str, Any]:
     _npm("run", "--silent", "build")
     with _page_server(loop_thread) as (page, origin):
-        app = GrpcWebApp(sample.handlers(), allowed_origins=(origin,))
+        # the page sends the custom `x-echo` header cross-origin: it must be allowed
+        app = GrpcWebApp(sample.endpoints(), allowed_origins=(origin,), allowed_headers=("x-echo",))
         api = loop_thread.run(serve_web(app, "127.0.0.1", 0))
         try:
             return _open(f"{origin}/index.html?server={api.url}", page)[0]

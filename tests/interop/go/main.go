@@ -9,7 +9,8 @@
 //	returnbooks MEMBER... client stream of Loans (alternating copy oneof); one JSON line
 //	chat MEMBER...        bidi stream of Loans; one JSON line per reply
 //
-// A gRPC error prints {"code": N, "details": "..."} on stdout and exits 1.
+// A gRPC error prints {"code": N, "details": "..."} on stdout and exits 1, plus
+// "bad_request": [{"field", "description"}...] when the status carries a BadRequest detail.
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"os"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -42,7 +44,22 @@ func check(err error) {
 		return
 	}
 	st := status.Convert(err)
-	out(map[string]interface{}{"code": int(st.Code()), "details": st.Message()})
+	result := map[string]interface{}{"code": int(st.Code()), "details": st.Message()}
+	// rich error details (google.rpc.Status in grpc-status-details-bin), when sent
+	var violations []map[string]string
+	for _, detail := range st.Details() {
+		if bad, ok := detail.(*errdetails.BadRequest); ok {
+			for _, v := range bad.GetFieldViolations() {
+				violations = append(violations, map[string]string{
+					"field": v.GetField(), "description": v.GetDescription(),
+				})
+			}
+		}
+	}
+	if violations != nil {
+		result["bad_request"] = violations
+	}
+	out(result)
 	os.Exit(1)
 }
 

@@ -1,0 +1,517 @@
+"""The gRPC-Web protocol over ASGI: binary and text (base64) modes, unary and server streaming.
+
+A request is one 5-byte-framed message (base64 in text mode), optionally gzip-compressed;
+a response is a header block, data frames, then a trailer frame (flag 0x80) carrying the
+status, or a trailers-only header block when no message was sent.
+
+Statuses decided here: malformed framing, base64, `grpc-timeout` or `-bin` header:
+INVALID_ARGUMENT; a client-streaming method or an unknown compression: UNIMPLEMENTED; a
+message over the size limit, seen from its frame header or Content-Length before it is
+read: RESOURCE_EXHAUSTED; a body that does not arrive within the body timeout: UNAVAILABLE
+(the deadline, if shorter: DEADLINE_EXCEEDED); a server stopped past its grace period:
+UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import gzip
+import logging
+import re
+import struct
+import time
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ..._call import CallContext, Metadata, Pairs, pairs
+from ..._endpoint import Endpoint, Status, status_of
+from ..._errors import GrpcError
+from ..._identity import (
+    PeerIdentity,
+    auth_context_from_asgi_scope,
+    peer_identity_from_auth_context,
+)
+from .http import (
+    Disconnected,
+    Finished,
+    Header,
+    Limits,
+    Receive,
+    Request,
+    RequestHeaders,
+    Scope,
+    Send,
+    encode_grpc_message,
+    encode_metadata,
+    method_path,
+    parse_grpc_timeout,
+    peer,
+    wait_disconnect,
+)
+
+logger = logging.getLogger("cello.grpc.web")
+
+CONTENT_TYPES = {
+    "application/grpc-web": False,
+    "application/grpc-web+proto": False,
+    "application/grpc-web-text": True,
+    "application/grpc-web-text+proto": True,
+}
+"""The media types this protocol serves, and whether each is text (base64) mode."""
+REQUEST_HEADERS = ("x-grpc-web", "content-type", "x-user-agent", "grpc-timeout", "grpc-encoding")
+"""Request headers a browser needs CORS permission to send."""
+EXPOSED_HEADERS = ("grpc-status", "grpc-message", "grpc-status-details-bin", "grpc-encoding")
+"""Response headers a browser script may always read."""
+
+_RESPONSE_TYPE = {False: b"application/grpc-web+proto", True: b"application/grpc-web-text+proto"}
+FLAG_DATA, FLAG_COMPRESSED, FLAG_TRAILER = 0x00, 0x01, 0x80
+FRAME_HEADER = struct.Struct(">BI")
+_B64_SEGMENT_RE = re.compile(rb"[^=]+=*|=+")
+_DEADLINE = Status(GrpcError.DEADLINE_EXCEEDED, "Deadline Exceeded")
+_SHUTDOWN = Status(GrpcError.UNAVAILABLE, "Server shutting down")
+_OK = Status(GrpcError.OK, "")
+
+
+async def serve(request: Request, find: Callable[[str], Endpoint | None], limits: Limits) -> None:
+    """Serve one gRPC-Web call to its end (or until the client leaves)."""
+    headers = request.headers
+    text = CONTENT_TYPES[headers.media_type]
+    writer = Writer(request.send, text=text, cors=request.cors)
+    try:
+        ep, deadline, metadata, compressed = _prepare(request, find, limits, text)
+        raw = await _read_body(request.receive, limits, text, compressed, deadline)
+        message = _parse(ep, raw)
+    except Finished as fin:
+        await writer.finish(fin.code, fin.message, close=fin.close)
+        return
+    except Disconnected:
+        return
+    accept = (headers.get("grpc-accept-encoding") or "").lower()
+    call = WebCall(
+        ep.method,
+        deadline,
+        metadata,
+        peer(request.scope.get("client")),
+        writer,
+        limits.max_message_size,
+        accepts_gzip="gzip" in accept,
+        scope=request.scope,
+    )
+    call.request_size = len(raw)
+    call.compression = limits.compression
+    status = await _supervise(ep, message, call, request.receive, deadline)
+    if status is None:  # the client left; nobody reads a status
+        return
+    call.code = status.code
+    try:
+        await writer.finish(status.code, status.message, [*call.trailers, *status.trailers])
+    except Exception:
+        logger.debug("gRPC-Web: could not send the status", exc_info=True)
+
+
+def _prepare(
+    request: Request, find: Callable[[str], Endpoint | None], limits: Limits, text: bool
+) -> tuple[Endpoint, float | None, Pairs, bool]:
+    """The endpoint, deadline, metadata and request compression, checked before the body."""
+    headers = request.headers
+    metadata = headers.metadata()
+    deadline = _deadline(headers)
+    encoding = (headers.get("grpc-encoding") or "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise Finished(GrpcError.UNIMPLEMENTED, f"Compression {encoding!r} is not supported")
+    ep = find(method_path(request.scope))
+    if ep is None:
+        raise Finished(GrpcError.UNIMPLEMENTED, "Method not found!")
+    if ep.client_streaming:
+        raise Finished(
+            GrpcError.UNIMPLEMENTED, "gRPC-Web does not support client-streaming or bidi methods"
+        )
+    declared = headers.get("content-length") or ""
+    if declared.isdigit() and int(declared) > _body_cap(limits, text):
+        # refused before any byte of the body is read; in binary mode a one-message body
+        # is its 5-byte frame header plus the message
+        what = f"a {declared}-byte body" if text else str(int(declared) - 5)
+        raise _too_large(what, limits.max_message_size, close=True)
+    return ep, deadline, metadata, encoding == "gzip"
+
+
+def _deadline(headers: RequestHeaders) -> float | None:
+    value = headers.get("grpc-timeout")
+    if value is None:
+        return None
+    try:
+        return time.monotonic() + parse_grpc_timeout(value)
+    except ValueError:
+        raise Finished(
+            GrpcError.INVALID_ARGUMENT, f"Invalid grpc-timeout header {value!r}"
+        ) from None
+
+
+def _body_cap(limits: Limits, text: bool) -> int:
+    """The largest body one message of the size limit can take (base64 in text mode)."""
+    frame = 5 + limits.max_message_size
+    return 4 * -(-frame // 3) + 1024 if text else frame
+
+
+def _too_large(what: str, limit: int, *, close: bool = False) -> Finished:
+    return Finished(
+        GrpcError.RESOURCE_EXHAUSTED,
+        f"Received message larger than max ({what} vs. {limit})",
+        close=close,
+    )
+
+
+async def _read_body(
+    receive: Receive,
+    limits: Limits,
+    text: bool,
+    compressed: bool,
+    deadline: float | None,
+) -> bytes:
+    """The request body's one message, read within the body timeout and the deadline."""
+    budget, by_deadline = limits.body_timeout, False
+    if deadline is not None and deadline - time.monotonic() < budget:
+        budget, by_deadline = max(0.0, deadline - time.monotonic()), True
+    try:
+        async with asyncio.timeout(budget):
+            body = await _read_capped(receive, limits, text)
+    except TimeoutError:
+        if by_deadline:
+            raise Finished(_DEADLINE.code, _DEADLINE.message, close=True) from None
+        raise Finished(
+            GrpcError.UNAVAILABLE,
+            f"Request body not received within {budget:g}s",
+            close=True,
+        ) from None
+    if text:
+        try:
+            body = decode_text(body)
+        except (ValueError, binascii.Error) as exc:
+            raise Finished(
+                GrpcError.INVALID_ARGUMENT,
+                f"Malformed grpc-web-text body: invalid base64 ({exc})",
+            ) from None
+    return unframe_one(body, limits.max_message_size, compressed)
+
+
+async def _read_capped(receive: Receive, limits: Limits, text: bool) -> bytes:
+    """The raw body, refused as soon as its first frame header declares more than the
+    size limit; never buffered beyond one message's worth."""
+    cap = _body_cap(limits, text)
+    buffer = bytearray()
+    checked = False
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Disconnected()
+        buffer += message.get("body", b"")
+        if not checked:
+            checked = _check_first_header(buffer, limits.max_message_size, text)
+        if len(buffer) > cap:
+            raise _too_large(f"more than {cap} bytes", limits.max_message_size, close=True)
+        if not message.get("more_body", False):
+            return bytes(buffer)
+
+
+def _check_first_header(buffer: bytearray, limit: int, text: bool) -> bool:
+    """Refuse an oversize first frame from its header alone; True once it was checked."""
+    if text:
+        head = bytes(buffer[:8])
+        if len(head) < 8:
+            return False
+        if b"=" in head:
+            return True  # a padded first chunk: checked once the body is complete
+        try:
+            head = base64.b64decode(head, validate=True)
+        except (ValueError, binascii.Error):
+            return True  # reported once the body is complete
+    else:
+        head = bytes(buffer[:5])
+    if len(head) < 5:
+        return False
+    flags, length = FRAME_HEADER.unpack_from(head)
+    if length > limit and not flags & FLAG_TRAILER:
+        raise _too_large(str(length), limit, close=True)
+    return True
+
+
+def decode_text(body: bytes) -> bytes:
+    """A grpc-web-text body decoded: base64, possibly several padded chunks concatenated.
+
+    Raises:
+        ValueError: the body is not base64.
+    """
+    data = b"".join(body.split())
+    out = []
+    for segment in _B64_SEGMENT_RE.findall(data):
+        if len(segment) % 4:
+            if b"=" in segment:
+                raise ValueError("misaligned base64 padding")
+            segment += b"=" * (-len(segment) % 4)  # a missing final padding is harmless
+        out.append(base64.b64decode(segment, validate=True))
+    return b"".join(out)
+
+
+def unframe_one(body: bytes, max_message_size: int, compressed: bool = False) -> bytes:
+    """The payload of the single data frame `body` must hold, decompressed.
+
+    Raises:
+        Finished: the framing is malformed, or holds more or less than one message, or the
+            message is larger than `max_message_size`.
+    """
+    messages, pos = [], 0
+    while pos < len(body):
+        if len(body) - pos < 5:
+            raise _malformed("truncated frame header")
+        flags, length = FRAME_HEADER.unpack_from(body, pos)
+        pos += 5
+        if flags & FLAG_TRAILER:
+            raise _malformed("trailer frame in request")
+        if flags & ~FLAG_COMPRESSED:
+            raise _malformed(f"unknown flags 0x{flags:02x}")
+        if flags & FLAG_COMPRESSED and not compressed:
+            raise Finished(
+                GrpcError.UNIMPLEMENTED,
+                "Compressed request message without a supported grpc-encoding header",
+            )
+        if length > max_message_size:
+            raise _too_large(str(length), max_message_size)
+        if len(body) - pos < length:
+            raise _malformed(f"declared length {length} but only {len(body) - pos} bytes follow")
+        payload = body[pos : pos + length]
+        messages.append(_gunzip(payload, max_message_size) if flags else payload)
+        pos += length
+    if len(messages) != 1:
+        raise Finished(
+            GrpcError.INVALID_ARGUMENT,
+            f"Expected exactly one request message for a unary request, got {len(messages)}",
+        )
+    return messages[0]
+
+
+def _gunzip(payload: bytes, limit: int) -> bytes:
+    """Decompress at most `limit` bytes; a larger message is refused, never inflated."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(payload, limit + 1)
+    except zlib.error:
+        raise _malformed("invalid gzip data") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise _too_large("more after decompression", limit)
+    return out
+
+
+def _malformed(problem: str) -> Finished:
+    return Finished(GrpcError.INVALID_ARGUMENT, f"Malformed gRPC-Web frame: {problem}")
+
+
+def _parse(ep: Endpoint, raw: bytes) -> Any:
+    try:
+        return ep.request_type.FromString(raw)
+    except Exception:
+        name = ep.request_type.DESCRIPTOR.full_name
+        raise Finished(
+            GrpcError.INVALID_ARGUMENT, f"request is not a valid {name} message"
+        ) from None
+
+
+async def _supervise(
+    ep: Endpoint, message: Any, call: WebCall, receive: Receive, deadline: float | None
+) -> Status | None:
+    """Run the call until it ends, the deadline passes or the client leaves (→ None)."""
+    task = asyncio.ensure_future(_run(ep, message, call))
+    watcher = asyncio.ensure_future(wait_disconnect(receive))
+    try:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        await asyncio.wait({task, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        call.mark_cancelled()
+        await _cancel(task)
+        return None if watcher.done() else _DEADLINE
+    except asyncio.CancelledError:
+        # The server stopped and its grace period ran out: end the call with a status,
+        # as the native port does, rather than an HTTP 500.
+        call.mark_cancelled()
+        await _cancel(task)
+        return _SHUTDOWN
+    finally:
+        watcher.cancel()
+
+
+async def _run(ep: Endpoint, message: Any, call: WebCall) -> Status:
+    try:
+        ep.enter(message, call)
+        try:
+            response = await ep.run(message, call)
+        finally:
+            ep.leave()
+        if not ep.server_streaming:
+            await call._write(response)
+        return _OK
+    except Exception as exc:
+        return status_of(exc, ep.method)
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    if task.done():
+        return
+    task.cancel()
+    try:
+        await task
+    except BaseException:
+        logger.debug("gRPC-Web: handler ended while being cancelled", exc_info=True)
+
+
+class WebCall(CallContext):
+    """A `CallContext` over one gRPC-Web HTTP exchange."""
+
+    def __init__(
+        self,
+        method: str,
+        deadline: float | None,
+        metadata: Pairs,
+        peer: str,
+        writer: Writer,
+        max_message_size: int,
+        *,
+        accepts_gzip: bool,
+        scope: Scope,
+    ) -> None:
+        CallContext.__init__(self, method, "grpc-web", deadline)
+        self._scope = scope
+        self._pairs = metadata
+        self._metadata: Metadata | None = None
+        self._peer = peer
+        self._writer = writer
+        self._cancelled = False
+        self._limit = max_message_size
+        self._gzip = accepts_gzip
+
+    @property
+    def metadata(self) -> Metadata:
+        if self._metadata is None:
+            self._metadata = Metadata(self._pairs)
+        return self._metadata
+
+    @property
+    def peer(self) -> str:
+        return self._peer
+
+    @property
+    def peer_identity(self) -> PeerIdentity | None:
+        return peer_identity_from_auth_context(auth_context_from_asgi_scope(self._scope))
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @property
+    def headers_sent(self) -> bool:
+        return self._writer.headers_sent
+
+    def mark_cancelled(self) -> None:
+        """Record that the client left, the deadline passed or the server stopped."""
+        self._cancelled = True
+
+    async def send_headers(
+        self, metadata: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()
+    ) -> None:
+        if self._writer.headers_sent:
+            raise RuntimeError(f"{self.method}: send_headers() after the headers were sent")
+        self._writer.initial = encode_metadata(pairs(metadata))
+        await self._writer.start(gzip=self._gzip and self.compression == "gzip")
+
+    async def _write(self, message: Any) -> None:
+        payload = message.SerializeToString()
+        if len(payload) > self._limit:
+            raise GrpcError(
+                GrpcError.RESOURCE_EXHAUSTED,
+                f"Sent message larger than max ({len(payload)} vs. {self._limit})",
+            )
+        self.response_size += len(payload)
+        await self._writer.send_message(payload, gzip=self._gzip and self.compression == "gzip")
+
+
+class Writer:
+    """Writes one gRPC-Web response: headers, data frames, then the trailer frame."""
+
+    __slots__ = ("_send", "_text", "_cors", "initial", "headers_sent", "finished", "_gzip")
+
+    def __init__(self, send: Send, *, text: bool, cors: Sequence[Header]) -> None:
+        self._send = send
+        self._text = text
+        self._cors = list(cors)
+        self.initial: list[Header] = []
+        self.headers_sent = False
+        self.finished = False
+        self._gzip = False
+
+    def _headers(self, metadata: Sequence[Header]) -> list[Header]:
+        headers = [(b"content-type", _RESPONSE_TYPE[self._text]), *self._cors]
+        if self._cors:
+            exposed = dict.fromkeys([*EXPOSED_HEADERS, *(k.decode("ascii") for k, _ in metadata)])
+            headers.append((b"access-control-expose-headers", ", ".join(exposed).encode("ascii")))
+        return headers
+
+    async def _body(self, frame: bytes, more: bool) -> None:
+        body = base64.b64encode(frame) if self._text else frame
+        await self._send({"type": "http.response.body", "body": body, "more_body": more})
+
+    async def start(self, *, gzip: bool = False) -> None:
+        """Send the response headers with the initial metadata, once."""
+        if self.headers_sent:
+            return
+        self.headers_sent = True
+        self._gzip = gzip
+        headers = self._headers(self.initial) + self.initial
+        if gzip:
+            headers.append((b"grpc-encoding", b"gzip"))
+        await self._send({"type": "http.response.start", "status": 200, "headers": headers})
+
+    async def send_message(self, payload: bytes, *, gzip: bool = False) -> None:
+        """Send one data frame (and the headers first, if still unsent)."""
+        await self.start(gzip=gzip)
+        flags = FLAG_DATA
+        if self._gzip:
+            payload, flags = _gzip(payload), FLAG_COMPRESSED
+        await self._body(FRAME_HEADER.pack(flags, len(payload)) + payload, True)
+
+    async def finish(
+        self,
+        code: int,
+        message: str,
+        trailing: Iterable[tuple[str, Any]] = (),
+        *,
+        close: bool = False,
+    ) -> None:
+        """End the response with the status: a trailer frame, or trailers-only headers."""
+        if self.finished:
+            return
+        self.finished = True
+        status = [(b"grpc-status", str(code).encode("ascii"))]
+        if message:
+            status.append((b"grpc-message", encode_grpc_message(message).encode("ascii")))
+        try:
+            trailers = encode_metadata(trailing)
+        except ValueError:
+            logger.error("gRPC-Web: invalid trailing metadata dropped", exc_info=True)
+            trailers = []
+        if not self.headers_sent:
+            self.headers_sent = True
+            metadata = [*self.initial, *trailers]
+            headers = self._headers(metadata) + status + metadata + [(b"content-length", b"0")]
+            if close:
+                headers.append((b"connection", b"close"))
+            await self._send({"type": "http.response.start", "status": 200, "headers": headers})
+            await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        block = b"".join(k + b": " + v + b"\r\n" for k, v in [*status, *trailers])
+        await self._body(FRAME_HEADER.pack(FLAG_TRAILER, len(block)) + block, False)
+
+
+def _gzip(payload: bytes) -> bytes:
+    return gzip.compress(payload, compresslevel=6, mtime=0)

@@ -1,0 +1,209 @@
+"""The grpc.aio transport: endpoints as grpc method handlers, on bytes.
+
+It owns binary (de)serialization (a malformed request is INVALID_ARGUMENT, not grpc's
+INTERNAL) and carries out `CallContext` operations on `grpc.aio.ServicerContext`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import grpc
+import grpc.aio
+from google.protobuf.message import DecodeError
+
+from .._call import CallContext, Metadata, pairs
+from .._endpoint import Endpoint, status_of
+from .._errors import GrpcError
+from .._identity import PeerIdentity, peer_identity_from_auth_context
+
+Context = Any  # grpc.aio.ServicerContext
+
+COMPRESSION = {
+    None: grpc.Compression.NoCompression,
+    "gzip": grpc.Compression.Gzip,
+}
+
+
+class GrpcAioCall(CallContext):
+    """A `CallContext` over a `grpc.aio.ServicerContext`; properties read it lazily."""
+
+    protocol = "grpc"
+    _headers_sent = False
+    _metadata: Metadata | None = None
+
+    def __init__(self, method: str, context: Context) -> None:
+        self.method = method
+        self._context = context
+
+    @property
+    def metadata(self) -> Metadata:
+        if self._metadata is None:
+            self._metadata = Metadata(self._context.invocation_metadata() or ())
+        return self._metadata
+
+    @property
+    def peer(self) -> str:
+        return str(self._context.peer())
+
+    @property
+    def deadline(self) -> float | None:
+        remaining = self._context.time_remaining()
+        return None if remaining is None else time.monotonic() + remaining
+
+    def time_remaining(self) -> float | None:
+        remaining: float | None = self._context.time_remaining()
+        return remaining
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self._context.cancelled())
+
+    @property
+    def peer_identity(self) -> PeerIdentity | None:
+        return peer_identity_from_auth_context(self._context.auth_context() or {})
+
+    @property
+    def headers_sent(self) -> bool:
+        return self._headers_sent
+
+    async def send_headers(
+        self, metadata: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()
+    ) -> None:
+        if self._headers_sent:
+            raise RuntimeError(f"{self.method}: send_headers() after the headers were sent")
+        self._headers_sent = True
+        await self._context.send_initial_metadata(pairs(metadata))
+
+    def set_compression(self, algorithm: str | None) -> None:
+        CallContext.set_compression(self, algorithm)
+        self._context.set_compression(COMPRESSION[self.compression])
+
+    async def _write(self, message: Any) -> None:
+        payload = message.SerializeToString()
+        self.response_size += len(payload)
+        if not self._headers_sent:
+            await self._first_headers()
+        await self._context.write(payload)
+
+    async def _first_headers(self) -> None:
+        """Headers about to go out with the first message (or the status)."""
+        self._headers_sent = True
+        if self.compression is not None:
+            # grpc.aio applies a per-call compression only to explicitly sent headers
+            await self._context.send_initial_metadata(())
+
+
+def generic_handlers(endpoints: Sequence[Endpoint]) -> list[grpc.GenericRpcHandler]:
+    """One grpc generic handler per service, serving `endpoints`."""
+    by_service: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {}
+    for ep in endpoints:
+        service, name = ep.method[1:].split("/", 1)
+        by_service.setdefault(service, {})[name] = method_handler(ep)
+    return [grpc.method_handlers_generic_handler(s, h) for s, h in by_service.items()]
+
+
+def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
+    """The grpc handler for one endpoint: parse, run, serialize, translate errors."""
+    parse = _parser(ep.request_type)
+    method, run, enter, leave = ep.method, ep.run, ep.enter, ep.leave
+
+    incoming = _stream_incoming(parse) if ep.client_streaming else _unary_incoming(parse)
+
+    async def unary_response(raw: Any, context: Context) -> bytes:
+        call = GrpcAioCall(method, context)
+        try:
+            request = incoming(raw, call)
+            enter(request, call)
+            try:
+                payload: bytes = (await run(request, call)).SerializeToString()
+            finally:
+                leave()
+        except BaseException as exc:
+            await _fail(exc, call, context)
+            raise
+        call.response_size = len(payload)
+        call.code = 0
+        if call.compression is not None and not call._headers_sent:
+            await call._first_headers()
+        if call.trailers:
+            context.set_trailing_metadata(call.trailers)
+        return payload
+
+    async def stream_response(raw: Any, context: Context) -> None:
+        call = GrpcAioCall(method, context)
+        try:
+            request = incoming(raw, call)
+            enter(request, call)
+            try:
+                await run(request, call)
+            finally:
+                leave()
+        except BaseException as exc:
+            await _fail(exc, call, context)
+            raise
+        call.code = 0
+        if call.trailers:
+            context.set_trailing_metadata(call.trailers)
+
+    behavior = stream_response if ep.server_streaming else unary_response
+    left = "stream" if ep.client_streaming else "unary"
+    right = "stream" if ep.server_streaming else "unary"
+    factory = getattr(grpc, f"{left}_{right}_rpc_method_handler")
+    handler: grpc.RpcMethodHandler[Any, Any] = factory(behavior)
+    return handler
+
+
+def _stream_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, CallContext], Any]:
+    def incoming(requests: Any, call: CallContext) -> Any:
+        return _parsed(requests, parse, call)
+
+    return incoming
+
+
+def _unary_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, CallContext], Any]:
+    def incoming(raw: bytes, call: CallContext) -> Any:
+        call.request_size = len(raw)
+        return parse(raw)
+
+    return incoming
+
+
+def _parser(request_type: Any) -> Callable[[bytes], Any]:
+    """bytes → `_pb2` message; malformed input is the client's fault: INVALID_ARGUMENT."""
+    from_string = request_type.FromString
+    type_name = request_type.DESCRIPTOR.full_name
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return from_string(raw)
+        except (DecodeError, RuntimeError, ValueError) as exc:
+            raise GrpcError(
+                GrpcError.INVALID_ARGUMENT, f"request is not a valid {type_name} message"
+            ) from exc
+
+    return parse
+
+
+async def _parsed(
+    requests: AsyncIterator[bytes], parse: Callable[[bytes], Any], call: CallContext
+) -> AsyncIterator[Any]:
+    async for raw in requests:
+        call.request_size += len(raw)
+        yield parse(raw)
+
+
+async def _fail(exc: BaseException, call: GrpcAioCall, context: Context) -> None:
+    """End the call with the status `exc` stands for; return to let the caller re-raise."""
+    if not isinstance(exc, Exception) or isinstance(exc, grpc.aio.AbortError):
+        call.code = GrpcError.CANCELLED
+        return
+    status = status_of(exc, call.method)
+    call.code = status.code
+    trailers = pairs([*call.trailers, *status.trailers])
+    await context.abort(_STATUS[status.code], status.message, trailing_metadata=trailers)
+
+
+_STATUS = {code.value[0]: code for code in grpc.StatusCode}
