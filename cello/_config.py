@@ -21,6 +21,12 @@ class GrpcConfig:
         web_port: the gRPC-Web HTTP port (0 picks a free one).
         web_origins: origins allowed to call gRPC-Web from a browser (CORS).
         shutdown_grace_secs: how long in-flight calls may finish when the server stops.
+        drain_delay_secs: on stop, how long health reports NOT_SERVING while every call is
+            still served, before new calls are refused (so load balancers and readiness
+            probes see the drain first); 0 stops at once, Kubernetes wants a few seconds.
+        reuse_port: share the ports with other processes (SO_REUSEPORT), as `cello serve
+            --workers` does; off, a port already in use is an error.
+        access_log: log one line per call.
     """
 
     port: int = 50051
@@ -34,6 +40,9 @@ class GrpcConfig:
     web_port: int = 8080
     web_origins: tuple[str, ...] = ("*",)
     shutdown_grace_secs: float = 5.0
+    drain_delay_secs: float = 0.0
+    reuse_port: bool = False
+    access_log: bool = False
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 0, 65535)
@@ -43,6 +52,8 @@ class GrpcConfig:
         _check_int("concurrency_limit", self.concurrency_limit, 1, 1_000_000)
         if self.shutdown_grace_secs < 0:
             raise ValueError(f"shutdown_grace_secs must be >= 0, got {self.shutdown_grace_secs}")
+        if self.drain_delay_secs < 0:
+            raise ValueError(f"drain_delay_secs must be >= 0, got {self.drain_delay_secs}")
         if isinstance(self.web_origins, str):
             object.__setattr__(self, "web_origins", (self.web_origins,))
 
