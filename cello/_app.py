@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 from ._config import GrpcConfig
 from ._server import GrpcServer
@@ -33,11 +34,17 @@ class App:
         """Serve until SIGINT or SIGTERM, then drain in-flight calls and exit."""
         asyncio.run(self.serve())
 
-    async def serve(self, *, stop: asyncio.Event | None = None) -> None:
+    async def serve(
+        self,
+        *,
+        stop: asyncio.Event | None = None,
+        ready: Callable[[GrpcServer], object] | None = None,
+    ) -> None:
         """The body of `run()`, for callers that own the event loop.
 
         Args:
             stop: ends serving when set; SIGINT and SIGTERM set it too.
+            ready: called with the server once it serves (`cello serve` workers report in).
         """
         if self.grpc_config is None:
             raise RuntimeError("call app.enable_grpc(GrpcConfig(...)) before running")
@@ -57,6 +64,8 @@ class App:
         if server.web_port is not None:
             host = server.address.rsplit(":", 1)[0]
             print(f"cello: serving gRPC-Web on http://{host}:{server.web_port}", flush=True)
+        if ready is not None:
+            ready(server)
         try:
             await stop.wait()
         finally:
