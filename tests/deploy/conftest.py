@@ -103,8 +103,13 @@ class Served:
         self.process.send_signal(sig)
 
     async def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, then the exit code."""
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
+        return await self.exited(timeout)
+
+    async def exited(self, timeout: float = 60) -> int:
+        """The exit code, once the process ended by itself."""
         code = await asyncio.wait_for(self.process.wait(), timeout)
         await asyncio.gather(*self._readers)
         return code

@@ -151,10 +151,12 @@ async def test_sighup_rolls_the_workers_without_a_failed_call(serve: Serve) -> N
 @pytest.mark.parametrize("first", [["--port", "0"], ["--workers", "2"]], ids=["plain", "workers"])
 async def test_a_double_bind_without_workers_is_an_error(serve: Serve, first: list[str]) -> None:
     running = await serve(APP, *first)
-    line = await running.wait_for(r"serving gRPC on [\d.]+:(\d+)")
-    port = line.group(1)
+    if "--workers" in first:
+        port = str((await running.started()).port)
+    else:
+        port = (await running.wait_for(r"serving gRPC on [\d.]+:(\d+)")).group(1)
     second = await serve(APP, "--port", port, "--web-port", "0")
-    assert await second.stop() == 2
+    assert await second.exited() == 2
     errors = [line for line in second.lines if line.startswith("cello serve:")]
     assert len(errors) == 1 and port in errors[0] and "in use" in errors[0], second.lines
     assert not any("Traceback" in line for line in second.lines)
@@ -173,7 +175,7 @@ async def test_a_double_bind_without_workers_is_an_error(serve: Serve, first: li
 )
 async def test_a_bad_target_is_one_line_naming_it(serve: Serve, target: str, message: str) -> None:
     served = await serve(target, "--workers", "2")
-    assert await served.stop() == 2
+    assert await served.exited() == 2
     assert [line for line in served.lines if line.startswith("cello serve:")] == [
         line for line in served.lines if line.strip()
     ]
