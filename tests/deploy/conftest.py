@@ -85,14 +85,15 @@ class Served:
         assert match is not None
         return match
 
-    async def started(self) -> Served:
+    async def started(self, *, web: bool = True) -> Served:
         line = await self.wait_for(
             r"serving gRPC on [\d.]+:(\d+) with \d+ worker\S* \(pids ([\d, ]+)\)"
         )
         self.port = int(line.group(1))
         self.pids = [int(p) for p in line.group(2).split(", ")]
-        web = await self.wait_for(r"serving gRPC-Web on http://[\d.]+:(\d+)")
-        self.web_port = int(web.group(1))
+        if web:
+            line = await self.wait_for(r"serving gRPC-Web on http://[\d.]+:(\d+)")
+            self.web_port = int(line.group(1))
         return self
 
     @property
