@@ -41,6 +41,8 @@ class ServeOptions:
     host: str | None = None
     port: int | None = None
     web_port: int | None = None
+    drain_delay: float | None = None
+    grace: float | None = None
     workers: int = 0
     reload: bool = False
     access_log: bool = False
@@ -49,6 +51,10 @@ class ServeOptions:
     def worker_args(self) -> list[str]:
         """The flags a worker is started with (ports resolved by the supervisor)."""
         args = [self.target, "--log-format", self.log_format]
+        if self.drain_delay is not None:
+            args.append(f"--drain-delay={self.drain_delay}")
+        if self.grace is not None:
+            args.append(f"--grace={self.grace}")
         if self.access_log:
             args.append("--access-log")
         return args
@@ -62,6 +68,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (overrides the config)")
     serve.add_argument("--port", type=int, help="gRPC port (overrides the config; 0: any)")
     serve.add_argument("--web-port", type=int, help="gRPC-Web port (overrides the config)")
+    serve.add_argument(
+        "--drain-delay",
+        type=float,
+        metavar="SECS",
+        help="on SIGTERM, report NOT_SERVING and keep serving this long (drain_delay_secs)",
+    )
+    serve.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECS",
+        help="then let in-flight calls finish this long (shutdown_grace_secs)",
+    )
     serve.add_argument(
         "--workers",
         type=int,
@@ -87,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         web_port=args.web_port,
+        drain_delay=args.drain_delay,
+        grace=args.grace,
         workers=args.workers,
         reload=args.reload,
         access_log=args.access_log,
@@ -175,6 +195,10 @@ def effective_config(app: App, options: ServeOptions, *, worker: bool = False) -
         changes["port"] = options.port
     if options.web_port is not None:
         changes["web_port"] = options.web_port
+    if options.drain_delay is not None:
+        changes["drain_delay_secs"] = options.drain_delay
+    if options.grace is not None:
+        changes["shutdown_grace_secs"] = options.grace
     if options.access_log:
         changes["access_log"] = True
     if worker:
