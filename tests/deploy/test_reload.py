@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc.aio
+import pytest
 from google.protobuf.wrappers_pb2 import StringValue
 
 from .conftest import OWN_CONNECTION, Served
@@ -40,6 +41,7 @@ async def _call(address: str, method: str, request: bytes = b"") -> str:
         return str((await call(request, timeout=10)).value)
 
 
+@pytest.mark.peer  # slow: two app starts and a poll
 async def test_a_source_change_reloads_with_new_stubs(
     serve: Callable[..., Awaitable[Served]], tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import struct
@@ -32,8 +33,12 @@ async def _pids_seen(address: str, want: set[int], tries: int = 200) -> set[int]
 
 
 async def test_two_workers_answer_on_both_ports(serve: Serve) -> None:
-    served = await (await serve(APP, "--workers", "2")).started()
+    served = await (await serve(APP, "--workers", "2", "--log-format", "json")).started()
     assert len(set(served.pids)) == 2
+    for pid in served.pids:  # each worker logs, as JSON, that it serves
+        line = await served.wait_for(rf'"pid": {pid}, "message": "serving deploy')
+        entry = json.loads(line.string)
+        assert (entry["logger"], entry["level"]) == ("cello.grpc", "info")
     assert await _pids_seen(served.address, set(served.pids)) == set(served.pids)
     web_pids: set[int] = set()
     url = f"http://127.0.0.1:{served.web_port}/deploy.v1.WhoService/Whoami"
@@ -63,6 +68,7 @@ async def _pinned_channels(address: str, count: int) -> list[tuple[grpc.aio.Chan
     return pinned
 
 
+@pytest.mark.peer  # slow: real processes killed and replaced
 async def test_sigkill_loses_only_that_workers_calls_and_it_comes_back(serve: Serve) -> None:
     served = await (await serve(APP, "--workers", "2")).started()
     pinned = await _pinned_channels(served.address, 16)
@@ -105,6 +111,7 @@ async def test_sigterm_drains_every_in_flight_call(serve: Serve) -> None:
         await channel.close()
 
 
+@pytest.mark.peer  # slow: real processes killed and replaced
 async def test_sighup_rolls_the_workers_without_a_failed_call(serve: Serve) -> None:
     served = await (await serve(APP, "--workers", "2")).started()
     old = set(served.pids)
