@@ -51,7 +51,7 @@ def start(workers: int, env: dict[str, str]) -> tuple[subprocess.Popen[str], int
     )
     assert process.stdout is not None
     for line in process.stdout:
-        found = re.search(r"serving gRPC on [\d.]+:(\d+) with", line)
+        found = re.search(r"serving gRPC with \d+ workers? .* on [\d.]+:(\d+)$", line)
         if found:
             return process, int(found.group(1))
     raise SystemExit(f"cello serve --workers {workers} did not start")

@@ -220,7 +220,9 @@ def prepare(options: ServeOptions) -> int:
     config = effective_config(app, options)
     _server(app, config)._load_handlers()  # generates into the cache, or checks the build
     fields = ("host", "port", "web_port", "enable_web", "shutdown_grace_secs", "drain_delay_secs")
-    print(json.dumps({name: getattr(config, name) for name in fields}), flush=True)
+    settings = {name: getattr(config, name) for name in fields}
+    settings["tls"] = getattr(config, "tls", None) is not None
+    print(json.dumps(settings), flush=True)
     return 0
 
 

@@ -101,19 +101,20 @@ class Supervisor:
                 sock.close()
 
     def _announce(self) -> None:
+        """The startup lines; as for one process, the address comes last."""
         host = self.settings["host"]
         shown = "127.0.0.1" if host in ("[::]", "0.0.0.0", "") else host
         pids = ", ".join(str(w.pid) for w in self.workers.values())
+        workers = f"{self.count} worker{'s' if self.count > 1 else ''}"
         print(
-            f"cello: serving gRPC on {shown}:{self.settings['port']} "
-            f"with {self.count} worker(s) (pids {pids})",
-            flush=True,
+            f"cello: serving gRPC with {workers} (pids {pids}) on {shown}:{self.settings['port']}"
         )
         if self.settings["enable_web"]:
+            scheme = "https" if self.settings.get("tls") else "http"
             print(
-                f"cello: serving gRPC-Web on http://{shown}:{self.settings['web_port']}",
-                flush=True,
+                f"cello: serving gRPC-Web with {workers} on {scheme}://{shown}:{self.settings['web_port']}"
             )
+        sys.stdout.flush()
 
     # -- the children --------------------------------------------------------------------
 

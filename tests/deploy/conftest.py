@@ -18,6 +18,10 @@ from google.protobuf.wrappers_pb2 import Int64Value
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.deploy.whoami:app"
+# the startup lines, address last: `cello serve --workers`, and one process (plain or TLS)
+SUPERVISOR_LINE = r"serving gRPC with \d+ workers? \(pids ([\d, ]+)\) on [\d.]+:(\d+)$"
+SUPERVISOR_WEB_LINE = r"serving gRPC-Web with \d+ workers? on http://[\d.]+:(\d+)$"
+SINGLE_LINE = r"serving gRPC (?:\([^)]*\) )?on 127\.0\.0\.1:(\d+)$"
 # grpc shares connections between channels with equal options; tests want their own
 OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 # the client retry policy docs/deploy.md recommends: grpc.aio kills the calls that reach a
@@ -86,13 +90,11 @@ class Served:
         return match
 
     async def started(self, *, web: bool = True) -> Served:
-        line = await self.wait_for(
-            r"serving gRPC on [\d.]+:(\d+) with \d+ worker\S* \(pids ([\d, ]+)\)"
-        )
-        self.port = int(line.group(1))
-        self.pids = [int(p) for p in line.group(2).split(", ")]
+        line = await self.wait_for(SUPERVISOR_LINE)
+        self.pids = [int(p) for p in line.group(1).split(", ")]
+        self.port = int(line.group(2))
         if web:
-            line = await self.wait_for(r"serving gRPC-Web on http://[\d.]+:(\d+)")
+            line = await self.wait_for(SUPERVISOR_WEB_LINE)
             self.web_port = int(line.group(1))
         return self
 

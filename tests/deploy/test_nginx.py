@@ -18,7 +18,7 @@ import grpc
 import grpc.aio
 import pytest
 
-from .conftest import APP, OWN_CONNECTION, RETRY_ON_DRAIN, ROOT, Served, sleep
+from .conftest import APP, OWN_CONNECTION, RETRY_ON_DRAIN, ROOT, SINGLE_LINE, Served, sleep
 
 pytestmark = [
     pytest.mark.peer,
@@ -90,7 +90,7 @@ async def nginx(tmp_path: Path) -> AsyncIterator[Callable[[list[int]], Awaitable
 
 async def _instance(serve: Serve, port: int) -> Served:
     served = await serve(APP, "--port", str(port), "--web-port", "0")
-    await served.wait_for(rf"serving gRPC on 127\.0\.0\.1:{port}$")
+    assert (await served.wait_for(SINGLE_LINE)).group(1) == str(port)
     return served
 
 

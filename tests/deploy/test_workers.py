@@ -17,7 +17,16 @@ import httpx
 import pytest
 from google.protobuf.wrappers_pb2 import Int64Value
 
-from .conftest import APP, OWN_CONNECTION, RETRY_ON_DRAIN, Served, pid_of, sleep, whoami
+from .conftest import (
+    APP,
+    OWN_CONNECTION,
+    RETRY_ON_DRAIN,
+    SINGLE_LINE,
+    Served,
+    pid_of,
+    sleep,
+    whoami,
+)
 
 Serve = Callable[..., Awaitable[Served]]
 
@@ -161,7 +170,7 @@ async def test_a_double_bind_without_workers_is_an_error(serve: Serve, first: li
     if "--workers" in first:
         port = str((await running.started()).port)
     else:
-        port = (await running.wait_for(r"serving gRPC on [\d.]+:(\d+)")).group(1)
+        port = (await running.wait_for(SINGLE_LINE)).group(1)
     second = await serve(APP, "--port", port, "--web-port", "0")
     assert await second.exited() == 2
     errors = [line for line in second.lines if line.startswith("cello serve:")]
