@@ -67,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("target", metavar="MODULE[:ATTR]")
     serve.add_argument("--host", help="address to bind (overrides the config)")
     serve.add_argument("--port", type=int, help="gRPC port (overrides the config; 0: any)")
-    serve.add_argument("--web-port", type=int, help="gRPC-Web port (overrides the config)")
+    serve.add_argument(
+        "--web-port", type=int, metavar="PORT", help="gRPC-Web port (overrides the config)"
+    )
     serve.add_argument(
         "--drain-delay",
         type=float,
@@ -84,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=0,
+        metavar="N",
         help="N processes sharing the ports (SO_REUSEPORT); SIGHUP restarts them one by one",
     )
     serve.add_argument(

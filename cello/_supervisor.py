@@ -67,6 +67,7 @@ class Supervisor:
         self._reserved: list[socket.socket] = []
         self._replacing = asyncio.Lock()
         self._watchers: set[asyncio.Task[Any]] = set()
+        self._children: set[asyncio.subprocess.Process] = set()
 
     async def run(self) -> int:
         code = await self._prepare()
@@ -91,8 +92,15 @@ class Supervisor:
             await self.stopping.wait()
             if reloader is not None:
                 reloader.cancel()
+            for task in list(self._watchers):  # a restart or a roll under way
+                task.cancel()
+            await asyncio.gather(*self._watchers, return_exceptions=True)
             logger.info("draining %d worker(s)", len(self.workers))
             await asyncio.gather(*(self._retire(w) for w in list(self.workers.values())))
+            # a worker whose start was interrupted above never joined `workers`
+            await asyncio.gather(
+                *(self._retire(Worker(0, p)) for p in self._children if p.returncode is None)
+            )
             return 1 if failed else 0
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -182,6 +190,7 @@ class Supervisor:
             )
         finally:
             os.close(write_end)
+        self._children.add(process)
         try:
             loop = asyncio.get_running_loop()
             reading = loop.run_in_executor(None, _read_to_end, read_end)
@@ -194,6 +203,7 @@ class Supervisor:
             ) from None
         if not line.startswith("ready"):
             code = await process.wait()
+            self._children.discard(process)
             raise ServeError(f"worker {slot} exited with {_exit_reason(code)} before serving")
         worker = Worker(slot, process)
         self.workers[slot] = worker
@@ -206,6 +216,7 @@ class Supervisor:
     async def _watch(self, worker: Worker) -> None:
         """Restart `worker` if it exits without being asked to."""
         code = await worker.process.wait()
+        self._children.discard(worker.process)
         if worker.retiring or self.stopping.is_set():
             return
         lived = time.monotonic() - worker.started
@@ -248,6 +259,7 @@ class Supervisor:
             await worker.process.wait()
         if self.workers.get(worker.slot) is worker:
             del self.workers[worker.slot]
+        self._children.discard(worker.process)
 
     # -- rolling restarts ----------------------------------------------------------------
 
