@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,13 @@ class Supervisor:
 
     async def _prepare(self) -> int:
         """Build or check the stubs once, in a child; learn the effective config."""
+        if self.options.reload and _project_build() is not None:
+            # development: keep the project's `cello-gen build` current, as one would by hand
+            build = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "cello.codegen.cli", "build"
+            )
+            if await build.wait():
+                return 1  # cello-gen printed why
         o = self.options
         flags = [f"--host={o.host}"] if o.host is not None else []
         flags += [f"--port={o.port}"] if o.port is not None else []
@@ -301,10 +309,11 @@ class Supervisor:
     async def _reload_loop(self) -> None:
         """--reload: restart when a .py file under the working directory changes."""
         root = Path.cwd()
-        seen = _mtimes(root)
+        build = _project_build()  # rebuilt on each reload: its files are not sources
+        seen = _mtimes(root, build)
         while True:
             await asyncio.sleep(POLL_SECS)
-            now = _mtimes(root)
+            now = _mtimes(root, build)
             if now == seen:
                 continue
             changed = sorted(str(p.relative_to(root)) for p in now.keys() ^ seen.keys())
@@ -316,11 +325,28 @@ class Supervisor:
             await self._roll()
 
 
-def _mtimes(root: Path) -> dict[Path, float]:
-    """The modification time of every .py file under `root`, hidden folders excepted."""
+def _project_build() -> Path | None:
+    """The `[tool.cello] out` folder of the project in the working directory, if any."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        path = folder / "pyproject.toml"
+        if path.exists():
+            with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
+                out = tomllib.loads(path.read_text()).get("tool", {}).get("cello", {}).get("out")
+                return (Path.cwd() / out).resolve() if isinstance(out, str) else None
+            return None
+    return None
+
+
+def _mtimes(root: Path, skip: Path | None = None) -> dict[Path, float]:
+    """The modification time of every .py file under `root`, hidden folders and `skip`
+    excepted."""
     found: dict[Path, float] = {}
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS]
+        dirs[:] = [
+            d
+            for d in dirs
+            if not d.startswith(".") and d not in _SKIP_DIRS and Path(folder, d).resolve() != skip
+        ]
         for name in files:
             if name.endswith(".py"):
                 path = Path(folder, name)

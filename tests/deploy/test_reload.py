@@ -42,9 +42,14 @@ async def _call(address: str, method: str, request: bytes = b"") -> str:
 
 
 @pytest.mark.peer  # slow: two app starts and a poll
+@pytest.mark.parametrize("build", [False, True], ids=["cache", "project-build"])
 async def test_a_source_change_reloads_with_new_stubs(
-    serve: Callable[..., Awaitable[Served]], tmp_path: Path
+    serve: Callable[..., Awaitable[Served]], tmp_path: Path, build: bool
 ) -> None:
+    if build:  # the project's own `cello-gen build`, which --reload keeps current
+        (tmp_path / "pyproject.toml").write_text(
+            '[tool.cello]\ntargets = ["greeter"]\nout = "stubs"\n'
+        )
     module = tmp_path / "greeter.py"
     module.write_text(textwrap.dedent(SERVICE.format(version="v1", extra="")))
     served = await (
@@ -59,4 +64,9 @@ async def test_a_source_change_reloads_with_new_stubs(
     assert await _call(served.address, "Version") == "v2"
     request = StringValue(value="call").SerializeToString()
     assert await _call(served.address, "Extra", request) == "extra call"
+    proto = tmp_path / "stubs" / "reload" / "v1" / "reload.proto"
+    if build:
+        assert "rpc Extra" in proto.read_text()
+    else:
+        assert not proto.parent.exists()
     assert await served.stop() == 0
