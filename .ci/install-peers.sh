@@ -33,7 +33,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # Always from the system (no conflicts).
 BASE_PKGS=(protobuf-compiler libprotobuf-dev golang-go golang-google-grpc-dev
-           chromium nghttp2-client ca-certificates)
+           chromium nghttp2-client nginx ca-certificates)
 # The Go APIv2 protobuf codegen/runtime stack (conflicts with golang-goprotobuf-dev).
 GO_V2_PKGS=(protoc-gen-go protoc-gen-go-grpc golang-google-protobuf-dev
             golang-github-golang-protobuf-1-5-dev)
@@ -103,4 +103,6 @@ if [[ ${SKIP_NPM:-0} != 1 ]]; then
 fi
 command -v chromium >/dev/null || die "chromium missing"
 command -v nghttp >/dev/null || die "nghttp (nghttp2-client) missing"
+command -v h2load >/dev/null || die "h2load (nghttp2-client) missing"
+command -v nginx >/dev/null || die "nginx missing"
 echo "install-peers.sh: OK ($mode mode)"

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
 
 from ._config import GrpcConfig
 from ._endpoint import Middleware
@@ -51,11 +52,17 @@ class App:
         """
         asyncio.run(self.serve())
 
-    async def serve(self, *, stop: asyncio.Event | None = None) -> None:
+    async def serve(
+        self,
+        *,
+        stop: asyncio.Event | None = None,
+        ready: Callable[[GrpcServer], object] | None = None,
+    ) -> None:
         """The body of `run()`, for callers that own the event loop.
 
         Args:
             stop: ends serving when set; SIGINT and SIGTERM set it too.
+            ready: called with the server once it serves (`cello serve` workers report in).
         """
         if self.grpc_config is None:
             raise RuntimeError("call app.enable_grpc(GrpcConfig(...)) before running")
@@ -83,6 +90,8 @@ class App:
                 reload_on_hup = False
         if server.schema_source is not None:
             print(f"cello: serving {server.schema_source.describe()}", flush=True)
+        if ready is not None:
+            ready(server)
         try:
             await stop.wait()
         finally:

@@ -35,6 +35,11 @@ class GrpcConfig:
         web_body_timeout: seconds a gRPC-Web request body may take to arrive in full (the
             call's deadline, if shorter, bounds it too), and that a web connection may stay
             idle or with a half-sent request head before it is closed.
+        drain_delay_secs: on stop, how long health reports NOT_SERVING while every call is
+            still served, before new calls are refused (so load balancers and readiness
+            probes see the drain first); 0 stops at once, Kubernetes wants a few seconds.
+        reuse_port: share the ports with other processes (SO_REUSEPORT), as `cello serve
+            --workers` does; off, a port already in use is an error.
     """
 
     port: int = 50051
@@ -53,6 +58,8 @@ class GrpcConfig:
     compression: str | None = None
     web_allowed_headers: tuple[str, ...] = ()
     web_body_timeout: float = 10.0
+    drain_delay_secs: float = 0.0
+    reuse_port: bool = False
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 0, 65535)
@@ -67,6 +74,8 @@ class GrpcConfig:
                 f"GrpcConfig.tls must be a TlsConfig, got {self.tls!r}; "
                 "use GrpcConfig(tls=TlsConfig(cert_chain=..., private_key=...))"
             )
+        if self.drain_delay_secs < 0:
+            raise ValueError(f"drain_delay_secs must be >= 0, got {self.drain_delay_secs}")
         if isinstance(self.web_origins, str):
             object.__setattr__(self, "web_origins", (self.web_origins,))
         if isinstance(self.web_allowed_headers, str):

@@ -35,9 +35,12 @@ _running: set[GrpcServer] = set()
 
 
 def server_options(config: GrpcConfig) -> list[tuple[str, Any]]:
-    """grpcio channel arguments for `config`: message size and keepalive."""
+    """grpcio channel arguments for `config`: message size, keepalive, port sharing."""
     keepalive_ms = config.keepalive_secs * 1000
     return [
+        # grpcio shares ports by default, so a second server would start silently and
+        # take half the connections; share only when asked (workers, reuse_port=True)
+        ("grpc.so_reuseport", 1 if config.reuse_port else 0),
         ("grpc.max_send_message_length", config.max_message_size),
         ("grpc.max_receive_message_length", config.max_message_size),
         ("grpc.keepalive_time_ms", keepalive_ms),
@@ -203,13 +206,13 @@ class GrpcServer:
                 bound = server.add_secure_port(
                     f"{self.host}:{self.port}", self._certs.grpc_credentials()
                 )
-        except RuntimeError as exc:
-            bound, reason = 0, f": {exc}"
-        else:
-            reason = ""
+        except RuntimeError:  # grpcio's message only says "Failed to bind"
+            bound = 0
         if bound == 0:
             raise RuntimeError(
-                f"cannot bind {self.host}:{self.port}{reason}; is another server on that port?"
+                f"cannot bind gRPC to {self.host}:{self.port}: the port is in use (or the "
+                "address is not local); stop the other server, choose another port, or "
+                "share the port on purpose with GrpcConfig(reuse_port=True)"
             )
         self.port = bound
         await server.start()
@@ -230,6 +233,7 @@ class GrpcServer:
                     self.config.web_port,
                     ssl_context=context,
                     head_timeout=self.config.web_body_timeout,
+                    reuse_port=self.config.reuse_port,
                 )
             except BaseException:
                 await self.stop(0)
@@ -302,8 +306,14 @@ class GrpcServer:
         self._endpoints = endpoints
         return endpoints
 
-    async def stop(self, grace: float | None = None) -> None:
-        """Stop serving: report NOT_SERVING, let in-flight calls finish for `grace` seconds."""
+    async def stop(self, grace: float | None = None, *, drain_delay: float | None = None) -> None:
+        """Stop serving: report NOT_SERVING, keep serving for `drain_delay` seconds, then
+        refuse new calls and let in-flight ones finish for `grace` seconds.
+
+        Args:
+            grace: defaults to `config.shutdown_grace_secs`.
+            drain_delay: defaults to `config.drain_delay_secs`.
+        """
         server, self._server = self._server, None
         if server is None:
             return
@@ -312,6 +322,12 @@ class GrpcServer:
             await self._certs.stop()
         if self._health is not None:
             await self._health.set_all(sorted(self._bindings), serving=False)
+        drain_delay = self.config.drain_delay_secs if drain_delay is None else drain_delay
+        if drain_delay > 0:
+            # new calls, health checks included, are still served: probes and load
+            # balancers see NOT_SERVING and move traffic away before anything is refused
+            logger.info("reporting NOT_SERVING for %ss before draining", drain_delay)
+            await asyncio.sleep(drain_delay)
         grace = self.config.shutdown_grace_secs if grace is None else grace
         web, self._web = self._web, None
         if web is None:

@@ -60,10 +60,11 @@ class WebServerHandle:
         await asyncio.shield(self._task)
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A listening, non-blocking TCP socket on `host:port`.
 
-    "[::]" binds IPv6 and IPv4 (IPv4 only where the machine has no IPv6).
+    "[::]" binds IPv6 and IPv4 (IPv4 only where the machine has no IPv6). With
+    `reuse_port`, other processes of this user may listen on the same port (SO_REUSEPORT).
 
     Raises:
         OSError: the address cannot be resolved or bound.
@@ -81,16 +82,18 @@ def bind(host: str, port: int) -> socket.socket:
             continue
         for family, socktype, proto, _, sockaddr in infos:
             try:
-                return _listen(socket.socket(family, socktype, proto), sockaddr)
+                return _listen(socket.socket(family, socktype, proto), sockaddr, reuse_port)
             except OSError as exc:
                 error = exc
     assert error is not None
     raise error
 
 
-def _listen(sock: socket.socket, sockaddr: Any) -> socket.socket:
+def _listen(sock: socket.socket, sockaddr: Any, reuse_port: bool) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if sock.family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind(sockaddr)
@@ -156,6 +159,7 @@ async def serve_web(
     log_level: str = "warning",
     ssl_context: ssl.SSLContext | None = None,
     head_timeout: float = 10.0,
+    reuse_port: bool = False,
     **uvicorn_options: Any,
 ) -> WebServerHandle:
     """Serve the ASGI `app` with uvicorn on `host:port` until `handle.stop()`.
@@ -172,6 +176,7 @@ async def serve_web(
             request's scope carries the ASGI `tls` extension with the client certificate.
         head_timeout: seconds a connection may stay open without sending a complete
             request head (idle, or half-sent), before it is closed.
+        reuse_port: share the port with other processes (SO_REUSEPORT).
         uvicorn_options: more `uvicorn.Config` settings.
 
     Returns:
@@ -188,10 +193,11 @@ async def serve_web(
             yield  # the embedding program owns the signals
 
     try:
-        sock = bind(host, port)
+        sock = bind(host, port, reuse_port=reuse_port)
     except OSError as exc:
         raise RuntimeError(
-            f"cannot bind gRPC-Web to {host}:{port}: {exc}; is another server on that port?"
+            f"cannot bind gRPC-Web to {host}:{port}: {exc}; stop the other server, choose "
+            "another web_port, or share the port on purpose with GrpcConfig(reuse_port=True)"
         ) from exc
     bound_port = sock.getsockname()[1]
     options: dict[str, Any] = {

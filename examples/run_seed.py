@@ -3,6 +3,9 @@
 The page's snippets share one session, like a notebook or `python -m asyncio`: later ones
 use names from earlier ones, and top-level `await` is allowed. A snippet whose last line
 raises (the GrpcError example) is expected to raise; the runner reports it and goes on.
+The GrpcServer snippet starts a second server on the Quick Start's port while that one
+still runs; since ports are shared only when asked (`GrpcConfig(reuse_port=True)`), the
+runner asks for sharing on the page's servers, as a notebook user would.
 
     python examples/run_seed.py
 """
@@ -20,8 +23,18 @@ SNIPPETS = Path(__file__).parent / "seed"
 
 
 async def run_all() -> int:
-    from cello.grpc import GrpcError, GrpcServer
+    import dataclasses
 
+    import cello
+    import cello.grpc
+    from cello.grpc import GrpcConfig, GrpcError, GrpcServer
+
+    class SharingServer(GrpcServer):
+        def __init__(self, host=None, port=None, config=None, **options):  # type: ignore[no-untyped-def]
+            config = dataclasses.replace(config or GrpcConfig(), reuse_port=True)
+            super().__init__(host, port, config, **options)
+
+    cello.GrpcServer = cello.grpc.GrpcServer = SharingServer  # type: ignore[misc]
     namespace: dict[str, object] = {"__name__": "seed_page"}
     sys.modules["seed_page"] = types.ModuleType("seed_page")
     namespace = vars(sys.modules["seed_page"])

@@ -6,4 +6,5 @@ ruff format --check .
 ruff check .
 mypy
 python benchmarks/unary.py --quick >/dev/null  # the benchmark still runs (figures: run it in full)
+python benchmarks/workers.py --quick >/dev/null  # cello serve --workers under h2load (needs nghttp2-client)
 python -m pytest "$@"
