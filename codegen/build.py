@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import ModuleType
 
-from cello._errors import DefinitionError
 from cello._service import GrpcService
 
 from .introspect import build_schema, package_of
@@ -19,43 +15,7 @@ from .lock import Lock
 from .model import Schema
 from .protoc import compile_protos
 from .render import render
-
-
-def import_target(spec: str) -> list[type[GrpcService]]:
-    """`module` or `module:Class` → the service classes it names.
-
-    Raises:
-        DefinitionError: the module cannot be imported or holds no services.
-    """
-    module_name, _, class_name = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise DefinitionError(
-            f"cannot import {module_name!r} ({exc}); run from the project root or install it"
-        ) from exc
-    if class_name:
-        cls = getattr(module, class_name, None)
-        if not (isinstance(cls, type) and issubclass(cls, GrpcService)):
-            raise DefinitionError(f"{spec}: {class_name!r} is not a GrpcService subclass")
-        return [cls]
-    found = module_services(module)
-    if not found:
-        raise DefinitionError(f"{module_name}: no GrpcService subclasses are defined here")
-    return found
-
-
-def module_services(module: ModuleType) -> list[type[GrpcService]]:
-    """The GrpcService subclasses defined at module level, in definition order."""
-    return [
-        value
-        for value in vars(module).values()
-        if inspect.isclass(value)
-        and issubclass(value, GrpcService)
-        and value is not GrpcService
-        and value.__module__ == module.__name__
-        and value.rpc_methods()
-    ]
+from .targets import import_target, module_services  # noqa: F401 - import_target lives here too
 
 
 def with_siblings(
