@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Format check, lint, types and tests: what CI runs after installing (see scripts/test.sh).
+# Format check, lint, types, the benchmark smoke run and the tests, installing nothing
+# (scripts/test.sh installs, then runs this). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ruff format --check .
-ruff check .
-mypy
-python benchmarks/unary.py --quick >/dev/null  # the benchmark still runs (figures: run it in full)
-python -m pytest "$@"
+PY="${PY:-python3}"
+say() { printf '==> %s\n' "$*"; }
+say "format check (ruff format --check)"
+"$PY" -m ruff format --check .
+say "lint (ruff check)"
+"$PY" -m ruff check .
+say "types (mypy)"
+"$PY" -m mypy
+say "benchmark smoke (benchmarks/unary.py --quick)"
+"$PY" benchmarks/unary.py --quick >/dev/null  # it still runs; figures: run it in full
+say "tests (pytest $*)"
+"$PY" -m pytest "$@"
+say "all checks passed"
