@@ -15,7 +15,8 @@ from .lock import Lock
 from .model import Schema
 from .protoc import compile_protos
 from .render import render
-from .targets import import_target, module_services  # noqa: F401 - import_target lives here too
+from .targets import import_target as import_target  # re-exported: callers import it here
+from .targets import module_services
 
 
 def with_siblings(
