@@ -145,8 +145,6 @@ def test_plugin_in_a_users_own_suite(tmp_path: Path) -> None:
     )
     assert "1 failed, 2 passed" in result.stdout, result.stdout + result.stderr
     assert "FAILED test_greeter.py::test_wrong_expectation_fails" in result.stdout
-    assert (
-        "E   AssertionError: expected status NOT_FOUND, got INVALID_ARGUMENT: 'name is empty'"
-        in (result.stdout)
-    )
-    assert "contextlib" not in result.stdout and "cello/testing.py" not in result.stdout
+    expected = "E       AssertionError: expected status NOT_FOUND, got INVALID_ARGUMENT: 'name is"
+    assert expected in result.stdout
+    assert "cello/_client.py" not in result.stdout  # the expectation, not the call's traceback
