@@ -33,9 +33,18 @@ def _run(*args: str | Path, cwd: Path, env: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # from a copy of what the wheel is made of: a build/ left in the checkout by an earlier
+    # build could otherwise slip stale modules into the wheel
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("cello", "codegen", "templates"):
+        shutil.copytree(
+            ROOT / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
     dist = tmp_path_factory.mktemp("dist")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    _run(sys.executable, "-m", "build", "--wheel", "--outdir", dist, ROOT, cwd=dist, env=env)
+    _run(sys.executable, "-m", "build", "--wheel", "--outdir", dist, source, cwd=dist, env=env)
     (path,) = dist.glob("cello_grpc-*.whl")
     return path
 
