@@ -18,7 +18,7 @@ PYTHONPATH=. "$PY" examples/serve_and_call.py generated
 cat <<SUMMARY
 ==> done
     installed   cello-grpc in $("$PY" -c 'import sys; print(sys.prefix)')
-    generated   $(find generated -name '*.proto' | sort | tr '\n' ' ')
+    generated   $(find generated -name '*.proto' | sort | paste -sd ' ')
     served      LibraryService, UserService, OrderService, and called them over gRPC
     next        ${VIRTUAL_ENV:+. $VIRTUAL_ENV/bin/activate; }cello-gen proto examples.library:LibraryService
 SUMMARY
