@@ -3,7 +3,15 @@
 # (scripts/test.sh installs, then runs this). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PY:-python3}"
+# the Python scripts/test.sh installed into: PY from it, else .venv if there, else python3
+if [[ -z ${PY:-} ]]; then
+  if [[ -z ${VIRTUAL_ENV:-} && -x .venv/bin/python ]]; then
+    PY="$PWD/.venv/bin/python"
+    export PATH="$PWD/.venv/bin:$PATH"  # its console scripts (cello-gen, protoc plugins)
+  else
+    PY=python3
+  fi
+fi
 say() { printf '==> %s\n' "$*"; }
 say "format check (ruff format --check)"
 "$PY" -m ruff format --check .
