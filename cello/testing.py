@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, TypeAlias, TypeVar, overload
 
 import grpc
 import grpc.aio
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 C = TypeVar("C")
-Status = int | str | grpc.StatusCode
+Status: TypeAlias = "int | str | grpc.StatusCode"  # a status code, however spelt
 
 
 class ServerUnderTest:
