@@ -74,6 +74,7 @@ else
   echo "install-peers.sh: unpacking ${GO_V2_PKGS[*]} into $DEBROOT"
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
+  [[ $(id -u) == 0 ]] && chmod 777 "$tmp"  # as root, apt downloads as the _apt user
   (cd "$tmp" && apt-get download -qq "${GO_V2_PKGS[@]}")
   rm -rf "$DEBROOT"
   mkdir -p "$DEBROOT"
