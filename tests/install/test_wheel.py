@@ -89,7 +89,10 @@ def test_demo_cello_gen_and_plugin_run_from_a_fresh_venv(wheel: Path, tmp_path: 
         ignore=shutil.ignore_patterns("__pycache__", "seed", "test_*.py", "conftest.py"),
     )
     (project / "test_greeter.py").write_text(textwrap.dedent(GREETER_TEST))
-    (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\nasyncio_mode = "auto"\n')
+    (project / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\nasyncio_mode = "auto"\n'
+        'asyncio_default_fixture_loop_scope = "function"\nfilterwarnings = ["error"]\n'
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["CELLO_CACHE_DIR"] = str(tmp_path / "cache")
     _run(sys.executable, "-m", "venv", venv, cwd=tmp_path, env=env)

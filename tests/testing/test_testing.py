@@ -131,7 +131,8 @@ def test_plugin_in_a_users_own_suite(tmp_path: Path) -> None:
     """A project outside this repository uses the fixture and the helpers with plain pytest."""
     (tmp_path / "test_greeter.py").write_text(textwrap.dedent(USER_TESTS))
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.pytest.ini_options]\nasyncio_mode = "auto"\nfilterwarnings = ["error"]\n'
+        '[tool.pytest.ini_options]\nasyncio_mode = "auto"\n'
+        'asyncio_default_fixture_loop_scope = "function"\nfilterwarnings = ["error"]\n'
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CELLO_CACHE_DIR": str(tmp_path / "cache")}
     result = subprocess.run(
