@@ -149,3 +149,12 @@ def test_plugin_in_a_users_own_suite(tmp_path: Path) -> None:
     expected = "E       AssertionError: expected status NOT_FOUND, got INVALID_ARGUMENT: 'name is"
     assert expected in result.stdout
     assert "cello/_client.py" not in result.stdout  # the expectation, not the call's traceback
+
+
+async def test_web_url_only_when_grpc_web_is_served() -> None:
+    async with serve(UserService()) as srv:
+        with pytest.raises(RuntimeError, match="enable_web=True"):
+            srv.web_url  # noqa: B018
+    async with serve(UserService(), config=GrpcConfig(enable_web=True)) as srv:
+        host, port = srv.web_url.removeprefix("http://").rsplit(":", 1)
+        assert host == "127.0.0.1" and int(port) not in (0, 8080)
