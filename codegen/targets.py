@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
@@ -66,7 +67,8 @@ def module_services(module: ModuleType) -> list[type[GrpcService]]:
         if inspect.isclass(value)
         and issubclass(value, GrpcService)
         and value is not GrpcService
-        and value.__module__ == module.__name__
+        # a script's classes may carry its import name (see cello._script, on main)
+        and (value.__module__ == module.__name__ or sys.modules.get(value.__module__) is module)
         and value.rpc_methods()
     ]
 
