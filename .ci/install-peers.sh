@@ -4,22 +4,24 @@
 #
 # Usage:
 #   sudo .ci/install-peers.sh              # fresh Debian 12 (bookworm) machine / CI, as root
-#   .ci/install-peers.sh --local-go        # no root: unpack the Go APIv2 protobuf stack
-#                                          # into tests/interop/peers/.debroot instead
+#   .ci/install-peers.sh --local-go        # no root: install nothing system-wide
+#
+# It never removes a system package. As root it apt-installs BASE_PKGS (with --no-remove,
+# so apt aborts rather than remove anything); in both modes the Go APIv2 protobuf stack
+# is unpacked (apt-get download + dpkg-deb -x) into tests/interop/peers/.debroot, where
+# tests/interop/peers/peers.py looks for it first (override with CELLO_PEERS_DEBROOT).
 #
 # Idempotent: re-running only re-checks (apt-get install of installed packages is a
 # no-op, npm ci reinstalls node_modules from package-lock.json, the .debroot is
 # refreshed only when a package version changed).
 #
-# Why not golang-goprotobuf-dev: it depends on protoc-gen-go-1-3 (the old APIv1
-# generator that needs plugins=grpc) and golang-github-golang-protobuf-1-3-dev,
-# which conflict with protoc-gen-go (APIv2, v1.28) / golang-github-golang-protobuf-1-5-dev.
-# protoc-gen-go-grpc emits code for the APIv2 runtime (google.golang.org/protobuf,
-# package golang-google-protobuf-dev, which also provides types/known/{timestamppb,
-# structpb,emptypb,durationpb}), so the root mode installs the APIv2 set and apt
-# removes golang-goprotobuf-dev if it was installed. --local-go leaves the system
-# packages alone and unpacks the APIv2 set (apt-get download + dpkg-deb -x) where
-# tests/interop/peers/peers.py looks for it (override with CELLO_PEERS_DEBROOT).
+# Why not install the APIv2 set system-wide: protoc-gen-go (APIv2, v1.28) and
+# golang-github-golang-protobuf-1-5-dev conflict with golang-goprotobuf-dev /
+# golang-github-golang-protobuf-1-3-dev (the old APIv1 generator that needs plugins=grpc),
+# so apt would remove those if the machine has them. protoc-gen-go-grpc emits code for the
+# APIv2 runtime (google.golang.org/protobuf, package golang-google-protobuf-dev, which
+# also provides types/known/{timestamppb,structpb,emptypb,durationpb}); unpacked locally
+# it comes first on PATH and GOPATH and the system packages stay as they were.
 #
 # Env: APT_GET (default apt-get; "apt-get -s" for a dry run), SKIP_NPM=1.
 set -Eeuo pipefail
@@ -50,39 +52,44 @@ esac
 
 if [[ $mode == root ]]; then
   [[ $(id -u) == 0 || $APT_GET == *-s* ]] || die "run as root (or use --local-go)"
-  if [[ $APT_GET == *-s* ]]; then echo "(dry run: skipping apt-get update)"; else $APT_GET update; fi
-  pkgs=("${BASE_PKGS[@]}" "${GO_V2_PKGS[@]}")
+  echo "install-peers.sh: apt-get install ${BASE_PKGS[*]} (removes nothing)"
+  if [[ $APT_GET == *-s* ]]; then echo "(dry run: skipping apt-get update)"; else $APT_GET update -qq; fi
+  pkgs=("${BASE_PKGS[@]}")
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
-  $APT_GET install -y --no-install-recommends "${pkgs[@]}"
+  $APT_GET install -y -qq --no-install-recommends --no-remove "${pkgs[@]}"
+  [[ $APT_GET == *-s* ]] && { echo "install-peers.sh: dry run, stopping here"; exit 0; }
 else
   for tool in protoc go; do
     command -v "$tool" >/dev/null || die "$tool missing: apt-get install ${BASE_PKGS[*]}"
   done
   [[ -d /usr/share/gocode/src/google.golang.org/grpc ]] ||
     die "golang-google-grpc-dev missing: apt-get install golang-google-grpc-dev"
-  stamp="$DEBROOT/.versions"
-  want="$(apt-cache policy "${GO_V2_PKGS[@]}" | awk '/^[^ ]/{p=$1} /Candidate:/{print p, $2}')"
-  if [[ -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
-    echo "install-peers.sh: $DEBROOT up to date"
-  else
-    tmp="$(mktemp -d)"
-    trap 'rm -rf "$tmp"' EXIT
-    (cd "$tmp" && apt-get download "${GO_V2_PKGS[@]}")
-    rm -rf "$DEBROOT"
-    mkdir -p "$DEBROOT"
-    for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$DEBROOT"; done
-    echo "$want" > "$stamp"
-  fi
+fi
+
+stamp="$DEBROOT/.versions"
+want="$(apt-cache policy "${GO_V2_PKGS[@]}" | awk '/^[^ ]/{p=$1} /Candidate:/{print p, $2}')"
+if [[ -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
+  echo "install-peers.sh: $DEBROOT up to date"
+else
+  echo "install-peers.sh: unpacking ${GO_V2_PKGS[*]} into $DEBROOT"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  [[ $(id -u) == 0 ]] && chmod 777 "$tmp"  # as root, apt downloads as the _apt user
+  (cd "$tmp" && apt-get download -qq "${GO_V2_PKGS[@]}")
+  rm -rf "$DEBROOT"
+  mkdir -p "$DEBROOT"
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$DEBROOT"; done
+  echo "$want" > "$stamp"
 fi
 
 if [[ ${SKIP_NPM:-0} != 1 ]]; then
   command -v npm >/dev/null || die "npm missing"
-  (cd "$PEERS" && npm ci --no-audit --no-fund)
+  echo "install-peers.sh: npm ci in tests/interop/peers"
+  (cd "$PEERS" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # ---- verify (fails loudly if anything is missing) ---------------------------------
 PATH="$DEBROOT/usr/bin:$PATH"
-[[ $APT_GET == *-s* ]] && { echo "install-peers.sh: dry run, skipping verification"; exit 0; }
 echo "--- peer toolchain ---"
 protoc --version
 go version

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from cello._errors import DefinitionError
 from cello._service import GrpcService
 
 from .introspect import build_schema, package_of
@@ -21,44 +17,8 @@ from .lock import Lock
 from .model import Schema
 from .protoc import compile_protos
 from .render import render
-
-
-def import_target(spec: str) -> list[type[GrpcService]]:
-    """`module` or `module:Class` → the service classes it names.
-
-    Raises:
-        DefinitionError: the module cannot be imported or holds no services.
-    """
-    module_name, _, class_name = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise DefinitionError(
-            f"cannot import {module_name!r} ({exc}); run from the project root or install it"
-        ) from exc
-    if class_name:
-        cls = getattr(module, class_name, None)
-        if not (isinstance(cls, type) and issubclass(cls, GrpcService)):
-            raise DefinitionError(f"{spec}: {class_name!r} is not a GrpcService subclass")
-        return [cls]
-    found = module_services(module)
-    if not found:
-        raise DefinitionError(f"{module_name}: no GrpcService subclasses are defined here")
-    return found
-
-
-def module_services(module: ModuleType) -> list[type[GrpcService]]:
-    """The GrpcService subclasses defined at module level, in definition order."""
-    return [
-        value
-        for value in vars(module).values()
-        if inspect.isclass(value)
-        and issubclass(value, GrpcService)
-        and value is not GrpcService
-        # a script's classes may carry its import name (see cello._script)
-        and (value.__module__ == module.__name__ or sys.modules.get(value.__module__) is module)
-        and value.rpc_methods()
-    ]
+from .targets import import_target as import_target  # re-exported: callers import it here
+from .targets import module_services
 
 
 def with_siblings(

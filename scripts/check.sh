@@ -1,10 +1,28 @@
 #!/usr/bin/env bash
-# Format check, lint, types and tests: what CI runs after installing (see scripts/test.sh).
+# Format check, lint, types, the benchmark smoke run and the tests, installing nothing
+# (scripts/test.sh installs, then runs this). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ruff format --check .
-ruff check .
-mypy
-python benchmarks/unary.py --quick >/dev/null  # the benchmark still runs (figures: run it in full)
-python benchmarks/workers.py --quick >/dev/null  # cello serve --workers under h2load (needs nghttp2-client)
-python -m pytest "$@"
+# the Python scripts/test.sh installed into: PY from it, else .venv if there, else python3
+if [[ -z ${PY:-} ]]; then
+  if [[ -z ${VIRTUAL_ENV:-} && -x .venv/bin/python ]]; then
+    PY="$PWD/.venv/bin/python"
+    export PATH="$PWD/.venv/bin:$PATH"  # its console scripts (cello-gen, protoc plugins)
+  else
+    PY=python3
+  fi
+fi
+say() { printf '==> %s\n' "$*"; }
+say "format check (ruff format --check)"
+"$PY" -m ruff format --check .
+say "lint (ruff check)"
+"$PY" -m ruff check .
+say "types (mypy)"
+"$PY" -m mypy
+say "benchmark smoke (benchmarks/unary.py --quick)"
+"$PY" benchmarks/unary.py --quick >/dev/null  # it still runs; figures: run it in full
+say "benchmark smoke (benchmarks/workers.py --quick)"
+"$PY" benchmarks/workers.py --quick >/dev/null  # cello serve --workers under h2load
+say "tests (pytest $*)"
+"$PY" -m pytest "$@"
+say "all checks passed"

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -118,3 +120,50 @@ def test_file_options_from_pyproject_win_over_code_and_check_agrees(tmp_path: Pa
     result = _run("build", "--package", "acme.shop.v1", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "go_package = 7" in result.stderr
+
+
+BAD_MODULES = {
+    "syntax": ("import os\n\nx = (\n", "syntax.py:3: cannot import 'syntax': SyntaxError: "),
+    "raises": (
+        "from cello.grpc import GrpcService\n\ndef boom():\n    return 1 / 0\n\nboom()\n",
+        "raises.py:4: cannot import 'raises': ZeroDivisionError: division by zero",
+    ),
+    "missing_dep": (
+        "import json\nimport not_installed_dependency_xyz\n",
+        "missing_dep.py:2: cannot import 'missing_dep': ModuleNotFoundError: "
+        "No module named 'not_installed_dependency_xyz'",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_MODULES), ids=sorted(BAD_MODULES))
+def test_module_failing_at_import_shows_file_and_line(tmp_path: Path, name: str) -> None:
+    source, expected = BAD_MODULES[name]
+    (tmp_path / f"{name}.py").write_text(source)
+    result = _run("build", name, "--out", "gen", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"cello-gen: error: {expected}"), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "gen").exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("...", "'...' is not a target; write MODULE or MODULE:Class"),
+        ("no_such_module_xyz.sub", "cannot import 'no_such_module_xyz.sub': no module named"),
+        (
+            "examples.library:Missing",
+            "examples.library:Missing: 'Missing' in examples.library (examples/library.py) "
+            "is not defined; name one of its services: LibraryService",
+        ),
+        ("examples.library:Genre", "<enum 'Genre'>, not a GrpcService subclass"),
+        ("json", "no GrpcService subclasses with @grpc_method methods are defined here"),
+    ],
+    ids=["literal-dots", "missing-package", "missing-class", "not-a-service", "no-services"],
+)
+def test_bad_target_is_one_line(target: str, expected: str) -> None:
+    result = _run("proto", target)
+    assert result.returncode == 1
+    assert expected in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

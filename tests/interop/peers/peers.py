@@ -40,9 +40,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
 NODE_CLIENT = HERE / "node_client.js"
-# Fallback location for Debian's APIv2 Go protobuf stack, unpacked without root
-# by ``.ci/install-peers.sh --local-go`` (used where the conflicting, older
-# golang-goprotobuf-dev / protoc-gen-go-1-3 packages must stay installed).
+# Debian's APIv2 Go protobuf stack, unpacked here by ``.ci/install-peers.sh`` (never
+# installed system-wide, so the conflicting, older golang-goprotobuf-dev /
+# protoc-gen-go-1-3 packages stay installed if the machine has them).
 DEBROOT = Path(os.environ.get("CELLO_PEERS_DEBROOT", HERE / ".debroot"))
 SYSTEM_GOCODE = Path("/usr/share/gocode")
 
