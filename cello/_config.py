@@ -35,6 +35,9 @@ class GrpcConfig:
         web_body_timeout: seconds a gRPC-Web request body may take to arrive in full (the
             call's deadline, if shorter, bounds it too), and that a web connection may stay
             idle or with a half-sent request head before it is closed.
+        web_json_ignore_unknown_fields: Connect JSON requests on the web port may carry
+            fields the message does not have (they are dropped); by default such a request
+            is refused with INVALID_ARGUMENT naming the field.
     """
 
     port: int = 50051
@@ -53,6 +56,7 @@ class GrpcConfig:
     compression: str | None = None
     web_allowed_headers: tuple[str, ...] = ()
     web_body_timeout: float = 10.0
+    web_json_ignore_unknown_fields: bool = False
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 0, 65535)
