@@ -206,7 +206,9 @@ async def serve(request: Request, find: Callable[[str], Endpoint | None], limits
         return
     except Disconnected:
         return
-    await _call(request, ep, message, codec_, writer, limits, deadline, metadata, accepts_gzip)
+    await _call(
+        request, ep, (message, len(raw)), codec_, writer, limits, deadline, metadata, accepts_gzip
+    )
 
 
 async def serve_get(
@@ -248,7 +250,9 @@ async def serve_get(
         await writer.finish(fin.code, fin.message, http_status=_get_status(fin))
         return True
     accepts_gzip = "gzip" in (request.headers.get("accept-encoding") or "").lower()
-    await _call(request, ep, message, codec_, writer, limits, deadline, metadata, accepts_gzip)
+    await _call(
+        request, ep, (message, len(raw)), codec_, writer, limits, deadline, metadata, accepts_gzip
+    )
     return True
 
 
@@ -269,7 +273,7 @@ def _get_message(params: dict[str, str]) -> bytes:
 async def _call(
     request: Request,
     ep: Endpoint,
-    message: Any,
+    received: tuple[Any, int],
     codec_: Codec,
     writer: StreamWriter | UnaryWriter,
     limits: Limits,
@@ -289,6 +293,7 @@ async def _call(
         scope=request.scope,
         serialize=codec_.serialize,
     )
+    message, call.request_size = received
     call.compression = limits.compression
     status = await supervise(ep, message, call, request.receive, deadline)
     if status is None:  # the client left; nobody reads a status
