@@ -148,8 +148,13 @@ def _codec(request_type: Any, json_mode: bool, ignore_unknown: bool) -> Codec:
             )
         try:
             return json_format.ParseDict(data, request_type(), ignore_unknown_fields=ignore_unknown)
-        except json_format.ParseError as exc:
-            raise Finished(GrpcError.INVALID_ARGUMENT, f"invalid JSON for {name}: {exc}") from None
+        except (json_format.ParseError, TypeError, ValueError) as exc:
+            # json_format names the field in ParseError; a few mismatches (a wrapper
+            # given an object) escape as TypeError
+            problem = " ".join(str(exc).split())
+            raise Finished(
+                GrpcError.INVALID_ARGUMENT, f"invalid JSON for {name}: {problem}"
+            ) from None
 
     return Codec("json", parse_json, _json)
 
