@@ -48,7 +48,7 @@ STATE: dict[str, object] = {}
 
 
 class ConnectProbe(GrpcService):
-    package = "cello.connecttest.v1"
+    package = "connecttest.v1"
 
     @grpc_method(idempotent=True)
     async def Lookup(self, request: ItemKey) -> Item:

@@ -23,7 +23,7 @@ from google.rpc import error_details_pb2
 
 from cello import GrpcConfig, GrpcServer
 
-SVC = "/cello.connecttest.v1.ConnectProbe"
+SVC = "/connecttest.v1.ConnectProbe"
 ORIGIN = "http://page.example:3000"
 JSON = {"content-type": "application/json", "connect-protocol-version": "1"}
 
@@ -184,7 +184,7 @@ async def test_bad_json_is_invalid_argument_naming_the_field(
     assert response.status_code == 400
     error = response.json()
     assert error["code"] == "invalid_argument"
-    assert named in error["message"] and "cello.connecttest.v1.ItemKey" in error["message"]
+    assert named in error["message"] and "connecttest.v1.ItemKey" in error["message"]
 
 
 async def test_unknown_fields_ignored_under_the_option() -> None:
@@ -398,10 +398,10 @@ async def test_schema_route_is_a_file_descriptor_set(client: httpx.AsyncClient) 
     pool = descriptor_pool.DescriptorPool()
     for file in fds.file:
         pool.Add(file)
-    method = pool.FindMethodByName("cello.connecttest.v1.ConnectProbe.Lookup")
+    method = pool.FindMethodByName("connecttest.v1.ConnectProbe.Lookup")
     assert method.GetOptions().idempotency_level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
     assert pool.FindMethodByName("grpc.health.v1.Health.Check")
-    item = message_factory.GetMessageClass(pool.FindMessageTypeByName("cello.connecttest.v1.Item"))
+    item = message_factory.GetMessageClass(pool.FindMessageTypeByName("connecttest.v1.Item"))
     assert item(item_id=1).item_id == 1
 
 
