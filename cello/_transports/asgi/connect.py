@@ -32,7 +32,7 @@ from google.protobuf import json_format
 from ..._call import Pairs
 from ..._endpoint import DETAILS_KEY, Endpoint
 from ..._errors import GrpcError
-from .call import HttpCall, gunzip, supervise, too_large, within_body_timeout
+from .call import HttpCall, binary, gunzip, supervise, too_large, within_body_timeout
 from .http import (
     Disconnected,
     Finished,
@@ -133,7 +133,7 @@ def _codec(request_type: Any, json_mode: bool, ignore_unknown: bool) -> Codec:
                     GrpcError.INVALID_ARGUMENT, f"request is not a valid {name} message"
                 ) from None
 
-        return Codec("proto", parse_binary, _binary)
+        return Codec("proto", parse_binary, binary)
     wkt = name.startswith("google.protobuf.")
 
     def parse_json(raw: bytes) -> Any:
@@ -157,10 +157,6 @@ def _codec(request_type: Any, json_mode: bool, ignore_unknown: bool) -> Codec:
             ) from None
 
     return Codec("json", parse_json, _json)
-
-
-def _binary(message: Any) -> bytes:
-    return message.SerializeToString()  # type: ignore[no-any-return]
 
 
 def _json(message: Any) -> bytes:
@@ -232,11 +228,12 @@ async def serve_get(
     try:
         ep, deadline, metadata = _prepare(request, find, Kind(json=json_mode, stream=False))
         if not side_effect_free(ep):
-            raise Finished(
-                GrpcError.UNIMPLEMENTED,
+            why = (
                 f"{ep.method} may have side effects, so it is not served over GET; "
-                "POST it, or declare it @grpc_method(idempotent=True)",
+                "POST it, or declare it @grpc_method(idempotent=True)"
             )
+            await writer.finish(GrpcError.UNIMPLEMENTED, why, http_status=405)
+            return True
         if params.get("connect", "v1") != "v1":
             raise Finished(GrpcError.INVALID_ARGUMENT, f"unknown connect={params['connect']!r}")
         if params.get("encoding") not in ("json", "proto"):
@@ -252,17 +249,13 @@ async def serve_get(
         codec_ = codec(ep, json_mode, limits.json_ignore_unknown_fields)
         message = codec_.parse(raw)
     except Finished as fin:
-        await writer.finish(fin.code, fin.message, http_status=_get_status(fin))
+        await writer.finish(fin.code, fin.message)
         return True
     accepts_gzip = "gzip" in (request.headers.get("accept-encoding") or "").lower()
     await _call(
         request, ep, (message, len(raw)), codec_, writer, limits, deadline, metadata, accepts_gzip
     )
     return True
-
-
-def _get_status(fin: Finished) -> int | None:
-    return 405 if fin.code == GrpcError.UNIMPLEMENTED and "over GET" in fin.message else None
 
 
 def _get_message(params: dict[str, str]) -> bytes:
