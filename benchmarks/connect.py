@@ -87,7 +87,9 @@ async def _round(
         while time.perf_counter() < deadline:
             response = await client.post(PATH, content=body, headers=headers)
             if not ok(response):
-                raise RuntimeError(f"bad response {response.status_code}: {response.content[:200]!r}")
+                raise RuntimeError(
+                    f"bad response {response.status_code}: {response.content[:200]!r}"
+                )
             done += 1
 
     await asyncio.gather(*(worker() for _ in range(n)))
