@@ -9,8 +9,9 @@ be called with `GET ?encoding=json&message=...`. Server streams (`application/co
 `application/connect+proto`) are enveloped messages ending with an end-of-stream message
 that holds the error, if any, and the trailers.
 
-Client-streaming and bidi rpcs need a request body that streams alongside the response,
-which this HTTP/1.1 server does not do: they answer UNIMPLEMENTED, naming the reason.
+Client-streaming and bidi rpcs answer UNIMPLEMENTED, naming the reason: bidi needs HTTP/2
+full duplex, which the web port's HTTP/1.1 server lacks, and request streams (which
+HTTP/1.1 could carry, half duplex) are not implemented on it yet.
 """
 
 from __future__ import annotations
@@ -101,8 +102,9 @@ _ENVELOPE = struct.Struct(">BI")
 FLAG_COMPRESSED, FLAG_END_STREAM = 0x01, 0x02
 _TYPE_PREFIX = "type.googleapis.com/"
 _NO_BIDI = (
-    "Connect over this HTTP/1.1 server does not support client-streaming or bidi rpcs "
-    "(the request body cannot stream alongside the response); call them on the gRPC port"
+    "the web port does not serve client-streaming or bidi rpcs over Connect (bidi needs "
+    "HTTP/2 full duplex, which this HTTP/1.1 server lacks, and request streams are not "
+    "implemented on it); call them on the gRPC port"
 )
 
 
