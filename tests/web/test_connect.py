@@ -7,6 +7,7 @@ with the end-of-stream message, and the health check and schema routes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import json
@@ -427,3 +428,51 @@ async def test_cors_for_connect(client: httpx.AsyncClient) -> None:
         f"{SVC}/Lookup", json={"itemId": "1"}, headers={**JSON, "origin": "http://evil.example"}
     )
     assert "access-control-allow-origin" not in refused.headers
+
+
+# -- the shared limits --------------------------------------------------------------
+
+
+async def test_oversize_requests_are_resource_exhausted() -> None:
+    server = await start(max_message_size=1024)
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            url = f"http://127.0.0.1:{server.web_port}{SVC}"
+            big = json.dumps({"displayName": "x" * 2000}).encode()
+            unary = await client.post(f"{url}/Save", content=big, headers=JSON)
+            assert unary.status_code == 429 and unary.json()["code"] == "resource_exhausted"
+            bomb = gzip.compress(json.dumps({"displayName": "y" * 100_000}).encode())
+            zipped = await client.post(
+                f"{url}/Save", content=bomb, headers={**JSON, "content-encoding": "gzip"}
+            )
+            assert zipped.json()["code"] == "resource_exhausted"
+            stream = await client.post(
+                f"{url}/Countdown",
+                content=envelope(b"{}")[:1] + struct.pack(">I", 10_000),
+                headers={"content-type": "application/connect+json"},
+            )
+            assert envelopes(stream.content)[1]["error"]["code"] == "resource_exhausted"
+            # the server keeps serving
+            ok = await client.post(f"{url}/Lookup", json={"itemId": "1"}, headers=JSON)
+            assert ok.status_code == 200
+            assert probe.STATE.get("saved") is None
+    finally:
+        await server.stop(0)
+
+
+async def test_concurrency_limit_is_shared_with_connect() -> None:
+    server = await start(concurrency_limit=1)
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            url = f"http://127.0.0.1:{server.web_port}{SVC}/Slow"
+            slow = asyncio.ensure_future(client.post(url, json={"itemId": "1500"}, headers=JSON))
+            for _ in range(100):  # until the slow call holds the only slot
+                if "slow_remaining" in probe.STATE:
+                    break
+                await asyncio.sleep(0.02)
+            refused = await client.post(url, json={"itemId": "1"}, headers=JSON)
+            assert refused.status_code == 429
+            assert refused.json()["code"] == "resource_exhausted"
+            assert (await slow).status_code == 200
+    finally:
+        await server.stop(0)
