@@ -84,7 +84,7 @@ class CallContext:
 
     Attributes:
         method: the full method name, `/package.Service/Method`.
-        protocol: `"grpc"` or `"grpc-web"`.
+        protocol: `"grpc"`, `"grpc-web"` or `"connect"`.
         request: the request message of a unary-request call (a `_pb2` message), else None.
         auth: whatever the authentication middleware's verify function returned.
         code: the final status code, set by the transport once the call ended (0 is OK);

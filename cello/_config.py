@@ -40,6 +40,9 @@ class GrpcConfig:
             probes see the drain first); 0 stops at once, Kubernetes wants a few seconds.
         reuse_port: share the ports with other processes (SO_REUSEPORT), as `cello serve
             --workers` does; off, a port already in use is an error.
+        web_json_ignore_unknown_fields: Connect JSON requests on the web port may carry
+            fields the message does not have (they are dropped); by default such a request
+            is refused with INVALID_ARGUMENT naming the field.
     """
 
     port: int = 50051
@@ -60,6 +63,7 @@ class GrpcConfig:
     web_body_timeout: float = 10.0
     drain_delay_secs: float = 0.0
     reuse_port: bool = False
+    web_json_ignore_unknown_fields: bool = False
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 0, 65535)

@@ -41,7 +41,12 @@ class Health:
 
     def __init__(self, server: grpc.aio.Server) -> None:
         self.servicer = HealthServicer()
+        self._status: dict[str, int] = {}
         health_pb2_grpc.add_HealthServicer_to_server(self.servicer, server)
+
+    def status(self, service_name: str) -> int:
+        """The `HealthCheckResponse.ServingStatus` last set for `service_name`."""
+        return int(self._status.get(service_name, health_pb2.HealthCheckResponse.SERVICE_UNKNOWN))
 
     async def set_all(self, service_names: Iterable[str], serving: bool) -> None:
         status = (
@@ -50,6 +55,7 @@ class Health:
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for name in ("", *service_names):
+            self._status[name] = status
             await self.servicer.set(name, status)
 
 

@@ -13,11 +13,12 @@ import grpc
 import grpc.aio
 
 from ._binding import ServiceBinding
+from ._call import CallContext
 from ._certwatch import CertificateWatcher
 from ._config import GrpcConfig
 from ._dispatch import service_endpoints
-from ._endpoint import Endpoint, Limiter, Middleware
-from ._errors import DefinitionError
+from ._endpoint import Endpoint, Limiter, Middleware, endpoint
+from ._errors import DefinitionError, GrpcError
 from ._reflection import Health, add_reflection
 from ._service import GrpcService
 from ._stubs import SchemaSource, load_schema
@@ -256,14 +257,35 @@ class GrpcServer:
             from ._transports.asgi import GrpcWebApp
 
             self._web_app = GrpcWebApp(
-                self.endpoints(),
+                [*self.endpoints(), *self._web_health()],
                 max_message_size=self.config.max_message_size,
                 allowed_origins=self.config.web_origins,
                 allowed_headers=self.config.web_allowed_headers,
                 body_timeout=self.config.web_body_timeout,
                 compression=self.config.compression,
+                json_ignore_unknown_fields=self.config.web_json_ignore_unknown_fields,
             )
         return self._web_app
+
+    def _web_health(self) -> list[Endpoint]:
+        """`grpc.health.v1.Health/Check` for the web port (HTTP probes), outside the
+        middleware and the concurrency limit like the native one."""
+        if not self.config.health:
+            return []
+        from grpc_health.v1 import health_pb2
+
+        serving = health_pb2.HealthCheckResponse.SERVING
+
+        async def check(request: Any, call: CallContext) -> Any:
+            known = request.service == "" or request.service in self._bindings
+            if not known:
+                raise GrpcError(GrpcError.NOT_FOUND, f"unknown service {request.service!r}")
+            status = serving if self._health is None else self._health.status(request.service)
+            return health_pb2.HealthCheckResponse(status=status)
+
+        method = f"/{HEALTH_SERVICE}/Check"
+        request, response = health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse
+        return [endpoint(method, request, response, check)]
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Append a middleware (innermost so far); before `start()` and `web_app()`.

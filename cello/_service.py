@@ -30,6 +30,7 @@ class MethodOptions:
     server_streaming: bool | None = None
     client_streaming: bool | None = None
     implemented: bool = True
+    idempotent: bool = False
 
 
 @overload
@@ -41,6 +42,7 @@ def grpc_method(
     client_stream: bool | None = None,
     name: str | None = None,
     implemented: bool = True,
+    idempotent: bool = False,
 ) -> Callable[[F], F]: ...
 def grpc_method(
     func: F | None = None,
@@ -50,6 +52,7 @@ def grpc_method(
     client_stream: bool | None = None,
     name: str | None = None,
     implemented: bool = True,
+    idempotent: bool = False,
 ) -> F | Callable[[F], F]:
     """Mark an async method of a `GrpcService` as an rpc.
 
@@ -59,6 +62,9 @@ def grpc_method(
         name: the rpc's name on the wire; defaults to the method name in UpperCamel case.
         implemented: False declares the rpc for the schema only (a body of `...` is
             enough): it is emitted in the `.proto` and answers UNIMPLEMENTED.
+        idempotent: the rpc has no side effects: the `.proto` says
+            `option idempotency_level = NO_SIDE_EFFECTS;`, and Connect clients may call it
+            with HTTP `GET` (cacheable).
 
     Streaming may also be inferred from `AsyncIterator[...]` annotations; an explicit
     argument that contradicts them is a definition error.
@@ -68,6 +74,7 @@ def grpc_method(
         server_streaming=stream,
         client_streaming=client_stream,
         implemented=implemented,
+        idempotent=idempotent,
     )
 
     def mark(f: F) -> F:

@@ -213,6 +213,7 @@ class _SchemaBuilder:
             style=style,
             doc=contract.docstring(func),
             implemented=options.implemented,
+            idempotent=options.idempotent,
         )
 
     def _request(

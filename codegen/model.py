@@ -183,6 +183,7 @@ class MethodDef:
     style: HandlerStyle
     doc: str = ""
     implemented: bool = True  # False: declared for the schema, answers UNIMPLEMENTED
+    idempotent: bool = False  # True: `idempotency_level = NO_SIDE_EFFECTS` (GET over Connect)
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,9 @@ class _ProtoView:
 
         req = ("stream " if m.client_streaming else "") + name(m.request)
         resp = ("stream " if m.server_streaming else "") + name(m.response)
+        if m.idempotent:
+            option = "option idempotency_level = NO_SIDE_EFFECTS;"
+            return f"rpc {m.name}({req}) returns ({resp}) {{\n    {option}\n  }}"
         return f"rpc {m.name}({req}) returns ({resp});"
 
     @staticmethod

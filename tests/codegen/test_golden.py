@@ -23,6 +23,7 @@ CASE_MODULES = {
     "health": "tests.codegen.cases.health.service",
     "contracts": "tests.codegen.cases.contracts.service",
     "grpc_testing": "tests.codegen.cases.grpc_testing.service",
+    "idempotent": "tests.codegen.cases.idempotent.service",
 }
 
 

@@ -1,11 +1,13 @@
 """End to end: a real gRPC-Web client (connect-web) in headless Chromium.
 
-Two pages (tests/web/browser), each served from one port while the API is on another, so
+Three pages (tests/web/browser), each served from one port while the API is on another, so
 the browser really exercises CORS:
 
 - library.html calls `examples.library` on a real `GrpcServer(enable_web=True)`, through
   TypeScript messages that protoc-gen-es generates, at test time, from the `.proto` that
   `cello-gen build examples.library` emits.
+- connect.html calls the same server with connect-web's Connect transport
+  (`createConnectTransport`), in JSON and in binary.
 - index.html calls the hand-written sample handlers on a bare `GrpcWebApp` (metadata,
   deadlines, errors mid-stream).
 
@@ -50,6 +52,8 @@ _STATIC = {
     "/dist/app.js": "dist/app.js",
     "/library.html": "library.html",
     "/dist/library.js": "dist/library.js",
+    "/connect.html": "connect.html",
+    "/dist/connect.js": "dist/connect.js",
 }
 _MIME = {".html": b"text/html; charset=utf-8", ".js": b"text/javascript; charset=utf-8"}
 
@@ -315,3 +319,37 @@ def test_internal_error_is_generic(page_results: dict[str, Any]) -> None:
     err = page_results["internal"]
     assert err["codeName"] == "Internal"
     assert "hunter2" not in err["message"]
+
+
+# -- examples.library over the Connect protocol ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def connect_page(loop_thread: Any, library_ts: Path) -> dict[str, Any]:
+    _npm("run", "--silent", "build:connect")
+    with _page_server(loop_thread) as (page, origin):
+        config = GrpcConfig(enable_web=True, web_port=0, web_origins=(origin,), health=False)
+        server = GrpcServer("127.0.0.1", 0, config)
+        server.register_service(LibraryService())
+        loop_thread.run(server.start())
+        try:
+            api = f"http://127.0.0.1:{server.web_port}"
+            return _open(f"{origin}/connect.html?server={api}", page)[0]
+        finally:
+            loop_thread.run(server.stop(0))
+
+
+@pytest.mark.parametrize("encoding", ["json", "binary"])
+def test_connect_transport_unary_stream_and_error(
+    connect_page: dict[str, Any], encoding: str
+) -> None:
+    results = connect_page[encoding]
+    assert results["getBook"] == {
+        "title": "Dune",
+        "pages": 412,
+        "genre": "FICTION",
+        "tags": {"series": "Dune"},
+        "born": "1920-10-08T00:00:00.000Z",
+    }
+    assert results["listBooks"] == ["Cosmos"]
+    assert results["notFound"] == {"codeName": "NotFound", "message": "no book nope"}

@@ -479,7 +479,7 @@ async def test_bad_headers_are_invalid_argument(client: httpx.AsyncClient) -> No
 async def test_not_grpc_web_is_an_http_error(client: httpx.AsyncClient) -> None:
     assert (await client.get(f"/{LIBRARY}/GetBook")).status_code == 405
     response = await client.post(
-        f"/{LIBRARY}/GetBook", content=b"{}", headers={"content-type": "application/json"}
+        f"/{LIBRARY}/GetBook", content=b"{}", headers={"content-type": "text/plain"}
     )
     assert response.status_code == 415
 

@@ -341,7 +341,7 @@ def test_client_streaming_is_unimplemented(client):
 
 def test_non_grpc_web_requests(client):
     assert client.get(f"/{SVC}/Echo").status_code == 405
-    r = client.post(f"/{SVC}/Echo", content=b"{}", headers={"content-type": "application/json"})
+    r = client.post(f"/{SVC}/Echo", content=b"{}", headers={"content-type": "text/plain"})
     assert r.status_code == 415
 
 

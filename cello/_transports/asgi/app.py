@@ -1,9 +1,10 @@
 """`GrpcWebApp`: the ASGI 3 app serving endpoints over HTTP, one protocol per content type.
 
 The app owns what every HTTP protocol shares: method routing, CORS, negotiation by
-content type, and the request limits. Each protocol module (`grpc_web` now; a `connect`
-module would sit beside it) exposes `CONTENT_TYPES`, `REQUEST_HEADERS`, `EXPOSED_HEADERS`
-and `serve(request, find, limits)`, and is listed in `_PROTOCOLS`.
+content type, the request limits, and the `GET` routes (the schema, Connect's GET calls).
+Each protocol module (`grpc_web`, `connect`) exposes `CONTENT_TYPES`, `REQUEST_HEADERS`,
+`EXPOSED_HEADERS` and `serve(request, find, limits)`, and is listed in `_PROTOCOLS`; one
+that serves `GET` calls too also exposes `serve_get(request, find, limits) -> bool`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from ..._endpoint import Endpoint
-from . import grpc_web
+from . import connect, grpc_web
 from .http import (
     Header,
     Limits,
@@ -23,19 +24,31 @@ from .http import (
     Scope,
     Send,
     lifespan,
+    method_path,
     plain,
+    send_bytes,
 )
+from .schema import SCHEMA_PATH, descriptor_set
 
-_PROTOCOLS: tuple[ModuleType, ...] = (grpc_web,)
+_PROTOCOLS: tuple[ModuleType, ...] = (grpc_web, connect)
+_GET_PROTOCOLS = tuple(p for p in _PROTOCOLS if hasattr(p, "serve_get"))
+_METHODS = b"GET, POST, OPTIONS"
+_UNSUPPORTED = (
+    "Unsupported content type; send one of "
+    + ", ".join(ct for p in _PROTOCOLS for ct in p.CONTENT_TYPES)
+    + "\n"
+).encode("ascii")
 
 
 class GrpcWebApp:
-    """An ASGI 3 app serving a server's rpcs to browsers over gRPC-Web.
+    """An ASGI 3 app serving a server's rpcs over HTTP: gRPC-Web and Connect.
 
     Get one from `GrpcServer.web_app()` (which also serves it on `web_port` with
     `enable_web`), and mount it in any ASGI server at any path: the path it is mounted at
     (`root_path`) is stripped before the method is looked up. Unary and server-streaming
-    rpcs are served, in binary and text modes.
+    rpcs are served: gRPC-Web in binary and text modes, Connect in JSON and binary (and
+    `GET` for side-effect-free rpcs). `GET /cello.schema.v1/FileDescriptorSet.binpb`
+    returns the schema as a binary `FileDescriptorSet`.
 
     Args:
         endpoints: the rpcs to serve (`GrpcServer.endpoints()`).
@@ -46,6 +59,8 @@ class GrpcWebApp:
             calls may send (e.g. `"authorization"`).
         body_timeout: seconds a request body may take to arrive in full.
         compression: compress responses by default (`"gzip"`), for clients that accept it.
+        json_ignore_unknown_fields: Connect JSON requests may carry unknown fields (they
+            are dropped); by default they are refused with INVALID_ARGUMENT.
     """
 
     def __init__(
@@ -57,13 +72,16 @@ class GrpcWebApp:
         allowed_headers: Sequence[str] = (),
         body_timeout: float = 10.0,
         compression: str | None = None,
+        json_ignore_unknown_fields: bool = False,
     ) -> None:
         self._endpoints = {ep.method: ep for ep in endpoints}
         self._limits = Limits(
             max_message_size=int(max_message_size),
             body_timeout=body_timeout,
             compression=compression,
+            json_ignore_unknown_fields=json_ignore_unknown_fields,
         )
+        self._schema: bytes | None = None
         self._allowed_origins = (
             (allowed_origins,) if isinstance(allowed_origins, str) else tuple(allowed_origins)
         )
@@ -83,13 +101,33 @@ class GrpcWebApp:
         headers = RequestHeaders(scope.get("headers") or ())
         if scope["method"] == "OPTIONS":
             await self._preflight(headers, send)
+        elif scope["method"] == "GET":
+            await self._get(scope, receive, send, headers)
         elif scope["method"] != "POST":
-            await plain(send, 405, b"gRPC-Web requires POST\n", [(b"allow", b"POST, OPTIONS")])
+            await plain(send, 405, b"Calls are POST (or GET for Connect)\n", [(b"allow", _METHODS)])
         elif (protocol := self._by_type.get(headers.media_type)) is None:
-            await plain(send, 415, b"Unsupported content type for gRPC-Web\n")
+            await plain(send, 415, _UNSUPPORTED)
         else:
             request = Request(scope, receive, send, headers, self._cors(headers) or [])
             await protocol.serve(request, self._endpoints.get, self._limits)
+
+    async def _get(
+        self, scope: Scope, receive: Receive, send: Send, headers: RequestHeaders
+    ) -> None:
+        cors = self._cors(headers)
+        if cors is None:
+            await plain(send, 403, b"Origin not allowed\n")
+            return
+        if method_path(scope) == SCHEMA_PATH:
+            if self._schema is None:
+                self._schema = descriptor_set(self._endpoints.values())
+            await send_bytes(send, self._schema, b"application/x-protobuf", cors)
+            return
+        request = Request(scope, receive, send, headers, cors)
+        for protocol in _GET_PROTOCOLS:
+            if await protocol.serve_get(request, self._endpoints.get, self._limits):
+                return
+        await plain(send, 405, b"Calls are POST (GET only for Connect)\n", [(b"allow", _METHODS)])
 
     def _cors(self, headers: RequestHeaders) -> list[Header] | None:
         """CORS headers for the request's origin: [] when CORS does not apply, None if refused."""
@@ -112,7 +150,7 @@ class GrpcWebApp:
             return
         extra: list[Any] = [
             *cors,
-            (b"access-control-allow-methods", b"POST, OPTIONS"),
+            (b"access-control-allow-methods", _METHODS),
             (b"access-control-allow-headers", self._allow_headers),
             (b"access-control-expose-headers", self._expose_headers),
             (b"access-control-max-age", b"86400"),

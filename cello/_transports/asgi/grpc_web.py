@@ -14,7 +14,6 @@ UNAVAILABLE.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import gzip
@@ -22,18 +21,13 @@ import logging
 import re
 import struct
 import time
-import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ..._call import CallContext, Metadata, Pairs, pairs
-from ..._endpoint import Endpoint, Status, status_of
+from ..._call import Pairs
+from ..._endpoint import Endpoint
 from ..._errors import GrpcError
-from ..._identity import (
-    PeerIdentity,
-    auth_context_from_asgi_scope,
-    peer_identity_from_auth_context,
-)
+from .call import HttpCall, gunzip, supervise, too_large, within_body_timeout
 from .http import (
     Disconnected,
     Finished,
@@ -42,14 +36,12 @@ from .http import (
     Receive,
     Request,
     RequestHeaders,
-    Scope,
     Send,
     encode_grpc_message,
     encode_metadata,
     method_path,
     parse_grpc_timeout,
     peer,
-    wait_disconnect,
 )
 
 logger = logging.getLogger("cello.grpc.web")
@@ -70,9 +62,6 @@ _RESPONSE_TYPE = {False: b"application/grpc-web+proto", True: b"application/grpc
 FLAG_DATA, FLAG_COMPRESSED, FLAG_TRAILER = 0x00, 0x01, 0x80
 FRAME_HEADER = struct.Struct(">BI")
 _B64_SEGMENT_RE = re.compile(rb"[^=]+=*|=+")
-_DEADLINE = Status(GrpcError.DEADLINE_EXCEEDED, "Deadline Exceeded")
-_SHUTDOWN = Status(GrpcError.UNAVAILABLE, "Server shutting down")
-_OK = Status(GrpcError.OK, "")
 
 
 async def serve(request: Request, find: Callable[[str], Endpoint | None], limits: Limits) -> None:
@@ -90,8 +79,9 @@ async def serve(request: Request, find: Callable[[str], Endpoint | None], limits
     except Disconnected:
         return
     accept = (headers.get("grpc-accept-encoding") or "").lower()
-    call = WebCall(
+    call = HttpCall(
         ep.method,
+        "grpc-web",
         deadline,
         metadata,
         peer(request.scope.get("client")),
@@ -102,7 +92,7 @@ async def serve(request: Request, find: Callable[[str], Endpoint | None], limits
     )
     call.request_size = len(raw)
     call.compression = limits.compression
-    status = await _supervise(ep, message, call, request.receive, deadline)
+    status = await supervise(ep, message, call, request.receive, deadline)
     if status is None:  # the client left; nobody reads a status
         return
     call.code = status.code
@@ -134,7 +124,7 @@ def _prepare(
         # refused before any byte of the body is read; in binary mode a one-message body
         # is its 5-byte frame header plus the message
         what = f"a {declared}-byte body" if text else str(int(declared) - 5)
-        raise _too_large(what, limits.max_message_size, close=True)
+        raise too_large(what, limits.max_message_size, close=True)
     return ep, deadline, metadata, encoding == "gzip"
 
 
@@ -156,14 +146,6 @@ def _body_cap(limits: Limits, text: bool) -> int:
     return 4 * -(-frame // 3) + 1024 if text else frame
 
 
-def _too_large(what: str, limit: int, *, close: bool = False) -> Finished:
-    return Finished(
-        GrpcError.RESOURCE_EXHAUSTED,
-        f"Received message larger than max ({what} vs. {limit})",
-        close=close,
-    )
-
-
 async def _read_body(
     receive: Receive,
     limits: Limits,
@@ -172,20 +154,7 @@ async def _read_body(
     deadline: float | None,
 ) -> bytes:
     """The request body's one message, read within the body timeout and the deadline."""
-    budget, by_deadline = limits.body_timeout, False
-    if deadline is not None and deadline - time.monotonic() < budget:
-        budget, by_deadline = max(0.0, deadline - time.monotonic()), True
-    try:
-        async with asyncio.timeout(budget):
-            body = await _read_capped(receive, limits, text)
-    except TimeoutError:
-        if by_deadline:
-            raise Finished(_DEADLINE.code, _DEADLINE.message, close=True) from None
-        raise Finished(
-            GrpcError.UNAVAILABLE,
-            f"Request body not received within {budget:g}s",
-            close=True,
-        ) from None
+    body = await within_body_timeout(_read_capped(receive, limits, text), limits, deadline)
     if text:
         try:
             body = decode_text(body)
@@ -211,7 +180,7 @@ async def _read_capped(receive: Receive, limits: Limits, text: bool) -> bytes:
         if not checked:
             checked = _check_first_header(buffer, limits.max_message_size, text)
         if len(buffer) > cap:
-            raise _too_large(f"more than {cap} bytes", limits.max_message_size, close=True)
+            raise too_large(f"more than {cap} bytes", limits.max_message_size, close=True)
         if not message.get("more_body", False):
             return bytes(buffer)
 
@@ -234,7 +203,7 @@ def _check_first_header(buffer: bytearray, limit: int, text: bool) -> bool:
         return False
     flags, length = FRAME_HEADER.unpack_from(head)
     if length > limit and not flags & FLAG_TRAILER:
-        raise _too_large(str(length), limit, close=True)
+        raise too_large(str(length), limit, close=True)
     return True
 
 
@@ -278,11 +247,11 @@ def unframe_one(body: bytes, max_message_size: int, compressed: bool = False) ->
                 "Compressed request message without a supported grpc-encoding header",
             )
         if length > max_message_size:
-            raise _too_large(str(length), max_message_size)
+            raise too_large(str(length), max_message_size)
         if len(body) - pos < length:
             raise _malformed(f"declared length {length} but only {len(body) - pos} bytes follow")
         payload = body[pos : pos + length]
-        messages.append(_gunzip(payload, max_message_size) if flags else payload)
+        messages.append(gunzip(payload, max_message_size, _malformed) if flags else payload)
         pos += length
     if len(messages) != 1:
         raise Finished(
@@ -290,18 +259,6 @@ def unframe_one(body: bytes, max_message_size: int, compressed: bool = False) ->
             f"Expected exactly one request message for a unary request, got {len(messages)}",
         )
     return messages[0]
-
-
-def _gunzip(payload: bytes, limit: int) -> bytes:
-    """Decompress at most `limit` bytes; a larger message is refused, never inflated."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(payload, limit + 1)
-    except zlib.error:
-        raise _malformed("invalid gzip data") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise _too_large("more after decompression", limit)
-    return out
 
 
 def _malformed(problem: str) -> Finished:
@@ -316,124 +273,6 @@ def _parse(ep: Endpoint, raw: bytes) -> Any:
         raise Finished(
             GrpcError.INVALID_ARGUMENT, f"request is not a valid {name} message"
         ) from None
-
-
-async def _supervise(
-    ep: Endpoint, message: Any, call: WebCall, receive: Receive, deadline: float | None
-) -> Status | None:
-    """Run the call until it ends, the deadline passes or the client leaves (→ None)."""
-    task = asyncio.ensure_future(_run(ep, message, call))
-    watcher = asyncio.ensure_future(wait_disconnect(receive))
-    try:
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        await asyncio.wait({task, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return task.result()
-        call.mark_cancelled()
-        await _cancel(task)
-        return None if watcher.done() else _DEADLINE
-    except asyncio.CancelledError:
-        # The server stopped and its grace period ran out: end the call with a status,
-        # as the native port does, rather than an HTTP 500.
-        call.mark_cancelled()
-        await _cancel(task)
-        return _SHUTDOWN
-    finally:
-        watcher.cancel()
-
-
-async def _run(ep: Endpoint, message: Any, call: WebCall) -> Status:
-    try:
-        ep.enter(message, call)
-        try:
-            response = await ep.run(message, call)
-        finally:
-            ep.leave()
-        if not ep.server_streaming:
-            await call._write(response)
-        return _OK
-    except Exception as exc:
-        return status_of(exc, ep.method)
-
-
-async def _cancel(task: asyncio.Future[Any]) -> None:
-    if task.done():
-        return
-    task.cancel()
-    try:
-        await task
-    except BaseException:
-        logger.debug("gRPC-Web: handler ended while being cancelled", exc_info=True)
-
-
-class WebCall(CallContext):
-    """A `CallContext` over one gRPC-Web HTTP exchange."""
-
-    def __init__(
-        self,
-        method: str,
-        deadline: float | None,
-        metadata: Pairs,
-        peer: str,
-        writer: Writer,
-        max_message_size: int,
-        *,
-        accepts_gzip: bool,
-        scope: Scope,
-    ) -> None:
-        CallContext.__init__(self, method, "grpc-web", deadline)
-        self._scope = scope
-        self._pairs = metadata
-        self._metadata: Metadata | None = None
-        self._peer = peer
-        self._writer = writer
-        self._cancelled = False
-        self._limit = max_message_size
-        self._gzip = accepts_gzip
-
-    @property
-    def metadata(self) -> Metadata:
-        if self._metadata is None:
-            self._metadata = Metadata(self._pairs)
-        return self._metadata
-
-    @property
-    def peer(self) -> str:
-        return self._peer
-
-    @property
-    def peer_identity(self) -> PeerIdentity | None:
-        return peer_identity_from_auth_context(auth_context_from_asgi_scope(self._scope))
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    @property
-    def headers_sent(self) -> bool:
-        return self._writer.headers_sent
-
-    def mark_cancelled(self) -> None:
-        """Record that the client left, the deadline passed or the server stopped."""
-        self._cancelled = True
-
-    async def send_headers(
-        self, metadata: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()
-    ) -> None:
-        if self._writer.headers_sent:
-            raise RuntimeError(f"{self.method}: send_headers() after the headers were sent")
-        self._writer.initial = encode_metadata(pairs(metadata))
-        await self._writer.start(gzip=self._gzip and self.compression == "gzip")
-
-    async def _write(self, message: Any) -> None:
-        payload = message.SerializeToString()
-        if len(payload) > self._limit:
-            raise GrpcError(
-                GrpcError.RESOURCE_EXHAUSTED,
-                f"Sent message larger than max ({len(payload)} vs. {self._limit})",
-            )
-        self.response_size += len(payload)
-        await self._writer.send_message(payload, gzip=self._gzip and self.compression == "gzip")
 
 
 class Writer:

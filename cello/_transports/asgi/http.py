@@ -41,6 +41,10 @@ _NOT_METADATA = frozenset(
         "grpc-timeout",
         "grpc-encoding",
         "grpc-accept-encoding",
+        "connect-protocol-version",
+        "connect-timeout-ms",
+        "connect-content-encoding",
+        "connect-accept-encoding",
     }
 )
 _NOT_METADATA_PREFIXES = (":", "sec-", "access-control-")
@@ -63,11 +67,14 @@ class Limits:
         max_message_size: the largest request or response message, in bytes.
         body_timeout: seconds a request body may take to arrive in full.
         compression: the response compression calls start with (`"gzip"` or None).
+        json_ignore_unknown_fields: JSON requests may carry fields the message does not
+            have (dropped); by default they are refused with INVALID_ARGUMENT.
     """
 
     max_message_size: int = 4_194_304
     body_timeout: float = 10.0
     compression: str | None = None
+    json_ignore_unknown_fields: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +217,13 @@ async def plain(send: Send, status: int, body: bytes, extra: Sequence[Header] = 
         *extra,
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def send_bytes(send: Send, body: bytes, media: bytes, extra: Sequence[Header] = ()) -> None:
+    """A complete 200 response of `body`."""
+    headers = [(b"content-type", media), (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 

@@ -1,0 +1,213 @@
+"""What every ASGI protocol shares about running a call: `HttpCall`, supervision, bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from ..._call import CallContext, Metadata, Pairs, pairs
+from ..._endpoint import Endpoint, Status, status_of
+from ..._errors import GrpcError
+from ..._identity import (
+    PeerIdentity,
+    auth_context_from_asgi_scope,
+    peer_identity_from_auth_context,
+)
+from .http import Finished, Header, Limits, Receive, Scope, encode_metadata, wait_disconnect
+
+logger = logging.getLogger("cello.grpc.web")
+
+DEADLINE = Status(GrpcError.DEADLINE_EXCEEDED, "Deadline Exceeded")
+SHUTDOWN = Status(GrpcError.UNAVAILABLE, "Server shutting down")
+OK = Status(GrpcError.OK, "")
+
+
+class Writer(Protocol):
+    """How a protocol writes a response; `HttpCall` only needs this much of it."""
+
+    initial: list[Header]
+    headers_sent: bool
+
+    async def start(self, *, gzip: bool = False) -> None: ...
+
+    async def send_message(self, payload: bytes, *, gzip: bool = False) -> None: ...
+
+
+def binary(message: Any) -> bytes:
+    """A `_pb2` message in the protobuf binary encoding."""
+    return message.SerializeToString()  # type: ignore[no-any-return]
+
+
+class HttpCall(CallContext):
+    """A `CallContext` over one HTTP exchange, whatever the protocol's framing."""
+
+    def __init__(
+        self,
+        method: str,
+        protocol: str,
+        deadline: float | None,
+        metadata: Pairs,
+        peer: str,
+        writer: Writer,
+        max_message_size: int,
+        *,
+        accepts_gzip: bool,
+        scope: Scope,
+        serialize: Callable[[Any], bytes] = binary,
+    ) -> None:
+        CallContext.__init__(self, method, protocol, deadline)
+        self._scope = scope
+        self._pairs = metadata
+        self._metadata: Metadata | None = None
+        self._peer = peer
+        self._writer = writer
+        self._cancelled = False
+        self._limit = max_message_size
+        self._gzip = accepts_gzip
+        self._serialize = serialize
+
+    @property
+    def metadata(self) -> Metadata:
+        if self._metadata is None:
+            self._metadata = Metadata(self._pairs)
+        return self._metadata
+
+    @property
+    def peer(self) -> str:
+        return self._peer
+
+    @property
+    def peer_identity(self) -> PeerIdentity | None:
+        return peer_identity_from_auth_context(auth_context_from_asgi_scope(self._scope))
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @property
+    def headers_sent(self) -> bool:
+        return self._writer.headers_sent
+
+    @property
+    def gzip(self) -> bool:
+        """True when the response messages go out gzip-compressed."""
+        return self._gzip and self.compression == "gzip"
+
+    def mark_cancelled(self) -> None:
+        """Record that the client left, the deadline passed or the server stopped."""
+        self._cancelled = True
+
+    async def send_headers(
+        self, metadata: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()
+    ) -> None:
+        if self._writer.headers_sent:
+            raise RuntimeError(f"{self.method}: send_headers() after the headers were sent")
+        self._writer.initial = encode_metadata(pairs(metadata))
+        await self._writer.start(gzip=self.gzip)
+
+    async def _write(self, message: Any) -> None:
+        payload = self._serialize(message)
+        if len(payload) > self._limit:
+            raise GrpcError(
+                GrpcError.RESOURCE_EXHAUSTED,
+                f"Sent message larger than max ({len(payload)} vs. {self._limit})",
+            )
+        self.response_size += len(payload)
+        await self._writer.send_message(payload, gzip=self.gzip)
+
+
+async def supervise(
+    ep: Endpoint, message: Any, call: HttpCall, receive: Receive, deadline: float | None
+) -> Status | None:
+    """Run the call until it ends, the deadline passes or the client leaves (→ None)."""
+    task = asyncio.ensure_future(_run(ep, message, call))
+    watcher = asyncio.ensure_future(wait_disconnect(receive))
+    try:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        await asyncio.wait({task, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        call.mark_cancelled()
+        await _cancel(task)
+        return None if watcher.done() else DEADLINE
+    except asyncio.CancelledError:
+        # The server stopped and its grace period ran out: end the call with a status,
+        # as the native port does, rather than an HTTP 500.
+        call.mark_cancelled()
+        await _cancel(task)
+        return SHUTDOWN
+    finally:
+        watcher.cancel()
+
+
+async def _run(ep: Endpoint, message: Any, call: HttpCall) -> Status:
+    try:
+        ep.enter(message, call)
+        try:
+            response = await ep.run(message, call)
+        finally:
+            ep.leave()
+        if not ep.server_streaming:
+            await call._write(response)
+        return OK
+    except Exception as exc:
+        return status_of(exc, ep.method)
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    if task.done():
+        return
+    task.cancel()
+    try:
+        await task
+    except BaseException:
+        logger.debug("web call: handler ended while being cancelled", exc_info=True)
+
+
+async def within_body_timeout(
+    read: Awaitable[bytes], limits: Limits, deadline: float | None
+) -> bytes:
+    """Await `read` (the request body) within the body timeout and the call's deadline.
+
+    Raises:
+        Finished: UNAVAILABLE after the body timeout, DEADLINE_EXCEEDED after the deadline.
+    """
+    budget, by_deadline = limits.body_timeout, False
+    if deadline is not None and deadline - time.monotonic() < budget:
+        budget, by_deadline = max(0.0, deadline - time.monotonic()), True
+    try:
+        async with asyncio.timeout(budget):
+            return await read
+    except TimeoutError:
+        if by_deadline:
+            raise Finished(DEADLINE.code, DEADLINE.message, close=True) from None
+        raise Finished(
+            GrpcError.UNAVAILABLE,
+            f"Request body not received within {budget:g}s",
+            close=True,
+        ) from None
+
+
+def too_large(what: str, limit: int, *, close: bool = False) -> Finished:
+    """RESOURCE_EXHAUSTED for a request message over the size limit."""
+    return Finished(
+        GrpcError.RESOURCE_EXHAUSTED,
+        f"Received message larger than max ({what} vs. {limit})",
+        close=close,
+    )
+
+
+def gunzip(payload: bytes, limit: int, malformed: Callable[[str], Finished]) -> bytes:
+    """Decompress at most `limit` bytes; a larger message is refused, never inflated."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(payload, limit + 1)
+    except zlib.error:
+        raise malformed("invalid gzip data") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise too_large("more after decompression", limit)
+    return out
