@@ -5,7 +5,14 @@ from __future__ import annotations
 from ._app import App
 from ._channel import GrpcChannel
 from ._config import GrpcConfig
-from ._errors import CelloError, DefinitionError, GenerationError, GrpcError, StaleStubsError
+from ._errors import (
+    CelloError,
+    DefinitionError,
+    GenerationError,
+    GrpcError,
+    StaleStubsError,
+    WireError,
+)
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
@@ -53,5 +60,6 @@ __all__ = [
     "StaleStubsError",
     "UInt32",
     "UInt64",
+    "WireError",
     "grpc_method",
 ]

@@ -4,7 +4,9 @@ CelloError
 ├── DefinitionError      a service, method or type hint cannot be mapped to protobuf
 ├── GenerationError      protoc or a template failed, or built stubs are unusable
 │   └── StaleStubsError  built stubs no longer match the service classes
-└── GrpcError            a call ended with a non-OK gRPC status
+├── GrpcError            a call ended with a non-OK gRPC status
+└── WireError            a message on the wire has a value Python cannot hold exactly
+                         (also a ValueError: the server answers INVALID_ARGUMENT)
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ class GenerationError(CelloError):
 
 class StaleStubsError(GenerationError):
     """Stubs on disk were built from different service classes than the ones being served."""
+
+
+class WireError(CelloError, ValueError):
+    """A received message holds a value its Python type cannot represent exactly.
+
+    Raised by generated decoders (an unknown enum number, 0 for a required enum without a
+    zero member, a timestamp finer than a microsecond) instead of changing the value. The
+    server answers INVALID_ARGUMENT with the message; a typed client raises it.
+    """
 
 
 _STATUS_NAMES = (

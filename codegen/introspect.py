@@ -341,6 +341,14 @@ class _SchemaBuilder:
                 mapped = dataclasses.replace(mapped, number=number)
             fields.append((f.name, mapped))
         field_defs, oneofs, reserved = self._fields(pkg, fields, where, full)
+        defaulted = {
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        }
+        field_defs = tuple(
+            dataclasses.replace(f, has_default=f.python_name in defaulted) for f in field_defs
+        )
         pkg.messages[name] = MessageDef(
             name,
             full,
@@ -396,6 +404,7 @@ class _SchemaBuilder:
                 key_type=mapped.key_type,
                 oneof=oneof,
                 explicit_number=mapped.number is not None,
+                nullable=mapped.optional,
             )
             for (proto, py, mapped, oneof), number in zip(slots, numbering.numbers, strict=True)
         )
