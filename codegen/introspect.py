@@ -272,6 +272,8 @@ class _SchemaBuilder:
     def _response(self, pkg: _Package, rpc: str, hint: Any, where: str) -> TypeRef:
         if is_async_iterator(hint):
             hint = get_args(hint)[0] if get_args(hint) else _MISSING
+        if get_origin(hint) is GrpcResponse:  # `-> GrpcResponse[Book]` answers a Book
+            (hint,) = get_args(hint)
         if hint is _MISSING or hint is GrpcResponse or hint is Any:
             return _STRUCT
         if hint is None or hint is type(None):
