@@ -180,19 +180,6 @@ async def test_scalar_rpc_returning_none_does_not_send_zero(
     assert "expected int for cellowire.v1.CountResponse.value, got NoneType" in caplog.text
 
 
-async def test_handler_returning_grpc_response_of_a_dataclass_is_typed(
-    channel: grpc.aio.Channel, pb: Any
-) -> None:
-    call = channel.unary_unary(
-        "/cellowire.v1.Shelf/Wrapped",
-        request_serializer=pb.Book.SerializeToString,
-        response_deserializer=pb.Book.FromString,
-    )
-    reply = call(pb.Book(title="t", genre=2))
-    assert (await reply).genre == 2
-    assert dict(await reply.trailing_metadata())["x-seen"] == "t"
-
-
 async def test_typed_client_refuses_an_unknown_enum_from_a_newer_server(
     pb: Any, typed: Any
 ) -> None:

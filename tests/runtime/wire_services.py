@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from cello.grpc import GrpcResponse, GrpcService, grpc_method
+from cello.grpc import GrpcService, grpc_method
 
 
 class Genre(enum.Enum):
@@ -61,7 +61,3 @@ class Shelf(GrpcService):
     @grpc_method
     async def Count(self, request: Book) -> int:
         return None  # type: ignore[return-value]
-
-    @grpc_method
-    async def Wrapped(self, request: Book) -> GrpcResponse[Book]:
-        return GrpcResponse.ok(request, trailers={"x-seen": request.title})
