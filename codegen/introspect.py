@@ -123,6 +123,9 @@ class _SchemaBuilder:
         self.packages: dict[str, _Package] = {}
 
     def schema(self) -> Schema:
+        _refuse_required_cycles(
+            [m for pkg in self.packages.values() for m in pkg.messages.values()]
+        )
         files = [self._file(pkg) for pkg in self.packages.values()]
         return Schema(files=tuple(sorted(files, key=lambda f: f.path)))
 
@@ -173,7 +176,7 @@ class _SchemaBuilder:
             ServiceDef(
                 name=name,
                 full_name=f"{package}.{name}",
-                python=PyRef(cls.__module__, cls.__qualname__),
+                python=PyRef(*naming.python_ref(cls, where=where, importable=False)),
                 methods=tuple(methods),
             )
         )
@@ -181,6 +184,7 @@ class _SchemaBuilder:
     def _method(
         self, pkg: _Package, where: str, attr: str, func: Callable[..., Any], options: MethodOptions
     ) -> MethodDef:
+        naming.check_python_name(attr, what="method name", where=where)
         client, server = streaming_kind(func, options, where=where)
         hints = _hints(func, where)
         params = list(inspect.signature(func).parameters.values())[1:]
@@ -324,6 +328,7 @@ class _SchemaBuilder:
 
     def _message(self, pkg: _Package, cls: type) -> str:
         where = f"{cls.__module__}.{cls.__qualname__}"
+        python = PyRef(*naming.python_ref(cls, where=where))
         name = _proto_type_name(cls, where)
         full = f"{pkg.name}.{name}"
         if not pkg.claim(name, cls, where):
@@ -357,7 +362,7 @@ class _SchemaBuilder:
             PyShape.DATACLASS,
             field_defs,
             oneofs,
-            PyRef(cls.__module__, cls.__qualname__),
+            python,
             reserved,
         )
         return full
@@ -371,6 +376,7 @@ class _SchemaBuilder:
         seen: dict[str, str] = {}
 
         def add(proto: str, py: str, mapped: Mapped, oneof: str | None) -> None:
+            naming.check_python_name(py, what="field name", where=f"{where}.{py}")
             naming.check_identifier(proto, what="field name", where=f"{where}.{py}")
             if proto in seen:
                 raise DefinitionError(
@@ -424,6 +430,7 @@ class _SchemaBuilder:
 
     def _enum(self, pkg: _Package, cls: type) -> str:
         where = f"{cls.__module__}.{cls.__qualname__}"
+        python = PyRef(*naming.python_ref(cls, where=where))
         name = _proto_type_name(cls, where)
         full = f"{pkg.name}.{name}"
         if not pkg.claim(name, cls, where):
@@ -436,14 +443,22 @@ class _SchemaBuilder:
         numbered = all(isinstance(m.value, int) and not isinstance(m.value, bool) for m in members)
         slots: list[Slot] = []
         py_names: list[str | None] = []
+        by_value_name: dict[str, str] = {}
         for member in members:
             mwhere = f"{where}.{member.name}"
+            naming.check_python_name(member.name, what="enum member", where=mwhere)
             if numbered and not -(2**31) <= member.value < 2**31:
                 raise DefinitionError(f"{mwhere}: value {member.value} is outside int32")
             label = naming.to_upper_snake(member.name).removeprefix(prefix + "_")
             value_name = naming.check_identifier(
                 f"{prefix}_{label}", what="enum value", where=mwhere
             )
+            if value_name in by_value_name:
+                raise DefinitionError(
+                    f"{mwhere}: members {by_value_name[value_name]!r} and {member.name!r} both "
+                    f"become the protobuf value {value_name}; rename one of them"
+                )
+            by_value_name[value_name] = member.name
             slots.append(Slot(value_name, member.value if numbered else None, mwhere))
             py_names.append(member.name)
         if not any(slot.number == 0 for slot in slots):
@@ -460,10 +475,52 @@ class _SchemaBuilder:
             for slot, number, py in zip(slots, numbering.numbers, py_names, strict=True)
         ]
         values.sort(key=lambda v: v.number != 0)  # proto3: the zero value comes first
-        pkg.enums[name] = EnumDef(
-            name, full, tuple(values), PyRef(cls.__module__, cls.__qualname__), numbering.reserved
-        )
+        pkg.enums[name] = EnumDef(name, full, tuple(values), python, numbering.reserved)
         return full
+
+
+def _refuse_required_cycles(messages: list[MessageDef]) -> None:
+    """A message that must contain itself (through fields without `| None`) has no finite value.
+
+    Such a field would decode forever (an absent message reads as an empty one, which holds
+    the field again), so it is refused here rather than failing every call.
+    """
+    by_name = {m.full_name: m for m in messages}
+
+    def required(m: MessageDef) -> list[FieldDef]:
+        return [
+            f
+            for f in m.fields
+            if f.type.kind is Kind.MESSAGE
+            and f.label is Label.SINGULAR
+            and f.oneof is None
+            and f.type.name in by_name
+        ]
+
+    done: set[str] = set()
+
+    def visit(m: MessageDef, path: list[tuple[MessageDef, FieldDef]]) -> None:
+        for f in required(m):
+            target = by_name[f.type.name]
+            trail = [*path, (m, f)]
+            start = next((i for i, (seen, _) in enumerate(trail) if seen is target), None)
+            if start is not None:
+                first, field = trail[start]
+                cycle = " → ".join(f"{owner.name}.{fd.python_name}" for owner, fd in trail[start:])
+                assert first.python is not None
+                raise DefinitionError(
+                    f"{first.python.module}.{first.python.qualname}.{field.python_name}: "
+                    f"{first.name} contains itself ({cycle}) through fields that cannot be None, "
+                    "so no value of it can be built or decoded; make one of them Optional "
+                    "(`| None = None`) or a list"
+                )
+            if target.full_name not in done:
+                visit(target, trail)
+        done.add(m.full_name)
+
+    for m in messages:
+        if m.full_name not in done:
+            visit(m, [])
 
 
 def _proto_type_name(cls: type, where: str) -> str:

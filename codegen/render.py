@@ -73,7 +73,11 @@ class _ProtoView:
         if ref.kind is Kind.SCALAR:
             return ref.name
         prefix = self.file.package + "."
-        return ref.name.removeprefix(prefix) if ref.name.startswith(prefix) else ref.name
+        if ref.name.startswith(prefix):
+            return ref.name.removeprefix(prefix)
+        # fully qualified: a local type named like a package's first part (`google`) would
+        # otherwise capture the reference
+        return "." + ref.name
 
     def field(self, f: FieldDef) -> str:
         type_name = self.type_name(f.type)
