@@ -106,8 +106,7 @@ def python_ref(cls: Any, *, where: str, importable: bool = True) -> tuple[str, s
             "define the class in an importable module"
         )
     if not importable:
-        local = qualname.replace(".<locals>", "") if isinstance(qualname, str) else None
-        if local is None or not _DOTTED.match(local):
+        if not isinstance(qualname, str) or not _DOTTED.match(qualname.replace(".<locals>", "")):
             raise DefinitionError(
                 f"{where}: __qualname__ {qualname!r} is not a dotted path of Python "
                 "identifiers; do not overwrite __qualname__"
