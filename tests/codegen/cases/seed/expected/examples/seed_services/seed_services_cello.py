@@ -110,9 +110,7 @@ class UserServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> dict[str, Any]:
-        reply: dict[str, Any] = await self._unary_unary(
-            0, request, timeout, metadata
-        )
+        reply: dict[str, Any] = await self._unary_unary(0, request, timeout, metadata)
         return reply
 
     def ListUsers(
@@ -137,9 +135,7 @@ class OrderServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> dict[str, Any]:
-        reply: dict[str, Any] = await self._unary_unary(
-            0, request, timeout, metadata
-        )
+        reply: dict[str, Any] = await self._unary_unary(0, request, timeout, metadata)
         return reply
 
     async def GetOrder(
@@ -149,7 +145,5 @@ class OrderServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> dict[str, Any]:
-        reply: dict[str, Any] = await self._unary_unary(
-            1, request, timeout, metadata
-        )
+        reply: dict[str, Any] = await self._unary_unary(1, request, timeout, metadata)
         return reply

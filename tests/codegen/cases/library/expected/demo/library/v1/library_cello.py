@@ -405,9 +405,7 @@ class LibraryServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Book:
-        reply: _m0.Book = await self._unary_unary(
-            0, request, timeout, metadata
-        )
+        reply: _m0.Book = await self._unary_unary(0, request, timeout, metadata)
         return reply
 
     async def find_book(
@@ -417,9 +415,7 @@ class LibraryServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Book:
-        reply: _m0.Book = await self._unary_unary(
-            1, request, timeout, metadata
-        )
+        reply: _m0.Book = await self._unary_unary(1, request, timeout, metadata)
         return reply
 
     async def count_pages(
@@ -434,9 +430,7 @@ class LibraryServiceClient(_Client):
             "isbn": isbn,
             "extra": extra,
         }
-        reply: int = await self._unary_unary(
-            2, request, timeout, metadata
-        )
+        reply: int = await self._unary_unary(2, request, timeout, metadata)
         return reply
 
     def ListBooks(
@@ -458,9 +452,7 @@ class LibraryServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.LoanSummary:
-        reply: _m0.LoanSummary = await self._stream_unary(
-            4, requests, timeout, metadata
-        )
+        reply: _m0.LoanSummary = await self._stream_unary(4, requests, timeout, metadata)
         return reply
 
     def Chat(
@@ -479,9 +471,7 @@ class LibraryServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> dict[str, Any]:
-        reply: dict[str, Any] = await self._unary_unary(
-            6, request, timeout, metadata
-        )
+        reply: dict[str, Any] = await self._unary_unary(6, request, timeout, metadata)
         return reply
 
     async def ShelfOf(
@@ -491,7 +481,5 @@ class LibraryServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Shelf:
-        reply: _m0.Shelf = await self._unary_unary(
-            7, request, timeout, metadata
-        )
+        reply: _m0.Shelf = await self._unary_unary(7, request, timeout, metadata)
         return reply

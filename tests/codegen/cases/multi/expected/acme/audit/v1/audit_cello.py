@@ -72,7 +72,5 @@ class AuditLogClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Money:
-        reply: _m0.Money = await self._unary_unary(
-            0, request, timeout, metadata
-        )
+        reply: _m0.Money = await self._unary_unary(0, request, timeout, metadata)
         return reply

@@ -95,9 +95,7 @@ class BillingClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Money:
-        reply: _m0.Money = await self._unary_unary(
-            0, request, timeout, metadata
-        )
+        reply: _m0.Money = await self._unary_unary(0, request, timeout, metadata)
         return reply
 
 
@@ -113,7 +111,5 @@ class RefundsClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Money:
-        reply: _m0.Money = await self._unary_unary(
-            0, request, timeout, metadata
-        )
+        reply: _m0.Money = await self._unary_unary(0, request, timeout, metadata)
         return reply

@@ -474,9 +474,7 @@ class CatalogClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Item:
-        reply: _m0.Item = await self._unary_unary(
-            0, request, timeout, metadata
-        )
+        reply: _m0.Item = await self._unary_unary(0, request, timeout, metadata)
         return reply
 
     async def Wrapped(
@@ -486,9 +484,7 @@ class CatalogClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.ItemList:
-        reply: _m0.ItemList = await self._unary_unary(
-            1, request, timeout, metadata
-        )
+        reply: _m0.ItemList = await self._unary_unary(1, request, timeout, metadata)
         return reply
 
     async def search(
@@ -505,9 +501,7 @@ class CatalogClient(_Client):
             "limit": limit,
             "color": color,
         }
-        reply: _m0.ItemList = await self._unary_unary(
-            2, request, timeout, metadata
-        )
+        reply: _m0.ItemList = await self._unary_unary(2, request, timeout, metadata)
         return reply
 
     async def count(
@@ -520,9 +514,7 @@ class CatalogClient(_Client):
         request = {
             "color": color,
         }
-        reply: int = await self._unary_unary(
-            3, request, timeout, metadata
-        )
+        reply: int = await self._unary_unary(3, request, timeout, metadata)
         return reply
 
     def Watch(
@@ -541,9 +533,7 @@ class CatalogClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.ItemList:
-        reply: _m0.ItemList = await self._stream_unary(
-            5, requests, timeout, metadata
-        )
+        reply: _m0.ItemList = await self._stream_unary(5, requests, timeout, metadata)
         return reply
 
     def Sync(
@@ -562,9 +552,7 @@ class CatalogClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> dict[str, Any]:
-        reply: dict[str, Any] = await self._unary_unary(
-            7, request, timeout, metadata
-        )
+        reply: dict[str, Any] = await self._unary_unary(7, request, timeout, metadata)
         return reply
 
     def UntypedStream(
@@ -592,7 +580,5 @@ class CatalogClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Tree:
-        reply: _m0.Tree = await self._unary_unary(
-            10, request, timeout, metadata
-        )
+        reply: _m0.Tree = await self._unary_unary(10, request, timeout, metadata)
         return reply
