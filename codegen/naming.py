@@ -58,8 +58,8 @@ def to_camel(name: str) -> str:
 def check_identifier(name: str, *, what: str, where: str) -> str:
     """Return `name` if it is a safe protobuf and Python identifier, else raise.
 
-    Every name that reaches a template passes through here, so user code cannot
-    inject text into generated files.
+    Every proto name that reaches a template passes through here (see the module docstring
+    for the other checks), so user code cannot inject text into generated files.
     """
     if not isinstance(name, str) or not _IDENT.match(name):
         raise DefinitionError(
