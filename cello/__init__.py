@@ -12,6 +12,7 @@ from ._errors import (
     GrpcError,
     StaleStubsError,
     TlsError,
+    WireError,
 )
 from ._identity import PeerIdentity, peer_identity_from_auth_context
 from ._messages import GrpcRequest, GrpcResponse
@@ -75,6 +76,7 @@ __all__ = [
     "TlsError",
     "UInt32",
     "UInt64",
+    "WireError",
     "enum_options",
     "grpc_method",
     "peer_identity_from_auth_context",

@@ -136,6 +136,9 @@ class _SchemaBuilder:
         self.service_file = ""
 
     def schema(self) -> Schema:
+        _refuse_required_cycles(
+            [m for pkg in self.packages.values() for m in pkg.messages.values()]
+        )
         files = [
             f
             for pkg in self.packages.values()
@@ -179,7 +182,7 @@ class _SchemaBuilder:
             ServiceDef(
                 name=name,
                 full_name=f"{package}.{name}",
-                python=PyRef(cls.__module__, cls.__qualname__),
+                python=PyRef(*naming.python_ref(cls, where=where, importable=False)),
                 methods=tuple(methods),
                 doc=contract.docstring(cls),
             )
@@ -189,6 +192,7 @@ class _SchemaBuilder:
     def _method(
         self, pkg: _Package, where: str, attr: str, func: Callable[..., Any], options: MethodOptions
     ) -> MethodDef:
+        naming.check_python_name(attr, what="method name", where=where)
         client, server = streaming_kind(func, options, where=where)
         hints = _hints(func, where)
         params = list(inspect.signature(func).parameters.values())[1:]
@@ -282,6 +286,8 @@ class _SchemaBuilder:
     def _response(self, pkg: _Package, rpc: str, hint: Any, where: str) -> TypeRef:
         if is_async_iterator(hint):
             hint = get_args(hint)[0] if get_args(hint) else _MISSING
+        if get_origin(hint) is GrpcResponse:  # `-> GrpcResponse[Book]` answers a Book
+            (hint,) = get_args(hint)
         if hint is _MISSING or hint is GrpcResponse or hint is Any:
             return _STRUCT
         if hint is None or hint is type(None):
@@ -351,6 +357,7 @@ class _SchemaBuilder:
 
     def _message(self, pkg: _Package, cls: type) -> str:
         where = f"{cls.__module__}.{cls.__qualname__}"
+        python = PyRef(*naming.python_ref(cls, where=where))
         full, new = self._claim_type(pkg, cls, where)
         if not new:
             return full
@@ -373,8 +380,16 @@ class _SchemaBuilder:
             docs[f.name] = contract.field_doc(hints[f.name])
         history = self._history(full, cls, scope, "message")
         field_defs, oneofs, reserved = self._fields(pkg, fields, where, full, history=history)
+        defaulted = {
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        }
         field_defs = tuple(
-            dataclasses.replace(f, doc=docs.get(f.python_name, "")) for f in field_defs
+            dataclasses.replace(
+                f, doc=docs.get(f.python_name, ""), has_default=f.python_name in defaulted
+            )
+            for f in field_defs
         )
         pkg.messages[full.removeprefix(pkg.name + ".")] = MessageDef(
             name,
@@ -382,7 +397,7 @@ class _SchemaBuilder:
             PyShape.DATACLASS,
             field_defs,
             oneofs,
-            PyRef(cls.__module__, cls.__qualname__),
+            python,
             reserved,
             doc=contract.docstring(cls),
             scope=scope,
@@ -416,6 +431,7 @@ class _SchemaBuilder:
         seen: dict[str, str] = {}
 
         def add(proto: str, py: str, mapped: Mapped, oneof: str | None) -> None:
+            naming.check_python_name(py, what="field name", where=f"{where}.{py}")
             naming.check_field_name(proto, what="field name", where=f"{where}.{py}")
             if proto in seen:
                 raise DefinitionError(
@@ -451,6 +467,7 @@ class _SchemaBuilder:
                 key_type=mapped.key_type,
                 oneof=oneof,
                 explicit_number=mapped.number is not None,
+                nullable=mapped.optional,
             )
             for (proto, py, mapped, oneof), number in zip(slots, numbering.numbers, strict=True)
         )
@@ -468,6 +485,7 @@ class _SchemaBuilder:
 
     def _enum(self, pkg: _Package, cls: type) -> str:
         where = f"{cls.__module__}.{cls.__qualname__}"
+        python = PyRef(*naming.python_ref(cls, where=where))
         full, new = self._claim_type(pkg, cls, where)
         if not new:
             return full
@@ -481,8 +499,10 @@ class _SchemaBuilder:
         numbered = all(isinstance(m.value, int) and not isinstance(m.value, bool) for m in members)
         slots: list[Slot] = []
         py_names: list[str | None] = []
+        by_value_name: dict[str, str] = {}
         for member in members:
             mwhere = f"{where}.{member.name}"
+            naming.check_python_name(member.name, what="enum member", where=mwhere)
             if numbered and not -(2**31) <= member.value < 2**31:
                 raise DefinitionError(f"{mwhere}: value {member.value} is outside int32")
             label = naming.to_upper_snake(member.name)
@@ -491,6 +511,12 @@ class _SchemaBuilder:
                 what="enum value",
                 where=mwhere,
             )
+            if value_name in by_value_name:
+                raise DefinitionError(
+                    f"{mwhere}: members {by_value_name[value_name]!r} and {member.name!r} both "
+                    f"become the protobuf value {value_name}; rename one of them"
+                )
+            by_value_name[value_name] = member.name
             slots.append(Slot(value_name, member.value if numbered else None, mwhere))
             py_names.append(member.name)
         if not any(slot.number == 0 for slot in slots):
@@ -512,7 +538,7 @@ class _SchemaBuilder:
             name,
             full,
             tuple(values),
-            PyRef(cls.__module__, cls.__qualname__),
+            python,
             numbering.reserved,
             doc=contract.docstring(cls),
             scope=scope,
@@ -567,6 +593,50 @@ def _local_name(cls: type, where: str) -> tuple[tuple[str, ...], str]:
     scope, outer_name = _local_name(outer, where)
     name = naming.check_identifier(cls.__name__, what="type name", where=where)
     return (*scope, outer_name), name
+
+
+def _refuse_required_cycles(messages: list[MessageDef]) -> None:
+    """A message that must contain itself (through fields without `| None`) has no finite value.
+
+    Such a field would decode forever (an absent message reads as an empty one, which holds
+    the field again), so it is refused here rather than failing every call.
+    """
+    by_name = {m.full_name: m for m in messages}
+
+    def required(m: MessageDef) -> list[FieldDef]:
+        return [
+            f
+            for f in m.fields
+            if f.type.kind is Kind.MESSAGE
+            and f.label is Label.SINGULAR
+            and f.oneof is None
+            and f.type.name in by_name
+        ]
+
+    done: set[str] = set()
+
+    def visit(m: MessageDef, path: list[tuple[MessageDef, FieldDef]]) -> None:
+        for f in required(m):
+            target = by_name[f.type.name]
+            trail = [*path, (m, f)]
+            start = next((i for i, (seen, _) in enumerate(trail) if seen is target), None)
+            if start is not None:
+                first, field = trail[start]
+                cycle = " → ".join(f"{owner.name}.{fd.python_name}" for owner, fd in trail[start:])
+                assert first.python is not None
+                raise DefinitionError(
+                    f"{first.python.module}.{first.python.qualname}.{field.python_name}: "
+                    f"{first.name} contains itself ({cycle}) through fields that cannot be None, "
+                    "so no value of it can be built or decoded; make one of them Optional "
+                    "(`| None = None`) or a list"
+                )
+            if target.full_name not in done:
+                visit(target, trail)
+        done.add(m.full_name)
+
+    for m in messages:
+        if m.full_name not in done:
+            visit(m, [])
 
 
 def _proto_type_name(cls: type, where: str) -> str:
