@@ -13,6 +13,9 @@ import grpc.aio
 from ._client import Metadata, to_grpc_metadata
 from ._errors import GrpcError
 from ._wire import (
+    PyEnum,
+    WireEnum,
+    default_of,
     duration,
     empty_in,
     empty_out,
@@ -20,16 +23,22 @@ from ._wire import (
     from_struct,
     from_timestamp,
     from_value,
+    redefined,
     struct,
     timestamp,
+    unset_oneof,
     value,
+    wrong_type,
 )
 
 __all__ = [
     "AsyncClient",
     "Metadata",
+    "PyEnum",
     "Rpc",
     "SyncClient",
+    "WireEnum",
+    "default_of",
     "duration",
     "empty_in",
     "empty_out",
@@ -37,9 +46,12 @@ __all__ = [
     "from_struct",
     "from_timestamp",
     "from_value",
+    "redefined",
     "struct",
     "timestamp",
+    "unset_oneof",
     "value",
+    "wrong_type",
 ]
 
 RequestT = TypeVar("RequestT")

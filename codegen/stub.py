@@ -108,6 +108,10 @@ class Converter:
     # fields whose type protoc's `.pyi` names wrongly (a nested type of the same name
     # shadows it there), so mypy needs to be told: proto and Python names
     pyi_shadowed: set[str] = field(default_factory=set)
+    pb2_type: str = ""  # the `_pb2` class as an annotation; `pb2` when empty
+
+    def __post_init__(self) -> None:
+        self.pb2_type = self.pb2_type or self.pb2
 
 
 class StubBuilder:
@@ -141,6 +145,11 @@ class StubBuilder:
     def ident(defn: MessageDef | EnumDef) -> str:
         """The name of a type in stub identifiers: `Outer_Inner` for a nested one."""
         return defn.local_name.replace(".", "_")
+
+    @staticmethod
+    def has_zero_member(enum: EnumDef) -> bool:
+        """Whether the Python enum has a member for wire number 0."""
+        return any(v.number == 0 and v.python_name for v in enum.values)
 
     def pb2_module(self, full_name: str) -> str:
         """The alias of the `_pb2` module that defines type `full_name`."""
@@ -198,8 +207,7 @@ class StubBuilder:
         enum = self.enums[f.type.name]
         name = f"_D_{self.ident(m)}_{f.name}"
         zero = None
-        has_zero = any(v.number == 0 and v.python_name for v in enum.values)
-        if zero_default and not has_zero and m.python is not None:
+        if zero_default and not self.has_zero_member(enum) and m.python is not None:
             zero = f"_w.default_of({self.py_class(m)}, {lit(f.python_name)})"
         self.enum_tables.append(
             EnumTable(
@@ -367,7 +375,7 @@ class StubBuilder:
             return (f.python_name, self.decode(m, f), None)
         if f.type.kind is Kind.ENUM and f.label is not Label.REPEATED and not f.nullable:
             enum = self.enums[f.type.name]
-            if not any(v.number == 0 and v.python_name for v in enum.values):
+            if not self.has_zero_member(enum):
                 # 0 means unset for a Go/Node peer: the Python default applies
                 return (f.python_name, self.decode_plain(m, f), f"m.{f.name} != 0")
         if f.label is Label.OPTIONAL or (f.label is Label.SINGULAR and f.type.kind is Kind.MESSAGE):
@@ -459,7 +467,10 @@ class StubBuilder:
             param = f"requests: AsyncIterable[{req}] | Iterable[{req}]"
             if len(param) + 9 > 100:  # 8 spaces and a comma
                 indent = " " * 12
-                param = f"requests: (\n{indent}AsyncIterable[{req}]\n{indent}| Iterable[{req}]\n{' ' * 8})"
+                param = (
+                    f"requests: (\n{indent}AsyncIterable[{req}]"
+                    f"\n{indent}| Iterable[{req}]\n{' ' * 8})"
+                )
             params.append(param)
         elif message is not None and message.shape is PyShape.PARAMS:
             build = self._keywords(message)

@@ -1,4 +1,4 @@
-"""Every golden `_cello.py` passes the repo's ruff config and `mypy --strict`."""
+"""Every golden `_cello.py` and `_client.py` passes the repo's ruff config and `mypy --strict`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _stubs(case: str) -> list[Path]:
-    return sorted((CASES / case / "expected").rglob("*_cello.py"))
+    return sorted((CASES / case / "expected").rglob("*_cello.py")) + sorted(
+        (CASES / case / "expected_client").rglob("*_client.py")
+    )
 
 
 @pytest.mark.parametrize("case", sorted(CASE_MODULES), ids=str)
@@ -37,6 +39,8 @@ def test_golden_stubs_pass_ruff(case: str) -> None:
 def test_golden_stubs_pass_mypy_strict(case: str, tmp_path: Path) -> None:
     tree = tmp_path / "stubs"
     shutil.copytree(CASES / case / "expected", tree)
+    if (CASES / case / "expected_client").is_dir():  # beside the same `_pb2` modules
+        shutil.copytree(CASES / case / "expected_client", tree, dirs_exist_ok=True)
     protos = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*.proto"))
     compile_protos(tree, protos, tree, grpc=False)
     # protoc's own .pyi files use bare `Mapping`; they are not what this test checks
@@ -50,6 +54,7 @@ def test_golden_stubs_pass_mypy_strict(case: str, tmp_path: Path) -> None:
         + "".join(f"\n[mypy-{module}]\nignore_errors = True\n" for module in pb2)
     )
     stubs = [str(p.relative_to(tree)) for p in tree.rglob("*_cello.py")]
+    stubs += [str(p.relative_to(tree)) for p in tree.rglob("*_client.py")]
     env = {**os.environ, "MYPYPATH": f"{tree}{os.pathsep}{ROOT}"}
     result = subprocess.run(
         [
