@@ -10,6 +10,9 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 import grpc
 import grpc.aio
 
+# generated clients name the well-known types' classes through this module
+from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
+
 from ._client import Metadata, to_grpc_metadata
 from ._errors import GrpcError
 from ._wire import (
@@ -40,15 +43,19 @@ __all__ = [
     "WireEnum",
     "default_of",
     "duration",
+    "duration_pb2",
     "empty_in",
     "empty_out",
+    "empty_pb2",
     "from_duration",
     "from_struct",
     "from_timestamp",
     "from_value",
     "redefined",
     "struct",
+    "struct_pb2",
     "timestamp",
+    "timestamp_pb2",
     "unset_oneof",
     "value",
     "wrong_type",

@@ -67,23 +67,16 @@ def render_clients(schema: Schema) -> dict[str, str]:
         )
         template, context = env.get_template("client.py.j2"), client_context(file, siblings)
         # rendered twice: the first pass shows which imports the module needs
-        draft = template.render(header=HEADER, imports=[], modules=[], third_party=[], **context)
-        wkt = sorted({WKT_MODULES[i] for i in file.imports if i in WKT_MODULES})
-        wkt_modules = [m for m in wkt if f"_{m}." in draft]
+        draft = template.render(header=HEADER, imports=[], modules=[], siblings=[], **context)
         modules = _modules(draft, file)
         imports = _imports(draft, pb2=any(kind == "pb2" for _, _, kind in modules))
-        third_party = [f"from google.protobuf import {m} as _{m}" for m in wkt_modules]
-        third_party += [
-            f"from {module.rsplit('.', 1)[0]} import {module.rsplit('.', 1)[1]} as {alias}"
+        siblings_used = [
+            f"from . import {module.rsplit('.', 1)[1]} as {alias}"
             for alias, module, kind in modules
             if kind == "client"
         ]
         out[client_path(file)] = template.render(
-            header=HEADER,
-            imports=imports,
-            modules=modules,
-            third_party=sorted(third_party, key=lambda line: line.split()[1]),
-            **context,
+            header=HEADER, imports=imports, modules=modules, siblings=siblings_used, **context
         )
     return dict(sorted(out.items()))
 
@@ -136,6 +129,10 @@ class _ClientBuilder(StubBuilder):
     Its enums have a member for every number of the schema (the zero value included), so
     a decoder refuses only numbers this client does not know, with `cello.WireError`.
     """
+
+    # the well-known types' modules come through `cello.client`, so the module's only
+    # absolute import is `cello`: its import block sorts the same in any project
+    wkt_prefix = "_w."
 
     def py_class(self, ref: MessageDef | EnumDef) -> str:
         return self.ref(ref.full_name, self.ident(ref))

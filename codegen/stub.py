@@ -117,6 +117,8 @@ class Converter:
 class StubBuilder:
     """Turns one `FileDef` into the strings the stub template prints."""
 
+    wkt_prefix = "_"  # `_timestamp_pb2.Timestamp`: the stub imports each module it uses
+
     def __init__(self, file: FileDef, siblings: list[FileDef] | None = None) -> None:
         self.file = file
         package_files = siblings or [file]
@@ -173,7 +175,7 @@ class StubBuilder:
         wkt = ref.wkt
         if wkt is not None:
             module = WKT_MODULES[WKT_FILES[wkt]]
-            return f"_{module}.{wkt.value.rsplit('.', 1)[-1]}"
+            return f"{self.wkt_prefix}{module}.{wkt.value.rsplit('.', 1)[-1]}"
         return f"{self.pb2_module(ref.name)}.{self.messages[ref.name].local_name}"
 
     def element_py(self, ref: TypeRef) -> str:
@@ -326,7 +328,8 @@ class StubBuilder:
             return False
         path = target.local_name.split(".")
         here = [*m.scope, m.name]
-        local = {t.local_name for t in [*self.messages.values(), *self.enums.values()]}
+        local = {t.local_name for t in self.messages.values()}
+        local |= {t.local_name for t in self.enums.values()}
         for depth in range(len(here), -1, -1):
             found = [*here[:depth], path[0]]
             if ".".join(found) in local:  # the innermost type the unqualified name reaches

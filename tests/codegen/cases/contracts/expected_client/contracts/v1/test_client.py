@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from contracts.v1 import messages_client as _s_messages
-
 from cello import client as _w
+
+from . import messages_client as _s_messages
 
 # protoc's classes are built at run time, so mypy cannot type them
 _p_messages = import_module("contracts.v1.messages_pb2")

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from google.protobuf import struct_pb2 as _struct_pb2
-
 from cello import client as _w
 
 __all__ = [
@@ -24,8 +22,8 @@ __all__ = [
 _UserService_GetUser: _w.Rpc[dict[str, Any], dict[str, Any]] = _w.Rpc(
     "/examples.seed_services.UserService/GetUser",
     "unary_unary",
-    _struct_pb2.Struct,
-    _struct_pb2.Struct,
+    _w.struct_pb2.Struct,
+    _w.struct_pb2.Struct,
     _w.struct,
     _w.from_struct,
 )
@@ -33,8 +31,8 @@ _UserService_GetUser: _w.Rpc[dict[str, Any], dict[str, Any]] = _w.Rpc(
 _UserService_ListUsers: _w.Rpc[dict[str, Any], dict[str, Any]] = _w.Rpc(
     "/examples.seed_services.UserService/ListUsers",
     "unary_stream",
-    _struct_pb2.Struct,
-    _struct_pb2.Struct,
+    _w.struct_pb2.Struct,
+    _w.struct_pb2.Struct,
     _w.struct,
     _w.from_struct,
 )
@@ -117,8 +115,8 @@ class UserServiceSyncClient(_w.SyncClient):
 _OrderService_CreateOrder: _w.Rpc[dict[str, Any], dict[str, Any]] = _w.Rpc(
     "/examples.seed_services.OrderService/CreateOrder",
     "unary_unary",
-    _struct_pb2.Struct,
-    _struct_pb2.Struct,
+    _w.struct_pb2.Struct,
+    _w.struct_pb2.Struct,
     _w.struct,
     _w.from_struct,
 )
@@ -126,8 +124,8 @@ _OrderService_CreateOrder: _w.Rpc[dict[str, Any], dict[str, Any]] = _w.Rpc(
 _OrderService_GetOrder: _w.Rpc[dict[str, Any], dict[str, Any]] = _w.Rpc(
     "/examples.seed_services.OrderService/GetOrder",
     "unary_unary",
-    _struct_pb2.Struct,
-    _struct_pb2.Struct,
+    _w.struct_pb2.Struct,
+    _w.struct_pb2.Struct,
     _w.struct,
     _w.from_struct,
 )

@@ -14,8 +14,6 @@ from dataclasses import field as _field
 from importlib import import_module
 from typing import Any
 
-from google.protobuf import struct_pb2 as _struct_pb2
-
 from cello import client as _w
 
 # protoc's classes are built at run time, so mypy cannot type them
@@ -395,8 +393,8 @@ _LibraryService_Chat: _w.Rpc[Loan, Loan] = _w.Rpc(
 _LibraryService_Describe: _w.Rpc[dict[str, Any], dict[str, Any]] = _w.Rpc(
     "/demo.library.v1.LibraryService/Describe",
     "unary_unary",
-    _struct_pb2.Struct,
-    _struct_pb2.Struct,
+    _w.struct_pb2.Struct,
+    _w.struct_pb2.Struct,
     _w.struct,
     _w.from_struct,
 )

@@ -14,9 +14,6 @@ from dataclasses import field as _field
 from importlib import import_module
 from typing import Any
 
-from google.protobuf import empty_pb2 as _empty_pb2
-from google.protobuf import struct_pb2 as _struct_pb2
-
 from cello import client as _w
 
 # protoc's classes are built at run time, so mypy cannot type them
@@ -442,8 +439,8 @@ _Catalog_Sync: _w.Rpc[Item, Item] = _w.Rpc(
 _Catalog_Untyped: _w.Rpc[dict[str, Any], dict[str, Any]] = _w.Rpc(
     "/rich.catalog.v1.Catalog/Untyped",
     "unary_unary",
-    _struct_pb2.Struct,
-    _struct_pb2.Struct,
+    _w.struct_pb2.Struct,
+    _w.struct_pb2.Struct,
     _w.struct,
     _w.from_struct,
 )
@@ -451,8 +448,8 @@ _Catalog_Untyped: _w.Rpc[dict[str, Any], dict[str, Any]] = _w.Rpc(
 _Catalog_UntypedStream: _w.Rpc[dict[str, Any], dict[str, Any]] = _w.Rpc(
     "/rich.catalog.v1.Catalog/UntypedStream",
     "unary_stream",
-    _struct_pb2.Struct,
-    _struct_pb2.Struct,
+    _w.struct_pb2.Struct,
+    _w.struct_pb2.Struct,
     _w.struct,
     _w.from_struct,
 )
@@ -460,8 +457,8 @@ _Catalog_UntypedStream: _w.Rpc[dict[str, Any], dict[str, Any]] = _w.Rpc(
 _Catalog_Ping: _w.Rpc[None, None] = _w.Rpc(
     "/rich.catalog.v1.Catalog/Ping",
     "unary_unary",
-    _empty_pb2.Empty,
-    _empty_pb2.Empty,
+    _w.empty_pb2.Empty,
+    _w.empty_pb2.Empty,
     _w.empty_in,
     _w.empty_out,
 )
