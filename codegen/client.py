@@ -21,6 +21,7 @@ from typing import Any
 
 from cello._errors import DefinitionError
 
+from .imports import client_imports, client_modules
 from .model import (
     EnumDef,
     FieldDef,
@@ -35,7 +36,7 @@ from .model import (
 )
 from .naming import to_upper_snake
 from .render import HEADER, _ProtoView, environment
-from .stub import WKT_MODULES, StubBuilder, lit
+from .stub import StubBuilder, lit
 
 _WKT_PY = {
     Wkt.TIMESTAMP: "_dt.datetime",
@@ -68,8 +69,8 @@ def render_clients(schema: Schema) -> dict[str, str]:
         template, context = env.get_template("client.py.j2"), client_context(file, siblings)
         # rendered twice: the first pass shows which imports the module needs
         draft = template.render(header=HEADER, imports=[], modules=[], siblings=[], **context)
-        modules = _modules(draft, file)
-        imports = _imports(draft, pb2=any(kind == "pb2" for _, _, kind in modules))
+        modules = client_modules(draft, file)
+        imports = client_imports(draft, pb2=any(kind == "pb2" for _, _, kind in modules))
         siblings_used = [
             f"from . import {module.rsplit('.', 1)[1]} as {alias}"
             for alias, module, kind in modules
@@ -79,48 +80,6 @@ def render_clients(schema: Schema) -> dict[str, str]:
             header=HEADER, imports=imports, modules=modules, siblings=siblings_used, **context
         )
     return dict(sorted(out.items()))
-
-
-def _imports(body: str, *, pb2: bool) -> list[str]:
-    """The import lines the body uses (so the module passes `ruff check` as written)."""
-    stdlib = []
-    if "_dt." in body:
-        stdlib.append("import datetime as _dt")
-    if "enum.IntEnum" in body:
-        stdlib.append("import enum")
-    abc = sorted(
-        n
-        for n in ("AsyncIterable", "AsyncIterator", "Iterable", "Iterator")
-        if re.search(rf"\b{n}\[", body)
-    )
-    if abc:
-        stdlib.append(f"from collections.abc import {', '.join(abc)}")
-    if "@dataclass" in body:
-        stdlib.append("from dataclasses import dataclass")
-    if "_field(" in body:
-        stdlib.append("from dataclasses import field as _field")
-    if pb2:
-        stdlib.append("from importlib import import_module")
-    if re.search(r"\bAny\b", body):
-        stdlib.append("from typing import Any")
-    return stdlib
-
-
-def _modules(body: str, file: FileDef) -> list[tuple[str, str, str]]:
-    """`(alias, dotted module, kind)` of the `_pb2` modules and sibling clients the body uses.
-
-    A client module reaches the types of its package's other files through their modules:
-    their classes and converters from `<stem>_client`, their wire classes from `<stem>_pb2`.
-    """
-    package = file.path.rsplit("/", 1)[0].replace("/", ".")
-    out = [("_pb2", f"{package}.{file.module_stem}_pb2", "pb2")]
-    for path in file.imports:
-        if path in WKT_MODULES:
-            continue
-        stem = path.rsplit("/", 1)[-1].removesuffix(".proto")
-        out.append((f"_p_{stem}", f"{package}.{stem}_pb2", "pb2"))
-        out.append((f"_s_{stem}", f"{package}.{stem}_client", "client"))
-    return [m for m in out if re.search(rf"(?<![\w.]){m[0]}\.", body)]
 
 
 class _ClientBuilder(StubBuilder):

@@ -19,6 +19,7 @@ from cello._service import (
 )
 
 from . import contract, naming
+from .cycles import refuse_required_cycles
 from .hints import Mapped, is_enum_class, is_message_class, map_hint
 from .layout import PackageFiles, check_one_package_per_file
 from .model import (
@@ -40,6 +41,7 @@ from .model import (
     Wkt,
 )
 from .numbering import History, Slot, assign_numbers
+from .scopes import enclosing_dataclass, local_name
 
 if TYPE_CHECKING:
     from .lock import Lock
@@ -136,9 +138,7 @@ class _SchemaBuilder:
         self.service_file = ""
 
     def schema(self) -> Schema:
-        _refuse_required_cycles(
-            [m for pkg in self.packages.values() for m in pkg.messages.values()]
-        )
+        refuse_required_cycles([m for pkg in self.packages.values() for m in pkg.messages.values()])
         files = [
             f
             for pkg in self.packages.values()
@@ -341,13 +341,13 @@ class _SchemaBuilder:
     def _claim_type(self, pkg: _Package, cls: type, where: str) -> tuple[str, bool]:
         """Claim a message or enum's name: `(full name, True if new)`. A class nested in a
         dataclass is a nested type, and its enclosing message is added too."""
-        scope, name = _local_name(cls, where)
+        scope, name = local_name(cls, where)
         local = ".".join((*scope, name))
         full = f"{pkg.name}.{local}"
         if not pkg.claim(local, cls, where):
             return full, False
         _claim_ident(pkg, local, where)
-        outer = _enclosing_dataclass(cls)
+        outer = enclosing_dataclass(cls)
         if outer is None:
             pkg.files[local] = pkg.files.place(cls, where)
             return full, True
@@ -361,7 +361,7 @@ class _SchemaBuilder:
         full, new = self._claim_type(pkg, cls, where)
         if not new:
             return full
-        scope, name = _local_name(cls, where)
+        scope, name = local_name(cls, where)
         hints = _hints(cls, where)
         fields: list[tuple[str, Mapped]] = []
         docs: dict[str, str] = {}
@@ -489,7 +489,7 @@ class _SchemaBuilder:
         full, new = self._claim_type(pkg, cls, where)
         if not new:
             return full
-        scope, name = _local_name(cls, where)
+        scope, name = local_name(cls, where)
         prefixed = contract.enum_options_of(cls).prefix
         prefix = naming.to_upper_snake(name)
         members: list[Any] = list(cls)  # type: ignore[call-overload]
@@ -571,81 +571,6 @@ def _claim_ident(pkg: _Package, local: str, where: str) -> None:
             f"{where}: the types {other!r} and {local!r} of package {pkg.name!r} would share "
             f"the name {ident!r} in the generated Python stubs; rename one of them"
         )
-
-
-def _enclosing_dataclass(cls: type) -> type | None:
-    """The dataclass `cls` is defined in (`Outer` for `Outer.Inner`), if any."""
-    *outer_path, _ = cls.__qualname__.split(".")
-    if not outer_path or "<locals>" in outer_path:
-        return None
-    obj: Any = sys.modules.get(cls.__module__)
-    for part in outer_path:
-        obj = getattr(obj, part, None)
-    return obj if is_message_class(obj) else None
-
-
-def _local_name(cls: type, where: str) -> tuple[tuple[str, ...], str]:
-    """`(enclosing message names, name)`: nested in a dataclass it is a nested type, else
-    the flattened qualified name (`Namespace.Book` → `NamespaceBook`)."""
-    outer = _enclosing_dataclass(cls)
-    if outer is None:
-        return (), _proto_type_name(cls, where)
-    scope, outer_name = _local_name(outer, where)
-    name = naming.check_identifier(cls.__name__, what="type name", where=where)
-    return (*scope, outer_name), name
-
-
-def _refuse_required_cycles(messages: list[MessageDef]) -> None:
-    """A message that must contain itself (through fields without `| None`) has no finite value.
-
-    Such a field would decode forever (an absent message reads as an empty one, which holds
-    the field again), so it is refused here rather than failing every call.
-    """
-    by_name = {m.full_name: m for m in messages}
-
-    def required(m: MessageDef) -> list[FieldDef]:
-        return [
-            f
-            for f in m.fields
-            if f.type.kind is Kind.MESSAGE
-            and f.label is Label.SINGULAR
-            and f.oneof is None
-            and f.type.name in by_name
-        ]
-
-    done: set[str] = set()
-
-    def visit(m: MessageDef, path: list[tuple[MessageDef, FieldDef]]) -> None:
-        for f in required(m):
-            target = by_name[f.type.name]
-            trail = [*path, (m, f)]
-            start = next((i for i, (seen, _) in enumerate(trail) if seen is target), None)
-            if start is not None:
-                first, field = trail[start]
-                cycle = " → ".join(f"{owner.name}.{fd.python_name}" for owner, fd in trail[start:])
-                assert first.python is not None
-                raise DefinitionError(
-                    f"{first.python.module}.{first.python.qualname}.{field.python_name}: "
-                    f"{first.name} contains itself ({cycle}) through fields that cannot be None, "
-                    "so no value of it can be built or decoded; make one of them Optional "
-                    "(`| None = None`) or a list"
-                )
-            if target.full_name not in done:
-                visit(target, trail)
-        done.add(m.full_name)
-
-    for m in messages:
-        if m.full_name not in done:
-            visit(m, [])
-
-
-def _proto_type_name(cls: type, where: str) -> str:
-    if "<locals>" in cls.__qualname__:
-        raise DefinitionError(
-            f"{where}: types used by services must be defined at module level (generated "
-            "stubs import them by name); move the class out of the function"
-        )
-    return naming.check_identifier(cls.__qualname__.replace(".", ""), what="type name", where=where)
 
 
 def _hints(obj: Any, where: str) -> dict[str, Any]:

@@ -546,41 +546,6 @@ class StubBuilder:
         return "dict[str, Any]"
 
 
-_ABC = ("AsyncIterable", "AsyncIterator", "Iterable")
-_CELLO = {  # alias → import line, in ruff's isort order
-    "_w": "from cello import _wire as _w",
-    "_Method": "from cello._binding import MethodBinding as _Method",
-    "_Service": "from cello._binding import ServiceBinding as _Service",
-    "_Metadata": "from cello._client import Metadata as _Metadata",
-    "_Client": "from cello._client import StubClient as _Client",
-}
-
-
-def stub_imports(body: str, file: FileDef, module_alias: dict[str, str]) -> dict[str, object]:
-    """The import lines the stub body uses, grouped and sorted as ruff's isort wants them."""
-    used = set(re.findall(r"(?<![\w.])[A-Za-z_][A-Za-z0-9_]*\b", body))  # not attributes
-    wkt = sorted(set(WKT_MODULES.values()))
-    local = [(f"{file.module_stem}_pb2", "_pb2")]
-    local += [
-        (f"{stem}{suffix}", f"{prefix}{stem}")
-        for prefix, suffix in (("_s_", "_cello"), ("_p_", "_pb2"))
-        for stem in (
-            i.rsplit("/", 1)[-1].removesuffix(".proto")
-            for i in file.imports
-            if i not in WKT_MODULES
-        )
-    ]
-    return {
-        "datetime": "_dt" in used,
-        "abc": [name for name in _ABC if name in used],
-        "any": "Any" in used,
-        "cello": [line for alias, line in _CELLO.items() if alias in used],
-        "local": sorted((module, alias) for module, alias in local if alias in used),
-        "wkt_modules": [m for m in wkt if f"_{m}" in used],
-        "user_modules": sorted((mod, alias) for mod, alias in module_alias.items()),
-    }
-
-
 def stub_context(file: FileDef, siblings: list[FileDef] | None = None) -> dict[str, object]:
     """Everything the stub body template needs, as finished strings.
 
