@@ -13,6 +13,7 @@ from ._errors import (
     GrpcError,
     StaleStubsError,
     TlsError,
+    WireError,
 )
 from ._identity import PeerIdentity, peer_identity_from_auth_context
 from ._messages import GrpcRequest, GrpcResponse
@@ -78,6 +79,7 @@ __all__ = [
     "TlsError",
     "UInt32",
     "UInt64",
+    "WireError",
     "access_log",
     "current_call",
     "enum_options",

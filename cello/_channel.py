@@ -123,7 +123,7 @@ class GrpcChannel:
         timeout: float | None = None,
         metadata: Metadata | None = None,
         raise_on_error: bool | None = None,
-    ) -> GrpcResponse:
+    ) -> GrpcResponse[Any]:
         """Call a method and return its `GrpcResponse` (`.data` is a dict).
 
         A server-streaming method's `.data` is the list of all messages received; use

@@ -5,7 +5,9 @@ CelloError
 ├── GenerationError      protoc or a template failed, or built stubs are unusable
 │   └── StaleStubsError  built stubs no longer match the service classes
 ├── GrpcError            a call ended with a non-OK gRPC status
-└── TlsError             a certificate or key cannot be used (also a ValueError)
+├── TlsError             a certificate or key cannot be used (also a ValueError)
+└── WireError            a message on the wire has a value Python cannot hold exactly
+                         (also a ValueError: the server answers INVALID_ARGUMENT)
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ class StaleStubsError(GenerationError):
 
 class TlsError(CelloError, ValueError):
     """A TLS setting is unusable: a missing file, a mismatched key, an expired certificate."""
+
+
+class WireError(CelloError, ValueError):
+    """A received message holds a value its Python type cannot represent exactly.
+
+    Raised by generated decoders (an unknown enum number, 0 for a required enum without a
+    zero member, a timestamp finer than a microsecond) instead of changing the value. The
+    server answers INVALID_ARGUMENT with the message; a typed client raises it.
+    """
 
 
 _STATUS_NAMES = (

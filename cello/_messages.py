@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from ._identity import PeerIdentity
 
@@ -41,7 +41,9 @@ class GrpcRequest(Generic[T]):
         self._data = dict(data) if data is not None else None
         self._to_dict = to_dict
         self.metadata: Metadata = dict(metadata or {})
-        self.message = message
+        # typed as T: a handler taking GrpcRequest[Book] always gets a Book; it is None
+        # only for untyped requests, whose T is Any
+        self.message: T = cast(T, message)
         self._context = context
 
     @property
@@ -90,37 +92,40 @@ class GrpcRequest(Generic[T]):
         return f"GrpcRequest(service={self.service!r}, method={self.method!r}, data={shown!r})"
 
 
-class GrpcResponse:
+class GrpcResponse(Generic[T]):
     """A handler's answer: data plus status, message and metadata.
 
     `metadata` goes to the client as response headers, `trailers` as trailing metadata.
-    A non-zero `status_code` ends the call with that status.
+    A non-zero `status_code` ends the call with that status. A handler declared
+    `-> GrpcResponse[Book]` is served as returning `Book`.
     """
 
     __slots__ = ("data", "status_code", "message", "metadata", "trailers")
 
+    data: T
+
     def __init__(
         self,
-        data: Any = None,
+        data: T | None = None,
         status_code: int = 0,
         message: str = "OK",
         metadata: Mapping[str, Any] | None = None,
         *,
         trailers: Mapping[str, Any] | None = None,
     ) -> None:
-        self.data = data if data is not None else {}
+        self.data = cast(T, data if data is not None else {})
         self.status_code = int(status_code)
         self.message = message
         self.metadata: Metadata = dict(metadata or {})
         self.trailers: Metadata = dict(trailers or {})
 
     @classmethod
-    def ok(cls, data: Any = None, **kwargs: Any) -> GrpcResponse:
+    def ok(cls, data: T | None = None, **kwargs: Any) -> GrpcResponse[T]:
         """A successful response carrying `data` (a dict, dataclass or protobuf message)."""
         return cls(data, 0, "OK", **kwargs)
 
     @classmethod
-    def error(cls, code: int, message: str = "", **kwargs: Any) -> GrpcResponse:
+    def error(cls, code: int, message: str = "", **kwargs: Any) -> GrpcResponse[Any]:
         """A response that ends the call with status `code` and `message`."""
         return cls(None, code, message, **kwargs)
 

@@ -69,7 +69,7 @@ class SyncGrpcChannel:
         timeout: float | None = None,
         metadata: Metadata | None = None,
         raise_on_error: bool | None = None,
-    ) -> GrpcResponse:
+    ) -> GrpcResponse[Any]:
         """Call a method and return its `GrpcResponse`; see `GrpcChannel.call`."""
         return self._loop.wait(
             self.channel.call(

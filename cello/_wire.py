@@ -2,14 +2,102 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
 
+from ._errors import WireError
+
 EMPTY = empty_pb2.Empty()
 _MAX_SAFE_INT = 2**53
+# the range of google.protobuf.Timestamp (0001-01-01 .. 9999-12-31), which `datetime` also has
+_MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799
+_MAX_DURATION_SECONDS = 315576000000
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class WireEnum(dict[int, V]):
+    """Wire number → Python enum member for one field; a number it lacks is refused.
+
+    Generated stubs build one per enum field at import, so decoding stays one dict lookup;
+    `__missing__` runs only for a number the field cannot take.
+    """
+
+    __slots__ = ("where", "enum")
+
+    def __init__(
+        self, where: str, enum: str, members: Mapping[int, V], *, zero: V | None = None
+    ) -> None:
+        super().__init__(members)
+        if zero is not None and 0 not in self:
+            self[0] = zero  # the field's Python default stands for "unset"
+        self.where = where
+        self.enum = enum
+
+    def __missing__(self, number: int) -> V:
+        if number == 0:
+            raise WireError(
+                f"{self.where}: required enum {self.enum} is unset (0) and has no member 0; "
+                "the sender must set it, or give the field a default"
+            )
+        raise WireError(
+            f"{self.where}: {number} is not a number of enum {self.enum} (sent by a newer "
+            "schema?); add the member to the Python enum, or have the sender use a known value"
+        )
+
+
+class PyEnum(dict[K, V]):
+    """Python enum member → wire number; anything else is refused with a TypeError."""
+
+    __slots__ = ("enum",)
+
+    def __init__(self, enum: str, members: Mapping[K, V]) -> None:
+        super().__init__(members)
+        self.enum = enum
+
+    def __missing__(self, value: object) -> V:
+        raise TypeError(f"expected a member of {self.enum}, got {type(value).__name__} {value!r}")
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default of dataclass field `name` (calling its factory), evaluated once at import."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def unset_oneof(where: str) -> WireError:
+    """The error a generated decoder raises when a required oneof has no member set."""
+    return WireError(
+        f"{where}: none of the oneof's members is set and the field has no default; "
+        "the sender must set one, or make the field Optional"
+    )
+
+
+def redefined(value: object, cls: type[T], message: Any) -> T:
+    """`value` if its class is `cls` defined again under the same name, else a TypeError.
+
+    A notebook that re-runs a cell makes a new class of the same name; instances of either
+    carry the same fields. Generated encoders call this only after `isinstance` failed.
+    """
+    kind = type(value)
+    if kind.__qualname__ == cls.__qualname__ and kind.__module__ == cls.__module__:
+        return value  # type: ignore[return-value]
+    expected = f"{message.DESCRIPTOR.full_name} ({cls.__module__}.{cls.__qualname__})"
+    raise wrong_type(expected, value)
+
+
+def wrong_type(expected: str, value: object) -> TypeError:
+    """The error a generated encoder raises for a value of the wrong type."""
+    return TypeError(f"expected {expected}, got {type(value).__name__}")
 
 
 def timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -21,8 +109,24 @@ def timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
-def from_timestamp(ts: timestamp_pb2.Timestamp) -> dt.datetime:
-    """Timestamp → timezone-aware UTC `datetime`."""
+def from_timestamp(ts: timestamp_pb2.Timestamp, where: str = "Timestamp") -> dt.datetime:
+    """Timestamp → timezone-aware UTC `datetime`.
+
+    Raises:
+        WireError: the value is invalid or finer than a microsecond, which `datetime`
+            cannot hold; it is refused rather than rounded.
+    """
+    seconds, nanos = ts.seconds, ts.nanos
+    if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000):
+        raise WireError(
+            f"{where}: Timestamp(seconds={seconds}, nanos={nanos}) is outside the valid range "
+            "0001-01-01..9999-12-31"
+        )
+    if nanos % 1000:
+        raise WireError(
+            f"{where}: Timestamp(seconds={seconds}, nanos={nanos}) is finer than a microsecond, "
+            "which Python's datetime cannot hold; truncate it to microseconds before sending"
+        )
     result: dt.datetime = ts.ToDatetime(tzinfo=dt.UTC)
     return result
 
@@ -36,8 +140,26 @@ def duration(value: dt.timedelta | None) -> duration_pb2.Duration | None:
     return d
 
 
-def from_duration(d: duration_pb2.Duration) -> dt.timedelta:
-    """Duration → `timedelta`."""
+def from_duration(d: duration_pb2.Duration, where: str = "Duration") -> dt.timedelta:
+    """Duration → `timedelta`.
+
+    Raises:
+        WireError: the value is invalid (out of range, or seconds and nanos of opposite
+            signs) or finer than a microsecond, which `timedelta` cannot hold.
+    """
+    seconds, nanos = d.seconds, d.nanos
+    valid = (
+        -_MAX_DURATION_SECONDS <= seconds <= _MAX_DURATION_SECONDS
+        and -1_000_000_000 < nanos < 1_000_000_000
+        and not (seconds > 0 > nanos or seconds < 0 < nanos)
+    )
+    if not valid:
+        raise WireError(f"{where}: Duration(seconds={seconds}, nanos={nanos}) is not valid")
+    if nanos % 1000:
+        raise WireError(
+            f"{where}: Duration(seconds={seconds}, nanos={nanos}) is finer than a microsecond, "
+            "which Python's timedelta cannot hold; truncate it to microseconds before sending"
+        )
     result: dt.timedelta = d.ToTimedelta()
     return result
 
@@ -75,7 +197,11 @@ def value(obj: Any) -> struct_pb2.Value:
 
 def _number(x: float) -> int | float:
     # Struct carries every number as a double; integral ones came from ints in practice.
-    return int(x) if x.is_integer() and -_MAX_SAFE_INT <= x <= _MAX_SAFE_INT else x
+    # -0.0 stays a float: as an int it would come back as +0.0.
+    negative_zero = x == 0 and math.copysign(1, x) < 0
+    if x.is_integer() and -_MAX_SAFE_INT <= x <= _MAX_SAFE_INT and not negative_zero:
+        return int(x)
+    return x
 
 
 def from_value(v: struct_pb2.Value) -> Any:

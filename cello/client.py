@@ -10,9 +10,15 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 import grpc
 import grpc.aio
 
+# generated clients name the well-known types' classes through this module
+from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
+
 from ._client import Metadata, to_grpc_metadata
 from ._errors import GrpcError
 from ._wire import (
+    PyEnum,
+    WireEnum,
+    default_of,
     duration,
     empty_in,
     empty_out,
@@ -20,26 +26,39 @@ from ._wire import (
     from_struct,
     from_timestamp,
     from_value,
+    redefined,
     struct,
     timestamp,
+    unset_oneof,
     value,
+    wrong_type,
 )
 
 __all__ = [
     "AsyncClient",
     "Metadata",
+    "PyEnum",
     "Rpc",
     "SyncClient",
+    "WireEnum",
+    "default_of",
     "duration",
+    "duration_pb2",
     "empty_in",
     "empty_out",
+    "empty_pb2",
     "from_duration",
     "from_struct",
     "from_timestamp",
     "from_value",
+    "redefined",
     "struct",
+    "struct_pb2",
     "timestamp",
+    "timestamp_pb2",
+    "unset_oneof",
     "value",
+    "wrong_type",
 ]
 
 RequestT = TypeVar("RequestT")

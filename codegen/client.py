@@ -21,12 +21,11 @@ from typing import Any
 
 from cello._errors import DefinitionError
 
+from .imports import client_imports, client_modules
 from .model import (
     EnumDef,
     FieldDef,
     FileDef,
-    Kind,
-    Label,
     MessageDef,
     MethodDef,
     PyRef,
@@ -36,15 +35,9 @@ from .model import (
     Wkt,
 )
 from .naming import to_upper_snake
-from .render import _WKT_MODULES, HEADER, _ProtoView, _StubBuilder, environment
+from .render import HEADER, _ProtoView, environment
+from .stub import StubBuilder, lit
 
-_PY_SCALARS = {
-    "double": "float",
-    "float": "float",
-    "string": "str",
-    "bytes": "bytes",
-    "bool": "bool",
-}
 _WKT_PY = {
     Wkt.TIMESTAMP: "_dt.datetime",
     Wkt.DURATION: "_dt.timedelta",
@@ -53,7 +46,6 @@ _WKT_PY = {
     Wkt.LIST_VALUE: "list[Any]",
     Wkt.EMPTY: "None",
 }
-_NOTHING = object()
 
 
 def client_path(file: FileDef) -> str:
@@ -62,7 +54,7 @@ def client_path(file: FileDef) -> str:
 
 
 def render_clients(schema: Schema) -> dict[str, str]:
-    """`{path: text}` of each package's `.proto` and `_client.py` module.
+    """`{path: text}` of each file's `.proto` and `_client.py` module.
 
     Raises:
         DefinitionError: a default value cannot be written as Python source.
@@ -70,134 +62,114 @@ def render_clients(schema: Schema) -> dict[str, str]:
     env = environment()
     out: dict[str, str] = {}
     for file in schema.files:
+        siblings = [f for f in schema.files if f.package == file.package]
         out[file.path] = env.get_template("file.proto.j2").render(
-            header=HEADER, file=file, proto=_proto_view(file)
+            header=HEADER, file=file, proto=_ProtoView(file, siblings)
         )
-        template, context = env.get_template("client.py.j2"), client_context(file)
+        template, context = env.get_template("client.py.j2"), client_context(file, siblings)
         # rendered twice: the first pass shows which imports the module needs
-        draft = template.render(header=HEADER, imports=[], **context)
-        wkt = sorted({_WKT_MODULES[i] for i in file.imports})
-        context["wkt_modules"] = [m for m in wkt if f"_{m}." in draft]
-        out[client_path(file)] = template.render(header=HEADER, imports=_imports(draft), **context)
+        draft = template.render(header=HEADER, imports=[], modules=[], siblings=[], **context)
+        modules = client_modules(draft, file)
+        imports = client_imports(draft, pb2=any(kind == "pb2" for _, _, kind in modules))
+        siblings_used = [
+            f"from . import {module.rsplit('.', 1)[1]} as {alias}"
+            for alias, module, kind in modules
+            if kind == "client"
+        ]
+        out[client_path(file)] = template.render(
+            header=HEADER, imports=imports, modules=modules, siblings=siblings_used, **context
+        )
     return dict(sorted(out.items()))
 
 
-def _proto_view(file: FileDef) -> _ProtoView:
-    return _ProtoView(file)
+class _ClientBuilder(StubBuilder):
+    """The stub builder's converters, aimed at the client's own classes.
 
+    Its enums have a member for every number of the schema (the zero value included), so
+    a decoder refuses only numbers this client does not know, with `cello.WireError`.
+    """
 
-def _imports(body: str) -> list[str]:
-    """The import lines the body uses (so the module passes `ruff check` as written)."""
-    stdlib = []
-    if "_dt." in body:
-        stdlib.append("import datetime as _dt")
-    if "enum.IntEnum" in body:
-        stdlib.append("import enum")
-    abc = sorted(
-        n
-        for n in ("AsyncIterable", "AsyncIterator", "Iterable", "Iterator")
-        if re.search(rf"\b{n}\[", body)
-    )
-    if abc:
-        stdlib.append(f"from collections.abc import {', '.join(abc)}")
-    if "@dataclass" in body:
-        stdlib.append("from dataclasses import dataclass")
-    if "_field(" in body:
-        stdlib.append("from dataclasses import field as _field")
-    stdlib.append("from importlib import import_module")
-    if re.search(r"\bAny\b", body):
-        stdlib.append("from typing import Any")
-    return stdlib
-
-
-class _ClientBuilder(_StubBuilder):
-    """The stub builder's converter expressions, aimed at the client's own classes."""
+    # the well-known types' modules come through `cello.client`, so the module's only
+    # absolute import is `cello`: its import block sorts the same in any project
+    wkt_prefix = "_w."
 
     def py_class(self, ref: MessageDef | EnumDef) -> str:
-        return ref.name
+        return self.ref(ref.full_name, self.ident(ref))
 
-    def _fn(self, ref: TypeRef, direction: str) -> str:
-        if ref.kind is Kind.ENUM and direction == "dec":
-            # a number this client does not know decodes as the zero value, as in proto3
-            e = self.enums[ref.name]
-            zero = next(name for name, number in enum_members(e) if number == 0)
-            return f"_D_{e.name}.get({{}}, {e.name}.{zero})"
-        return super()._fn(ref, direction)
+    def described(self, ref: MessageDef | EnumDef) -> str:
+        return ref.full_name
 
-    def element(self, ref: TypeRef) -> str:
-        """The Python type of one value of `ref`."""
-        if ref.kind is Kind.SCALAR:
-            return _PY_SCALARS.get(ref.name, "int")
-        wkt = ref.wkt
-        if wkt is not None:
-            return _WKT_PY[wkt]
-        target = self.messages.get(ref.name) or self.enums[ref.name]
-        if isinstance(target, MessageDef) and target.shape is not PyShape.DATACLASS:
+    @staticmethod
+    def has_zero_member(enum: EnumDef) -> bool:
+        return True
+
+    def element_py(self, ref: TypeRef) -> str:
+        target = self.messages.get(ref.name)
+        if target is not None and target.shape is not PyShape.DATACLASS:
             return "dict[str, Any]"
-        return target.name
-
-    def annotation(self, f: FieldDef, nullable: bool | None) -> str:
-        """The field's Python type; `nullable` is whether the user's hint admits None."""
-        base = self.element(f.type)
-        if f.label is Label.REPEATED:
-            return f"list[{base}]"
-        if f.label is Label.MAP:
-            return f"dict[{_PY_SCALARS.get(f.key_type or '', 'int')}, {base}]"
-        if nullable is None:
-            nullable = f.label is Label.OPTIONAL
-        return f"{base} | None" if nullable and base not in ("Any", "None") else base
+        return super().element_py(ref)
 
     def py_type(self, ref: TypeRef) -> str:
         if ref.wkt is not None:
             return _WKT_PY[ref.wkt]
-        message = self.messages[ref.name]
-        if message.shape is PyShape.VALUE:
-            return self.annotation(message.fields[0], None)
-        if message.shape is PyShape.PARAMS:
-            return "dict[str, Any]"
-        return message.name
+        return super().py_type(ref)
+
+    def converter(self, m: MessageDef) -> Any:
+        conv = super().converter(m)
+        conv.pb2_type = "Any"  # protoc's classes are built at run time: mypy sees Any
+        conv.pyi_shadowed = set()  # so no `.pyi` can name a class wrongly
+        return conv
 
 
-def client_context(file: FileDef) -> dict[str, object]:
+def client_context(file: FileDef, siblings: list[FileDef] | None = None) -> dict[str, object]:
     """Everything the client template needs, as finished strings."""
-    b = _ClientBuilder(file)
-    enum_classes = {(e.python.module, e.python.qualname): e.name for e in file.enums}
-    message_classes = {
-        (m.python.module, m.python.qualname): m.name for m in file.messages if m.python
-    }
-    literal = _Literal(enum_classes, message_classes)
-    exports = [e.name for e in file.enums]
-    exports += [m.name for m in file.messages if m.shape is PyShape.DATACLASS]
+    b = _ClientBuilder(file, siblings)
+    literal = _Literal(b)
+    exports = [b.ident(e) for e in file.enums]
+    exports += [b.ident(m) for m in file.messages if m.shape is PyShape.DATACLASS]
     exports += [f"{s.name}{kind}" for s in file.services for kind in ("Client", "SyncClient")]
     method_names = {m.python_name for s in file.services for m in s.methods}
     aliases = {
         name: (f"_t_{name}", name)
-        for name in [e.name for e in file.enums] + [m.name for m in file.messages]
+        for name in [b.ident(e) for e in file.enums] + [b.ident(m) for m in file.messages]
         if name in method_names
     }
+    classes = [
+        (b.ident(m), _class_fields(b, m, literal))
+        for m in file.messages
+        if m.shape is PyShape.DATACLASS
+    ]
+    converters = [b.converter(m) for m in file.messages]
+    services = [
+        {
+            "name": s.name,
+            "full_name": s.full_name,
+            "methods": [
+                _shadowed(_method(b, s.full_name, s.python, m, literal, index), aliases)
+                for index, m in enumerate(s.methods)
+            ],
+        }
+        for s in file.services
+    ]
     return {
         "exports": sorted(exports),
         "file": file,
-        "pb2_module": file.path.removesuffix(".proto").replace("/", ".") + "_pb2",
-        "wkt_modules": sorted({_WKT_MODULES[i] for i in file.imports}),
-        "enums": [(e.name, enum_members(e)) for e in file.enums],
-        "classes": [
-            (m.name, _class_fields(b, m, literal))
-            for m in file.messages
-            if m.shape is PyShape.DATACLASS
-        ],
-        "converters": [b.converter(m) for m in file.messages],
-        "services": [
+        "lit": lit,
+        "class_enums": [(b.ident(e), enum_members(e)) for e in file.enums],
+        "enums": [
             {
-                "name": s.name,
-                "full_name": s.full_name,
-                "methods": [
-                    _shadowed(_method(b, s.full_name, s.python, m, literal, index), aliases)
-                    for index, m in enumerate(s.methods)
-                ],
+                "name": b.ident(e),
+                "described": [lit(e.full_name)],
+                "members": [(f"{b.ident(e)}.{name}", str(n)) for name, n in enum_members(e)],
+                "py_class": b.ident(e),
             }
-            for s in file.services
+            for e in file.enums
         ],
+        "enum_tables": b.enum_tables,
+        "defaults": b.defaults,
+        "classes": classes,
+        "converters": converters,
+        "services": services,
         "aliases": sorted(set(aliases.values())),
     }
 
@@ -230,19 +202,6 @@ def _resolve(ref: PyRef) -> Any:
     return value
 
 
-def _hints(obj: Any) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(obj)
-    except Exception:  # introspection resolved them once; a failure here only loses `| None`
-        return {}
-
-
-def _nullable(hint: Any) -> bool | None:
-    if hint is _NOTHING:
-        return None
-    return hint is None or type(None) in typing.get_args(hint)
-
-
 def _python_fields(m: MessageDef) -> list[tuple[str, list[FieldDef]]]:
     """The message's Python fields in order: a oneof's proto fields grouped under its name."""
     oneofs = {o.name: o.python_name for o in m.oneofs}
@@ -256,12 +215,10 @@ def _python_fields(m: MessageDef) -> list[tuple[str, list[FieldDef]]]:
     return groups
 
 
-def _field_type(b: _ClientBuilder, m: MessageDef, fields: list[FieldDef], hint: Any) -> str:
+def _field_type(b: _ClientBuilder, m: MessageDef, fields: list[FieldDef]) -> str:
     if fields[0].oneof is None:
-        return b.annotation(fields[0], _nullable(hint))
-    members = " | ".join(b.element(f.type) for f in fields)
-    optional = next(o.optional for o in m.oneofs if o.name == fields[0].oneof)
-    return f"{members} | None" if optional else members
+        return b.field_py(fields[0])
+    return b.oneof_py(m, next(o for o in m.oneofs if o.name == fields[0].oneof))
 
 
 def _class_fields(
@@ -270,13 +227,12 @@ def _class_fields(
     """`(name, annotation, default source or None)` for each field of a dataclass message."""
     assert m.python is not None
     cls = _resolve(m.python)
-    hints = _hints(cls)
     declared = {f.name: f for f in dataclasses.fields(cls)}
     where = f"{m.python.module}.{m.python.qualname}"
     out = []
     for name, fields in _python_fields(m):
         spec = declared[name]
-        annotation = _field_type(b, m, fields, hints.get(name, _NOTHING))
+        annotation = _field_type(b, m, fields)
         out.append((name, annotation, literal.default(spec, f"{where}.{name}")))
     return out
 
@@ -304,11 +260,10 @@ def _method(
     elif request_message is not None and request_message.shape is PyShape.PARAMS:
         func = getattr(_resolve(owner), m.python_name)
         signature = inspect.signature(func)
-        hints = _hints(func)
         where = f"{owner.module}.{owner.qualname}.{m.python_name}"
         names = []
         for name, fields in _python_fields(request_message):
-            annotation = _field_type(b, request_message, fields, hints.get(name, _NOTHING))
+            annotation = _field_type(b, request_message, fields)
             default = signature.parameters[name].default
             if default is inspect.Parameter.empty:
                 params.append(f"{name}: {annotation}")
@@ -350,9 +305,12 @@ def _method(
 class _Literal:
     """Python source for the user's default values, in the client's own names."""
 
-    def __init__(self, enums: dict[tuple[str, str], str], messages: dict[tuple[str, str], str]):
-        self.enums = enums
-        self.messages = messages
+    def __init__(self, b: _ClientBuilder) -> None:
+        def names(types: list[MessageDef] | list[EnumDef]) -> dict[tuple[str, str], str]:
+            return {(t.python.module, t.python.qualname): b.py_class(t) for t in types if t.python}
+
+        self.enums = names(list(b.enums.values()))
+        self.messages = names(list(b.messages.values()))
 
     def default(self, spec: dataclasses.Field[Any], where: str) -> str | None:
         if spec.default is not dataclasses.MISSING:

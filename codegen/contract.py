@@ -151,7 +151,17 @@ def docstring(obj: Any) -> str:
         return ""
     if isinstance(obj, type) and dataclasses.is_dataclass(obj) and _is_dataclass_signature(obj):
         return ""
-    return inspect.cleandoc(doc)
+    return clean_doc(doc)
+
+
+def clean_doc(doc: str) -> str:
+    """A doc text as the model keeps it: indentation cleaned, every line break Python knows
+    made `\n`, control characters made spaces, so a template can print it line by line."""
+    lines = [
+        "".join(" " if _is_control(c) else c for c in line).rstrip()
+        for line in inspect.cleandoc(doc).splitlines()
+    ]
+    return "\n".join(lines).strip("\n")
 
 
 def _is_dataclass_signature(cls: type) -> bool:
@@ -174,7 +184,7 @@ def field_doc(hint: Any) -> str:
             hint, *extras = get_args(hint)
             for extra in extras:
                 if isinstance(extra, Doc):
-                    return inspect.cleandoc(extra.text)
+                    return clean_doc(extra.text)
             continue
         inner = [a for a in get_args(hint) if get_origin(a) is Annotated]
         if len(inner) != 1:

@@ -19,6 +19,7 @@ from cello._service import (
 )
 
 from . import contract, naming
+from .cycles import refuse_required_cycles
 from .hints import Mapped, is_enum_class, is_message_class, map_hint
 from .layout import PackageFiles, check_one_package_per_file
 from .model import (
@@ -40,6 +41,7 @@ from .model import (
     Wkt,
 )
 from .numbering import History, Slot, assign_numbers
+from .scopes import enclosing_dataclass, local_name
 
 if TYPE_CHECKING:
     from .lock import Lock
@@ -136,6 +138,7 @@ class _SchemaBuilder:
         self.service_file = ""
 
     def schema(self) -> Schema:
+        refuse_required_cycles([m for pkg in self.packages.values() for m in pkg.messages.values()])
         files = [
             f
             for pkg in self.packages.values()
@@ -179,7 +182,7 @@ class _SchemaBuilder:
             ServiceDef(
                 name=name,
                 full_name=f"{package}.{name}",
-                python=PyRef(cls.__module__, cls.__qualname__),
+                python=PyRef(*naming.python_ref(cls, where=where, importable=False)),
                 methods=tuple(methods),
                 doc=contract.docstring(cls),
             )
@@ -189,6 +192,7 @@ class _SchemaBuilder:
     def _method(
         self, pkg: _Package, where: str, attr: str, func: Callable[..., Any], options: MethodOptions
     ) -> MethodDef:
+        naming.check_python_name(attr, what="method name", where=where)
         client, server = streaming_kind(func, options, where=where)
         hints = _hints(func, where)
         params = list(inspect.signature(func).parameters.values())[1:]
@@ -283,6 +287,8 @@ class _SchemaBuilder:
     def _response(self, pkg: _Package, rpc: str, hint: Any, where: str) -> TypeRef:
         if is_async_iterator(hint):
             hint = get_args(hint)[0] if get_args(hint) else _MISSING
+        if get_origin(hint) is GrpcResponse:  # `-> GrpcResponse[Book]` answers a Book
+            (hint,) = get_args(hint)
         if hint is _MISSING or hint is GrpcResponse or hint is Any:
             return _STRUCT
         if hint is None or hint is type(None):
@@ -336,13 +342,13 @@ class _SchemaBuilder:
     def _claim_type(self, pkg: _Package, cls: type, where: str) -> tuple[str, bool]:
         """Claim a message or enum's name: `(full name, True if new)`. A class nested in a
         dataclass is a nested type, and its enclosing message is added too."""
-        scope, name = _local_name(cls, where)
+        scope, name = local_name(cls, where)
         local = ".".join((*scope, name))
         full = f"{pkg.name}.{local}"
         if not pkg.claim(local, cls, where):
             return full, False
         _claim_ident(pkg, local, where)
-        outer = _enclosing_dataclass(cls)
+        outer = enclosing_dataclass(cls)
         if outer is None:
             pkg.files[local] = pkg.files.place(cls, where)
             return full, True
@@ -352,10 +358,11 @@ class _SchemaBuilder:
 
     def _message(self, pkg: _Package, cls: type) -> str:
         where = f"{cls.__module__}.{cls.__qualname__}"
+        python = PyRef(*naming.python_ref(cls, where=where))
         full, new = self._claim_type(pkg, cls, where)
         if not new:
             return full
-        scope, name = _local_name(cls, where)
+        scope, name = local_name(cls, where)
         hints = _hints(cls, where)
         fields: list[tuple[str, Mapped]] = []
         docs: dict[str, str] = {}
@@ -374,8 +381,16 @@ class _SchemaBuilder:
             docs[f.name] = contract.field_doc(hints[f.name])
         history = self._history(full, cls, scope, "message")
         field_defs, oneofs, reserved = self._fields(pkg, fields, where, full, history=history)
+        defaulted = {
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        }
         field_defs = tuple(
-            dataclasses.replace(f, doc=docs.get(f.python_name, "")) for f in field_defs
+            dataclasses.replace(
+                f, doc=docs.get(f.python_name, ""), has_default=f.python_name in defaulted
+            )
+            for f in field_defs
         )
         pkg.messages[full.removeprefix(pkg.name + ".")] = MessageDef(
             name,
@@ -383,7 +398,7 @@ class _SchemaBuilder:
             PyShape.DATACLASS,
             field_defs,
             oneofs,
-            PyRef(cls.__module__, cls.__qualname__),
+            python,
             reserved,
             doc=contract.docstring(cls),
             scope=scope,
@@ -417,6 +432,7 @@ class _SchemaBuilder:
         seen: dict[str, str] = {}
 
         def add(proto: str, py: str, mapped: Mapped, oneof: str | None) -> None:
+            naming.check_python_name(py, what="field name", where=f"{where}.{py}")
             naming.check_field_name(proto, what="field name", where=f"{where}.{py}")
             if proto in seen:
                 raise DefinitionError(
@@ -452,6 +468,7 @@ class _SchemaBuilder:
                 key_type=mapped.key_type,
                 oneof=oneof,
                 explicit_number=mapped.number is not None,
+                nullable=mapped.optional,
             )
             for (proto, py, mapped, oneof), number in zip(slots, numbering.numbers, strict=True)
         )
@@ -469,10 +486,11 @@ class _SchemaBuilder:
 
     def _enum(self, pkg: _Package, cls: type) -> str:
         where = f"{cls.__module__}.{cls.__qualname__}"
+        python = PyRef(*naming.python_ref(cls, where=where))
         full, new = self._claim_type(pkg, cls, where)
         if not new:
             return full
-        scope, name = _local_name(cls, where)
+        scope, name = local_name(cls, where)
         prefixed = contract.enum_options_of(cls).prefix
         prefix = naming.to_upper_snake(name)
         members: list[Any] = list(cls)  # type: ignore[call-overload]
@@ -482,8 +500,10 @@ class _SchemaBuilder:
         numbered = all(isinstance(m.value, int) and not isinstance(m.value, bool) for m in members)
         slots: list[Slot] = []
         py_names: list[str | None] = []
+        by_value_name: dict[str, str] = {}
         for member in members:
             mwhere = f"{where}.{member.name}"
+            naming.check_python_name(member.name, what="enum member", where=mwhere)
             if numbered and not -(2**31) <= member.value < 2**31:
                 raise DefinitionError(f"{mwhere}: value {member.value} is outside int32")
             label = naming.to_upper_snake(member.name)
@@ -492,6 +512,12 @@ class _SchemaBuilder:
                 what="enum value",
                 where=mwhere,
             )
+            if value_name in by_value_name:
+                raise DefinitionError(
+                    f"{mwhere}: members {by_value_name[value_name]!r} and {member.name!r} both "
+                    f"become the protobuf value {value_name}; rename one of them"
+                )
+            by_value_name[value_name] = member.name
             slots.append(Slot(value_name, member.value if numbered else None, mwhere))
             py_names.append(member.name)
         if not any(slot.number == 0 for slot in slots):
@@ -513,7 +539,7 @@ class _SchemaBuilder:
             name,
             full,
             tuple(values),
-            PyRef(cls.__module__, cls.__qualname__),
+            python,
             numbering.reserved,
             doc=contract.docstring(cls),
             scope=scope,
@@ -546,37 +572,6 @@ def _claim_ident(pkg: _Package, local: str, where: str) -> None:
             f"{where}: the types {other!r} and {local!r} of package {pkg.name!r} would share "
             f"the name {ident!r} in the generated Python stubs; rename one of them"
         )
-
-
-def _enclosing_dataclass(cls: type) -> type | None:
-    """The dataclass `cls` is defined in (`Outer` for `Outer.Inner`), if any."""
-    *outer_path, _ = cls.__qualname__.split(".")
-    if not outer_path or "<locals>" in outer_path:
-        return None
-    obj: Any = sys.modules.get(cls.__module__)
-    for part in outer_path:
-        obj = getattr(obj, part, None)
-    return obj if is_message_class(obj) else None
-
-
-def _local_name(cls: type, where: str) -> tuple[tuple[str, ...], str]:
-    """`(enclosing message names, name)`: nested in a dataclass it is a nested type, else
-    the flattened qualified name (`Namespace.Book` → `NamespaceBook`)."""
-    outer = _enclosing_dataclass(cls)
-    if outer is None:
-        return (), _proto_type_name(cls, where)
-    scope, outer_name = _local_name(outer, where)
-    name = naming.check_identifier(cls.__name__, what="type name", where=where)
-    return (*scope, outer_name), name
-
-
-def _proto_type_name(cls: type, where: str) -> str:
-    if "<locals>" in cls.__qualname__:
-        raise DefinitionError(
-            f"{where}: types used by services must be defined at module level (generated "
-            "stubs import them by name); move the class out of the function"
-        )
-    return naming.check_identifier(cls.__qualname__.replace(".", ""), what="type name", where=where)
 
 
 def _hints(obj: Any, where: str) -> dict[str, Any]:

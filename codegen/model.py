@@ -93,7 +93,8 @@ class FieldDef:
     key_type: str | None = None  # scalar key type for maps
     oneof: str | None = None  # proto name of the enclosing oneof
     explicit_number: bool = False
-    has_default: bool = False  # the Python parameter has a default (synthesized requests)
+    has_default: bool = False  # the Python field or parameter has a default
+    nullable: bool = False  # the Python hint admits None
     doc: str = ""  # becomes a `//` comment above the field
 
 

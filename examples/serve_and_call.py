@@ -47,7 +47,7 @@ async def main(stubs: Path) -> None:
             client = LibraryServiceClient(ch)
             book = await client.GetBook(GetBookRequest(isbn="978-0"))
             print("LibraryService.GetBook ->", book.title, "by", book.authors[0].name)
-            titles = [b.title async for b in client.ListBooks({"genre": Genre.SCIENCE})]
+            titles = [b.title async for b in client.ListBooks(genre=Genre.SCIENCE)]
             print("LibraryService.ListBooks(SCIENCE) ->", titles)
 
 

@@ -42,7 +42,7 @@ async def test_typed_client_connect_owns_its_channel(
     async with await VaultServiceClient.connect(
         tls_server.address, tls=ClientTls(ca=pki.ca.cert_path.read_bytes())
     ) as client:
-        assert await client.Echo({"text": "typed"}) == "typed"
+        assert await client.Echo(text="typed") == "typed"
         assert [n async for n in client.Counter(Count(upto=3))] == [0, 1, 2]
     assert client.channel.get_state() == grpc.ChannelConnectivity.SHUTDOWN
 
@@ -59,7 +59,7 @@ async def test_existing_secure_channel_works_with_typed_client(
         client = VaultServiceClient(channel)
         assert await client.Secret(Nothing()) == "the eagle lands at noon"
         await client.close()  # not its channel: it stays open
-        assert await client.Echo({"text": "still open"}) == "still open"
+        assert await client.Echo(text="still open") == "still open"
 
 
 async def test_mtls_identity_reaches_the_handler(mtls_server: GrpcServer, pki: Pki) -> None:

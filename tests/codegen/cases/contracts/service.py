@@ -34,6 +34,11 @@ class Money:
     units: int = 0
 
 
+# Inside `Envelope` the name `Money` means its nested class to a type checker, but the
+# top-level one to `typing.get_type_hints`; the alias says the same to both.
+TopMoney = Money
+
+
 @dataclass
 class Payload:
     """A block of data, to simply increase gRPC message size.
@@ -84,7 +89,7 @@ class Envelope:
     kind: Kind = Kind.UNKNOWN
     header: Header | None = None
     local: Envelope.Money | None = None
-    total: Money | None = None  # the top-level one: written `.contracts.v1.Money` in Envelope
+    total: TopMoney | None = None  # the top-level one: written `.contracts.v1.Money` in Envelope
     payload: Payload | None = None
     status: EchoStatus | None = None
     message: str = ""

@@ -4,62 +4,76 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any
-
+import tests.codegen.cases.contracts.service as _m0
 from cello import _wire as _w
-from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
-from cello._client import StubClient as _Client
-from cello._client import Metadata as _Metadata
 
 from . import messages_pb2 as _pb2
-import tests.codegen.cases.contracts.service as _m0
 
 PROTO_FILE = "contracts/v1/messages.proto"
 
-_E_PayloadType = {
-    _m0.PayloadType.COMPRESSABLE: 0,
-}
-_D_PayloadType = {v: k for k, v in _E_PayloadType.items()}
+_E_PayloadType = _w.PyEnum(
+    "contracts.v1.PayloadType (tests.codegen.cases.contracts.service.PayloadType)",
+    {
+        _m0.PayloadType.COMPRESSABLE: _pb2.COMPRESSABLE,
+    },
+)
+_D_PayloadType: dict[int, _m0.PayloadType] = {v: k for k, v in _E_PayloadType.items()}
 
-_E_Envelope_Kind = {
-    _m0.Envelope.Kind.UNKNOWN: 0,
-    _m0.Envelope.Kind.DIRECT: 1,
-}
-_D_Envelope_Kind = {v: k for k, v in _E_Envelope_Kind.items()}
+_E_Envelope_Kind = _w.PyEnum(
+    "contracts.v1.Envelope.Kind (tests.codegen.cases.contracts.service.Envelope.Kind)",
+    {
+        _m0.Envelope.Kind.UNKNOWN: _pb2.Envelope.UNKNOWN,
+        _m0.Envelope.Kind.DIRECT: _pb2.Envelope.DIRECT,
+    },
+)
+_D_Envelope_Kind: dict[int, _m0.Envelope.Kind] = {v: k for k, v in _E_Envelope_Kind.items()}
+
+# one decode table per enum field, so a refused number names its field
+_D_Payload_type = _w.WireEnum("Payload.type", "contracts.v1.PayloadType", _D_PayloadType)
+_D_Envelope_kind = _w.WireEnum("Envelope.kind", "contracts.v1.Envelope.Kind", _D_Envelope_Kind)
+_D_Envelope_Header_Entry_kind = _w.WireEnum(
+    "Envelope.Header.Entry.kind",
+    "contracts.v1.Envelope.Kind",
+    _D_Envelope_Kind,
+)
 
 
-def _enc_Money(o: Any) -> _pb2.Money:
+def _enc_Money(o: _m0.Money) -> _pb2.Money:
+    if not isinstance(o, _m0.Money):
+        o = _w.redefined(o, _m0.Money, _pb2.Money)
     m = _pb2.Money(
         units=o.units,
     )
     return m
 
 
-def _dec_Money(m: _pb2.Money) -> Any:
+def _dec_Money(m: _pb2.Money) -> _m0.Money:
     return _m0.Money(
         units=m.units,
     )
 
 
-def _enc_Payload(o: Any) -> _pb2.Payload:
+def _enc_Payload(o: _m0.Payload) -> _pb2.Payload:
+    if not isinstance(o, _m0.Payload):
+        o = _w.redefined(o, _m0.Payload, _pb2.Payload)
     m = _pb2.Payload(
-        type=None if (x := o.type) is None else _E_PayloadType[x],
+        type=_E_PayloadType[o.type],
         body=o.body,
     )
     return m
 
 
-def _dec_Payload(m: _pb2.Payload) -> Any:
+def _dec_Payload(m: _pb2.Payload) -> _m0.Payload:
     return _m0.Payload(
-        type=_D_PayloadType.get(m.type),
+        type=_D_Payload_type[m.type],
         body=m.body,
     )
 
 
-def _enc_EchoStatus(o: Any) -> _pb2.EchoStatus:
+def _enc_EchoStatus(o: _m0.EchoStatus) -> _pb2.EchoStatus:
+    if not isinstance(o, _m0.EchoStatus):
+        o = _w.redefined(o, _m0.EchoStatus, _pb2.EchoStatus)
     m = _pb2.EchoStatus(
         code=o.code,
         message=o.message,
@@ -67,75 +81,83 @@ def _enc_EchoStatus(o: Any) -> _pb2.EchoStatus:
     return m
 
 
-def _dec_EchoStatus(m: _pb2.EchoStatus) -> Any:
+def _dec_EchoStatus(m: _pb2.EchoStatus) -> _m0.EchoStatus:
     return _m0.EchoStatus(
         code=m.code,
         message=m.message,
     )
 
 
-def _enc_Envelope(o: Any) -> _pb2.Envelope:
+def _enc_Envelope(o: _m0.Envelope) -> _pb2.Envelope:
+    if not isinstance(o, _m0.Envelope):
+        o = _w.redefined(o, _m0.Envelope, _pb2.Envelope)
     m = _pb2.Envelope(
-        kind=None if (x := o.kind) is None else _E_Envelope_Kind[x],
-        header=None if (x := o.header) is None else _enc_Envelope_Header(x),
-        local=None if (x := o.local) is None else _enc_Envelope_Money(x),
-        total=None if (x := o.total) is None else _enc_Money(x),
-        payload=None if (x := o.payload) is None else _enc_Payload(x),
-        status=None if (x := o.status) is None else _enc_EchoStatus(x),
+        kind=_E_Envelope_Kind[o.kind],
+        header=None if (x_header := o.header) is None else _enc_Envelope_Header(x_header),
+        local=None if (x_local := o.local) is None else _enc_Envelope_Money(x_local),
+        total=None if (x_total := o.total) is None else _enc_Money(x_total),  # type: ignore[arg-type]
+        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
+        status=None if (x_status := o.status) is None else _enc_EchoStatus(x_status),
         message=o.message,
     )
     return m
 
 
-def _dec_Envelope(m: _pb2.Envelope) -> Any:
+def _dec_Envelope(m: _pb2.Envelope) -> _m0.Envelope:
     return _m0.Envelope(
-        kind=_D_Envelope_Kind.get(m.kind),
+        kind=_D_Envelope_kind[m.kind],
         header=_dec_Envelope_Header(m.header) if m.HasField("header") else None,
         local=_dec_Envelope_Money(m.local) if m.HasField("local") else None,
-        total=_dec_Money(m.total) if m.HasField("total") else None,
+        total=_dec_Money(m.total) if m.HasField("total") else None,  # type: ignore[arg-type]
         payload=_dec_Payload(m.payload) if m.HasField("payload") else None,
         status=_dec_EchoStatus(m.status) if m.HasField("status") else None,
         message=m.message,
     )
 
 
-def _enc_Envelope_Money(o: Any) -> _pb2.Envelope.Money:
+def _enc_Envelope_Money(o: _m0.Envelope.Money) -> _pb2.Envelope.Money:
+    if not isinstance(o, _m0.Envelope.Money):
+        o = _w.redefined(o, _m0.Envelope.Money, _pb2.Envelope.Money)
     m = _pb2.Envelope.Money(
         cents=o.cents,
     )
     return m
 
 
-def _dec_Envelope_Money(m: _pb2.Envelope.Money) -> Any:
+def _dec_Envelope_Money(m: _pb2.Envelope.Money) -> _m0.Envelope.Money:
     return _m0.Envelope.Money(
         cents=m.cents,
     )
 
 
-def _enc_Envelope_Header(o: Any) -> _pb2.Envelope.Header:
+def _enc_Envelope_Header(o: _m0.Envelope.Header) -> _pb2.Envelope.Header:
+    if not isinstance(o, _m0.Envelope.Header):
+        o = _w.redefined(o, _m0.Envelope.Header, _pb2.Envelope.Header)
     m = _pb2.Envelope.Header(
         entries=[_enc_Envelope_Header_Entry(x) for x in o.entries],
     )
     return m
 
 
-def _dec_Envelope_Header(m: _pb2.Envelope.Header) -> Any:
+def _dec_Envelope_Header(m: _pb2.Envelope.Header) -> _m0.Envelope.Header:
     return _m0.Envelope.Header(
         entries=[_dec_Envelope_Header_Entry(x) for x in m.entries],
     )
 
 
-def _enc_Envelope_Header_Entry(o: Any) -> _pb2.Envelope.Header.Entry:
+def _enc_Envelope_Header_Entry(o: _m0.Envelope.Header.Entry) -> _pb2.Envelope.Header.Entry:
+    if not isinstance(o, _m0.Envelope.Header.Entry):
+        o = _w.redefined(o, _m0.Envelope.Header.Entry, _pb2.Envelope.Header.Entry)
     m = _pb2.Envelope.Header.Entry(
-        kind=None if (x := o.kind) is None else _E_Envelope_Kind[x],
+        kind=_E_Envelope_Kind[o.kind],
         key=o.key,
     )
     return m
 
 
-def _dec_Envelope_Header_Entry(m: _pb2.Envelope.Header.Entry) -> Any:
+def _dec_Envelope_Header_Entry(m: _pb2.Envelope.Header.Entry) -> _m0.Envelope.Header.Entry:
     return _m0.Envelope.Header.Entry(
-        kind=_D_Envelope_Kind.get(m.kind),
+        kind=_D_Envelope_Header_Entry_kind[m.kind],
         key=m.key,
     )
 

@@ -4,19 +4,14 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any
-
-from cello import _wire as _w
+import tests.codegen.cases.contracts.service as _m0
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
-from cello._client import StubClient as _Client
 from cello._client import Metadata as _Metadata
+from cello._client import StubClient as _Client
 
-from . import test_pb2 as _pb2
 from . import messages_cello as _s_messages
-import tests.codegen.cases.contracts.service as _m0
+from . import messages_pb2 as _p_messages
 
 PROTO_FILE = "contracts/v1/test.proto"
 
@@ -35,8 +30,8 @@ SERVICES: tuple[_Service, ...] = (
                 client_streaming=False,
                 server_streaming=False,
                 style="message",
-                request_type=_s_messages._pb2.Envelope,
-                response_type=_s_messages._pb2.Envelope,
+                request_type=_p_messages.Envelope,
+                response_type=_p_messages.Envelope,
                 decode_request=_s_messages._dec_Envelope,
                 encode_request=_s_messages._enc_Envelope,
                 decode_response=_s_messages._dec_Envelope,
@@ -50,8 +45,8 @@ SERVICES: tuple[_Service, ...] = (
                 client_streaming=False,
                 server_streaming=False,
                 style="message",
-                request_type=_s_messages._pb2.Envelope.Header,
-                response_type=_s_messages._pb2.Envelope.Header.Entry,
+                request_type=_p_messages.Envelope.Header,
+                response_type=_p_messages.Envelope.Header.Entry,
                 decode_request=_s_messages._dec_Envelope_Header,
                 encode_request=_s_messages._enc_Envelope_Header,
                 decode_response=_s_messages._dec_Envelope_Header_Entry,
@@ -65,8 +60,8 @@ SERVICES: tuple[_Service, ...] = (
                 client_streaming=False,
                 server_streaming=False,
                 style="message",
-                request_type=_s_messages._pb2.Payload,
-                response_type=_s_messages._pb2.Payload,
+                request_type=_p_messages.Payload,
+                response_type=_p_messages.Payload,
                 decode_request=_s_messages._dec_Payload,
                 encode_request=_s_messages._enc_Payload,
                 decode_response=_s_messages._dec_Payload,
@@ -90,7 +85,8 @@ class TestServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Envelope:
-        return await self._unary_unary(0, request, timeout, metadata)
+        reply: _m0.Envelope = await self._unary_unary(0, request, timeout, metadata)
+        return reply
 
     async def Nested(
         self,
@@ -99,7 +95,8 @@ class TestServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Envelope.Header.Entry:
-        return await self._unary_unary(1, request, timeout, metadata)
+        reply: _m0.Envelope.Header.Entry = await self._unary_unary(1, request, timeout, metadata)
+        return reply
 
     async def UnimplementedCall(
         self,
@@ -108,4 +105,5 @@ class TestServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Payload:
-        return await self._unary_unary(2, request, timeout, metadata)
+        reply: _m0.Payload = await self._unary_unary(2, request, timeout, metadata)
+        return reply

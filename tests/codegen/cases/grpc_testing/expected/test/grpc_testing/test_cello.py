@@ -4,69 +4,89 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any
 
+import tests.codegen.cases.grpc_testing.service as _m0
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
-from cello._client import StubClient as _Client
 from cello._client import Metadata as _Metadata
+from cello._client import StubClient as _Client
 
 from . import test_pb2 as _pb2
-import tests.codegen.cases.grpc_testing.service as _m0
 
 PROTO_FILE = "test/grpc_testing/test.proto"
 
-_E_PayloadType = {
-    _m0.PayloadType.COMPRESSABLE: 0,
-    _m0.PayloadType.UNCOMPRESSABLE: 1,
-    _m0.PayloadType.RANDOM: 2,
-}
-_D_PayloadType = {v: k for k, v in _E_PayloadType.items()}
+_E_PayloadType = _w.PyEnum(
+    "grpc.testing.PayloadType (tests.codegen.cases.grpc_testing.service.PayloadType)",
+    {
+        _m0.PayloadType.COMPRESSABLE: _pb2.COMPRESSABLE,
+        _m0.PayloadType.UNCOMPRESSABLE: _pb2.UNCOMPRESSABLE,
+        _m0.PayloadType.RANDOM: _pb2.RANDOM,
+    },
+)
+_D_PayloadType: dict[int, _m0.PayloadType] = {v: k for k, v in _E_PayloadType.items()}
+
+# one decode table per enum field, so a refused number names its field
+_D_Payload_type = _w.WireEnum("Payload.type", "grpc.testing.PayloadType", _D_PayloadType)
+_D_SimpleRequest_response_type = _w.WireEnum(
+    "SimpleRequest.response_type",
+    "grpc.testing.PayloadType",
+    _D_PayloadType,
+)
+_D_StreamingOutputCallRequest_response_type = _w.WireEnum(
+    "StreamingOutputCallRequest.response_type",
+    "grpc.testing.PayloadType",
+    _D_PayloadType,
+)
 
 
-def _enc_Empty(o: Any) -> _pb2.Empty:
+def _enc_Empty(o: _m0.Empty) -> _pb2.Empty:
+    if not isinstance(o, _m0.Empty):
+        o = _w.redefined(o, _m0.Empty, _pb2.Empty)
     m = _pb2.Empty(
     )
     return m
 
 
-def _dec_Empty(m: _pb2.Empty) -> Any:
+def _dec_Empty(m: _pb2.Empty) -> _m0.Empty:
     return _m0.Empty(
     )
 
 
-def _enc_Payload(o: Any) -> _pb2.Payload:
+def _enc_Payload(o: _m0.Payload) -> _pb2.Payload:
+    if not isinstance(o, _m0.Payload):
+        o = _w.redefined(o, _m0.Payload, _pb2.Payload)
     m = _pb2.Payload(
-        type=None if (x := o.type) is None else _E_PayloadType[x],
+        type=_E_PayloadType[o.type],
         body=o.body,
     )
     return m
 
 
-def _dec_Payload(m: _pb2.Payload) -> Any:
+def _dec_Payload(m: _pb2.Payload) -> _m0.Payload:
     return _m0.Payload(
-        type=_D_PayloadType.get(m.type),
+        type=_D_Payload_type[m.type],
         body=m.body,
     )
 
 
-def _enc_SimpleRequest(o: Any) -> _pb2.SimpleRequest:
+def _enc_SimpleRequest(o: _m0.SimpleRequest) -> _pb2.SimpleRequest:
+    if not isinstance(o, _m0.SimpleRequest):
+        o = _w.redefined(o, _m0.SimpleRequest, _pb2.SimpleRequest)
     m = _pb2.SimpleRequest(
-        response_type=None if (x := o.response_type) is None else _E_PayloadType[x],
+        response_type=_E_PayloadType[o.response_type],
         response_size=o.response_size,
-        payload=None if (x := o.payload) is None else _enc_Payload(x),
+        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
         fill_username=o.fill_username,
         fill_oauth_scope=o.fill_oauth_scope,
     )
     return m
 
 
-def _dec_SimpleRequest(m: _pb2.SimpleRequest) -> Any:
+def _dec_SimpleRequest(m: _pb2.SimpleRequest) -> _m0.SimpleRequest:
     return _m0.SimpleRequest(
-        response_type=_D_PayloadType.get(m.response_type),
+        response_type=_D_SimpleRequest_response_type[m.response_type],
         response_size=m.response_size,
         payload=_dec_Payload(m.payload) if m.HasField("payload") else None,
         fill_username=m.fill_username,
@@ -74,16 +94,18 @@ def _dec_SimpleRequest(m: _pb2.SimpleRequest) -> Any:
     )
 
 
-def _enc_SimpleResponse(o: Any) -> _pb2.SimpleResponse:
+def _enc_SimpleResponse(o: _m0.SimpleResponse) -> _pb2.SimpleResponse:
+    if not isinstance(o, _m0.SimpleResponse):
+        o = _w.redefined(o, _m0.SimpleResponse, _pb2.SimpleResponse)
     m = _pb2.SimpleResponse(
-        payload=None if (x := o.payload) is None else _enc_Payload(x),
+        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
         username=o.username,
         oauth_scope=o.oauth_scope,
     )
     return m
 
 
-def _dec_SimpleResponse(m: _pb2.SimpleResponse) -> Any:
+def _dec_SimpleResponse(m: _pb2.SimpleResponse) -> _m0.SimpleResponse:
     return _m0.SimpleResponse(
         payload=_dec_Payload(m.payload) if m.HasField("payload") else None,
         username=m.username,
@@ -91,33 +113,47 @@ def _dec_SimpleResponse(m: _pb2.SimpleResponse) -> Any:
     )
 
 
-def _enc_StreamingInputCallRequest(o: Any) -> _pb2.StreamingInputCallRequest:
+def _enc_StreamingInputCallRequest(
+    o: _m0.StreamingInputCallRequest,
+) -> _pb2.StreamingInputCallRequest:
+    if not isinstance(o, _m0.StreamingInputCallRequest):
+        o = _w.redefined(o, _m0.StreamingInputCallRequest, _pb2.StreamingInputCallRequest)
     m = _pb2.StreamingInputCallRequest(
-        payload=None if (x := o.payload) is None else _enc_Payload(x),
+        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
     )
     return m
 
 
-def _dec_StreamingInputCallRequest(m: _pb2.StreamingInputCallRequest) -> Any:
+def _dec_StreamingInputCallRequest(
+    m: _pb2.StreamingInputCallRequest,
+) -> _m0.StreamingInputCallRequest:
     return _m0.StreamingInputCallRequest(
         payload=_dec_Payload(m.payload) if m.HasField("payload") else None,
     )
 
 
-def _enc_StreamingInputCallResponse(o: Any) -> _pb2.StreamingInputCallResponse:
+def _enc_StreamingInputCallResponse(
+    o: _m0.StreamingInputCallResponse,
+) -> _pb2.StreamingInputCallResponse:
+    if not isinstance(o, _m0.StreamingInputCallResponse):
+        o = _w.redefined(o, _m0.StreamingInputCallResponse, _pb2.StreamingInputCallResponse)
     m = _pb2.StreamingInputCallResponse(
         aggregated_payload_size=o.aggregated_payload_size,
     )
     return m
 
 
-def _dec_StreamingInputCallResponse(m: _pb2.StreamingInputCallResponse) -> Any:
+def _dec_StreamingInputCallResponse(
+    m: _pb2.StreamingInputCallResponse,
+) -> _m0.StreamingInputCallResponse:
     return _m0.StreamingInputCallResponse(
         aggregated_payload_size=m.aggregated_payload_size,
     )
 
 
-def _enc_ResponseParameters(o: Any) -> _pb2.ResponseParameters:
+def _enc_ResponseParameters(o: _m0.ResponseParameters) -> _pb2.ResponseParameters:
+    if not isinstance(o, _m0.ResponseParameters):
+        o = _w.redefined(o, _m0.ResponseParameters, _pb2.ResponseParameters)
     m = _pb2.ResponseParameters(
         size=o.size,
         interval_us=o.interval_us,
@@ -125,38 +161,50 @@ def _enc_ResponseParameters(o: Any) -> _pb2.ResponseParameters:
     return m
 
 
-def _dec_ResponseParameters(m: _pb2.ResponseParameters) -> Any:
+def _dec_ResponseParameters(m: _pb2.ResponseParameters) -> _m0.ResponseParameters:
     return _m0.ResponseParameters(
         size=m.size,
         interval_us=m.interval_us,
     )
 
 
-def _enc_StreamingOutputCallRequest(o: Any) -> _pb2.StreamingOutputCallRequest:
+def _enc_StreamingOutputCallRequest(
+    o: _m0.StreamingOutputCallRequest,
+) -> _pb2.StreamingOutputCallRequest:
+    if not isinstance(o, _m0.StreamingOutputCallRequest):
+        o = _w.redefined(o, _m0.StreamingOutputCallRequest, _pb2.StreamingOutputCallRequest)
     m = _pb2.StreamingOutputCallRequest(
-        response_type=None if (x := o.response_type) is None else _E_PayloadType[x],
+        response_type=_E_PayloadType[o.response_type],
         response_parameters=[_enc_ResponseParameters(x) for x in o.response_parameters],
-        payload=None if (x := o.payload) is None else _enc_Payload(x),
+        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
     )
     return m
 
 
-def _dec_StreamingOutputCallRequest(m: _pb2.StreamingOutputCallRequest) -> Any:
+def _dec_StreamingOutputCallRequest(
+    m: _pb2.StreamingOutputCallRequest,
+) -> _m0.StreamingOutputCallRequest:
     return _m0.StreamingOutputCallRequest(
-        response_type=_D_PayloadType.get(m.response_type),
+        response_type=_D_StreamingOutputCallRequest_response_type[m.response_type],
         response_parameters=[_dec_ResponseParameters(x) for x in m.response_parameters],
         payload=_dec_Payload(m.payload) if m.HasField("payload") else None,
     )
 
 
-def _enc_StreamingOutputCallResponse(o: Any) -> _pb2.StreamingOutputCallResponse:
+def _enc_StreamingOutputCallResponse(
+    o: _m0.StreamingOutputCallResponse,
+) -> _pb2.StreamingOutputCallResponse:
+    if not isinstance(o, _m0.StreamingOutputCallResponse):
+        o = _w.redefined(o, _m0.StreamingOutputCallResponse, _pb2.StreamingOutputCallResponse)
     m = _pb2.StreamingOutputCallResponse(
-        payload=None if (x := o.payload) is None else _enc_Payload(x),
+        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
     )
     return m
 
 
-def _dec_StreamingOutputCallResponse(m: _pb2.StreamingOutputCallResponse) -> Any:
+def _dec_StreamingOutputCallResponse(
+    m: _pb2.StreamingOutputCallResponse,
+) -> _m0.StreamingOutputCallResponse:
     return _m0.StreamingOutputCallResponse(
         payload=_dec_Payload(m.payload) if m.HasField("payload") else None,
     )
@@ -276,7 +324,8 @@ class TestServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Empty:
-        return await self._unary_unary(0, request, timeout, metadata)
+        reply: _m0.Empty = await self._unary_unary(0, request, timeout, metadata)
+        return reply
 
     async def UnaryCall(
         self,
@@ -285,7 +334,8 @@ class TestServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.SimpleResponse:
-        return await self._unary_unary(1, request, timeout, metadata)
+        reply: _m0.SimpleResponse = await self._unary_unary(1, request, timeout, metadata)
+        return reply
 
     def StreamingOutputCall(
         self,
@@ -298,16 +348,25 @@ class TestServiceClient(_Client):
 
     async def StreamingInputCall(
         self,
-        requests: AsyncIterable[_m0.StreamingInputCallRequest] | Iterable[_m0.StreamingInputCallRequest],
+        requests: (
+            AsyncIterable[_m0.StreamingInputCallRequest]
+            | Iterable[_m0.StreamingInputCallRequest]
+        ),
         *,
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.StreamingInputCallResponse:
-        return await self._stream_unary(3, requests, timeout, metadata)
+        reply: _m0.StreamingInputCallResponse = await self._stream_unary(
+            3, requests, timeout, metadata
+        )
+        return reply
 
     def FullDuplexCall(
         self,
-        requests: AsyncIterable[_m0.StreamingOutputCallRequest] | Iterable[_m0.StreamingOutputCallRequest],
+        requests: (
+            AsyncIterable[_m0.StreamingOutputCallRequest]
+            | Iterable[_m0.StreamingOutputCallRequest]
+        ),
         *,
         timeout: float | None = None,
         metadata: _Metadata | None = None,
@@ -316,7 +375,10 @@ class TestServiceClient(_Client):
 
     def HalfDuplexCall(
         self,
-        requests: AsyncIterable[_m0.StreamingOutputCallRequest] | Iterable[_m0.StreamingOutputCallRequest],
+        requests: (
+            AsyncIterable[_m0.StreamingOutputCallRequest]
+            | Iterable[_m0.StreamingOutputCallRequest]
+        ),
         *,
         timeout: float | None = None,
         metadata: _Metadata | None = None,

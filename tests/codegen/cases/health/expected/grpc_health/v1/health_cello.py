@@ -4,75 +4,96 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator
 
+import tests.codegen.cases.health.service as _m0
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
-from cello._client import StubClient as _Client
 from cello._client import Metadata as _Metadata
+from cello._client import StubClient as _Client
 
 from . import health_pb2 as _pb2
-import tests.codegen.cases.health.service as _m0
 
 PROTO_FILE = "grpc_health/v1/health.proto"
 
-_E_HealthCheckResponse_ServingStatus = {
-    _m0.HealthCheckResponse.ServingStatus.UNKNOWN: 0,
-    _m0.HealthCheckResponse.ServingStatus.SERVING: 1,
-    _m0.HealthCheckResponse.ServingStatus.NOT_SERVING: 2,
-    _m0.HealthCheckResponse.ServingStatus.SERVICE_UNKNOWN: 3,
+_E_HealthCheckResponse_ServingStatus = _w.PyEnum(
+    "grpc.health.v1.HealthCheckResponse.ServingStatus"
+    " (tests.codegen.cases.health.service.HealthCheckResponse.ServingStatus)",
+    {
+        _m0.HealthCheckResponse.ServingStatus.UNKNOWN: _pb2.HealthCheckResponse.UNKNOWN,
+        _m0.HealthCheckResponse.ServingStatus.SERVING: _pb2.HealthCheckResponse.SERVING,
+        _m0.HealthCheckResponse.ServingStatus.NOT_SERVING: _pb2.HealthCheckResponse.NOT_SERVING,
+        _m0.HealthCheckResponse.ServingStatus.SERVICE_UNKNOWN: (
+            _pb2.HealthCheckResponse.SERVICE_UNKNOWN
+        ),
+    },
+)
+_D_HealthCheckResponse_ServingStatus: dict[int, _m0.HealthCheckResponse.ServingStatus] = {
+    v: k for k, v in _E_HealthCheckResponse_ServingStatus.items()
 }
-_D_HealthCheckResponse_ServingStatus = {v: k for k, v in _E_HealthCheckResponse_ServingStatus.items()}
+
+# one decode table per enum field, so a refused number names its field
+_D_HealthCheckResponse_status = _w.WireEnum(
+    "HealthCheckResponse.status",
+    "grpc.health.v1.HealthCheckResponse.ServingStatus",
+    _D_HealthCheckResponse_ServingStatus,
+)
 
 
-def _enc_HealthCheckRequest(o: Any) -> _pb2.HealthCheckRequest:
+def _enc_HealthCheckRequest(o: _m0.HealthCheckRequest) -> _pb2.HealthCheckRequest:
+    if not isinstance(o, _m0.HealthCheckRequest):
+        o = _w.redefined(o, _m0.HealthCheckRequest, _pb2.HealthCheckRequest)
     m = _pb2.HealthCheckRequest(
         service=o.service,
     )
     return m
 
 
-def _dec_HealthCheckRequest(m: _pb2.HealthCheckRequest) -> Any:
+def _dec_HealthCheckRequest(m: _pb2.HealthCheckRequest) -> _m0.HealthCheckRequest:
     return _m0.HealthCheckRequest(
         service=m.service,
     )
 
 
-def _enc_HealthCheckResponse(o: Any) -> _pb2.HealthCheckResponse:
+def _enc_HealthCheckResponse(o: _m0.HealthCheckResponse) -> _pb2.HealthCheckResponse:
+    if not isinstance(o, _m0.HealthCheckResponse):
+        o = _w.redefined(o, _m0.HealthCheckResponse, _pb2.HealthCheckResponse)
     m = _pb2.HealthCheckResponse(
-        status=None if (x := o.status) is None else _E_HealthCheckResponse_ServingStatus[x],
+        status=_E_HealthCheckResponse_ServingStatus[o.status],
     )
     return m
 
 
-def _dec_HealthCheckResponse(m: _pb2.HealthCheckResponse) -> Any:
+def _dec_HealthCheckResponse(m: _pb2.HealthCheckResponse) -> _m0.HealthCheckResponse:
     return _m0.HealthCheckResponse(
-        status=_D_HealthCheckResponse_ServingStatus.get(m.status),
+        status=_D_HealthCheckResponse_status[m.status],
     )
 
 
-def _enc_HealthListRequest(o: Any) -> _pb2.HealthListRequest:
+def _enc_HealthListRequest(o: _m0.HealthListRequest) -> _pb2.HealthListRequest:
+    if not isinstance(o, _m0.HealthListRequest):
+        o = _w.redefined(o, _m0.HealthListRequest, _pb2.HealthListRequest)
     m = _pb2.HealthListRequest(
     )
     return m
 
 
-def _dec_HealthListRequest(m: _pb2.HealthListRequest) -> Any:
+def _dec_HealthListRequest(m: _pb2.HealthListRequest) -> _m0.HealthListRequest:
     return _m0.HealthListRequest(
     )
 
 
-def _enc_HealthListResponse(o: Any) -> _pb2.HealthListResponse:
+def _enc_HealthListResponse(o: _m0.HealthListResponse) -> _pb2.HealthListResponse:
+    if not isinstance(o, _m0.HealthListResponse):
+        o = _w.redefined(o, _m0.HealthListResponse, _pb2.HealthListResponse)
     m = _pb2.HealthListResponse(
         statuses={k: _enc_HealthCheckResponse(x) for k, x in o.statuses.items()},
     )
     return m
 
 
-def _dec_HealthListResponse(m: _pb2.HealthListResponse) -> Any:
+def _dec_HealthListResponse(m: _pb2.HealthListResponse) -> _m0.HealthListResponse:
     return _m0.HealthListResponse(
         statuses={k: _dec_HealthCheckResponse(x) for k, x in m.statuses.items()},
     )
@@ -147,7 +168,8 @@ class HealthClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.HealthCheckResponse:
-        return await self._unary_unary(0, request, timeout, metadata)
+        reply: _m0.HealthCheckResponse = await self._unary_unary(0, request, timeout, metadata)
+        return reply
 
     async def List(
         self,
@@ -156,7 +178,8 @@ class HealthClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.HealthListResponse:
-        return await self._unary_unary(1, request, timeout, metadata)
+        reply: _m0.HealthListResponse = await self._unary_unary(1, request, timeout, metadata)
+        return reply
 
     def Watch(
         self,

@@ -4,18 +4,16 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Any
+
+from google.protobuf import struct_pb2 as _struct_pb2
 
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
-from cello._client import StubClient as _Client
 from cello._client import Metadata as _Metadata
-from google.protobuf import struct_pb2 as _struct_pb2
-
-from . import seed_services_pb2 as _pb2
+from cello._client import StubClient as _Client
 
 PROTO_FILE = "examples/seed_services/seed_services.proto"
 
@@ -112,7 +110,8 @@ class UserServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> dict[str, Any]:
-        return await self._unary_unary(0, request, timeout, metadata)
+        reply: dict[str, Any] = await self._unary_unary(0, request, timeout, metadata)
+        return reply
 
     def ListUsers(
         self,
@@ -136,7 +135,8 @@ class OrderServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> dict[str, Any]:
-        return await self._unary_unary(0, request, timeout, metadata)
+        reply: dict[str, Any] = await self._unary_unary(0, request, timeout, metadata)
+        return reply
 
     async def GetOrder(
         self,
@@ -145,4 +145,5 @@ class OrderServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> dict[str, Any]:
-        return await self._unary_unary(1, request, timeout, metadata)
+        reply: dict[str, Any] = await self._unary_unary(1, request, timeout, metadata)
+        return reply

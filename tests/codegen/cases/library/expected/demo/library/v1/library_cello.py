@@ -4,102 +4,120 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
+from google.protobuf import struct_pb2 as _struct_pb2
+
+import examples.library as _m0
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
-from cello._client import StubClient as _Client
 from cello._client import Metadata as _Metadata
-from google.protobuf import duration_pb2 as _duration_pb2
-from google.protobuf import struct_pb2 as _struct_pb2
-from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from cello._client import StubClient as _Client
 
 from . import library_pb2 as _pb2
-import examples.library as _m0
 
 PROTO_FILE = "demo/library/v1/library.proto"
 
-_E_Genre = {
-    _m0.Genre.FICTION: 1,
-    _m0.Genre.SCIENCE: 2,
-    _m0.Genre.HISTORY: 3,
-}
-_D_Genre = {v: k for k, v in _E_Genre.items()}
+_E_Genre = _w.PyEnum(
+    "demo.library.v1.Genre (examples.library.Genre)",
+    {
+        _m0.Genre.FICTION: _pb2.GENRE_FICTION,
+        _m0.Genre.SCIENCE: _pb2.GENRE_SCIENCE,
+        _m0.Genre.HISTORY: _pb2.GENRE_HISTORY,
+    },
+)
+_D_Genre: dict[int, _m0.Genre] = {v: k for k, v in _E_Genre.items()}
+
+# one decode table per enum field, so a refused number names its field
+_D_Book_genre = _w.WireEnum(
+    "Book.genre",
+    "demo.library.v1.Genre",
+    _D_Genre,
+    zero=_w.default_of(_m0.Book, "genre"),
+)
+_D_ListBooksRequest_genre = _w.WireEnum("ListBooksRequest.genre", "demo.library.v1.Genre", _D_Genre)
 
 
-def _enc_GetBookRequest(o: Any) -> _pb2.GetBookRequest:
+def _enc_GetBookRequest(o: _m0.GetBookRequest) -> _pb2.GetBookRequest:
+    if not isinstance(o, _m0.GetBookRequest):
+        o = _w.redefined(o, _m0.GetBookRequest, _pb2.GetBookRequest)
     m = _pb2.GetBookRequest(
         isbn=o.isbn,
     )
     return m
 
 
-def _dec_GetBookRequest(m: _pb2.GetBookRequest) -> Any:
+def _dec_GetBookRequest(m: _pb2.GetBookRequest) -> _m0.GetBookRequest:
     return _m0.GetBookRequest(
         isbn=m.isbn,
     )
 
 
-def _enc_Author(o: Any) -> _pb2.Author:
+def _enc_Author(o: _m0.Author) -> _pb2.Author:
+    if not isinstance(o, _m0.Author):
+        o = _w.redefined(o, _m0.Author, _pb2.Author)
     m = _pb2.Author(
         name=o.name,
     )
-    if (x := o.born) is not None:
-        m.born.FromDatetime(x)
+    if (x_born := o.born) is not None:
+        m.born.FromDatetime(x_born)
     return m
 
 
-def _dec_Author(m: _pb2.Author) -> Any:
+def _dec_Author(m: _pb2.Author) -> _m0.Author:
     return _m0.Author(
         name=m.name,
-        born=_w.from_timestamp(m.born) if m.HasField("born") else None,
+        born=_w.from_timestamp(m.born, "Author.born") if m.HasField("born") else None,
     )
 
 
-def _enc_Book(o: Any) -> _pb2.Book:
+def _enc_Book(o: _m0.Book) -> _pb2.Book:
+    if not isinstance(o, _m0.Book):
+        o = _w.redefined(o, _m0.Book, _pb2.Book)
     m = _pb2.Book(
         isbn=o.isbn,
         title=o.title,
         authors=[_enc_Author(x) for x in o.authors],
-        genre=None if (x := o.genre) is None else _E_Genre[x],
+        genre=_E_Genre[o.genre],
         pages=o.pages,
         tags=o.tags,
         subtitle=o.subtitle,
         rating=o.rating,
-        sequel=None if (x := o.sequel) is None else _enc_Book(x),
+        sequel=None if (x_sequel := o.sequel) is None else _enc_Book(x_sequel),
     )
-    if (x := o.loan_period) is not None:
-        m.loan_period.FromTimedelta(x)
+    if (x_loan_period := o.loan_period) is not None:
+        m.loan_period.FromTimedelta(x_loan_period)
     return m
 
 
-def _dec_Book(m: _pb2.Book) -> Any:
+def _dec_Book(m: _pb2.Book) -> _m0.Book:
     return _m0.Book(
         isbn=m.isbn,
         title=m.title,
         authors=[_dec_Author(x) for x in m.authors],
-        genre=_D_Genre.get(m.genre),
+        genre=_D_Book_genre[m.genre],
         pages=m.pages,
         tags=dict(m.tags),
         subtitle=m.subtitle if m.HasField("subtitle") else None,
         rating=m.rating,
-        loan_period=_w.from_duration(m.loan_period),
+        loan_period=_w.from_duration(m.loan_period, "Book.loan_period"),
         sequel=_dec_Book(m.sequel) if m.HasField("sequel") else None,
     )
 
 
-def _enc_CountPagesRequest(o: Any) -> _pb2.CountPagesRequest:
+def _enc_CountPagesRequest(o: dict[str, Any]) -> _pb2.CountPagesRequest:
+    if not isinstance(o, dict):
+        raise _w.wrong_type("a dict of the parameters of demo.library.v1.CountPagesRequest", o)
     m = _pb2.CountPagesRequest(
-        isbn=o.get('isbn'),
-        extra=o.get('extra'),
+        isbn=o["isbn"],
+        extra=o.get("extra"),
     )
     return m
 
 
-def _dec_CountPagesRequest(m: _pb2.CountPagesRequest) -> Any:
+def _dec_CountPagesRequest(m: _pb2.CountPagesRequest) -> dict[str, Any]:
     kw: dict[str, Any] = {
         "isbn": m.isbn,
     }
@@ -108,29 +126,35 @@ def _dec_CountPagesRequest(m: _pb2.CountPagesRequest) -> Any:
     return kw
 
 
-def _enc_CountPagesResponse(o: Any) -> _pb2.CountPagesResponse:
+def _enc_CountPagesResponse(o: int) -> _pb2.CountPagesResponse:
+    if not (isinstance(o, int) and not isinstance(o, bool)):
+        raise _w.wrong_type("int for demo.library.v1.CountPagesResponse.value", o)
     return _pb2.CountPagesResponse(value=o)
 
 
-def _dec_CountPagesResponse(m: _pb2.CountPagesResponse) -> Any:
+def _dec_CountPagesResponse(m: _pb2.CountPagesResponse) -> int:
     return m.value
 
 
-def _enc_ListBooksRequest(o: Any) -> _pb2.ListBooksRequest:
+def _enc_ListBooksRequest(o: dict[str, Any]) -> _pb2.ListBooksRequest:
+    if not isinstance(o, dict):
+        raise _w.wrong_type("a dict of the parameters of demo.library.v1.ListBooksRequest", o)
     m = _pb2.ListBooksRequest(
-        genre=None if (x := o.get('genre')) is None else _E_Genre[x],
+        genre=_E_Genre[o["genre"]],
     )
     return m
 
 
-def _dec_ListBooksRequest(m: _pb2.ListBooksRequest) -> Any:
+def _dec_ListBooksRequest(m: _pb2.ListBooksRequest) -> dict[str, Any]:
     kw: dict[str, Any] = {
-        "genre": _D_Genre.get(m.genre),
+        "genre": _D_ListBooksRequest_genre[m.genre],
     }
     return kw
 
 
-def _enc_Ebook(o: Any) -> _pb2.Ebook:
+def _enc_Ebook(o: _m0.Ebook) -> _pb2.Ebook:
+    if not isinstance(o, _m0.Ebook):
+        o = _w.redefined(o, _m0.Ebook, _pb2.Ebook)
     m = _pb2.Ebook(
         url=o.url,
         size_bytes=o.size_bytes,
@@ -138,34 +162,38 @@ def _enc_Ebook(o: Any) -> _pb2.Ebook:
     return m
 
 
-def _dec_Ebook(m: _pb2.Ebook) -> Any:
+def _dec_Ebook(m: _pb2.Ebook) -> _m0.Ebook:
     return _m0.Ebook(
         url=m.url,
         size_bytes=m.size_bytes,
     )
 
 
-def _enc_Paper(o: Any) -> _pb2.Paper:
+def _enc_Paper(o: _m0.Paper) -> _pb2.Paper:
+    if not isinstance(o, _m0.Paper):
+        o = _w.redefined(o, _m0.Paper, _pb2.Paper)
     m = _pb2.Paper(
         shelf=o.shelf,
     )
     return m
 
 
-def _dec_Paper(m: _pb2.Paper) -> Any:
+def _dec_Paper(m: _pb2.Paper) -> _m0.Paper:
     return _m0.Paper(
         shelf=m.shelf,
     )
 
 
-def _enc_Loan(o: Any) -> _pb2.Loan:
+def _enc_Loan(o: _m0.Loan) -> _pb2.Loan:
+    if not isinstance(o, _m0.Loan):
+        o = _w.redefined(o, _m0.Loan, _pb2.Loan)
     m = _pb2.Loan(
         isbn=o.isbn,
         member=o.member,
         note=o.note,
     )
-    if (x := o.when) is not None:
-        m.when.FromDatetime(x)
+    if (x_when := o.when) is not None:
+        m.when.FromDatetime(x_when)
     v = o.copy
     if v is None:
         pass
@@ -174,21 +202,21 @@ def _enc_Loan(o: Any) -> _pb2.Loan:
     elif isinstance(v, _m0.Paper):
         m.copy_paper.CopyFrom(_enc_Paper(v))
     else:
-        raise TypeError(f"Loan: {type(v).__name__} is not a member of the oneof")
+        raise _w.wrong_type("Loan.copy: expected Ebook | Paper | None", v)
     return m
 
 
-def _dec_Loan(m: _pb2.Loan) -> Any:
+def _dec_Loan(m: _pb2.Loan) -> _m0.Loan:
     return _m0.Loan(
         isbn=m.isbn,
         member=m.member,
-        when=_w.from_timestamp(m.when),
+        when=_w.from_timestamp(m.when, "Loan.when"),
         copy=_oneof_Loan_copy(m),
         note=m.note,
     )
 
 
-def _oneof_Loan_copy(m: _pb2.Loan) -> Any:
+def _oneof_Loan_copy(m: _pb2.Loan) -> _m0.Ebook | _m0.Paper | None:
     which = m.WhichOneof("copy")
     if which == "copy_ebook":
         return _dec_Ebook(m.copy_ebook)
@@ -197,7 +225,9 @@ def _oneof_Loan_copy(m: _pb2.Loan) -> Any:
     return None
 
 
-def _enc_LoanSummary(o: Any) -> _pb2.LoanSummary:
+def _enc_LoanSummary(o: _m0.LoanSummary) -> _pb2.LoanSummary:
+    if not isinstance(o, _m0.LoanSummary):
+        o = _w.redefined(o, _m0.LoanSummary, _pb2.LoanSummary)
     m = _pb2.LoanSummary(
         count=o.count,
         members=o.members,
@@ -205,14 +235,16 @@ def _enc_LoanSummary(o: Any) -> _pb2.LoanSummary:
     return m
 
 
-def _dec_LoanSummary(m: _pb2.LoanSummary) -> Any:
+def _dec_LoanSummary(m: _pb2.LoanSummary) -> _m0.LoanSummary:
     return _m0.LoanSummary(
         count=m.count,
         members=list(m.members),
     )
 
 
-def _enc_Shelf(o: Any) -> _pb2.Shelf:
+def _enc_Shelf(o: _m0.Shelf) -> _pb2.Shelf:
+    if not isinstance(o, _m0.Shelf):
+        o = _w.redefined(o, _m0.Shelf, _pb2.Shelf)
     m = _pb2.Shelf(
         name=o.name,
         books=[_enc_Book(x) for x in o.books],
@@ -221,7 +253,7 @@ def _enc_Shelf(o: Any) -> _pb2.Shelf:
     return m
 
 
-def _dec_Shelf(m: _pb2.Shelf) -> Any:
+def _dec_Shelf(m: _pb2.Shelf) -> _m0.Shelf:
     return _m0.Shelf(
         name=m.name,
         books=[_dec_Book(x) for x in m.books],
@@ -373,7 +405,8 @@ class LibraryServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Book:
-        return await self._unary_unary(0, request, timeout, metadata)
+        reply: _m0.Book = await self._unary_unary(0, request, timeout, metadata)
+        return reply
 
     async def find_book(
         self,
@@ -382,24 +415,34 @@ class LibraryServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Book:
-        return await self._unary_unary(1, request, timeout, metadata)
+        reply: _m0.Book = await self._unary_unary(1, request, timeout, metadata)
+        return reply
 
     async def count_pages(
         self,
-        request: Any,
         *,
+        isbn: str,
+        extra: int | None = None,
         timeout: float | None = None,
         metadata: _Metadata | None = None,
-    ) -> Any:
-        return await self._unary_unary(2, request, timeout, metadata)
+    ) -> int:
+        request = {
+            "isbn": isbn,
+            "extra": extra,
+        }
+        reply: int = await self._unary_unary(2, request, timeout, metadata)
+        return reply
 
     def ListBooks(
         self,
-        request: Any,
         *,
+        genre: _m0.Genre,
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> AsyncIterator[_m0.Book]:
+        request = {
+            "genre": genre,
+        }
         return self._unary_stream(3, request, timeout, metadata)
 
     async def ReturnBooks(
@@ -409,7 +452,8 @@ class LibraryServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.LoanSummary:
-        return await self._stream_unary(4, requests, timeout, metadata)
+        reply: _m0.LoanSummary = await self._stream_unary(4, requests, timeout, metadata)
+        return reply
 
     def Chat(
         self,
@@ -427,7 +471,8 @@ class LibraryServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> dict[str, Any]:
-        return await self._unary_unary(6, request, timeout, metadata)
+        reply: dict[str, Any] = await self._unary_unary(6, request, timeout, metadata)
+        return reply
 
     async def ShelfOf(
         self,
@@ -436,4 +481,5 @@ class LibraryServiceClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Shelf:
-        return await self._unary_unary(7, request, timeout, metadata)
+        reply: _m0.Shelf = await self._unary_unary(7, request, timeout, metadata)
+        return reply

@@ -4,23 +4,21 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any
-
+import tests.codegen.cases.multi.service as _m0
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
-from cello._client import StubClient as _Client
 from cello._client import Metadata as _Metadata
+from cello._client import StubClient as _Client
 
 from . import billing_pb2 as _pb2
-import tests.codegen.cases.multi.service as _m0
 
 PROTO_FILE = "acme/billing/v1/billing.proto"
 
 
-def _enc_Money(o: Any) -> _pb2.Money:
+def _enc_Money(o: _m0.Money) -> _pb2.Money:
+    if not isinstance(o, _m0.Money):
+        o = _w.redefined(o, _m0.Money, _pb2.Money)
     m = _pb2.Money(
         currency=o.currency,
         units=o.units,
@@ -28,7 +26,7 @@ def _enc_Money(o: Any) -> _pb2.Money:
     return m
 
 
-def _dec_Money(m: _pb2.Money) -> Any:
+def _dec_Money(m: _pb2.Money) -> _m0.Money:
     return _m0.Money(
         currency=m.currency,
         units=m.units,
@@ -97,7 +95,8 @@ class BillingClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Money:
-        return await self._unary_unary(0, request, timeout, metadata)
+        reply: _m0.Money = await self._unary_unary(0, request, timeout, metadata)
+        return reply
 
 
 class RefundsClient(_Client):
@@ -112,4 +111,5 @@ class RefundsClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Money:
-        return await self._unary_unary(0, request, timeout, metadata)
+        reply: _m0.Money = await self._unary_unary(0, request, timeout, metadata)
+        return reply

@@ -4,40 +4,58 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
+from google.protobuf import empty_pb2 as _empty_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+
+import tests.codegen.cases.rich.service as _m0
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
-from cello._client import StubClient as _Client
 from cello._client import Metadata as _Metadata
-from google.protobuf import duration_pb2 as _duration_pb2
-from google.protobuf import empty_pb2 as _empty_pb2
-from google.protobuf import struct_pb2 as _struct_pb2
-from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from cello._client import StubClient as _Client
 
 from . import catalog_pb2 as _pb2
-import tests.codegen.cases.rich.service as _m0
 
 PROTO_FILE = "rich/catalog/v1/catalog.proto"
 
-_E_Color = {
-    _m0.Color.RED: 1,
-    _m0.Color.GREEN: 2,
-}
-_D_Color = {v: k for k, v in _E_Color.items()}
+_E_Color = _w.PyEnum(
+    "rich.catalog.v1.Color (tests.codegen.cases.rich.service.Color)",
+    {
+        _m0.Color.RED: _pb2.COLOR_RED,
+        _m0.Color.GREEN: _pb2.COLOR_GREEN,
+    },
+)
+_D_Color: dict[int, _m0.Color] = {v: k for k, v in _E_Color.items()}
 
-_E_Priority = {
-    _m0.Priority.NONE: 0,
-    _m0.Priority.LOW: 1,
-    _m0.Priority.HIGH: 5,
-}
-_D_Priority = {v: k for k, v in _E_Priority.items()}
+_E_Priority = _w.PyEnum(
+    "rich.catalog.v1.Priority (tests.codegen.cases.rich.service.Priority)",
+    {
+        _m0.Priority.NONE: _pb2.PRIORITY_NONE,
+        _m0.Priority.LOW: _pb2.PRIORITY_LOW,
+        _m0.Priority.HIGH: _pb2.PRIORITY_HIGH,
+    },
+)
+_D_Priority: dict[int, _m0.Priority] = {v: k for k, v in _E_Priority.items()}
+
+# one decode table per enum field, so a refused number names its field
+_D_Item_color = _w.WireEnum(
+    "Item.color",
+    "rich.catalog.v1.Color",
+    _D_Color,
+    zero=_w.default_of(_m0.Item, "color"),
+)
+_D_Item_priority = _w.WireEnum("Item.priority", "rich.catalog.v1.Priority", _D_Priority)
+_D_Item_colors = _w.WireEnum("Item.colors", "rich.catalog.v1.Color", _D_Color)
+_D_SearchRequest_color = _w.WireEnum("SearchRequest.color", "rich.catalog.v1.Color", _D_Color)
+_D_CountRequest_color = _w.WireEnum("CountRequest.color", "rich.catalog.v1.Color", _D_Color)
 
 
-def _enc_Image(o: Any) -> _pb2.Image:
+def _enc_Image(o: _m0.Image) -> _pb2.Image:
+    if not isinstance(o, _m0.Image):
+        o = _w.redefined(o, _m0.Image, _pb2.Image)
     m = _pb2.Image(
         url=o.url,
         width=o.width,
@@ -45,14 +63,16 @@ def _enc_Image(o: Any) -> _pb2.Image:
     return m
 
 
-def _dec_Image(m: _pb2.Image) -> Any:
+def _dec_Image(m: _pb2.Image) -> _m0.Image:
     return _m0.Image(
         url=m.url,
         width=m.width,
     )
 
 
-def _enc_Tree(o: Any) -> _pb2.Tree:
+def _enc_Tree(o: _m0.Tree) -> _pb2.Tree:
+    if not isinstance(o, _m0.Tree):
+        o = _w.redefined(o, _m0.Tree, _pb2.Tree)
     m = _pb2.Tree(
         label=o.label,
         children=[_enc_Tree(x) for x in o.children],
@@ -61,7 +81,7 @@ def _enc_Tree(o: Any) -> _pb2.Tree:
     return m
 
 
-def _dec_Tree(m: _pb2.Tree) -> Any:
+def _dec_Tree(m: _pb2.Tree) -> _m0.Tree:
     return _m0.Tree(
         label=m.label,
         children=[_dec_Tree(x) for x in m.children],
@@ -69,7 +89,9 @@ def _dec_Tree(m: _pb2.Tree) -> Any:
     )
 
 
-def _enc_Scalars(o: Any) -> _pb2.Scalars:
+def _enc_Scalars(o: _m0.Scalars) -> _pb2.Scalars:
+    if not isinstance(o, _m0.Scalars):
+        o = _w.redefined(o, _m0.Scalars, _pb2.Scalars)
     m = _pb2.Scalars(
         i64=o.i64,
         i32=o.i32,
@@ -84,7 +106,7 @@ def _enc_Scalars(o: Any) -> _pb2.Scalars:
     return m
 
 
-def _dec_Scalars(m: _pb2.Scalars) -> Any:
+def _dec_Scalars(m: _pb2.Scalars) -> _m0.Scalars:
     return _m0.Scalars(
         i64=m.i64,
         i32=m.i32,
@@ -98,11 +120,13 @@ def _dec_Scalars(m: _pb2.Scalars) -> Any:
     )
 
 
-def _enc_Item(o: Any) -> _pb2.Item:
+def _enc_Item(o: _m0.Item) -> _pb2.Item:
+    if not isinstance(o, _m0.Item):
+        o = _w.redefined(o, _m0.Item, _pb2.Item)
     m = _pb2.Item(
         name=o.name,
-        color=None if (x := o.color) is None else _E_Color[x],
-        priority=None if (x := o.priority) is None else _E_Priority[x],
+        color=_E_Color[o.color],
+        priority=_E_Priority[o.priority],
         tags=o.tags,
         counts=o.counts,
         by_id={k: _enc_Image(x) for k, x in o.by_id.items()},
@@ -114,13 +138,13 @@ def _enc_Item(o: Any) -> _pb2.Item:
         values=[_w.value(x) for x in o.values],
         pinned=o.pinned,
         legacy=o.legacy,
-        tree=None if (x := o.tree) is None else _enc_Tree(x),
-        scalars=None if (x := o.scalars) is None else _enc_Scalars(x),
+        tree=None if (x_tree := o.tree) is None else _enc_Tree(x_tree),
+        scalars=None if (x_scalars := o.scalars) is None else _enc_Scalars(x_scalars),
     )
-    if (x := o.created) is not None:
-        m.created.FromDatetime(x)
-    if (x := o.ttl) is not None:
-        m.ttl.FromTimedelta(x)
+    if (x_created := o.created) is not None:
+        m.created.FromDatetime(x_created)
+    if (x_ttl := o.ttl) is not None:
+        m.ttl.FromTimedelta(x_ttl)
     v = o.body
     if v is None:
         pass
@@ -129,23 +153,23 @@ def _enc_Item(o: Any) -> _pb2.Item:
     elif isinstance(v, str):
         m.body_string = v
     else:
-        raise TypeError(f"Item: {type(v).__name__} is not a member of the oneof")
+        raise _w.wrong_type("Item.body: expected Image | str | None", v)
     return m
 
 
-def _dec_Item(m: _pb2.Item) -> Any:
+def _dec_Item(m: _pb2.Item) -> _m0.Item:
     return _m0.Item(
         name=m.name,
-        color=_D_Color.get(m.color),
-        priority=_D_Priority.get(m.priority),
+        color=_D_Item_color[m.color],
+        priority=_D_Item_priority[m.priority],
         tags=list(m.tags),
         counts=dict(m.counts),
         by_id={k: _dec_Image(x) for k, x in m.by_id.items()},
-        colors=[_D_Color.get(x) for x in m.colors],
+        colors=[_D_Item_colors[x] for x in m.colors],
         note=m.note if m.HasField("note") else None,
         quantity=m.quantity if m.HasField("quantity") else None,
-        created=_w.from_timestamp(m.created) if m.HasField("created") else None,
-        ttl=_w.from_duration(m.ttl),
+        created=_w.from_timestamp(m.created, "Item.created") if m.HasField("created") else None,
+        ttl=_w.from_duration(m.ttl, "Item.ttl"),
         body=_oneof_Item_body(m),
         attributes=_w.from_struct(m.attributes),
         anything=_w.from_value(m.anything),
@@ -157,7 +181,7 @@ def _dec_Item(m: _pb2.Item) -> Any:
     )
 
 
-def _oneof_Item_body(m: _pb2.Item) -> Any:
+def _oneof_Item_body(m: _pb2.Item) -> _m0.Image | str | None:
     which = m.WhichOneof("body")
     if which == "body_image":
         return _dec_Image(m.body_image)
@@ -166,84 +190,96 @@ def _oneof_Item_body(m: _pb2.Item) -> Any:
     return None
 
 
-def _enc_ItemList(o: Any) -> _pb2.ItemList:
+def _enc_ItemList(o: _m0.ItemList) -> _pb2.ItemList:
+    if not isinstance(o, _m0.ItemList):
+        o = _w.redefined(o, _m0.ItemList, _pb2.ItemList)
     m = _pb2.ItemList(
         items=[_enc_Item(x) for x in o.items],
     )
     return m
 
 
-def _dec_ItemList(m: _pb2.ItemList) -> Any:
+def _dec_ItemList(m: _pb2.ItemList) -> _m0.ItemList:
     return _m0.ItemList(
         items=[_dec_Item(x) for x in m.items],
     )
 
 
-def _enc_SearchRequest(o: Any) -> _pb2.SearchRequest:
+def _enc_SearchRequest(o: dict[str, Any]) -> _pb2.SearchRequest:
+    if not isinstance(o, dict):
+        raise _w.wrong_type("a dict of the parameters of rich.catalog.v1.SearchRequest", o)
     m = _pb2.SearchRequest(
-        query=o.get('query'),
-        limit=o.get('limit'),
-        color=None if (x := o.get('color')) is None else _E_Color[x],
+        query=o["query"],
+        limit=o.get("limit"),
+        color=None if (x_color := o.get("color")) is None else _E_Color[x_color],
     )
     return m
 
 
-def _dec_SearchRequest(m: _pb2.SearchRequest) -> Any:
+def _dec_SearchRequest(m: _pb2.SearchRequest) -> dict[str, Any]:
     kw: dict[str, Any] = {
         "query": m.query,
     }
     if m.HasField("limit"):
         kw["limit"] = m.limit
     if m.HasField("color"):
-        kw["color"] = _D_Color.get(m.color)
+        kw["color"] = _D_SearchRequest_color[m.color]
     return kw
 
 
-def _enc_CountRequest(o: Any) -> _pb2.CountRequest:
+def _enc_CountRequest(o: dict[str, Any]) -> _pb2.CountRequest:
+    if not isinstance(o, dict):
+        raise _w.wrong_type("a dict of the parameters of rich.catalog.v1.CountRequest", o)
     m = _pb2.CountRequest(
-        color=None if (x := o.get('color')) is None else _E_Color[x],
+        color=_E_Color[o["color"]],
     )
     return m
 
 
-def _dec_CountRequest(m: _pb2.CountRequest) -> Any:
+def _dec_CountRequest(m: _pb2.CountRequest) -> dict[str, Any]:
     kw: dict[str, Any] = {
-        "color": _D_Color.get(m.color),
+        "color": _D_CountRequest_color[m.color],
     }
     return kw
 
 
-def _enc_CountResponse(o: Any) -> _pb2.CountResponse:
+def _enc_CountResponse(o: int) -> _pb2.CountResponse:
+    if not (isinstance(o, int) and not isinstance(o, bool)):
+        raise _w.wrong_type("int for rich.catalog.v1.CountResponse.value", o)
     return _pb2.CountResponse(value=o)
 
 
-def _dec_CountResponse(m: _pb2.CountResponse) -> Any:
+def _dec_CountResponse(m: _pb2.CountResponse) -> int:
     return m.value
 
 
-def _enc_Pong(o: Any) -> _pb2.Pong:
+def _enc_Pong(o: _m0.Pong) -> _pb2.Pong:
+    if not isinstance(o, _m0.Pong):
+        o = _w.redefined(o, _m0.Pong, _pb2.Pong)
     m = _pb2.Pong(
-        ping=None if (x := o.ping) is None else _enc_Ping(x),
+        ping=None if (x_ping := o.ping) is None else _enc_Ping(x_ping),
         depth=o.depth,
     )
     return m
 
 
-def _dec_Pong(m: _pb2.Pong) -> Any:
+def _dec_Pong(m: _pb2.Pong) -> _m0.Pong:
     return _m0.Pong(
         ping=_dec_Ping(m.ping) if m.HasField("ping") else None,
         depth=m.depth,
     )
 
 
-def _enc_Ping(o: Any) -> _pb2.Ping:
+def _enc_Ping(o: _m0.Ping) -> _pb2.Ping:
+    if not isinstance(o, _m0.Ping):
+        o = _w.redefined(o, _m0.Ping, _pb2.Ping)
     m = _pb2.Ping(
-        pong=None if (x := o.pong) is None else _enc_Pong(x),
+        pong=None if (x_pong := o.pong) is None else _enc_Pong(x_pong),
     )
     return m
 
 
-def _dec_Ping(m: _pb2.Ping) -> Any:
+def _dec_Ping(m: _pb2.Ping) -> _m0.Ping:
     return _m0.Ping(
         pong=_dec_Pong(m.pong) if m.HasField("pong") else None,
     )
@@ -438,7 +474,8 @@ class CatalogClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Item:
-        return await self._unary_unary(0, request, timeout, metadata)
+        reply: _m0.Item = await self._unary_unary(0, request, timeout, metadata)
+        return reply
 
     async def Wrapped(
         self,
@@ -447,25 +484,38 @@ class CatalogClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.ItemList:
-        return await self._unary_unary(1, request, timeout, metadata)
+        reply: _m0.ItemList = await self._unary_unary(1, request, timeout, metadata)
+        return reply
 
     async def search(
         self,
-        request: Any,
         *,
+        query: str,
+        limit: int | None = None,
+        color: _m0.Color | None = None,
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.ItemList:
-        return await self._unary_unary(2, request, timeout, metadata)
+        request = {
+            "query": query,
+            "limit": limit,
+            "color": color,
+        }
+        reply: _m0.ItemList = await self._unary_unary(2, request, timeout, metadata)
+        return reply
 
     async def count(
         self,
-        request: Any,
         *,
+        color: _m0.Color,
         timeout: float | None = None,
         metadata: _Metadata | None = None,
-    ) -> Any:
-        return await self._unary_unary(3, request, timeout, metadata)
+    ) -> int:
+        request = {
+            "color": color,
+        }
+        reply: int = await self._unary_unary(3, request, timeout, metadata)
+        return reply
 
     def Watch(
         self,
@@ -483,7 +533,8 @@ class CatalogClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.ItemList:
-        return await self._stream_unary(5, requests, timeout, metadata)
+        reply: _m0.ItemList = await self._stream_unary(5, requests, timeout, metadata)
+        return reply
 
     def Sync(
         self,
@@ -501,7 +552,8 @@ class CatalogClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> dict[str, Any]:
-        return await self._unary_unary(7, request, timeout, metadata)
+        reply: dict[str, Any] = await self._unary_unary(7, request, timeout, metadata)
+        return reply
 
     def UntypedStream(
         self,
@@ -519,7 +571,7 @@ class CatalogClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> None:
-        return await self._unary_unary(9, request, timeout, metadata)
+        await self._unary_unary(9, request, timeout, metadata)
 
     async def Graph(
         self,
@@ -528,4 +580,5 @@ class CatalogClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Tree:
-        return await self._unary_unary(10, request, timeout, metadata)
+        reply: _m0.Tree = await self._unary_unary(10, request, timeout, metadata)
+        return reply

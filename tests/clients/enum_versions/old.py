@@ -1,0 +1,26 @@
+"""The paint service, old version."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from cello.grpc import GrpcService, grpc_method
+
+
+class Color(enum.IntEnum):
+    UNSET = 0
+    RED = 1
+
+
+@dataclass
+class Paint:
+    color: Color
+
+
+class PaintService(GrpcService):
+    package = "paint.v1"
+
+    @grpc_method
+    async def Mix(self, request: Paint) -> Paint:
+        return Paint(color=Color(max(Color)))

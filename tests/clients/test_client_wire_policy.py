@@ -1,0 +1,53 @@
+"""The standalone client refuses an enum number it does not know, as the stubs do."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from cello.codegen.cli import main as cello_gen
+from cello.grpc import GrpcServer
+
+from .enum_versions import new
+
+# the client runs in its own process: protobuf's pool holds one `paint/v1/paint.proto`
+_CALL = """
+import asyncio, sys
+import grpc.aio
+from cello import WireError
+from paint.v1 import paint_client as c
+
+async def main() -> None:
+    async with grpc.aio.insecure_channel(sys.argv[1]) as channel:
+        try:
+            await c.PaintServiceClient(channel).Mix(c.Paint(color=c.Color.RED))
+        except WireError as exc:
+            print("WireError:", exc)
+        else:
+            print("decoded")
+
+asyncio.run(main())
+"""
+
+
+async def test_unknown_enum_number_raises_wire_error(tmp_path: Path) -> None:
+    out, client = tmp_path / "generated", tmp_path / "client"
+    old = "tests.clients.enum_versions.old"
+    assert cello_gen(["build", old, "--out", str(out), "--client", str(client)]) == 0
+    server = GrpcServer(host="127.0.0.1", port=0)
+    server.register_service(new.PaintService())  # answers BLUE, a number `old` lacks
+    await server.start()
+    try:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(client), *sys.path])}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _CALL, f"127.0.0.1:{server.port}",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        stdout, stderr = await proc.communicate()
+    finally:
+        await server.stop(0)
+    assert proc.returncode == 0, stderr.decode()
+    assert stdout.decode().startswith("WireError: "), stdout.decode()
+    assert "Paint.color" in stdout.decode() and "2" in stdout.decode()

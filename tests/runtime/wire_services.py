@@ -1,0 +1,63 @@
+"""Services of the wire-policy tests: enums without a zero member, WKTs, wrong returns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from cello.grpc import GrpcService, grpc_method
+
+
+class Genre(enum.Enum):
+    FICTION = "fiction"
+    HISTORY = "history"
+
+
+class Priority(enum.IntEnum):
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+
+
+@dataclass
+class Book:
+    title: str
+    genre: Genre
+    priority: Priority = Priority.MEDIUM
+    tags: list[Genre] = field(default_factory=list)
+    shelf: dict[str, Genre] = field(default_factory=dict)
+    mood: Genre | None = None
+    kind: Genre | str | None = None
+    published: dt.datetime | None = None
+    loan: dt.timedelta | None = None
+
+
+@dataclass
+class Other:
+    title: str
+
+
+# what Broken returns, by the request's title
+WRONG: dict[str, Any] = {"none": None, "ellipsis": ..., "other": Other("x"), "dict-ish": 3}
+
+
+class Shelf(GrpcService):
+    package = "cellowire.v1"
+
+    @grpc_method
+    async def Put(self, request: Book) -> Book:
+        return request
+
+    @grpc_method
+    async def Find(self, genre: Genre, priority: Priority = Priority.MEDIUM) -> str:
+        return f"{genre.name}/{priority.name}"
+
+    @grpc_method
+    async def Broken(self, request: Book) -> Book:
+        return WRONG[request.title]  # type: ignore[no-any-return]
+
+    @grpc_method
+    async def Count(self, request: Book) -> int:
+        return None  # type: ignore[return-value]
