@@ -4,36 +4,36 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any
-
+import tests.codegen.cases.idempotent.service as _m0
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
-from cello._client import StubClient as _Client
 from cello._client import Metadata as _Metadata
+from cello._client import StubClient as _Client
 
 from . import idempotent_pb2 as _pb2
-import tests.codegen.cases.idempotent.service as _m0
 
 PROTO_FILE = "idempotent/v1/idempotent.proto"
 
 
-def _enc_Key(o: Any) -> _pb2.Key:
+def _enc_Key(o: _m0.Key) -> _pb2.Key:
+    if not isinstance(o, _m0.Key):
+        o = _w.redefined(o, _m0.Key, _pb2.Key)
     m = _pb2.Key(
         name=o.name,
     )
     return m
 
 
-def _dec_Key(m: _pb2.Key) -> Any:
+def _dec_Key(m: _pb2.Key) -> _m0.Key:
     return _m0.Key(
         name=m.name,
     )
 
 
-def _enc_Entry(o: Any) -> _pb2.Entry:
+def _enc_Entry(o: _m0.Entry) -> _pb2.Entry:
+    if not isinstance(o, _m0.Entry):
+        o = _w.redefined(o, _m0.Entry, _pb2.Entry)
     m = _pb2.Entry(
         name=o.name,
         value=o.value,
@@ -41,7 +41,7 @@ def _enc_Entry(o: Any) -> _pb2.Entry:
     return m
 
 
-def _dec_Entry(m: _pb2.Entry) -> Any:
+def _dec_Entry(m: _pb2.Entry) -> _m0.Entry:
     return _m0.Entry(
         name=m.name,
         value=m.value,
@@ -102,7 +102,8 @@ class KeyValueClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Entry:
-        return await self._unary_unary(0, request, timeout, metadata)
+        reply: _m0.Entry = await self._unary_unary(0, request, timeout, metadata)
+        return reply
 
     async def Put(
         self,
@@ -111,4 +112,5 @@ class KeyValueClient(_Client):
         timeout: float | None = None,
         metadata: _Metadata | None = None,
     ) -> _m0.Entry:
-        return await self._unary_unary(1, request, timeout, metadata)
+        reply: _m0.Entry = await self._unary_unary(1, request, timeout, metadata)
+        return reply
