@@ -139,7 +139,7 @@ def _decoded(decode: Callable[[Any], Any], message: Any) -> Any:
         raise GrpcError(GrpcError.INVALID_ARGUMENT, str(exc)) from exc
 
 
-async def _unwrap(result: GrpcResponse, call: CallContext, first: bool) -> Any:
+async def _unwrap(result: GrpcResponse[Any], call: CallContext, first: bool) -> Any:
     """A `GrpcResponse`'s data, after applying its headers, trailers and status."""
     if result.metadata and first and not call.headers_sent:
         await call.send_headers(result.metadata)

@@ -220,7 +220,7 @@ class RaisesStatus:
         return True
 
 
-def assert_status(response: GrpcResponse, code: Status, match: str | None = None) -> None:
+def assert_status(response: GrpcResponse[Any], code: Status, match: str | None = None) -> None:
     """Assert a `GrpcResponse` (from `GrpcChannel.call`) carries `code` and a matching message.
 
     Raises:

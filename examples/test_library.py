@@ -42,7 +42,7 @@ async def test_missing_book_is_not_found(library: ServerUnderTest) -> None:
 
 async def test_streams(library: ServerUnderTest) -> None:
     client = library.client(LibraryService)
-    titles = [book.title async for book in client.ListBooks({"genre": Genre.SCIENCE})]
+    titles = [book.title async for book in client.ListBooks(genre=Genre.SCIENCE)]
     assert titles == ["Cosmos"]
     when = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
     loans = [Loan(isbn="978-0", member=name, when=when) for name in ("ada", "alan")]
@@ -61,5 +61,5 @@ async def test_dict_calls_through_the_channel(library: ServerUnderTest) -> None:
 
 async def test_the_cello_serve_fixture(cello_serve: Any) -> None:
     srv = await cello_serve(LibraryService())  # stopped when the test ends
-    pages = await srv.client(LibraryService).count_pages({"isbn": "978-1", "extra": 5})
+    pages = await srv.client(LibraryService).count_pages(isbn="978-1", extra=5)
     assert pages == 370

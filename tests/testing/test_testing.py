@@ -113,17 +113,17 @@ class Greeter(GrpcService):
 
 async def test_hello(cello_serve):
     srv = await cello_serve(Greeter())
-    assert await srv.client(Greeter).Hello({"name": "ada"}) == "hello ada"
+    assert await srv.client(Greeter).Hello(name="ada") == "hello ada"
 
 async def test_empty_name(cello_serve):
     srv = await cello_serve(Greeter())
     with raises_status(GrpcError.INVALID_ARGUMENT, match="empty"):
-        await srv.client(Greeter).Hello({"name": ""})
+        await srv.client(Greeter).Hello(name="")
 
 async def test_wrong_expectation_fails(cello_serve):
     srv = await cello_serve(Greeter())
     with raises_status(GrpcError.NOT_FOUND):
-        await srv.client(Greeter).Hello({"name": ""})
+        await srv.client(Greeter).Hello(name="")
 """
 
 
