@@ -9,8 +9,7 @@ import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cello import GrpcServer
-from tests.runtime.ports import Port, start
+from tests.runtime.ports import Port, make_server, start
 
 from .raw import SERVICE
 
@@ -22,19 +21,15 @@ async def test_a_second_server_on_a_port_in_use_is_an_error(web: bool) -> None:
     """grpcio turns SO_REUSEPORT on by default: the second server used to start silently
     and take half the connections."""
     first = await start()
-    second: GrpcServer | None = None
     try:
         taken = first.web_port if web else first.port
         assert taken is not None
+        second = make_server(web_port=taken) if web else make_server(port=taken)
         with pytest.raises(RuntimeError, match=rf"{taken}.*in use.*reuse_port=True"):
-            if web:
-                second = await start(web_port=taken)
-            else:
-                second = await start(port=taken, enable_web=False)
+            await second.start()
+        assert second.web_port is None
     finally:
         await first.stop(0)
-        if second is not None:
-            await second.stop(0)
 
 
 async def test_reuse_port_lets_two_servers_share_both_ports() -> None:
