@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from unary import build_stubs  # noqa: E402
 from workers import frame  # noqa: E402
 
 SERVICE = "/demo.library.v1.LibraryService"
+HEALTH = "/grpc.health.v1.Health/Check"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,33 +88,42 @@ def h2load(
 
 
 class Prober(threading.Thread):
-    """Calls Health/Check back to back on its own channel and records each latency."""
+    """Calls one unary method back to back on its own channel and records each latency;
+    a call that fails, or whose reply is not `expected`, is counted by its status."""
 
-    def __init__(self, port: int, interval: float) -> None:
+    def __init__(self, port: int, interval: float, path: str, request: bytes, expected: bytes):
         super().__init__(daemon=True)
         self.port, self.interval = port, interval
+        self.path, self.request, self.expected = path, request, expected
         self.latencies: list[float] = []
         self.failures: list[str] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
 
         with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
-            check = health_pb2_grpc.HealthStub(channel).Check
-            request = health_pb2.HealthCheckRequest()
+            call = channel.unary_unary(self.path)  # bytes in, bytes out
             while not self.stop.is_set():
                 started = time.perf_counter()
                 try:
-                    reply = check(request, timeout=5)
+                    reply = call(self.request, timeout=5)
                 except grpc.RpcError as exc:
                     self.failures.append(exc.code().name)
                 else:
-                    if reply.status != health_pb2.HealthCheckResponse.SERVING:
-                        self.failures.append(health_pb2.HealthCheckResponse.Name(reply.status))
                     self.latencies.append(time.perf_counter() - started)
+                    if reply != self.expected:
+                        self.failures.append("unexpected reply")
                 self.stop.wait(self.interval)
+
+    def finish(self) -> Prober:
+        self.stop.set()
+        self.join()
+        return self
+
+    def failed(self) -> str:
+        tally = Counter(self.failures)
+        return ", ".join(f"{n:,} {code}" for code, n in sorted(tally.items())) or "none"
 
 
 def percentiles(latencies: list[float]) -> str:
@@ -125,8 +136,9 @@ def percentiles(latencies: list[float]) -> str:
     )
 
 
-def references(port: int, stubs: Path, books: int) -> tuple[bytes, bytes, int, int]:
-    """The serialized requests and the byte length of a full reply, from a real client."""
+def references(port: int, stubs: Path, books: int) -> tuple[bytes, bytes, bytes, int]:
+    """The serialized requests, GetBook's reply and the byte length of a full ListBooks
+    stream, from a real client."""
     import grpc
 
     sys.path.insert(0, str(stubs))
@@ -139,7 +151,7 @@ def references(port: int, stubs: Path, books: int) -> tuple[bytes, bytes, int, i
         streamed = list(channel.unary_stream(f"{SERVICE}/ListBooks")(listing, timeout=30))
     if len(streamed) != books:
         raise SystemExit(f"ListBooks sent {len(streamed)} books, expected {books}")
-    return get, listing, len(frame(book)), sum(len(frame(m)) for m in streamed)
+    return get, listing, book, sum(len(frame(m)) for m in streamed)
 
 
 def load_average() -> str:
@@ -190,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: Any, tmp: Path, stubs: Path, port: int, pid: int) -> None:
-    get, listing, book_bytes, stream_bytes = references(port, stubs, args.stream_books)
+    get, listing, book, stream_bytes = references(port, stubs, args.stream_books)
+    book_bytes = len(frame(book))
     bodies = {"GetBook": tmp / "get.bin", "ListBooks": tmp / "list.bin"}
     bodies["GetBook"].write_bytes(frame(get))
     bodies["ListBooks"].write_bytes(frame(listing))
@@ -220,21 +233,24 @@ def run(args: Any, tmp: Path, stubs: Path, port: int, pid: int) -> None:
     )
     print(f"server RSS before {before:.1f} MB, after {after:.1f} MB ({after - before:+.1f} MB)")
 
-    idle = Prober(port, args.probe_interval)
+    def health() -> Prober:
+        # HealthCheckRequest() is empty; HealthCheckResponse(status=SERVING) is 08 01
+        return Prober(port, args.probe_interval, HEALTH, b"", b"\x08\x01")
+
+    idle = health()
     idle.start()
     time.sleep(1 if args.quick else 3)
-    idle.stop.set()
-    idle.join()
-    print(f"health probe, idle: {percentiles(idle.latencies)}", flush=True)
-    prober = Prober(port, args.probe_interval)
-    prober.start()
+    print(f"health probe, idle: {percentiles(idle.finish().latencies)}", flush=True)
+    # a GetBook prober beside it shows what a call inside the limit sees meanwhile
+    probers = health(), Prober(port, args.probe_interval, f"{SERVICE}/GetBook", get, book)
+    for prober in probers:
+        prober.start()
     # 8 x 64 streams in flight against a limit of --limit: many are refused at once
     flood = h2load(
         port, "ListBooks", bodies["ListBooks"], stream_bytes, calls=args.flood, clients=8,
         streams=64,
     )  # fmt: skip
-    prober.stop.set()
-    prober.join()
+    probe, getbook = (prober.finish() for prober in probers)
     refused = flood.calls - flood.answered
     print(
         f"flood: {flood.calls:,} streams, 512 at once, concurrency_limit {args.limit}: "
@@ -242,12 +258,10 @@ def run(args: Any, tmp: Path, stubs: Path, port: int, pid: int) -> None:
     )
     if not refused:
         print(f"note: the flood never filled the limit of {args.limit}; try a lower --limit")
-    print(f"health probe, during the flood: {percentiles(prober.latencies)}")
-    failed = idle.failures + prober.failures
-    print(
-        f"probes not SERVING: {len(failed)}"
-        + (f" ({', '.join(sorted(set(failed)))})" * bool(failed))
-    )
+    print(f"health probe, during the flood: {percentiles(probe.latencies)}")
+    print(f"health probes failed: idle {idle.failed()}; during the flood {probe.failed()}")
+    print(f"GetBook probe, during the flood: {percentiles(getbook.latencies)}")
+    print(f"GetBook probes failed during the flood: {getbook.failed()}")
     print(f"server RSS after the flood: {rss_mb(pid):.1f} MB")
 
 
