@@ -23,6 +23,8 @@ say "benchmark smoke (benchmarks/unary.py --quick)"
 "$PY" benchmarks/unary.py --quick >/dev/null  # it still runs; figures: run it in full
 say "benchmark smoke (benchmarks/workers.py --quick)"
 "$PY" benchmarks/workers.py --quick >/dev/null  # cello serve --workers under h2load
+say "benchmark smoke (benchmarks/soak.py --quick)"
+"$PY" benchmarks/soak.py --quick >/dev/null  # RSS over a soak, probe latency in a flood
 say "tests (pytest $*)"
 "$PY" -m pytest "$@"
 say "all checks passed"

@@ -48,13 +48,20 @@ CONNECT_CODES = [
 SERVICE = "/calltest.v1.CallService"
 
 
-async def start(middleware: Any = (), **config: Any) -> GrpcServer:
-    """A server of `CallService` on 127.0.0.1 with both ports on free ports."""
+def make_server(middleware: Any = (), port: int = 0, **config: Any) -> GrpcServer:
+    """A server of `CallService` on 127.0.0.1, not started, with both ports on free ports
+    (or on `port` and `web_port` when given)."""
     STATE.clear()
     EVENTS.clear()
     config = {"enable_web": True, "web_port": 0, **config}
-    server = GrpcServer("127.0.0.1", 0, GrpcConfig(**config), middleware=middleware)
+    server = GrpcServer("127.0.0.1", port, GrpcConfig(**config), middleware=middleware)
     server.register_service(CallService())
+    return server
+
+
+async def start(middleware: Any = (), port: int = 0, **config: Any) -> GrpcServer:
+    """`make_server(...)`, started."""
+    server = make_server(middleware, port, **config)
     await server.start()
     return server
 

@@ -1,4 +1,4 @@
-"""The default bind host is the loopback, and the startup lines name the real bind address."""
+"""Loopback by default, and the startup lines name the real bind address (issue 16 item 7)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 
 from cello import App, GrpcConfig
 from cello.grpc import GrpcServer
-
-from .services import VaultService
+from tests.tls.services import VaultService
 
 
 def test_default_host_is_the_loopback() -> None:
