@@ -125,3 +125,16 @@ def test_the_asgi_side_is_grpc_free_and_protocols_are_independent() -> None:
             others = {f"cello._transports.asgi.{p}" for p in protocols - {path.stem}}
             assert not reached & others, f"{path.name} imports another protocol"
     assert not (ROOT / "cello" / "_webcall.py").exists()  # the ServicerContext imitation
+
+
+def test_every_package_ships_in_the_wheel() -> None:
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(path.parent.relative_to(ROOT).parts)
+        for path in (ROOT / "cello").rglob("__init__.py")
+    } | {"cello.codegen", "cello.templates"}  # symlinks, which rglob does not follow
+    assert found <= listed, f"add {sorted(found - listed)} to [tool.setuptools] packages"
