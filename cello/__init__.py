@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import typing
+
 from ._app import App
 from ._call import CallContext, current_call
-from ._channel import GrpcChannel
 from ._config import GrpcConfig
 from ._errors import (
     CelloError,
@@ -20,10 +22,7 @@ from ._messages import GrpcRequest, GrpcResponse
 from ._middleware import access_log, map_exceptions, token_auth
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
-from ._stubs import SchemaSource
-from ._syncchannel import SyncGrpcChannel
 from ._tls import ClientTls, TlsConfig
-from ._transports.asgi import GrpcWebApp
 from ._types import (
     Doc,
     Double,
@@ -42,6 +41,13 @@ from ._types import (
     UInt64,
     enum_options,
 )
+
+if typing.TYPE_CHECKING:
+    from ._channel import GrpcChannel
+    from ._stubs import SchemaSource
+    from ._syncchannel import SyncGrpcChannel
+    from ._transports.asgi import GrpcWebApp
+
 
 __all__ = [
     "App",
@@ -88,3 +94,22 @@ __all__ = [
     "peer_identity_from_auth_context",
     "token_auth",
 ]
+
+# the clients, gRPC-Web and the stub loader (and the protobuf descriptor and JSON machinery
+# they pull in) are imported on first use, so `import cello` costs little more than
+# `import grpc`
+_LAZY = {
+    "GrpcChannel": "._channel",
+    "SyncGrpcChannel": "._syncchannel",
+    "GrpcWebApp": "._transports.asgi",
+    "SchemaSource": "._stubs",
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, "cello"), name)
+    globals()[name] = value
+    return value

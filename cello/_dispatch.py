@@ -12,7 +12,6 @@ from typing import Any
 
 from ._binding import MethodBinding, ServiceBinding
 from ._call import CallContext
-from ._convert import dict_to_message, message_to_dict
 from ._endpoint import INTERNAL_MESSAGE, Endpoint, Limiter, Middleware, endpoint, results
 from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
@@ -118,6 +117,9 @@ def _request_converter(binding: MethodBinding) -> Callable[[Any, CallContext], A
             service, method, decode(message), call.metadata.to_dict(), context=call
         )
 
+    # protobuf's descriptor machinery loads when a service is bound, not at `import cello`
+    from ._convert import message_to_dict
+
     def wrap(message: Any, call: CallContext) -> GrpcRequest[Any]:
         return GrpcRequest(
             service,
@@ -158,6 +160,7 @@ def _converter(binding: MethodBinding) -> Callable[[Any], Any]:
     where = f"{binding.service}/{binding.name}"
     expected = getattr(response_type, "DESCRIPTOR", None)
     expected_name = expected.full_name if expected is not None else response_type.__name__
+    from ._convert import dict_to_message  # loaded when a service is bound, not at import
 
     def convert(result: Any) -> Any:
         if type(result) is response_type:

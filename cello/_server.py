@@ -19,12 +19,12 @@ from ._config import GrpcConfig
 from ._dispatch import service_endpoints
 from ._endpoint import Endpoint, Limiter, Middleware, endpoint
 from ._errors import DefinitionError, GrpcError
-from ._reflection import Health, add_reflection
 from ._service import GrpcService
-from ._stubs import SchemaSource, load_schema
 from ._transports.grpc_aio import COMPRESSION, generic_handlers
 
 if TYPE_CHECKING:
+    from ._reflection import Health
+    from ._stubs import SchemaSource
     from ._transports.asgi import GrpcWebApp
 
 logger = logging.getLogger("cello.grpc")
@@ -194,6 +194,9 @@ class GrpcServer:
         )
         server.add_generic_rpc_handlers(tuple(handlers))
         names = sorted(self._bindings)
+        if self.config.health or self.config.reflection:
+            # grpc_health and grpc_reflection load only when a server needs them
+            from ._reflection import Health, add_reflection
         if self.config.health:
             self._health = Health(server)
         if self.config.reflection:
@@ -308,6 +311,8 @@ class GrpcServer:
         if not self._services:
             raise DefinitionError("no services registered; call register_service() first")
         instances = list(self._services.values())
+        from ._stubs import load_schema  # with protobuf's descriptors: at start, not import
+
         bindings, self.schema_source = load_schema(
             [type(s) for s in instances], stubs_dir=self.stubs_dir, package=self.package
         )

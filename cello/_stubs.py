@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import os
 import re
 import shutil
@@ -111,6 +112,7 @@ def load_schema(
         GenerationError: protoc failed.
     """
     from cello.codegen.build import generate, with_siblings, write_outputs
+    from cello.codegen.fingerprint import fingerprint
     from cello.codegen.lock import read_lock
 
     services = list(services)
@@ -126,26 +128,33 @@ def load_schema(
     package = package or config.get("package")
     # the project's build is used only if it opted in with `out` and has these services
     opted_in = lock is not None and "out" in config and _covers(lock, services)
+    options = _project_options(config)
     if lock_dir is not None and (explicit is not None or opted_in):
-        texts = _expected_texts(lock_dir, services, package, _project_options(config))
-        _check_current(lock_dir, texts)
+        key = _built_key(lock_dir, services, package, options)
+        stubs = _recall(key, lock_dir)
+        if stubs is None:
+            texts = _expected_texts(lock_dir, services, package, options)
+            _check_current(lock_dir, texts)
+            stubs = _remember(key, lock_dir, _imports_first(texts))
         directory = lock_dir
         source = SchemaSource(directory, True, *_lock_id(lock_dir))
     else:
         # never serve numbers that disagree with the project's lock: number with it
         package = package or (lock.package if lock is not None else None)
-        _, texts = generate(
-            with_siblings(services, package),
-            default_package=package,
-            lock=lock,
-            file_options=_project_options(config),
-        )
-        directory = cache_root() / "stubs" / _digest(texts)
-        if not (directory / ".complete").exists():
-            _build_into(directory, texts, write_outputs)
+        siblings = with_siblings(services, package)
         ids = _lock_id(lock_dir) if lock is not None and lock_dir is not None else ()
+        # a warm start finds its stubs by the fingerprint of the source, without modelling
+        # and rendering the services again; the texts' digest still names the directory
+        key = fingerprint(siblings, package, extra=_inputs(ids, options))
+        directory, stubs = _recall_directory(key)
+        if stubs is None:
+            _, texts = generate(siblings, default_package=package, lock=lock, file_options=options)
+            directory = cache_root() / "stubs" / _digest(texts)
+            if not (directory / ".complete").exists():
+                _build_into(directory, texts, write_outputs)
+            stubs = _remember(key, directory, _imports_first(texts))
         source = SchemaSource(directory, False, *ids)
-    bindings = _import(directory, texts)
+    bindings = _import(directory, stubs)
     wanted = {f"{cls.__module__}:{cls.__qualname__}" for cls in services}
     return {name: b for name, b in bindings.items() if b.python_class in wanted}, source
 
@@ -224,6 +233,91 @@ def _check_current(directory: Path, texts: dict[str, str]) -> None:
         )
 
 
+def _inputs(lock_id: tuple[Path, str] | tuple[()], options: dict[str, object]) -> str:
+    """What else the generated files depend on: the lock numbering them, the file options."""
+    return json.dumps([str(x) for x in lock_id] + [options], sort_keys=True, default=repr)
+
+
+def _built_key(
+    directory: Path,
+    services: list[type[GrpcService]],
+    package: str | None,
+    options: dict[str, object],
+) -> str | None:
+    """The fingerprint of the services a build covers, plus the build's files as they are.
+
+    A build once found current stays current while neither the source nor the files change.
+    """
+    from cello.codegen.build import import_target, with_siblings
+    from cello.codegen.fingerprint import fingerprint
+    from cello.codegen.lock import LOCK_FILE, read_lock
+
+    if not (directory / LOCK_FILE).exists():
+        return None  # `_expected_texts` says what to do
+    lock = read_lock(directory)
+    targets = [cls for spec in lock.targets for cls in import_target(spec)]
+    package = lock.package or package
+    key = fingerprint(
+        with_siblings(targets + services, package), package, extra=_inputs((), options)
+    )
+    if key is None:
+        return None
+    # size and modification time stand for the content, as for make: `cello-gen build`
+    # rewrites only files whose content changed
+    h = hashlib.sha256(f"{key}|{directory}".encode())
+    for path in sorted(directory.rglob("*")):
+        if "__pycache__" not in path.parts and path.is_file():
+            stat = path.stat()
+            h.update(
+                f"{path.relative_to(directory).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\0".encode()
+            )
+    return h.hexdigest()[:24]
+
+
+def _memo(key: str) -> Path:
+    return cache_root() / "fingerprints" / f"{key}.json"
+
+
+def _recall(key: str | None, directory: Path) -> list[str] | None:
+    """The stub files remembered under `key` for `directory`, if any."""
+    if key is None:
+        return None
+    try:
+        memo = json.loads(_memo(key).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if memo.get("directory") != str(directory) or not isinstance(memo.get("files"), list):
+        return None
+    return [str(f) for f in memo["files"]]
+
+
+def _recall_directory(key: str | None) -> tuple[Path, list[str] | None]:
+    """The cache directory and stub files remembered under `key`, if still complete."""
+    try:
+        memo = json.loads(_memo(key).read_text(encoding="utf-8")) if key else {}
+        directory = Path(memo["directory"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return Path(), None
+    if not (directory / ".complete").exists():
+        return directory, None
+    return directory, _recall(key, directory)
+
+
+def _remember(key: str | None, directory: Path, files: list[str]) -> list[str]:
+    """Record the stub files, in import order, `key` maps to (best effort: a read-only cache
+    only costs time)."""
+    if key is not None:
+        path = _memo(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            scratch = path.with_suffix(f".{os.getpid()}.tmp")
+            scratch.write_text(json.dumps({"directory": str(directory), "files": files}))
+            scratch.replace(path)
+        except OSError:
+            pass
+    return files
+
+
 def _digest(texts: dict[str, str]) -> str:
     from google.protobuf import __version__ as protobuf_version
     from grpc_tools import protoc
@@ -250,7 +344,7 @@ def _build_into(directory: Path, texts: dict[str, str], write_outputs: object) -
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _import(directory: Path, texts: dict[str, str]) -> dict[str, ServiceBinding]:
+def _import(directory: Path, stubs: list[str]) -> dict[str, ServiceBinding]:
     """Import the `_cello` stub modules under private package names (no `sys.path` change)."""
     with _lock:
         cached = _loaded.get(directory)
@@ -258,7 +352,7 @@ def _import(directory: Path, texts: dict[str, str]) -> dict[str, ServiceBinding]
             return cached
         bindings: dict[str, ServiceBinding] = {}
         tag = hashlib.sha256(str(directory).encode()).hexdigest()[:12]
-        for rel in _imports_first(texts):
+        for rel in stubs:
             folder = (directory / rel).parent
             package_name = f"_cello_stubs_{tag}_" + rel.rsplit("/", 1)[0].replace("/", "_")
             if package_name not in sys.modules:

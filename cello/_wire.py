@@ -17,6 +17,8 @@ _MAX_SAFE_INT = 2**53
 # the range of google.protobuf.Timestamp (0001-01-01 .. 9999-12-31), which `datetime` also has
 _MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799
 _MAX_DURATION_SECONDS = 315576000000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_NAIVE = dt.datetime(1970, 1, 1)
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -109,6 +111,35 @@ def timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
+def timestamp_fields(value: dt.datetime | None) -> dict[str, int] | None:
+    """`datetime` → the fields of a Timestamp, for a message constructor (None stays None).
+
+    The same numbers as `Timestamp.FromDatetime` (a naive datetime is taken as UTC), by
+    arithmetic instead of `utctimetuple` and `calendar.timegm`, at a fifth of the cost.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"expected a datetime for a Timestamp, got {type(value).__name__}")
+    delta = value - (_EPOCH_NAIVE if value.utcoffset() is None else _EPOCH)
+    seconds = delta.days * 86400 + delta.seconds
+    if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:  # an offset can push year 1 or 9999 out
+        raise ValueError(f"{value!r} is outside the range of a Timestamp")
+    return {"seconds": seconds, "nanos": delta.microseconds * 1000}
+
+
+def duration_fields(value: dt.timedelta | None) -> dict[str, int] | None:
+    """`timedelta` → the fields of a Duration, as `Duration.FromTimedelta` sets them."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.timedelta):
+        raise TypeError(f"expected a timedelta for a Duration, got {type(value).__name__}")
+    seconds, nanos = value.days * 86400 + value.seconds, value.microseconds * 1000
+    if seconds < 0 and nanos > 0:  # protobuf's sign rule: nanos take the sign of seconds
+        seconds, nanos = seconds + 1, nanos - 1_000_000_000
+    return {"seconds": seconds, "nanos": nanos}
+
+
 def from_timestamp(ts: timestamp_pb2.Timestamp, where: str = "Timestamp") -> dt.datetime:
     """Timestamp → timezone-aware UTC `datetime`.
 
@@ -127,8 +158,8 @@ def from_timestamp(ts: timestamp_pb2.Timestamp, where: str = "Timestamp") -> dt.
             f"{where}: Timestamp(seconds={seconds}, nanos={nanos}) is finer than a microsecond, "
             "which Python's datetime cannot hold; truncate it to microseconds before sending"
         )
-    result: dt.datetime = ts.ToDatetime(tzinfo=dt.UTC)
-    return result
+    # checked above, so exact; `ToDatetime` would check again and convert the zone
+    return _EPOCH + dt.timedelta(0, seconds, nanos // 1000)  # positional: twice as fast
 
 
 def duration(value: dt.timedelta | None) -> duration_pb2.Duration | None:
@@ -160,8 +191,7 @@ def from_duration(d: duration_pb2.Duration, where: str = "Duration") -> dt.timed
             f"{where}: Duration(seconds={seconds}, nanos={nanos}) is finer than a microsecond, "
             "which Python's timedelta cannot hold; truncate it to microseconds before sending"
         )
-    result: dt.timedelta = d.ToTimedelta()
-    return result
+    return dt.timedelta(0, seconds, nanos // 1000)  # exact: checked above; positional: faster
 
 
 def struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct | None:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import typing
+
 from ._call import CallContext, current_call
-from ._channel import GrpcChannel
 from ._config import GrpcConfig
 from ._errors import GrpcError
 from ._identity import PeerIdentity
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
-from ._syncchannel import SyncGrpcChannel
 from ._tls import ClientTls, TlsConfig
-from ._transports.asgi import GrpcWebApp
+
+if typing.TYPE_CHECKING:
+    from ._channel import GrpcChannel
+    from ._syncchannel import SyncGrpcChannel
+    from ._transports.asgi import GrpcWebApp
+
 
 __all__ = [
     "CallContext",
@@ -31,3 +37,21 @@ __all__ = [
     "current_call",
     "grpc_method",
 ]
+
+# the clients, gRPC-Web and the stub loader (and the protobuf descriptor and JSON machinery
+# they pull in) are imported on first use, so `import cello` costs little more than
+# `import grpc`
+_LAZY = {
+    "GrpcChannel": "._channel",
+    "SyncGrpcChannel": "._syncchannel",
+    "GrpcWebApp": "._transports.asgi",
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, "cello"), name)
+    globals()[name] = value
+    return value

@@ -15,8 +15,6 @@ from cello._service import GrpcService
 from .introspect import build_schema, package_of
 from .lock import Lock
 from .model import Schema
-from .protoc import compile_protos
-from .render import render
 from .targets import import_target as import_target  # re-exported: callers import it here
 from .targets import module_services
 
@@ -30,11 +28,16 @@ def with_siblings(
     registers, so on-the-fly stubs match `cello-gen build` output byte for byte.
     """
     result: list[type[GrpcService]] = []
+    # each module's services and their packages once, not once per service: a module of 100
+    # services would otherwise cost 100 x 100 `rpc_methods()` and `package_of()` calls
+    by_module: dict[str, list[tuple[type[GrpcService], str]]] = {}
     for cls in services:
-        module = sys.modules.get(cls.__module__)
-        siblings = module_services(module) if module is not None else []
+        if cls.__module__ not in by_module:
+            module = sys.modules.get(cls.__module__)
+            found = module_services(module) if module is not None else []
+            by_module[cls.__module__] = [(s, package_of(s, default_package)) for s in found]
         package = package_of(cls, default_package)
-        group = [s for s in siblings if package_of(s, default_package) == package]
+        group = [s for s, p in by_module[cls.__module__] if p == package]
         for item in group if cls in group else [cls]:
             if item not in result:
                 result.append(item)
@@ -53,6 +56,8 @@ def generate(
     `lock` is the previous build's lock (see `build_schema`); None numbers by declaration order.
     `file_options` is `[tool.cello.options]` (see `build_schema`).
     """
+    from .render import render  # Jinja loads only when something is rendered
+
     schema = build_schema(
         services, default_package=default_package, lock=lock, file_options=file_options
     )
@@ -65,6 +70,8 @@ def write_outputs(texts: dict[str, str], out: Path) -> list[Path]:
     Everything is produced in a scratch directory first, so a failing protoc leaves `out`
     as it was.
     """
+    from .protoc import compile_protos  # grpc_tools loads only when something is compiled
+
     protos = [p for p in texts if p.endswith(".proto")]
     with tempfile.TemporaryDirectory(prefix="cello-gen-") as scratch:
         root = Path(scratch)

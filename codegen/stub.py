@@ -31,7 +31,12 @@ WKT_MODULES = {
     "google/protobuf/struct.proto": "struct_pb2",
     "google/protobuf/empty.proto": "empty_pb2",
 }
-_IN_PLACE: dict[Wkt, str] = {Wkt.TIMESTAMP: "FromDatetime", Wkt.DURATION: "FromTimedelta"}
+# Timestamp/Duration as the constructor's field dicts, computed by arithmetic: no temporary
+# message for the constructor to copy, and no `FromDatetime` (`utctimetuple` + `timegm`)
+_WKT_FIELDS: dict[Wkt, str] = {
+    Wkt.TIMESTAMP: "_w.timestamp_fields({})",
+    Wkt.DURATION: "_w.duration_fields({})",
+}
 _WKT_ENC = {
     Wkt.TIMESTAMP: "_w.timestamp({})",
     Wkt.DURATION: "_w.duration({})",
@@ -97,9 +102,7 @@ class Converter:
     check: str | None  # condition under which the encoder's argument has the wrong type
     expected: str  # how the TypeError names the expected type
     enc_fields: list[tuple[str, str]] = field(default_factory=list)  # (proto name, expr)
-    # Timestamp/Duration filled in place after construction: (source, proto name, method)
-    enc_in_place: list[tuple[str, str, str]] = field(default_factory=list)
-    # (source expression, [(isinstance check, assignment)], type error literal)
+    # (source expression, [(isinstance check, constructor argument)], type error literal)
     enc_oneofs: list[tuple[str, list[tuple[str, str]], str]] = field(default_factory=list)
     # (py name, expr, condition that must hold for it to be passed, or None)
     dec_fields: list[tuple[str, str, str | None]] = field(default_factory=list)
@@ -224,13 +227,18 @@ class StubBuilder:
         return name
 
     def _enc_fn(self, ref: TypeRef) -> str:
-        """Encoder of one element of a message or enum type, as a format string."""
+        """Encoder of one element of a message or enum type, as a format string.
+
+        A message nested in another is passed to the outer constructor as a dict of its
+        fields (`_kw_`), so the whole tree is built in one constructor call, with no
+        sub-message built and then copied.
+        """
         wkt = ref.wkt
         if wkt is not None:
-            return _WKT_ENC[wkt]
+            return _WKT_FIELDS.get(wkt) or _WKT_ENC[wkt]
         if ref.kind is Kind.ENUM:
             return self.ref(ref.name, f"_E_{self.ident(self.enums[ref.name])}[{{}}]")
-        return self.ref(ref.name, f"_enc_{self.ident(self.messages[ref.name])}({{}})")
+        return self.ref(ref.name, f"_kw_{self.ident(self.messages[ref.name])}({{}})")
 
     def _dec_fn(self, m: MessageDef, f: FieldDef, *, zero_default: bool = False) -> str:
         """Decoder of one element of field `f`, as a format string."""
@@ -250,8 +258,8 @@ class StubBuilder:
             return f"[{fn.format('x')} for x in {src}]"
         if f.label is Label.MAP:
             return f"{{k: {fn.format('x')} for k, x in {src}.items()}}"
-        if f.type.wkt is not None:  # the helpers pass None through
-            return fn.format(src)
+        if f.type.wkt is not None:
+            return fn.format(src)  # the helpers pass None through
         if f.type.kind is Kind.ENUM and f.label is Label.SINGULAR:
             return fn.format(src)  # None is not a member: refused, not sent as 0
         var = f"x_{f.name}"  # one name per field: a shared one would change type
@@ -293,13 +301,7 @@ class StubBuilder:
         current: str | None = None
         for f in m.fields:
             if f.oneof is None:
-                singular = f.label in (Label.SINGULAR, Label.OPTIONAL)
-                in_place = _IN_PLACE.get(f.type.wkt) if f.type.wkt and singular else None
-                if in_place is not None and m.shape is not PyShape.VALUE:
-                    # cheaper than building a temporary message for the constructor to copy
-                    conv.enc_in_place.append((source(f), f.name, in_place))
-                else:
-                    conv.enc_fields.append((f.name, self.encode(f, source(f))))
+                conv.enc_fields.append((f.name, self.encode(f, source(f))))
                 conv.dec_fields.append(self._dec_field(m, f))
                 if self._pyi_shadowed(m, f.type):
                     conv.pyi_shadowed |= {f.name, f.python_name}
@@ -434,11 +436,10 @@ class StubBuilder:
         return f"isinstance(v, {self.py_class(target)})"
 
     def oneof_assign(self, f: FieldDef) -> str:
+        """The constructor argument of the oneof member `f` set from `v`."""
         if f.type.kind is Kind.SCALAR:
-            return f"m.{f.name} = v"
-        if f.type.kind is Kind.ENUM:
-            return f"m.{f.name} = {self._enc_fn(f.type).format('v')}"
-        return f"m.{f.name}.CopyFrom({self._enc_fn(f.type).format('v')})"
+            return f"kw[{lit(f.name)}] = v"
+        return f"kw[{lit(f.name)}] = {self._enc_fn(f.type).format('v')}"
 
     # -- services and clients ---------------------------------------------------------------
 

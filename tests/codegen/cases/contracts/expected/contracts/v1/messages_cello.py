@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import tests.codegen.cases.contracts.service as _m0
 from cello import _wire as _w
 from cello._binding import ServiceBinding as _Service
@@ -39,13 +41,16 @@ _D_Envelope_Header_Entry_kind = _w.WireEnum(
 )
 
 
-def _enc_Money(o: _m0.Money) -> _pb2.Money:
+def _kw_Money(o: _m0.Money) -> dict[str, Any]:
     if not isinstance(o, _m0.Money):
         o = _w.redefined(o, _m0.Money, _pb2.Money)
-    m = _pb2.Money(
-        units=o.units,
-    )
-    return m
+    return {
+        "units": o.units,
+    }
+
+
+def _enc_Money(o: _m0.Money) -> _pb2.Money:
+    return _pb2.Money(**_kw_Money(o))
 
 
 def _dec_Money(m: _pb2.Money) -> _m0.Money:
@@ -54,14 +59,17 @@ def _dec_Money(m: _pb2.Money) -> _m0.Money:
     )
 
 
-def _enc_Payload(o: _m0.Payload) -> _pb2.Payload:
+def _kw_Payload(o: _m0.Payload) -> dict[str, Any]:
     if not isinstance(o, _m0.Payload):
         o = _w.redefined(o, _m0.Payload, _pb2.Payload)
-    m = _pb2.Payload(
-        type=_E_PayloadType[o.type],
-        body=o.body,
-    )
-    return m
+    return {
+        "type": _E_PayloadType[o.type],
+        "body": o.body,
+    }
+
+
+def _enc_Payload(o: _m0.Payload) -> _pb2.Payload:
+    return _pb2.Payload(**_kw_Payload(o))
 
 
 def _dec_Payload(m: _pb2.Payload) -> _m0.Payload:
@@ -71,14 +79,17 @@ def _dec_Payload(m: _pb2.Payload) -> _m0.Payload:
     )
 
 
-def _enc_EchoStatus(o: _m0.EchoStatus) -> _pb2.EchoStatus:
+def _kw_EchoStatus(o: _m0.EchoStatus) -> dict[str, Any]:
     if not isinstance(o, _m0.EchoStatus):
         o = _w.redefined(o, _m0.EchoStatus, _pb2.EchoStatus)
-    m = _pb2.EchoStatus(
-        code=o.code,
-        message=o.message,
-    )
-    return m
+    return {
+        "code": o.code,
+        "message": o.message,
+    }
+
+
+def _enc_EchoStatus(o: _m0.EchoStatus) -> _pb2.EchoStatus:
+    return _pb2.EchoStatus(**_kw_EchoStatus(o))
 
 
 def _dec_EchoStatus(m: _pb2.EchoStatus) -> _m0.EchoStatus:
@@ -88,19 +99,22 @@ def _dec_EchoStatus(m: _pb2.EchoStatus) -> _m0.EchoStatus:
     )
 
 
-def _enc_Envelope(o: _m0.Envelope) -> _pb2.Envelope:
+def _kw_Envelope(o: _m0.Envelope) -> dict[str, Any]:
     if not isinstance(o, _m0.Envelope):
         o = _w.redefined(o, _m0.Envelope, _pb2.Envelope)
-    m = _pb2.Envelope(
-        kind=_E_Envelope_Kind[o.kind],
-        header=None if (x_header := o.header) is None else _enc_Envelope_Header(x_header),
-        local=None if (x_local := o.local) is None else _enc_Envelope_Money(x_local),
-        total=None if (x_total := o.total) is None else _enc_Money(x_total),  # type: ignore[arg-type]
-        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
-        status=None if (x_status := o.status) is None else _enc_EchoStatus(x_status),
-        message=o.message,
-    )
-    return m
+    return {
+        "kind": _E_Envelope_Kind[o.kind],
+        "header": None if (x_header := o.header) is None else _kw_Envelope_Header(x_header),
+        "local": None if (x_local := o.local) is None else _kw_Envelope_Money(x_local),
+        "total": None if (x_total := o.total) is None else _kw_Money(x_total),
+        "payload": None if (x_payload := o.payload) is None else _kw_Payload(x_payload),
+        "status": None if (x_status := o.status) is None else _kw_EchoStatus(x_status),
+        "message": o.message,
+    }
+
+
+def _enc_Envelope(o: _m0.Envelope) -> _pb2.Envelope:
+    return _pb2.Envelope(**_kw_Envelope(o))
 
 
 def _dec_Envelope(m: _pb2.Envelope) -> _m0.Envelope:
@@ -115,13 +129,16 @@ def _dec_Envelope(m: _pb2.Envelope) -> _m0.Envelope:
     )
 
 
-def _enc_Envelope_Money(o: _m0.Envelope.Money) -> _pb2.Envelope.Money:
+def _kw_Envelope_Money(o: _m0.Envelope.Money) -> dict[str, Any]:
     if not isinstance(o, _m0.Envelope.Money):
         o = _w.redefined(o, _m0.Envelope.Money, _pb2.Envelope.Money)
-    m = _pb2.Envelope.Money(
-        cents=o.cents,
-    )
-    return m
+    return {
+        "cents": o.cents,
+    }
+
+
+def _enc_Envelope_Money(o: _m0.Envelope.Money) -> _pb2.Envelope.Money:
+    return _pb2.Envelope.Money(**_kw_Envelope_Money(o))
 
 
 def _dec_Envelope_Money(m: _pb2.Envelope.Money) -> _m0.Envelope.Money:
@@ -130,13 +147,16 @@ def _dec_Envelope_Money(m: _pb2.Envelope.Money) -> _m0.Envelope.Money:
     )
 
 
-def _enc_Envelope_Header(o: _m0.Envelope.Header) -> _pb2.Envelope.Header:
+def _kw_Envelope_Header(o: _m0.Envelope.Header) -> dict[str, Any]:
     if not isinstance(o, _m0.Envelope.Header):
         o = _w.redefined(o, _m0.Envelope.Header, _pb2.Envelope.Header)
-    m = _pb2.Envelope.Header(
-        entries=[_enc_Envelope_Header_Entry(x) for x in o.entries],
-    )
-    return m
+    return {
+        "entries": [_kw_Envelope_Header_Entry(x) for x in o.entries],
+    }
+
+
+def _enc_Envelope_Header(o: _m0.Envelope.Header) -> _pb2.Envelope.Header:
+    return _pb2.Envelope.Header(**_kw_Envelope_Header(o))
 
 
 def _dec_Envelope_Header(m: _pb2.Envelope.Header) -> _m0.Envelope.Header:
@@ -145,14 +165,17 @@ def _dec_Envelope_Header(m: _pb2.Envelope.Header) -> _m0.Envelope.Header:
     )
 
 
-def _enc_Envelope_Header_Entry(o: _m0.Envelope.Header.Entry) -> _pb2.Envelope.Header.Entry:
+def _kw_Envelope_Header_Entry(o: _m0.Envelope.Header.Entry) -> dict[str, Any]:
     if not isinstance(o, _m0.Envelope.Header.Entry):
         o = _w.redefined(o, _m0.Envelope.Header.Entry, _pb2.Envelope.Header.Entry)
-    m = _pb2.Envelope.Header.Entry(
-        kind=_E_Envelope_Kind[o.kind],
-        key=o.key,
-    )
-    return m
+    return {
+        "kind": _E_Envelope_Kind[o.kind],
+        "key": o.key,
+    }
+
+
+def _enc_Envelope_Header_Entry(o: _m0.Envelope.Header.Entry) -> _pb2.Envelope.Header.Entry:
+    return _pb2.Envelope.Header.Entry(**_kw_Envelope_Header_Entry(o))
 
 
 def _dec_Envelope_Header_Entry(m: _pb2.Envelope.Header.Entry) -> _m0.Envelope.Header.Entry:

@@ -110,13 +110,16 @@ _D_Envelope_Header_Entry_kind = _w.WireEnum(
 )
 
 
-def _enc_Money(o: Money) -> Any:
+def _kw_Money(o: Money) -> dict[str, Any]:
     if not isinstance(o, Money):
         o = _w.redefined(o, Money, _pb2.Money)
-    m = _pb2.Money(
-        units=o.units,
-    )
-    return m
+    return {
+        "units": o.units,
+    }
+
+
+def _enc_Money(o: Money) -> Any:
+    return _pb2.Money(**_kw_Money(o))
 
 
 def _dec_Money(m: Any) -> Money:
@@ -125,14 +128,17 @@ def _dec_Money(m: Any) -> Money:
     )
 
 
-def _enc_Payload(o: Payload) -> Any:
+def _kw_Payload(o: Payload) -> dict[str, Any]:
     if not isinstance(o, Payload):
         o = _w.redefined(o, Payload, _pb2.Payload)
-    m = _pb2.Payload(
-        type=_E_PayloadType[o.type],
-        body=o.body,
-    )
-    return m
+    return {
+        "type": _E_PayloadType[o.type],
+        "body": o.body,
+    }
+
+
+def _enc_Payload(o: Payload) -> Any:
+    return _pb2.Payload(**_kw_Payload(o))
 
 
 def _dec_Payload(m: Any) -> Payload:
@@ -142,14 +148,17 @@ def _dec_Payload(m: Any) -> Payload:
     )
 
 
-def _enc_EchoStatus(o: EchoStatus) -> Any:
+def _kw_EchoStatus(o: EchoStatus) -> dict[str, Any]:
     if not isinstance(o, EchoStatus):
         o = _w.redefined(o, EchoStatus, _pb2.EchoStatus)
-    m = _pb2.EchoStatus(
-        code=o.code,
-        message=o.message,
-    )
-    return m
+    return {
+        "code": o.code,
+        "message": o.message,
+    }
+
+
+def _enc_EchoStatus(o: EchoStatus) -> Any:
+    return _pb2.EchoStatus(**_kw_EchoStatus(o))
 
 
 def _dec_EchoStatus(m: Any) -> EchoStatus:
@@ -159,19 +168,22 @@ def _dec_EchoStatus(m: Any) -> EchoStatus:
     )
 
 
-def _enc_Envelope(o: Envelope) -> Any:
+def _kw_Envelope(o: Envelope) -> dict[str, Any]:
     if not isinstance(o, Envelope):
         o = _w.redefined(o, Envelope, _pb2.Envelope)
-    m = _pb2.Envelope(
-        kind=_E_Envelope_Kind[o.kind],
-        header=None if (x_header := o.header) is None else _enc_Envelope_Header(x_header),
-        local=None if (x_local := o.local) is None else _enc_Envelope_Money(x_local),
-        total=None if (x_total := o.total) is None else _enc_Money(x_total),
-        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
-        status=None if (x_status := o.status) is None else _enc_EchoStatus(x_status),
-        message=o.message,
-    )
-    return m
+    return {
+        "kind": _E_Envelope_Kind[o.kind],
+        "header": None if (x_header := o.header) is None else _kw_Envelope_Header(x_header),
+        "local": None if (x_local := o.local) is None else _kw_Envelope_Money(x_local),
+        "total": None if (x_total := o.total) is None else _kw_Money(x_total),
+        "payload": None if (x_payload := o.payload) is None else _kw_Payload(x_payload),
+        "status": None if (x_status := o.status) is None else _kw_EchoStatus(x_status),
+        "message": o.message,
+    }
+
+
+def _enc_Envelope(o: Envelope) -> Any:
+    return _pb2.Envelope(**_kw_Envelope(o))
 
 
 def _dec_Envelope(m: Any) -> Envelope:
@@ -186,13 +198,16 @@ def _dec_Envelope(m: Any) -> Envelope:
     )
 
 
-def _enc_Envelope_Money(o: Envelope_Money) -> Any:
+def _kw_Envelope_Money(o: Envelope_Money) -> dict[str, Any]:
     if not isinstance(o, Envelope_Money):
         o = _w.redefined(o, Envelope_Money, _pb2.Envelope.Money)
-    m = _pb2.Envelope.Money(
-        cents=o.cents,
-    )
-    return m
+    return {
+        "cents": o.cents,
+    }
+
+
+def _enc_Envelope_Money(o: Envelope_Money) -> Any:
+    return _pb2.Envelope.Money(**_kw_Envelope_Money(o))
 
 
 def _dec_Envelope_Money(m: Any) -> Envelope_Money:
@@ -201,13 +216,16 @@ def _dec_Envelope_Money(m: Any) -> Envelope_Money:
     )
 
 
-def _enc_Envelope_Header(o: Envelope_Header) -> Any:
+def _kw_Envelope_Header(o: Envelope_Header) -> dict[str, Any]:
     if not isinstance(o, Envelope_Header):
         o = _w.redefined(o, Envelope_Header, _pb2.Envelope.Header)
-    m = _pb2.Envelope.Header(
-        entries=[_enc_Envelope_Header_Entry(x) for x in o.entries],
-    )
-    return m
+    return {
+        "entries": [_kw_Envelope_Header_Entry(x) for x in o.entries],
+    }
+
+
+def _enc_Envelope_Header(o: Envelope_Header) -> Any:
+    return _pb2.Envelope.Header(**_kw_Envelope_Header(o))
 
 
 def _dec_Envelope_Header(m: Any) -> Envelope_Header:
@@ -216,14 +234,17 @@ def _dec_Envelope_Header(m: Any) -> Envelope_Header:
     )
 
 
-def _enc_Envelope_Header_Entry(o: Envelope_Header_Entry) -> Any:
+def _kw_Envelope_Header_Entry(o: Envelope_Header_Entry) -> dict[str, Any]:
     if not isinstance(o, Envelope_Header_Entry):
         o = _w.redefined(o, Envelope_Header_Entry, _pb2.Envelope.Header.Entry)
-    m = _pb2.Envelope.Header.Entry(
-        kind=_E_Envelope_Kind[o.kind],
-        key=o.key,
-    )
-    return m
+    return {
+        "kind": _E_Envelope_Kind[o.kind],
+        "key": o.key,
+    }
+
+
+def _enc_Envelope_Header_Entry(o: Envelope_Header_Entry) -> Any:
+    return _pb2.Envelope.Header.Entry(**_kw_Envelope_Header_Entry(o))
 
 
 def _dec_Envelope_Header_Entry(m: Any) -> Envelope_Header_Entry:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any
 
 import tests.codegen.cases.grpc_testing.service as _m0
 from cello import _wire as _w
@@ -41,12 +42,14 @@ _D_StreamingOutputCallRequest_response_type = _w.WireEnum(
 )
 
 
-def _enc_Empty(o: _m0.Empty) -> _pb2.Empty:
+def _kw_Empty(o: _m0.Empty) -> dict[str, Any]:
     if not isinstance(o, _m0.Empty):
         o = _w.redefined(o, _m0.Empty, _pb2.Empty)
-    m = _pb2.Empty(
-    )
-    return m
+    return {}
+
+
+def _enc_Empty(o: _m0.Empty) -> _pb2.Empty:
+    return _pb2.Empty(**_kw_Empty(o))
 
 
 def _dec_Empty(m: _pb2.Empty) -> _m0.Empty:
@@ -54,14 +57,17 @@ def _dec_Empty(m: _pb2.Empty) -> _m0.Empty:
     )
 
 
-def _enc_Payload(o: _m0.Payload) -> _pb2.Payload:
+def _kw_Payload(o: _m0.Payload) -> dict[str, Any]:
     if not isinstance(o, _m0.Payload):
         o = _w.redefined(o, _m0.Payload, _pb2.Payload)
-    m = _pb2.Payload(
-        type=_E_PayloadType[o.type],
-        body=o.body,
-    )
-    return m
+    return {
+        "type": _E_PayloadType[o.type],
+        "body": o.body,
+    }
+
+
+def _enc_Payload(o: _m0.Payload) -> _pb2.Payload:
+    return _pb2.Payload(**_kw_Payload(o))
 
 
 def _dec_Payload(m: _pb2.Payload) -> _m0.Payload:
@@ -71,17 +77,20 @@ def _dec_Payload(m: _pb2.Payload) -> _m0.Payload:
     )
 
 
-def _enc_SimpleRequest(o: _m0.SimpleRequest) -> _pb2.SimpleRequest:
+def _kw_SimpleRequest(o: _m0.SimpleRequest) -> dict[str, Any]:
     if not isinstance(o, _m0.SimpleRequest):
         o = _w.redefined(o, _m0.SimpleRequest, _pb2.SimpleRequest)
-    m = _pb2.SimpleRequest(
-        response_type=_E_PayloadType[o.response_type],
-        response_size=o.response_size,
-        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
-        fill_username=o.fill_username,
-        fill_oauth_scope=o.fill_oauth_scope,
-    )
-    return m
+    return {
+        "response_type": _E_PayloadType[o.response_type],
+        "response_size": o.response_size,
+        "payload": None if (x_payload := o.payload) is None else _kw_Payload(x_payload),
+        "fill_username": o.fill_username,
+        "fill_oauth_scope": o.fill_oauth_scope,
+    }
+
+
+def _enc_SimpleRequest(o: _m0.SimpleRequest) -> _pb2.SimpleRequest:
+    return _pb2.SimpleRequest(**_kw_SimpleRequest(o))
 
 
 def _dec_SimpleRequest(m: _pb2.SimpleRequest) -> _m0.SimpleRequest:
@@ -94,15 +103,18 @@ def _dec_SimpleRequest(m: _pb2.SimpleRequest) -> _m0.SimpleRequest:
     )
 
 
-def _enc_SimpleResponse(o: _m0.SimpleResponse) -> _pb2.SimpleResponse:
+def _kw_SimpleResponse(o: _m0.SimpleResponse) -> dict[str, Any]:
     if not isinstance(o, _m0.SimpleResponse):
         o = _w.redefined(o, _m0.SimpleResponse, _pb2.SimpleResponse)
-    m = _pb2.SimpleResponse(
-        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
-        username=o.username,
-        oauth_scope=o.oauth_scope,
-    )
-    return m
+    return {
+        "payload": None if (x_payload := o.payload) is None else _kw_Payload(x_payload),
+        "username": o.username,
+        "oauth_scope": o.oauth_scope,
+    }
+
+
+def _enc_SimpleResponse(o: _m0.SimpleResponse) -> _pb2.SimpleResponse:
+    return _pb2.SimpleResponse(**_kw_SimpleResponse(o))
 
 
 def _dec_SimpleResponse(m: _pb2.SimpleResponse) -> _m0.SimpleResponse:
@@ -113,15 +125,18 @@ def _dec_SimpleResponse(m: _pb2.SimpleResponse) -> _m0.SimpleResponse:
     )
 
 
+def _kw_StreamingInputCallRequest(o: _m0.StreamingInputCallRequest) -> dict[str, Any]:
+    if not isinstance(o, _m0.StreamingInputCallRequest):
+        o = _w.redefined(o, _m0.StreamingInputCallRequest, _pb2.StreamingInputCallRequest)
+    return {
+        "payload": None if (x_payload := o.payload) is None else _kw_Payload(x_payload),
+    }
+
+
 def _enc_StreamingInputCallRequest(
     o: _m0.StreamingInputCallRequest,
 ) -> _pb2.StreamingInputCallRequest:
-    if not isinstance(o, _m0.StreamingInputCallRequest):
-        o = _w.redefined(o, _m0.StreamingInputCallRequest, _pb2.StreamingInputCallRequest)
-    m = _pb2.StreamingInputCallRequest(
-        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
-    )
-    return m
+    return _pb2.StreamingInputCallRequest(**_kw_StreamingInputCallRequest(o))
 
 
 def _dec_StreamingInputCallRequest(
@@ -132,15 +147,18 @@ def _dec_StreamingInputCallRequest(
     )
 
 
+def _kw_StreamingInputCallResponse(o: _m0.StreamingInputCallResponse) -> dict[str, Any]:
+    if not isinstance(o, _m0.StreamingInputCallResponse):
+        o = _w.redefined(o, _m0.StreamingInputCallResponse, _pb2.StreamingInputCallResponse)
+    return {
+        "aggregated_payload_size": o.aggregated_payload_size,
+    }
+
+
 def _enc_StreamingInputCallResponse(
     o: _m0.StreamingInputCallResponse,
 ) -> _pb2.StreamingInputCallResponse:
-    if not isinstance(o, _m0.StreamingInputCallResponse):
-        o = _w.redefined(o, _m0.StreamingInputCallResponse, _pb2.StreamingInputCallResponse)
-    m = _pb2.StreamingInputCallResponse(
-        aggregated_payload_size=o.aggregated_payload_size,
-    )
-    return m
+    return _pb2.StreamingInputCallResponse(**_kw_StreamingInputCallResponse(o))
 
 
 def _dec_StreamingInputCallResponse(
@@ -151,14 +169,17 @@ def _dec_StreamingInputCallResponse(
     )
 
 
-def _enc_ResponseParameters(o: _m0.ResponseParameters) -> _pb2.ResponseParameters:
+def _kw_ResponseParameters(o: _m0.ResponseParameters) -> dict[str, Any]:
     if not isinstance(o, _m0.ResponseParameters):
         o = _w.redefined(o, _m0.ResponseParameters, _pb2.ResponseParameters)
-    m = _pb2.ResponseParameters(
-        size=o.size,
-        interval_us=o.interval_us,
-    )
-    return m
+    return {
+        "size": o.size,
+        "interval_us": o.interval_us,
+    }
+
+
+def _enc_ResponseParameters(o: _m0.ResponseParameters) -> _pb2.ResponseParameters:
+    return _pb2.ResponseParameters(**_kw_ResponseParameters(o))
 
 
 def _dec_ResponseParameters(m: _pb2.ResponseParameters) -> _m0.ResponseParameters:
@@ -168,17 +189,20 @@ def _dec_ResponseParameters(m: _pb2.ResponseParameters) -> _m0.ResponseParameter
     )
 
 
+def _kw_StreamingOutputCallRequest(o: _m0.StreamingOutputCallRequest) -> dict[str, Any]:
+    if not isinstance(o, _m0.StreamingOutputCallRequest):
+        o = _w.redefined(o, _m0.StreamingOutputCallRequest, _pb2.StreamingOutputCallRequest)
+    return {
+        "response_type": _E_PayloadType[o.response_type],
+        "response_parameters": [_kw_ResponseParameters(x) for x in o.response_parameters],
+        "payload": None if (x_payload := o.payload) is None else _kw_Payload(x_payload),
+    }
+
+
 def _enc_StreamingOutputCallRequest(
     o: _m0.StreamingOutputCallRequest,
 ) -> _pb2.StreamingOutputCallRequest:
-    if not isinstance(o, _m0.StreamingOutputCallRequest):
-        o = _w.redefined(o, _m0.StreamingOutputCallRequest, _pb2.StreamingOutputCallRequest)
-    m = _pb2.StreamingOutputCallRequest(
-        response_type=_E_PayloadType[o.response_type],
-        response_parameters=[_enc_ResponseParameters(x) for x in o.response_parameters],
-        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
-    )
-    return m
+    return _pb2.StreamingOutputCallRequest(**_kw_StreamingOutputCallRequest(o))
 
 
 def _dec_StreamingOutputCallRequest(
@@ -191,15 +215,18 @@ def _dec_StreamingOutputCallRequest(
     )
 
 
+def _kw_StreamingOutputCallResponse(o: _m0.StreamingOutputCallResponse) -> dict[str, Any]:
+    if not isinstance(o, _m0.StreamingOutputCallResponse):
+        o = _w.redefined(o, _m0.StreamingOutputCallResponse, _pb2.StreamingOutputCallResponse)
+    return {
+        "payload": None if (x_payload := o.payload) is None else _kw_Payload(x_payload),
+    }
+
+
 def _enc_StreamingOutputCallResponse(
     o: _m0.StreamingOutputCallResponse,
 ) -> _pb2.StreamingOutputCallResponse:
-    if not isinstance(o, _m0.StreamingOutputCallResponse):
-        o = _w.redefined(o, _m0.StreamingOutputCallResponse, _pb2.StreamingOutputCallResponse)
-    m = _pb2.StreamingOutputCallResponse(
-        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
-    )
-    return m
+    return _pb2.StreamingOutputCallResponse(**_kw_StreamingOutputCallResponse(o))
 
 
 def _dec_StreamingOutputCallResponse(

@@ -119,12 +119,14 @@ _D_StreamingOutputCallRequest_response_type = _w.WireEnum(
 )
 
 
-def _enc_Empty(o: Empty) -> Any:
+def _kw_Empty(o: Empty) -> dict[str, Any]:
     if not isinstance(o, Empty):
         o = _w.redefined(o, Empty, _pb2.Empty)
-    m = _pb2.Empty(
-    )
-    return m
+    return {}
+
+
+def _enc_Empty(o: Empty) -> Any:
+    return _pb2.Empty(**_kw_Empty(o))
 
 
 def _dec_Empty(m: Any) -> Empty:
@@ -132,14 +134,17 @@ def _dec_Empty(m: Any) -> Empty:
     )
 
 
-def _enc_Payload(o: Payload) -> Any:
+def _kw_Payload(o: Payload) -> dict[str, Any]:
     if not isinstance(o, Payload):
         o = _w.redefined(o, Payload, _pb2.Payload)
-    m = _pb2.Payload(
-        type=_E_PayloadType[o.type],
-        body=o.body,
-    )
-    return m
+    return {
+        "type": _E_PayloadType[o.type],
+        "body": o.body,
+    }
+
+
+def _enc_Payload(o: Payload) -> Any:
+    return _pb2.Payload(**_kw_Payload(o))
 
 
 def _dec_Payload(m: Any) -> Payload:
@@ -149,17 +154,20 @@ def _dec_Payload(m: Any) -> Payload:
     )
 
 
-def _enc_SimpleRequest(o: SimpleRequest) -> Any:
+def _kw_SimpleRequest(o: SimpleRequest) -> dict[str, Any]:
     if not isinstance(o, SimpleRequest):
         o = _w.redefined(o, SimpleRequest, _pb2.SimpleRequest)
-    m = _pb2.SimpleRequest(
-        response_type=_E_PayloadType[o.response_type],
-        response_size=o.response_size,
-        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
-        fill_username=o.fill_username,
-        fill_oauth_scope=o.fill_oauth_scope,
-    )
-    return m
+    return {
+        "response_type": _E_PayloadType[o.response_type],
+        "response_size": o.response_size,
+        "payload": None if (x_payload := o.payload) is None else _kw_Payload(x_payload),
+        "fill_username": o.fill_username,
+        "fill_oauth_scope": o.fill_oauth_scope,
+    }
+
+
+def _enc_SimpleRequest(o: SimpleRequest) -> Any:
+    return _pb2.SimpleRequest(**_kw_SimpleRequest(o))
 
 
 def _dec_SimpleRequest(m: Any) -> SimpleRequest:
@@ -172,15 +180,18 @@ def _dec_SimpleRequest(m: Any) -> SimpleRequest:
     )
 
 
-def _enc_SimpleResponse(o: SimpleResponse) -> Any:
+def _kw_SimpleResponse(o: SimpleResponse) -> dict[str, Any]:
     if not isinstance(o, SimpleResponse):
         o = _w.redefined(o, SimpleResponse, _pb2.SimpleResponse)
-    m = _pb2.SimpleResponse(
-        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
-        username=o.username,
-        oauth_scope=o.oauth_scope,
-    )
-    return m
+    return {
+        "payload": None if (x_payload := o.payload) is None else _kw_Payload(x_payload),
+        "username": o.username,
+        "oauth_scope": o.oauth_scope,
+    }
+
+
+def _enc_SimpleResponse(o: SimpleResponse) -> Any:
+    return _pb2.SimpleResponse(**_kw_SimpleResponse(o))
 
 
 def _dec_SimpleResponse(m: Any) -> SimpleResponse:
@@ -191,13 +202,16 @@ def _dec_SimpleResponse(m: Any) -> SimpleResponse:
     )
 
 
-def _enc_StreamingInputCallRequest(o: StreamingInputCallRequest) -> Any:
+def _kw_StreamingInputCallRequest(o: StreamingInputCallRequest) -> dict[str, Any]:
     if not isinstance(o, StreamingInputCallRequest):
         o = _w.redefined(o, StreamingInputCallRequest, _pb2.StreamingInputCallRequest)
-    m = _pb2.StreamingInputCallRequest(
-        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
-    )
-    return m
+    return {
+        "payload": None if (x_payload := o.payload) is None else _kw_Payload(x_payload),
+    }
+
+
+def _enc_StreamingInputCallRequest(o: StreamingInputCallRequest) -> Any:
+    return _pb2.StreamingInputCallRequest(**_kw_StreamingInputCallRequest(o))
 
 
 def _dec_StreamingInputCallRequest(m: Any) -> StreamingInputCallRequest:
@@ -206,13 +220,16 @@ def _dec_StreamingInputCallRequest(m: Any) -> StreamingInputCallRequest:
     )
 
 
-def _enc_StreamingInputCallResponse(o: StreamingInputCallResponse) -> Any:
+def _kw_StreamingInputCallResponse(o: StreamingInputCallResponse) -> dict[str, Any]:
     if not isinstance(o, StreamingInputCallResponse):
         o = _w.redefined(o, StreamingInputCallResponse, _pb2.StreamingInputCallResponse)
-    m = _pb2.StreamingInputCallResponse(
-        aggregated_payload_size=o.aggregated_payload_size,
-    )
-    return m
+    return {
+        "aggregated_payload_size": o.aggregated_payload_size,
+    }
+
+
+def _enc_StreamingInputCallResponse(o: StreamingInputCallResponse) -> Any:
+    return _pb2.StreamingInputCallResponse(**_kw_StreamingInputCallResponse(o))
 
 
 def _dec_StreamingInputCallResponse(m: Any) -> StreamingInputCallResponse:
@@ -221,14 +238,17 @@ def _dec_StreamingInputCallResponse(m: Any) -> StreamingInputCallResponse:
     )
 
 
-def _enc_ResponseParameters(o: ResponseParameters) -> Any:
+def _kw_ResponseParameters(o: ResponseParameters) -> dict[str, Any]:
     if not isinstance(o, ResponseParameters):
         o = _w.redefined(o, ResponseParameters, _pb2.ResponseParameters)
-    m = _pb2.ResponseParameters(
-        size=o.size,
-        interval_us=o.interval_us,
-    )
-    return m
+    return {
+        "size": o.size,
+        "interval_us": o.interval_us,
+    }
+
+
+def _enc_ResponseParameters(o: ResponseParameters) -> Any:
+    return _pb2.ResponseParameters(**_kw_ResponseParameters(o))
 
 
 def _dec_ResponseParameters(m: Any) -> ResponseParameters:
@@ -238,15 +258,18 @@ def _dec_ResponseParameters(m: Any) -> ResponseParameters:
     )
 
 
-def _enc_StreamingOutputCallRequest(o: StreamingOutputCallRequest) -> Any:
+def _kw_StreamingOutputCallRequest(o: StreamingOutputCallRequest) -> dict[str, Any]:
     if not isinstance(o, StreamingOutputCallRequest):
         o = _w.redefined(o, StreamingOutputCallRequest, _pb2.StreamingOutputCallRequest)
-    m = _pb2.StreamingOutputCallRequest(
-        response_type=_E_PayloadType[o.response_type],
-        response_parameters=[_enc_ResponseParameters(x) for x in o.response_parameters],
-        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
-    )
-    return m
+    return {
+        "response_type": _E_PayloadType[o.response_type],
+        "response_parameters": [_kw_ResponseParameters(x) for x in o.response_parameters],
+        "payload": None if (x_payload := o.payload) is None else _kw_Payload(x_payload),
+    }
+
+
+def _enc_StreamingOutputCallRequest(o: StreamingOutputCallRequest) -> Any:
+    return _pb2.StreamingOutputCallRequest(**_kw_StreamingOutputCallRequest(o))
 
 
 def _dec_StreamingOutputCallRequest(m: Any) -> StreamingOutputCallRequest:
@@ -257,13 +280,16 @@ def _dec_StreamingOutputCallRequest(m: Any) -> StreamingOutputCallRequest:
     )
 
 
-def _enc_StreamingOutputCallResponse(o: StreamingOutputCallResponse) -> Any:
+def _kw_StreamingOutputCallResponse(o: StreamingOutputCallResponse) -> dict[str, Any]:
     if not isinstance(o, StreamingOutputCallResponse):
         o = _w.redefined(o, StreamingOutputCallResponse, _pb2.StreamingOutputCallResponse)
-    m = _pb2.StreamingOutputCallResponse(
-        payload=None if (x_payload := o.payload) is None else _enc_Payload(x_payload),
-    )
-    return m
+    return {
+        "payload": None if (x_payload := o.payload) is None else _kw_Payload(x_payload),
+    }
+
+
+def _enc_StreamingOutputCallResponse(o: StreamingOutputCallResponse) -> Any:
+    return _pb2.StreamingOutputCallResponse(**_kw_StreamingOutputCallResponse(o))
 
 
 def _dec_StreamingOutputCallResponse(m: Any) -> StreamingOutputCallResponse:

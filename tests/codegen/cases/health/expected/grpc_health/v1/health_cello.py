@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import tests.codegen.cases.health.service as _m0
 from cello import _wire as _w
@@ -41,13 +42,16 @@ _D_HealthCheckResponse_status = _w.WireEnum(
 )
 
 
-def _enc_HealthCheckRequest(o: _m0.HealthCheckRequest) -> _pb2.HealthCheckRequest:
+def _kw_HealthCheckRequest(o: _m0.HealthCheckRequest) -> dict[str, Any]:
     if not isinstance(o, _m0.HealthCheckRequest):
         o = _w.redefined(o, _m0.HealthCheckRequest, _pb2.HealthCheckRequest)
-    m = _pb2.HealthCheckRequest(
-        service=o.service,
-    )
-    return m
+    return {
+        "service": o.service,
+    }
+
+
+def _enc_HealthCheckRequest(o: _m0.HealthCheckRequest) -> _pb2.HealthCheckRequest:
+    return _pb2.HealthCheckRequest(**_kw_HealthCheckRequest(o))
 
 
 def _dec_HealthCheckRequest(m: _pb2.HealthCheckRequest) -> _m0.HealthCheckRequest:
@@ -56,13 +60,16 @@ def _dec_HealthCheckRequest(m: _pb2.HealthCheckRequest) -> _m0.HealthCheckReques
     )
 
 
-def _enc_HealthCheckResponse(o: _m0.HealthCheckResponse) -> _pb2.HealthCheckResponse:
+def _kw_HealthCheckResponse(o: _m0.HealthCheckResponse) -> dict[str, Any]:
     if not isinstance(o, _m0.HealthCheckResponse):
         o = _w.redefined(o, _m0.HealthCheckResponse, _pb2.HealthCheckResponse)
-    m = _pb2.HealthCheckResponse(
-        status=_E_HealthCheckResponse_ServingStatus[o.status],
-    )
-    return m
+    return {
+        "status": _E_HealthCheckResponse_ServingStatus[o.status],
+    }
+
+
+def _enc_HealthCheckResponse(o: _m0.HealthCheckResponse) -> _pb2.HealthCheckResponse:
+    return _pb2.HealthCheckResponse(**_kw_HealthCheckResponse(o))
 
 
 def _dec_HealthCheckResponse(m: _pb2.HealthCheckResponse) -> _m0.HealthCheckResponse:
@@ -71,12 +78,14 @@ def _dec_HealthCheckResponse(m: _pb2.HealthCheckResponse) -> _m0.HealthCheckResp
     )
 
 
-def _enc_HealthListRequest(o: _m0.HealthListRequest) -> _pb2.HealthListRequest:
+def _kw_HealthListRequest(o: _m0.HealthListRequest) -> dict[str, Any]:
     if not isinstance(o, _m0.HealthListRequest):
         o = _w.redefined(o, _m0.HealthListRequest, _pb2.HealthListRequest)
-    m = _pb2.HealthListRequest(
-    )
-    return m
+    return {}
+
+
+def _enc_HealthListRequest(o: _m0.HealthListRequest) -> _pb2.HealthListRequest:
+    return _pb2.HealthListRequest(**_kw_HealthListRequest(o))
 
 
 def _dec_HealthListRequest(m: _pb2.HealthListRequest) -> _m0.HealthListRequest:
@@ -84,13 +93,16 @@ def _dec_HealthListRequest(m: _pb2.HealthListRequest) -> _m0.HealthListRequest:
     )
 
 
-def _enc_HealthListResponse(o: _m0.HealthListResponse) -> _pb2.HealthListResponse:
+def _kw_HealthListResponse(o: _m0.HealthListResponse) -> dict[str, Any]:
     if not isinstance(o, _m0.HealthListResponse):
         o = _w.redefined(o, _m0.HealthListResponse, _pb2.HealthListResponse)
-    m = _pb2.HealthListResponse(
-        statuses={k: _enc_HealthCheckResponse(x) for k, x in o.statuses.items()},
-    )
-    return m
+    return {
+        "statuses": {k: _kw_HealthCheckResponse(x) for k, x in o.statuses.items()},
+    }
+
+
+def _enc_HealthListResponse(o: _m0.HealthListResponse) -> _pb2.HealthListResponse:
+    return _pb2.HealthListResponse(**_kw_HealthListResponse(o))
 
 
 def _dec_HealthListResponse(m: _pb2.HealthListResponse) -> _m0.HealthListResponse:

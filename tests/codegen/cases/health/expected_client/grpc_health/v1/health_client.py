@@ -77,13 +77,16 @@ _D_HealthCheckResponse_status = _w.WireEnum(
 )
 
 
-def _enc_HealthCheckRequest(o: HealthCheckRequest) -> Any:
+def _kw_HealthCheckRequest(o: HealthCheckRequest) -> dict[str, Any]:
     if not isinstance(o, HealthCheckRequest):
         o = _w.redefined(o, HealthCheckRequest, _pb2.HealthCheckRequest)
-    m = _pb2.HealthCheckRequest(
-        service=o.service,
-    )
-    return m
+    return {
+        "service": o.service,
+    }
+
+
+def _enc_HealthCheckRequest(o: HealthCheckRequest) -> Any:
+    return _pb2.HealthCheckRequest(**_kw_HealthCheckRequest(o))
 
 
 def _dec_HealthCheckRequest(m: Any) -> HealthCheckRequest:
@@ -92,13 +95,16 @@ def _dec_HealthCheckRequest(m: Any) -> HealthCheckRequest:
     )
 
 
-def _enc_HealthCheckResponse(o: HealthCheckResponse) -> Any:
+def _kw_HealthCheckResponse(o: HealthCheckResponse) -> dict[str, Any]:
     if not isinstance(o, HealthCheckResponse):
         o = _w.redefined(o, HealthCheckResponse, _pb2.HealthCheckResponse)
-    m = _pb2.HealthCheckResponse(
-        status=_E_HealthCheckResponse_ServingStatus[o.status],
-    )
-    return m
+    return {
+        "status": _E_HealthCheckResponse_ServingStatus[o.status],
+    }
+
+
+def _enc_HealthCheckResponse(o: HealthCheckResponse) -> Any:
+    return _pb2.HealthCheckResponse(**_kw_HealthCheckResponse(o))
 
 
 def _dec_HealthCheckResponse(m: Any) -> HealthCheckResponse:
@@ -107,12 +113,14 @@ def _dec_HealthCheckResponse(m: Any) -> HealthCheckResponse:
     )
 
 
-def _enc_HealthListRequest(o: HealthListRequest) -> Any:
+def _kw_HealthListRequest(o: HealthListRequest) -> dict[str, Any]:
     if not isinstance(o, HealthListRequest):
         o = _w.redefined(o, HealthListRequest, _pb2.HealthListRequest)
-    m = _pb2.HealthListRequest(
-    )
-    return m
+    return {}
+
+
+def _enc_HealthListRequest(o: HealthListRequest) -> Any:
+    return _pb2.HealthListRequest(**_kw_HealthListRequest(o))
 
 
 def _dec_HealthListRequest(m: Any) -> HealthListRequest:
@@ -120,13 +128,16 @@ def _dec_HealthListRequest(m: Any) -> HealthListRequest:
     )
 
 
-def _enc_HealthListResponse(o: HealthListResponse) -> Any:
+def _kw_HealthListResponse(o: HealthListResponse) -> dict[str, Any]:
     if not isinstance(o, HealthListResponse):
         o = _w.redefined(o, HealthListResponse, _pb2.HealthListResponse)
-    m = _pb2.HealthListResponse(
-        statuses={k: _enc_HealthCheckResponse(x) for k, x in o.statuses.items()},
-    )
-    return m
+    return {
+        "statuses": {k: _kw_HealthCheckResponse(x) for k, x in o.statuses.items()},
+    }
+
+
+def _enc_HealthListResponse(o: HealthListResponse) -> Any:
+    return _pb2.HealthListResponse(**_kw_HealthListResponse(o))
 
 
 def _dec_HealthListResponse(m: Any) -> HealthListResponse:

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import tests.codegen.cases.idempotent.service as _m0
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
@@ -16,13 +18,16 @@ from . import idempotent_pb2 as _pb2
 PROTO_FILE = "idempotent/v1/idempotent.proto"
 
 
-def _enc_Key(o: _m0.Key) -> _pb2.Key:
+def _kw_Key(o: _m0.Key) -> dict[str, Any]:
     if not isinstance(o, _m0.Key):
         o = _w.redefined(o, _m0.Key, _pb2.Key)
-    m = _pb2.Key(
-        name=o.name,
-    )
-    return m
+    return {
+        "name": o.name,
+    }
+
+
+def _enc_Key(o: _m0.Key) -> _pb2.Key:
+    return _pb2.Key(**_kw_Key(o))
 
 
 def _dec_Key(m: _pb2.Key) -> _m0.Key:
@@ -31,14 +36,17 @@ def _dec_Key(m: _pb2.Key) -> _m0.Key:
     )
 
 
-def _enc_Entry(o: _m0.Entry) -> _pb2.Entry:
+def _kw_Entry(o: _m0.Entry) -> dict[str, Any]:
     if not isinstance(o, _m0.Entry):
         o = _w.redefined(o, _m0.Entry, _pb2.Entry)
-    m = _pb2.Entry(
-        name=o.name,
-        value=o.value,
-    )
-    return m
+    return {
+        "name": o.name,
+        "value": o.value,
+    }
+
+
+def _enc_Entry(o: _m0.Entry) -> _pb2.Entry:
+    return _pb2.Entry(**_kw_Entry(o))
 
 
 def _dec_Entry(m: _pb2.Entry) -> _m0.Entry:

@@ -34,13 +34,16 @@ class Entry:
     value: int = 0
 
 
-def _enc_Key(o: Key) -> Any:
+def _kw_Key(o: Key) -> dict[str, Any]:
     if not isinstance(o, Key):
         o = _w.redefined(o, Key, _pb2.Key)
-    m = _pb2.Key(
-        name=o.name,
-    )
-    return m
+    return {
+        "name": o.name,
+    }
+
+
+def _enc_Key(o: Key) -> Any:
+    return _pb2.Key(**_kw_Key(o))
 
 
 def _dec_Key(m: Any) -> Key:
@@ -49,14 +52,17 @@ def _dec_Key(m: Any) -> Key:
     )
 
 
-def _enc_Entry(o: Entry) -> Any:
+def _kw_Entry(o: Entry) -> dict[str, Any]:
     if not isinstance(o, Entry):
         o = _w.redefined(o, Entry, _pb2.Entry)
-    m = _pb2.Entry(
-        name=o.name,
-        value=o.value,
-    )
-    return m
+    return {
+        "name": o.name,
+        "value": o.value,
+    }
+
+
+def _enc_Entry(o: Entry) -> Any:
+    return _pb2.Entry(**_kw_Entry(o))
 
 
 def _dec_Entry(m: Any) -> Entry:

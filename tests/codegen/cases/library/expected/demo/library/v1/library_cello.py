@@ -40,13 +40,16 @@ _D_Book_genre = _w.WireEnum(
 _D_ListBooksRequest_genre = _w.WireEnum("ListBooksRequest.genre", "demo.library.v1.Genre", _D_Genre)
 
 
-def _enc_GetBookRequest(o: _m0.GetBookRequest) -> _pb2.GetBookRequest:
+def _kw_GetBookRequest(o: _m0.GetBookRequest) -> dict[str, Any]:
     if not isinstance(o, _m0.GetBookRequest):
         o = _w.redefined(o, _m0.GetBookRequest, _pb2.GetBookRequest)
-    m = _pb2.GetBookRequest(
-        isbn=o.isbn,
-    )
-    return m
+    return {
+        "isbn": o.isbn,
+    }
+
+
+def _enc_GetBookRequest(o: _m0.GetBookRequest) -> _pb2.GetBookRequest:
+    return _pb2.GetBookRequest(**_kw_GetBookRequest(o))
 
 
 def _dec_GetBookRequest(m: _pb2.GetBookRequest) -> _m0.GetBookRequest:
@@ -55,15 +58,17 @@ def _dec_GetBookRequest(m: _pb2.GetBookRequest) -> _m0.GetBookRequest:
     )
 
 
-def _enc_Author(o: _m0.Author) -> _pb2.Author:
+def _kw_Author(o: _m0.Author) -> dict[str, Any]:
     if not isinstance(o, _m0.Author):
         o = _w.redefined(o, _m0.Author, _pb2.Author)
-    m = _pb2.Author(
-        name=o.name,
-    )
-    if (x_born := o.born) is not None:
-        m.born.FromDatetime(x_born)
-    return m
+    return {
+        "name": o.name,
+        "born": _w.timestamp_fields(o.born),
+    }
+
+
+def _enc_Author(o: _m0.Author) -> _pb2.Author:
+    return _pb2.Author(**_kw_Author(o))
 
 
 def _dec_Author(m: _pb2.Author) -> _m0.Author:
@@ -73,23 +78,25 @@ def _dec_Author(m: _pb2.Author) -> _m0.Author:
     )
 
 
-def _enc_Book(o: _m0.Book) -> _pb2.Book:
+def _kw_Book(o: _m0.Book) -> dict[str, Any]:
     if not isinstance(o, _m0.Book):
         o = _w.redefined(o, _m0.Book, _pb2.Book)
-    m = _pb2.Book(
-        isbn=o.isbn,
-        title=o.title,
-        authors=[_enc_Author(x) for x in o.authors],
-        genre=_E_Genre[o.genre],
-        pages=o.pages,
-        tags=o.tags,
-        subtitle=o.subtitle,
-        rating=o.rating,
-        sequel=None if (x_sequel := o.sequel) is None else _enc_Book(x_sequel),
-    )
-    if (x_loan_period := o.loan_period) is not None:
-        m.loan_period.FromTimedelta(x_loan_period)
-    return m
+    return {
+        "isbn": o.isbn,
+        "title": o.title,
+        "authors": [_kw_Author(x) for x in o.authors],
+        "genre": _E_Genre[o.genre],
+        "pages": o.pages,
+        "tags": o.tags,
+        "subtitle": o.subtitle,
+        "rating": o.rating,
+        "loan_period": _w.duration_fields(o.loan_period),
+        "sequel": None if (x_sequel := o.sequel) is None else _kw_Book(x_sequel),
+    }
+
+
+def _enc_Book(o: _m0.Book) -> _pb2.Book:
+    return _pb2.Book(**_kw_Book(o))
 
 
 def _dec_Book(m: _pb2.Book) -> _m0.Book:
@@ -107,14 +114,17 @@ def _dec_Book(m: _pb2.Book) -> _m0.Book:
     )
 
 
-def _enc_CountPagesRequest(o: dict[str, Any]) -> _pb2.CountPagesRequest:
+def _kw_CountPagesRequest(o: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(o, dict):
         raise _w.wrong_type("a dict of the parameters of demo.library.v1.CountPagesRequest", o)
-    m = _pb2.CountPagesRequest(
-        isbn=o["isbn"],
-        extra=o.get("extra"),
-    )
-    return m
+    return {
+        "isbn": o["isbn"],
+        "extra": o.get("extra"),
+    }
+
+
+def _enc_CountPagesRequest(o: dict[str, Any]) -> _pb2.CountPagesRequest:
+    return _pb2.CountPagesRequest(**_kw_CountPagesRequest(o))
 
 
 def _dec_CountPagesRequest(m: _pb2.CountPagesRequest) -> dict[str, Any]:
@@ -136,13 +146,16 @@ def _dec_CountPagesResponse(m: _pb2.CountPagesResponse) -> int:
     return m.value
 
 
-def _enc_ListBooksRequest(o: dict[str, Any]) -> _pb2.ListBooksRequest:
+def _kw_ListBooksRequest(o: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(o, dict):
         raise _w.wrong_type("a dict of the parameters of demo.library.v1.ListBooksRequest", o)
-    m = _pb2.ListBooksRequest(
-        genre=_E_Genre[o["genre"]],
-    )
-    return m
+    return {
+        "genre": _E_Genre[o["genre"]],
+    }
+
+
+def _enc_ListBooksRequest(o: dict[str, Any]) -> _pb2.ListBooksRequest:
+    return _pb2.ListBooksRequest(**_kw_ListBooksRequest(o))
 
 
 def _dec_ListBooksRequest(m: _pb2.ListBooksRequest) -> dict[str, Any]:
@@ -152,14 +165,17 @@ def _dec_ListBooksRequest(m: _pb2.ListBooksRequest) -> dict[str, Any]:
     return kw
 
 
-def _enc_Ebook(o: _m0.Ebook) -> _pb2.Ebook:
+def _kw_Ebook(o: _m0.Ebook) -> dict[str, Any]:
     if not isinstance(o, _m0.Ebook):
         o = _w.redefined(o, _m0.Ebook, _pb2.Ebook)
-    m = _pb2.Ebook(
-        url=o.url,
-        size_bytes=o.size_bytes,
-    )
-    return m
+    return {
+        "url": o.url,
+        "size_bytes": o.size_bytes,
+    }
+
+
+def _enc_Ebook(o: _m0.Ebook) -> _pb2.Ebook:
+    return _pb2.Ebook(**_kw_Ebook(o))
 
 
 def _dec_Ebook(m: _pb2.Ebook) -> _m0.Ebook:
@@ -169,13 +185,16 @@ def _dec_Ebook(m: _pb2.Ebook) -> _m0.Ebook:
     )
 
 
-def _enc_Paper(o: _m0.Paper) -> _pb2.Paper:
+def _kw_Paper(o: _m0.Paper) -> dict[str, Any]:
     if not isinstance(o, _m0.Paper):
         o = _w.redefined(o, _m0.Paper, _pb2.Paper)
-    m = _pb2.Paper(
-        shelf=o.shelf,
-    )
-    return m
+    return {
+        "shelf": o.shelf,
+    }
+
+
+def _enc_Paper(o: _m0.Paper) -> _pb2.Paper:
+    return _pb2.Paper(**_kw_Paper(o))
 
 
 def _dec_Paper(m: _pb2.Paper) -> _m0.Paper:
@@ -184,26 +203,29 @@ def _dec_Paper(m: _pb2.Paper) -> _m0.Paper:
     )
 
 
-def _enc_Loan(o: _m0.Loan) -> _pb2.Loan:
+def _kw_Loan(o: _m0.Loan) -> dict[str, Any]:
     if not isinstance(o, _m0.Loan):
         o = _w.redefined(o, _m0.Loan, _pb2.Loan)
-    m = _pb2.Loan(
-        isbn=o.isbn,
-        member=o.member,
-        note=o.note,
-    )
-    if (x_when := o.when) is not None:
-        m.when.FromDatetime(x_when)
+    kw: dict[str, Any] = {
+        "isbn": o.isbn,
+        "member": o.member,
+        "when": _w.timestamp_fields(o.when),
+        "note": o.note,
+    }
     v = o.copy
     if v is None:
         pass
     elif isinstance(v, _m0.Ebook):
-        m.copy_ebook.CopyFrom(_enc_Ebook(v))
+        kw["copy_ebook"] = _kw_Ebook(v)
     elif isinstance(v, _m0.Paper):
-        m.copy_paper.CopyFrom(_enc_Paper(v))
+        kw["copy_paper"] = _kw_Paper(v)
     else:
         raise _w.wrong_type("Loan.copy: expected Ebook | Paper | None", v)
-    return m
+    return kw
+
+
+def _enc_Loan(o: _m0.Loan) -> _pb2.Loan:
+    return _pb2.Loan(**_kw_Loan(o))
 
 
 def _dec_Loan(m: _pb2.Loan) -> _m0.Loan:
@@ -225,14 +247,17 @@ def _oneof_Loan_copy(m: _pb2.Loan) -> _m0.Ebook | _m0.Paper | None:
     return None
 
 
-def _enc_LoanSummary(o: _m0.LoanSummary) -> _pb2.LoanSummary:
+def _kw_LoanSummary(o: _m0.LoanSummary) -> dict[str, Any]:
     if not isinstance(o, _m0.LoanSummary):
         o = _w.redefined(o, _m0.LoanSummary, _pb2.LoanSummary)
-    m = _pb2.LoanSummary(
-        count=o.count,
-        members=o.members,
-    )
-    return m
+    return {
+        "count": o.count,
+        "members": o.members,
+    }
+
+
+def _enc_LoanSummary(o: _m0.LoanSummary) -> _pb2.LoanSummary:
+    return _pb2.LoanSummary(**_kw_LoanSummary(o))
 
 
 def _dec_LoanSummary(m: _pb2.LoanSummary) -> _m0.LoanSummary:
@@ -242,15 +267,18 @@ def _dec_LoanSummary(m: _pb2.LoanSummary) -> _m0.LoanSummary:
     )
 
 
-def _enc_Shelf(o: _m0.Shelf) -> _pb2.Shelf:
+def _kw_Shelf(o: _m0.Shelf) -> dict[str, Any]:
     if not isinstance(o, _m0.Shelf):
         o = _w.redefined(o, _m0.Shelf, _pb2.Shelf)
-    m = _pb2.Shelf(
-        name=o.name,
-        books=[_enc_Book(x) for x in o.books],
-        extra=_w.struct(o.extra),
-    )
-    return m
+    return {
+        "name": o.name,
+        "books": [_kw_Book(x) for x in o.books],
+        "extra": _w.struct(o.extra),
+    }
+
+
+def _enc_Shelf(o: _m0.Shelf) -> _pb2.Shelf:
+    return _pb2.Shelf(**_kw_Shelf(o))
 
 
 def _dec_Shelf(m: _pb2.Shelf) -> _m0.Shelf:

@@ -115,13 +115,16 @@ _D_Book_genre = _w.WireEnum("Book.genre", "demo.library.v1.Genre", _D_Genre)
 _D_ListBooksRequest_genre = _w.WireEnum("ListBooksRequest.genre", "demo.library.v1.Genre", _D_Genre)
 
 
-def _enc_GetBookRequest(o: GetBookRequest) -> Any:
+def _kw_GetBookRequest(o: GetBookRequest) -> dict[str, Any]:
     if not isinstance(o, GetBookRequest):
         o = _w.redefined(o, GetBookRequest, _pb2.GetBookRequest)
-    m = _pb2.GetBookRequest(
-        isbn=o.isbn,
-    )
-    return m
+    return {
+        "isbn": o.isbn,
+    }
+
+
+def _enc_GetBookRequest(o: GetBookRequest) -> Any:
+    return _pb2.GetBookRequest(**_kw_GetBookRequest(o))
 
 
 def _dec_GetBookRequest(m: Any) -> GetBookRequest:
@@ -130,15 +133,17 @@ def _dec_GetBookRequest(m: Any) -> GetBookRequest:
     )
 
 
-def _enc_Author(o: Author) -> Any:
+def _kw_Author(o: Author) -> dict[str, Any]:
     if not isinstance(o, Author):
         o = _w.redefined(o, Author, _pb2.Author)
-    m = _pb2.Author(
-        name=o.name,
-    )
-    if (x_born := o.born) is not None:
-        m.born.FromDatetime(x_born)
-    return m
+    return {
+        "name": o.name,
+        "born": _w.timestamp_fields(o.born),
+    }
+
+
+def _enc_Author(o: Author) -> Any:
+    return _pb2.Author(**_kw_Author(o))
 
 
 def _dec_Author(m: Any) -> Author:
@@ -148,23 +153,25 @@ def _dec_Author(m: Any) -> Author:
     )
 
 
-def _enc_Book(o: Book) -> Any:
+def _kw_Book(o: Book) -> dict[str, Any]:
     if not isinstance(o, Book):
         o = _w.redefined(o, Book, _pb2.Book)
-    m = _pb2.Book(
-        isbn=o.isbn,
-        title=o.title,
-        authors=[_enc_Author(x) for x in o.authors],
-        genre=_E_Genre[o.genre],
-        pages=o.pages,
-        tags=o.tags,
-        subtitle=o.subtitle,
-        rating=o.rating,
-        sequel=None if (x_sequel := o.sequel) is None else _enc_Book(x_sequel),
-    )
-    if (x_loan_period := o.loan_period) is not None:
-        m.loan_period.FromTimedelta(x_loan_period)
-    return m
+    return {
+        "isbn": o.isbn,
+        "title": o.title,
+        "authors": [_kw_Author(x) for x in o.authors],
+        "genre": _E_Genre[o.genre],
+        "pages": o.pages,
+        "tags": o.tags,
+        "subtitle": o.subtitle,
+        "rating": o.rating,
+        "loan_period": _w.duration_fields(o.loan_period),
+        "sequel": None if (x_sequel := o.sequel) is None else _kw_Book(x_sequel),
+    }
+
+
+def _enc_Book(o: Book) -> Any:
+    return _pb2.Book(**_kw_Book(o))
 
 
 def _dec_Book(m: Any) -> Book:
@@ -182,14 +189,17 @@ def _dec_Book(m: Any) -> Book:
     )
 
 
-def _enc_CountPagesRequest(o: dict[str, Any]) -> Any:
+def _kw_CountPagesRequest(o: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(o, dict):
         raise _w.wrong_type("a dict of the parameters of demo.library.v1.CountPagesRequest", o)
-    m = _pb2.CountPagesRequest(
-        isbn=o["isbn"],
-        extra=o.get("extra"),
-    )
-    return m
+    return {
+        "isbn": o["isbn"],
+        "extra": o.get("extra"),
+    }
+
+
+def _enc_CountPagesRequest(o: dict[str, Any]) -> Any:
+    return _pb2.CountPagesRequest(**_kw_CountPagesRequest(o))
 
 
 def _dec_CountPagesRequest(m: Any) -> dict[str, Any]:
@@ -211,13 +221,16 @@ def _dec_CountPagesResponse(m: Any) -> int:
     return m.value
 
 
-def _enc_ListBooksRequest(o: dict[str, Any]) -> Any:
+def _kw_ListBooksRequest(o: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(o, dict):
         raise _w.wrong_type("a dict of the parameters of demo.library.v1.ListBooksRequest", o)
-    m = _pb2.ListBooksRequest(
-        genre=_E_Genre[o["genre"]],
-    )
-    return m
+    return {
+        "genre": _E_Genre[o["genre"]],
+    }
+
+
+def _enc_ListBooksRequest(o: dict[str, Any]) -> Any:
+    return _pb2.ListBooksRequest(**_kw_ListBooksRequest(o))
 
 
 def _dec_ListBooksRequest(m: Any) -> dict[str, Any]:
@@ -227,14 +240,17 @@ def _dec_ListBooksRequest(m: Any) -> dict[str, Any]:
     return kw
 
 
-def _enc_Ebook(o: Ebook) -> Any:
+def _kw_Ebook(o: Ebook) -> dict[str, Any]:
     if not isinstance(o, Ebook):
         o = _w.redefined(o, Ebook, _pb2.Ebook)
-    m = _pb2.Ebook(
-        url=o.url,
-        size_bytes=o.size_bytes,
-    )
-    return m
+    return {
+        "url": o.url,
+        "size_bytes": o.size_bytes,
+    }
+
+
+def _enc_Ebook(o: Ebook) -> Any:
+    return _pb2.Ebook(**_kw_Ebook(o))
 
 
 def _dec_Ebook(m: Any) -> Ebook:
@@ -244,13 +260,16 @@ def _dec_Ebook(m: Any) -> Ebook:
     )
 
 
-def _enc_Paper(o: Paper) -> Any:
+def _kw_Paper(o: Paper) -> dict[str, Any]:
     if not isinstance(o, Paper):
         o = _w.redefined(o, Paper, _pb2.Paper)
-    m = _pb2.Paper(
-        shelf=o.shelf,
-    )
-    return m
+    return {
+        "shelf": o.shelf,
+    }
+
+
+def _enc_Paper(o: Paper) -> Any:
+    return _pb2.Paper(**_kw_Paper(o))
 
 
 def _dec_Paper(m: Any) -> Paper:
@@ -259,26 +278,29 @@ def _dec_Paper(m: Any) -> Paper:
     )
 
 
-def _enc_Loan(o: Loan) -> Any:
+def _kw_Loan(o: Loan) -> dict[str, Any]:
     if not isinstance(o, Loan):
         o = _w.redefined(o, Loan, _pb2.Loan)
-    m = _pb2.Loan(
-        isbn=o.isbn,
-        member=o.member,
-        note=o.note,
-    )
-    if (x_when := o.when) is not None:
-        m.when.FromDatetime(x_when)
+    kw: dict[str, Any] = {
+        "isbn": o.isbn,
+        "member": o.member,
+        "when": _w.timestamp_fields(o.when),
+        "note": o.note,
+    }
     v = o.copy
     if v is None:
         pass
     elif isinstance(v, Ebook):
-        m.copy_ebook.CopyFrom(_enc_Ebook(v))
+        kw["copy_ebook"] = _kw_Ebook(v)
     elif isinstance(v, Paper):
-        m.copy_paper.CopyFrom(_enc_Paper(v))
+        kw["copy_paper"] = _kw_Paper(v)
     else:
         raise _w.wrong_type("Loan.copy: expected Ebook | Paper | None", v)
-    return m
+    return kw
+
+
+def _enc_Loan(o: Loan) -> Any:
+    return _pb2.Loan(**_kw_Loan(o))
 
 
 def _dec_Loan(m: Any) -> Loan:
@@ -300,14 +322,17 @@ def _oneof_Loan_copy(m: Any) -> Ebook | Paper | None:
     return None
 
 
-def _enc_LoanSummary(o: LoanSummary) -> Any:
+def _kw_LoanSummary(o: LoanSummary) -> dict[str, Any]:
     if not isinstance(o, LoanSummary):
         o = _w.redefined(o, LoanSummary, _pb2.LoanSummary)
-    m = _pb2.LoanSummary(
-        count=o.count,
-        members=o.members,
-    )
-    return m
+    return {
+        "count": o.count,
+        "members": o.members,
+    }
+
+
+def _enc_LoanSummary(o: LoanSummary) -> Any:
+    return _pb2.LoanSummary(**_kw_LoanSummary(o))
 
 
 def _dec_LoanSummary(m: Any) -> LoanSummary:
@@ -317,15 +342,18 @@ def _dec_LoanSummary(m: Any) -> LoanSummary:
     )
 
 
-def _enc_Shelf(o: Shelf) -> Any:
+def _kw_Shelf(o: Shelf) -> dict[str, Any]:
     if not isinstance(o, Shelf):
         o = _w.redefined(o, Shelf, _pb2.Shelf)
-    m = _pb2.Shelf(
-        name=o.name,
-        books=[_enc_Book(x) for x in o.books],
-        extra=_w.struct(o.extra),
-    )
-    return m
+    return {
+        "name": o.name,
+        "books": [_kw_Book(x) for x in o.books],
+        "extra": _w.struct(o.extra),
+    }
+
+
+def _enc_Shelf(o: Shelf) -> Any:
+    return _pb2.Shelf(**_kw_Shelf(o))
 
 
 def _dec_Shelf(m: Any) -> Shelf:

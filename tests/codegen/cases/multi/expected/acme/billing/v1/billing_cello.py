@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import tests.codegen.cases.multi.service as _m0
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
@@ -16,14 +18,17 @@ from . import billing_pb2 as _pb2
 PROTO_FILE = "acme/billing/v1/billing.proto"
 
 
-def _enc_Money(o: _m0.Money) -> _pb2.Money:
+def _kw_Money(o: _m0.Money) -> dict[str, Any]:
     if not isinstance(o, _m0.Money):
         o = _w.redefined(o, _m0.Money, _pb2.Money)
-    m = _pb2.Money(
-        currency=o.currency,
-        units=o.units,
-    )
-    return m
+    return {
+        "currency": o.currency,
+        "units": o.units,
+    }
+
+
+def _enc_Money(o: _m0.Money) -> _pb2.Money:
+    return _pb2.Money(**_kw_Money(o))
 
 
 def _dec_Money(m: _pb2.Money) -> _m0.Money:

@@ -28,14 +28,17 @@ class Money:
     units: int = 0
 
 
-def _enc_Money(o: Money) -> Any:
+def _kw_Money(o: Money) -> dict[str, Any]:
     if not isinstance(o, Money):
         o = _w.redefined(o, Money, _pb2.Money)
-    m = _pb2.Money(
-        currency=o.currency,
-        units=o.units,
-    )
-    return m
+    return {
+        "currency": o.currency,
+        "units": o.units,
+    }
+
+
+def _enc_Money(o: Money) -> Any:
+    return _pb2.Money(**_kw_Money(o))
 
 
 def _dec_Money(m: Any) -> Money:

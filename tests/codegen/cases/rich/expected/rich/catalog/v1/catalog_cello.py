@@ -53,14 +53,17 @@ _D_SearchRequest_color = _w.WireEnum("SearchRequest.color", "rich.catalog.v1.Col
 _D_CountRequest_color = _w.WireEnum("CountRequest.color", "rich.catalog.v1.Color", _D_Color)
 
 
-def _enc_Image(o: _m0.Image) -> _pb2.Image:
+def _kw_Image(o: _m0.Image) -> dict[str, Any]:
     if not isinstance(o, _m0.Image):
         o = _w.redefined(o, _m0.Image, _pb2.Image)
-    m = _pb2.Image(
-        url=o.url,
-        width=o.width,
-    )
-    return m
+    return {
+        "url": o.url,
+        "width": o.width,
+    }
+
+
+def _enc_Image(o: _m0.Image) -> _pb2.Image:
+    return _pb2.Image(**_kw_Image(o))
 
 
 def _dec_Image(m: _pb2.Image) -> _m0.Image:
@@ -70,15 +73,18 @@ def _dec_Image(m: _pb2.Image) -> _m0.Image:
     )
 
 
-def _enc_Tree(o: _m0.Tree) -> _pb2.Tree:
+def _kw_Tree(o: _m0.Tree) -> dict[str, Any]:
     if not isinstance(o, _m0.Tree):
         o = _w.redefined(o, _m0.Tree, _pb2.Tree)
-    m = _pb2.Tree(
-        label=o.label,
-        children=[_enc_Tree(x) for x in o.children],
-        parent_label=o.parent_label,
-    )
-    return m
+    return {
+        "label": o.label,
+        "children": [_kw_Tree(x) for x in o.children],
+        "parent_label": o.parent_label,
+    }
+
+
+def _enc_Tree(o: _m0.Tree) -> _pb2.Tree:
+    return _pb2.Tree(**_kw_Tree(o))
 
 
 def _dec_Tree(m: _pb2.Tree) -> _m0.Tree:
@@ -89,21 +95,24 @@ def _dec_Tree(m: _pb2.Tree) -> _m0.Tree:
     )
 
 
-def _enc_Scalars(o: _m0.Scalars) -> _pb2.Scalars:
+def _kw_Scalars(o: _m0.Scalars) -> dict[str, Any]:
     if not isinstance(o, _m0.Scalars):
         o = _w.redefined(o, _m0.Scalars, _pb2.Scalars)
-    m = _pb2.Scalars(
-        i64=o.i64,
-        i32=o.i32,
-        s64=o.s64,
-        f64=o.f64,
-        single=o.single,
-        real=o.real,
-        flag=o.flag,
-        text=o.text,
-        raw=o.raw,
-    )
-    return m
+    return {
+        "i64": o.i64,
+        "i32": o.i32,
+        "s64": o.s64,
+        "f64": o.f64,
+        "single": o.single,
+        "real": o.real,
+        "flag": o.flag,
+        "text": o.text,
+        "raw": o.raw,
+    }
+
+
+def _enc_Scalars(o: _m0.Scalars) -> _pb2.Scalars:
+    return _pb2.Scalars(**_kw_Scalars(o))
 
 
 def _dec_Scalars(m: _pb2.Scalars) -> _m0.Scalars:
@@ -120,41 +129,43 @@ def _dec_Scalars(m: _pb2.Scalars) -> _m0.Scalars:
     )
 
 
-def _enc_Item(o: _m0.Item) -> _pb2.Item:
+def _kw_Item(o: _m0.Item) -> dict[str, Any]:
     if not isinstance(o, _m0.Item):
         o = _w.redefined(o, _m0.Item, _pb2.Item)
-    m = _pb2.Item(
-        name=o.name,
-        color=_E_Color[o.color],
-        priority=_E_Priority[o.priority],
-        tags=o.tags,
-        counts=o.counts,
-        by_id={k: _enc_Image(x) for k, x in o.by_id.items()},
-        colors=[_E_Color[x] for x in o.colors],
-        note=o.note,
-        quantity=o.quantity,
-        attributes=_w.struct(o.attributes),
-        anything=_w.value(o.anything),
-        values=[_w.value(x) for x in o.values],
-        pinned=o.pinned,
-        legacy=o.legacy,
-        tree=None if (x_tree := o.tree) is None else _enc_Tree(x_tree),
-        scalars=None if (x_scalars := o.scalars) is None else _enc_Scalars(x_scalars),
-    )
-    if (x_created := o.created) is not None:
-        m.created.FromDatetime(x_created)
-    if (x_ttl := o.ttl) is not None:
-        m.ttl.FromTimedelta(x_ttl)
+    kw: dict[str, Any] = {
+        "name": o.name,
+        "color": _E_Color[o.color],
+        "priority": _E_Priority[o.priority],
+        "tags": o.tags,
+        "counts": o.counts,
+        "by_id": {k: _kw_Image(x) for k, x in o.by_id.items()},
+        "colors": [_E_Color[x] for x in o.colors],
+        "note": o.note,
+        "quantity": o.quantity,
+        "created": _w.timestamp_fields(o.created),
+        "ttl": _w.duration_fields(o.ttl),
+        "attributes": _w.struct(o.attributes),
+        "anything": _w.value(o.anything),
+        "values": [_w.value(x) for x in o.values],
+        "pinned": o.pinned,
+        "legacy": o.legacy,
+        "tree": None if (x_tree := o.tree) is None else _kw_Tree(x_tree),
+        "scalars": None if (x_scalars := o.scalars) is None else _kw_Scalars(x_scalars),
+    }
     v = o.body
     if v is None:
         pass
     elif isinstance(v, _m0.Image):
-        m.body_image.CopyFrom(_enc_Image(v))
+        kw["body_image"] = _kw_Image(v)
     elif isinstance(v, str):
-        m.body_string = v
+        kw["body_string"] = v
     else:
         raise _w.wrong_type("Item.body: expected Image | str | None", v)
-    return m
+    return kw
+
+
+def _enc_Item(o: _m0.Item) -> _pb2.Item:
+    return _pb2.Item(**_kw_Item(o))
 
 
 def _dec_Item(m: _pb2.Item) -> _m0.Item:
@@ -190,13 +201,16 @@ def _oneof_Item_body(m: _pb2.Item) -> _m0.Image | str | None:
     return None
 
 
-def _enc_ItemList(o: _m0.ItemList) -> _pb2.ItemList:
+def _kw_ItemList(o: _m0.ItemList) -> dict[str, Any]:
     if not isinstance(o, _m0.ItemList):
         o = _w.redefined(o, _m0.ItemList, _pb2.ItemList)
-    m = _pb2.ItemList(
-        items=[_enc_Item(x) for x in o.items],
-    )
-    return m
+    return {
+        "items": [_kw_Item(x) for x in o.items],
+    }
+
+
+def _enc_ItemList(o: _m0.ItemList) -> _pb2.ItemList:
+    return _pb2.ItemList(**_kw_ItemList(o))
 
 
 def _dec_ItemList(m: _pb2.ItemList) -> _m0.ItemList:
@@ -205,15 +219,18 @@ def _dec_ItemList(m: _pb2.ItemList) -> _m0.ItemList:
     )
 
 
-def _enc_SearchRequest(o: dict[str, Any]) -> _pb2.SearchRequest:
+def _kw_SearchRequest(o: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(o, dict):
         raise _w.wrong_type("a dict of the parameters of rich.catalog.v1.SearchRequest", o)
-    m = _pb2.SearchRequest(
-        query=o["query"],
-        limit=o.get("limit"),
-        color=None if (x_color := o.get("color")) is None else _E_Color[x_color],
-    )
-    return m
+    return {
+        "query": o["query"],
+        "limit": o.get("limit"),
+        "color": None if (x_color := o.get("color")) is None else _E_Color[x_color],
+    }
+
+
+def _enc_SearchRequest(o: dict[str, Any]) -> _pb2.SearchRequest:
+    return _pb2.SearchRequest(**_kw_SearchRequest(o))
 
 
 def _dec_SearchRequest(m: _pb2.SearchRequest) -> dict[str, Any]:
@@ -227,13 +244,16 @@ def _dec_SearchRequest(m: _pb2.SearchRequest) -> dict[str, Any]:
     return kw
 
 
-def _enc_CountRequest(o: dict[str, Any]) -> _pb2.CountRequest:
+def _kw_CountRequest(o: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(o, dict):
         raise _w.wrong_type("a dict of the parameters of rich.catalog.v1.CountRequest", o)
-    m = _pb2.CountRequest(
-        color=_E_Color[o["color"]],
-    )
-    return m
+    return {
+        "color": _E_Color[o["color"]],
+    }
+
+
+def _enc_CountRequest(o: dict[str, Any]) -> _pb2.CountRequest:
+    return _pb2.CountRequest(**_kw_CountRequest(o))
 
 
 def _dec_CountRequest(m: _pb2.CountRequest) -> dict[str, Any]:
@@ -253,14 +273,17 @@ def _dec_CountResponse(m: _pb2.CountResponse) -> int:
     return m.value
 
 
-def _enc_Pong(o: _m0.Pong) -> _pb2.Pong:
+def _kw_Pong(o: _m0.Pong) -> dict[str, Any]:
     if not isinstance(o, _m0.Pong):
         o = _w.redefined(o, _m0.Pong, _pb2.Pong)
-    m = _pb2.Pong(
-        ping=None if (x_ping := o.ping) is None else _enc_Ping(x_ping),
-        depth=o.depth,
-    )
-    return m
+    return {
+        "ping": None if (x_ping := o.ping) is None else _kw_Ping(x_ping),
+        "depth": o.depth,
+    }
+
+
+def _enc_Pong(o: _m0.Pong) -> _pb2.Pong:
+    return _pb2.Pong(**_kw_Pong(o))
 
 
 def _dec_Pong(m: _pb2.Pong) -> _m0.Pong:
@@ -270,13 +293,16 @@ def _dec_Pong(m: _pb2.Pong) -> _m0.Pong:
     )
 
 
-def _enc_Ping(o: _m0.Ping) -> _pb2.Ping:
+def _kw_Ping(o: _m0.Ping) -> dict[str, Any]:
     if not isinstance(o, _m0.Ping):
         o = _w.redefined(o, _m0.Ping, _pb2.Ping)
-    m = _pb2.Ping(
-        pong=None if (x_pong := o.pong) is None else _enc_Pong(x_pong),
-    )
-    return m
+    return {
+        "pong": None if (x_pong := o.pong) is None else _kw_Pong(x_pong),
+    }
+
+
+def _enc_Ping(o: _m0.Ping) -> _pb2.Ping:
+    return _pb2.Ping(**_kw_Ping(o))
 
 
 def _dec_Ping(m: _pb2.Ping) -> _m0.Ping:

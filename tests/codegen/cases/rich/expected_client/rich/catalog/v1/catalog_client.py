@@ -139,14 +139,17 @@ _D_SearchRequest_color = _w.WireEnum("SearchRequest.color", "rich.catalog.v1.Col
 _D_CountRequest_color = _w.WireEnum("CountRequest.color", "rich.catalog.v1.Color", _D_Color)
 
 
-def _enc_Image(o: Image) -> Any:
+def _kw_Image(o: Image) -> dict[str, Any]:
     if not isinstance(o, Image):
         o = _w.redefined(o, Image, _pb2.Image)
-    m = _pb2.Image(
-        url=o.url,
-        width=o.width,
-    )
-    return m
+    return {
+        "url": o.url,
+        "width": o.width,
+    }
+
+
+def _enc_Image(o: Image) -> Any:
+    return _pb2.Image(**_kw_Image(o))
 
 
 def _dec_Image(m: Any) -> Image:
@@ -156,15 +159,18 @@ def _dec_Image(m: Any) -> Image:
     )
 
 
-def _enc_Tree(o: Tree) -> Any:
+def _kw_Tree(o: Tree) -> dict[str, Any]:
     if not isinstance(o, Tree):
         o = _w.redefined(o, Tree, _pb2.Tree)
-    m = _pb2.Tree(
-        label=o.label,
-        children=[_enc_Tree(x) for x in o.children],
-        parent_label=o.parent_label,
-    )
-    return m
+    return {
+        "label": o.label,
+        "children": [_kw_Tree(x) for x in o.children],
+        "parent_label": o.parent_label,
+    }
+
+
+def _enc_Tree(o: Tree) -> Any:
+    return _pb2.Tree(**_kw_Tree(o))
 
 
 def _dec_Tree(m: Any) -> Tree:
@@ -175,21 +181,24 @@ def _dec_Tree(m: Any) -> Tree:
     )
 
 
-def _enc_Scalars(o: Scalars) -> Any:
+def _kw_Scalars(o: Scalars) -> dict[str, Any]:
     if not isinstance(o, Scalars):
         o = _w.redefined(o, Scalars, _pb2.Scalars)
-    m = _pb2.Scalars(
-        i64=o.i64,
-        i32=o.i32,
-        s64=o.s64,
-        f64=o.f64,
-        single=o.single,
-        real=o.real,
-        flag=o.flag,
-        text=o.text,
-        raw=o.raw,
-    )
-    return m
+    return {
+        "i64": o.i64,
+        "i32": o.i32,
+        "s64": o.s64,
+        "f64": o.f64,
+        "single": o.single,
+        "real": o.real,
+        "flag": o.flag,
+        "text": o.text,
+        "raw": o.raw,
+    }
+
+
+def _enc_Scalars(o: Scalars) -> Any:
+    return _pb2.Scalars(**_kw_Scalars(o))
 
 
 def _dec_Scalars(m: Any) -> Scalars:
@@ -206,41 +215,43 @@ def _dec_Scalars(m: Any) -> Scalars:
     )
 
 
-def _enc_Item(o: Item) -> Any:
+def _kw_Item(o: Item) -> dict[str, Any]:
     if not isinstance(o, Item):
         o = _w.redefined(o, Item, _pb2.Item)
-    m = _pb2.Item(
-        name=o.name,
-        color=_E_Color[o.color],
-        priority=_E_Priority[o.priority],
-        tags=o.tags,
-        counts=o.counts,
-        by_id={k: _enc_Image(x) for k, x in o.by_id.items()},
-        colors=[_E_Color[x] for x in o.colors],
-        note=o.note,
-        quantity=o.quantity,
-        attributes=_w.struct(o.attributes),
-        anything=_w.value(o.anything),
-        values=[_w.value(x) for x in o.values],
-        pinned=o.pinned,
-        legacy=o.legacy,
-        tree=None if (x_tree := o.tree) is None else _enc_Tree(x_tree),
-        scalars=None if (x_scalars := o.scalars) is None else _enc_Scalars(x_scalars),
-    )
-    if (x_created := o.created) is not None:
-        m.created.FromDatetime(x_created)
-    if (x_ttl := o.ttl) is not None:
-        m.ttl.FromTimedelta(x_ttl)
+    kw: dict[str, Any] = {
+        "name": o.name,
+        "color": _E_Color[o.color],
+        "priority": _E_Priority[o.priority],
+        "tags": o.tags,
+        "counts": o.counts,
+        "by_id": {k: _kw_Image(x) for k, x in o.by_id.items()},
+        "colors": [_E_Color[x] for x in o.colors],
+        "note": o.note,
+        "quantity": o.quantity,
+        "created": _w.timestamp_fields(o.created),
+        "ttl": _w.duration_fields(o.ttl),
+        "attributes": _w.struct(o.attributes),
+        "anything": _w.value(o.anything),
+        "values": [_w.value(x) for x in o.values],
+        "pinned": o.pinned,
+        "legacy": o.legacy,
+        "tree": None if (x_tree := o.tree) is None else _kw_Tree(x_tree),
+        "scalars": None if (x_scalars := o.scalars) is None else _kw_Scalars(x_scalars),
+    }
     v = o.body
     if v is None:
         pass
     elif isinstance(v, Image):
-        m.body_image.CopyFrom(_enc_Image(v))
+        kw["body_image"] = _kw_Image(v)
     elif isinstance(v, str):
-        m.body_string = v
+        kw["body_string"] = v
     else:
         raise _w.wrong_type("Item.body: expected Image | str | None", v)
-    return m
+    return kw
+
+
+def _enc_Item(o: Item) -> Any:
+    return _pb2.Item(**_kw_Item(o))
 
 
 def _dec_Item(m: Any) -> Item:
@@ -276,13 +287,16 @@ def _oneof_Item_body(m: Any) -> Image | str | None:
     return None
 
 
-def _enc_ItemList(o: ItemList) -> Any:
+def _kw_ItemList(o: ItemList) -> dict[str, Any]:
     if not isinstance(o, ItemList):
         o = _w.redefined(o, ItemList, _pb2.ItemList)
-    m = _pb2.ItemList(
-        items=[_enc_Item(x) for x in o.items],
-    )
-    return m
+    return {
+        "items": [_kw_Item(x) for x in o.items],
+    }
+
+
+def _enc_ItemList(o: ItemList) -> Any:
+    return _pb2.ItemList(**_kw_ItemList(o))
 
 
 def _dec_ItemList(m: Any) -> ItemList:
@@ -291,15 +305,18 @@ def _dec_ItemList(m: Any) -> ItemList:
     )
 
 
-def _enc_SearchRequest(o: dict[str, Any]) -> Any:
+def _kw_SearchRequest(o: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(o, dict):
         raise _w.wrong_type("a dict of the parameters of rich.catalog.v1.SearchRequest", o)
-    m = _pb2.SearchRequest(
-        query=o["query"],
-        limit=o.get("limit"),
-        color=None if (x_color := o.get("color")) is None else _E_Color[x_color],
-    )
-    return m
+    return {
+        "query": o["query"],
+        "limit": o.get("limit"),
+        "color": None if (x_color := o.get("color")) is None else _E_Color[x_color],
+    }
+
+
+def _enc_SearchRequest(o: dict[str, Any]) -> Any:
+    return _pb2.SearchRequest(**_kw_SearchRequest(o))
 
 
 def _dec_SearchRequest(m: Any) -> dict[str, Any]:
@@ -313,13 +330,16 @@ def _dec_SearchRequest(m: Any) -> dict[str, Any]:
     return kw
 
 
-def _enc_CountRequest(o: dict[str, Any]) -> Any:
+def _kw_CountRequest(o: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(o, dict):
         raise _w.wrong_type("a dict of the parameters of rich.catalog.v1.CountRequest", o)
-    m = _pb2.CountRequest(
-        color=_E_Color[o["color"]],
-    )
-    return m
+    return {
+        "color": _E_Color[o["color"]],
+    }
+
+
+def _enc_CountRequest(o: dict[str, Any]) -> Any:
+    return _pb2.CountRequest(**_kw_CountRequest(o))
 
 
 def _dec_CountRequest(m: Any) -> dict[str, Any]:
@@ -339,14 +359,17 @@ def _dec_CountResponse(m: Any) -> int:
     return m.value
 
 
-def _enc_Pong(o: Pong) -> Any:
+def _kw_Pong(o: Pong) -> dict[str, Any]:
     if not isinstance(o, Pong):
         o = _w.redefined(o, Pong, _pb2.Pong)
-    m = _pb2.Pong(
-        ping=None if (x_ping := o.ping) is None else _enc_Ping(x_ping),
-        depth=o.depth,
-    )
-    return m
+    return {
+        "ping": None if (x_ping := o.ping) is None else _kw_Ping(x_ping),
+        "depth": o.depth,
+    }
+
+
+def _enc_Pong(o: Pong) -> Any:
+    return _pb2.Pong(**_kw_Pong(o))
 
 
 def _dec_Pong(m: Any) -> Pong:
@@ -356,13 +379,16 @@ def _dec_Pong(m: Any) -> Pong:
     )
 
 
-def _enc_Ping(o: Ping) -> Any:
+def _kw_Ping(o: Ping) -> dict[str, Any]:
     if not isinstance(o, Ping):
         o = _w.redefined(o, Ping, _pb2.Ping)
-    m = _pb2.Ping(
-        pong=None if (x_pong := o.pong) is None else _enc_Pong(x_pong),
-    )
-    return m
+    return {
+        "pong": None if (x_pong := o.pong) is None else _kw_Pong(x_pong),
+    }
+
+
+def _enc_Ping(o: Ping) -> Any:
+    return _pb2.Ping(**_kw_Ping(o))
 
 
 def _dec_Ping(m: Any) -> Ping:

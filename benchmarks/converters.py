@@ -1,0 +1,67 @@
+"""In-process cost of Cello's generated converters on the benchmark's `Book`, against `_pb2`.
+
+    python benchmarks/converters.py            # best of 7 runs of 20,000 calls each
+
+No network and no grpc: this isolates the Python work around a call that `throughput.py`
+measures end to end. Each line is microseconds per call, best of the runs (the least
+disturbed by other jobs). The `_pb2` lines are the floor any servicer pays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import timeit
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=7)
+    p.add_argument("--calls", type=int, default=20_000)
+    args = p.parse_args(argv)
+    sys.path[:0] = [str(HERE), str(REPO)]
+    with tempfile.TemporaryDirectory(prefix="cello-conv-") as tmp:
+        cmd = [sys.executable, "-m", "cello.codegen.cli", "build", "bench_service"]
+        subprocess.run([*cmd, "--out", tmp], cwd=HERE, check=True, stdout=subprocess.DEVNULL)
+        sys.path.insert(0, tmp)
+        from bench.v1 import bench_pb2 as pb2  # type: ignore[import-not-found]
+        from bench_service import BOOK, BOOK_DICT, BenchService
+        from google.protobuf import json_format
+        from servicers import BOOK_MESSAGE, book_message
+
+        from cello._stubs import load_bindings
+
+        (service,) = load_bindings([BenchService], stubs_dir=tmp).values()
+        get = next(m for m in service.methods if m.name == "GetBook")
+        encode, decode = get.encode_response, get.decode_response
+        raw = BOOK_MESSAGE.SerializeToString()
+        assert encode(BOOK) == BOOK_MESSAGE and decode(pb2.Book.FromString(raw)) == BOOK
+        cases = {
+            "_pb2: SerializeToString": lambda: BOOK_MESSAGE.SerializeToString(),
+            "_pb2: FromString": lambda: pb2.Book.FromString(raw),
+            "_pb2 by hand from the dataclass": lambda: book_message(BOOK),
+            "cello: encode (dataclass -> _pb2)": lambda: encode(BOOK),
+            "cello: decode (_pb2 -> dataclass)": lambda: decode(BOOK_MESSAGE),
+            "json_format.ParseDict (dict -> _pb2)": lambda: json_format.ParseDict(
+                BOOK_DICT, pb2.Book()
+            ),
+        }
+        best = {name: float("inf") for name in cases}
+        for _ in range(args.runs):  # interleaved, so a noisy moment hits every case alike
+            for name, fn in cases.items():
+                t = timeit.timeit(fn, number=args.calls) / args.calls * 1e6
+                best[name] = min(best[name], t)
+    print(f"us per call, best of {args.runs} x {args.calls:,}")
+    for name, us in best.items():
+        print(f"  {name:<40}{us:7.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,369 @@
+"""Throughput of Cello against a hand-written grpc.aio servicer (and Python peers), via h2load.
+
+    python benchmarks/throughput.py                 # Cello vs hand-written, 5 rounds (~2 min)
+    python benchmarks/throughput.py --peers         # also grpc sync, betterproto + grpclib
+    python benchmarks/throughput.py --quick         # CI smoke run (one short round)
+
+Builds `bench_service` with `cello-gen build`, starts each server in its own process pinned
+to one core, and loads it with `h2load` pinned to the other, sending a pre-serialized
+request body. h2load ignores grpc-status, so every round checks the DATA bytes received
+against the exact size of the expected replies; one call per method is also made with a
+grpc client and compared message for message with the hand-written server's reply. Rounds
+alternate the server order (A B C, C B A, ...) so drift hits every server alike. See
+README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import pstats
+import re
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SERVICE = "bench.v1.BenchService"
+BASELINE = "hand"
+LABELS = {
+    "hand": "hand-written grpc.aio",
+    "cello": "cello (grpc.aio)",
+    "typed": "typed by hand, grpc.aio",
+    "sync": "grpc sync + threads",
+    "betterproto": "betterproto + grpclib",
+}
+PEERS = ("sync", "betterproto")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One measured call: the method, the request body h2load sends, the reply bytes expected."""
+
+    name: str
+    method: str
+    body: bytes
+    reply_bytes: int  # DATA payload per call: gRPC frames of every reply message
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    rounds: int
+    seconds: float
+    clients: int
+    streams: int  # concurrent streams per client connection
+    stream_books: int
+    echo_books: int
+    calls: tuple[str, ...]
+    servers: tuple[str, ...]
+    pin: bool
+    profile: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Samples:
+    rates: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)  # server process CPU per call
+    busy: list[float] = field(default_factory=list)  # server CPU seconds per wall second
+
+
+def frame(payload: bytes) -> bytes:
+    """A gRPC length-prefixed message (uncompressed)."""
+    return b"\0" + struct.pack(">I", len(payload)) + payload
+
+
+def parse_args(argv: list[str] | None) -> Plan:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="one short round, unary + stream (CI)")
+    p.add_argument("--peers", action="store_true", help="also run " + ", ".join(PEERS))
+    p.add_argument("--rounds", type=int, help="timed rounds per server (default 5)")
+    p.add_argument("--seconds", type=float, help="target length of a round (default 2)")
+    p.add_argument("--clients", type=int, default=4, help="h2load connections (default 4)")
+    p.add_argument("--streams", type=int, default=16, help="streams per connection (16)")
+    p.add_argument("--stream-books", type=int, default=100, help="books per ListBooks")
+    p.add_argument("--echo-books", type=int, default=100, help="books per EchoBooks call")
+    p.add_argument(
+        "--calls",
+        default="GetBook,ListBooks,EchoBooks,GetBookDict",
+        help="comma-separated calls to run",
+    )
+    p.add_argument("--no-pin", action="store_true", help="do not pin client/servers to cores")
+    p.add_argument(
+        "--profile",
+        choices=("cello", "hand", "betterproto"),
+        action="append",
+        default=[],
+        help="run that server's event loop under cProfile (slows it: figures are not valid)",
+    )
+    a = p.parse_args(argv)
+    calls = tuple(a.calls.split(","))
+    if a.quick:
+        calls = tuple(c for c in calls if c in ("GetBook", "ListBooks"))
+    servers = ("cello", BASELINE, *(() if a.quick else ("typed",)), *(PEERS if a.peers else ()))
+    return Plan(
+        rounds=a.rounds or (1 if a.quick else 5),
+        seconds=a.seconds or (0.3 if a.quick else 2.0),
+        clients=a.clients,
+        streams=a.streams,
+        stream_books=10 if a.quick else a.stream_books,
+        echo_books=10 if a.quick else a.echo_books,
+        calls=calls,
+        servers=servers,
+        pin=not a.no_pin and (os.cpu_count() or 1) >= 2,
+        profile=tuple(a.profile),
+    )
+
+
+def build_stubs(out: Path, betterproto: bool) -> None:
+    """`cello-gen build bench_service --out OUT`, as a user would run it."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO)])}
+    cmd = [sys.executable, "-m", "cello.codegen.cli", "build", "bench_service", "--out", str(out)]
+    cmd += ["--betterproto"] if betterproto else []
+    subprocess.run(cmd, cwd=HERE, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def make_calls(plan: Plan) -> dict[str, Call]:
+    from bench.v1 import bench_pb2 as pb2  # type: ignore[import-not-found]
+    from servicers import BOOK_MESSAGE
+
+    book = frame(BOOK_MESSAGE.SerializeToString())
+    get = frame(pb2.GetBookRequest(isbn="978-0441013593").SerializeToString())
+    listing = frame(pb2.ListBooksRequest(count=plan.stream_books).SerializeToString())
+    known = {
+        "GetBook": Call("GetBook", "GetBook", get, len(book), "calls/s"),
+        "GetBookDict": Call("GetBookDict", "GetBookDict", get, len(book), "calls/s"),
+        "ListBooks": Call(
+            "ListBooks", "ListBooks", listing, plan.stream_books * len(book), "streams/s"
+        ),
+        "EchoBooks": Call(
+            "EchoBooks",
+            "EchoBooks",
+            book * plan.echo_books,
+            plan.echo_books * len(book),
+            "streams/s",
+        ),
+    }
+    unknown = [c for c in plan.calls if c not in known]
+    if unknown:
+        raise SystemExit(f"--calls: unknown {unknown[0]!r}; choose from {', '.join(known)}")
+    return {name: known[name] for name in plan.calls}
+
+
+class Server:
+    """A server process, pinned to the last core when pinning."""
+
+    def __init__(self, kind: str, stubs: Path, pin: bool, profile: Path | None = None) -> None:
+        self.kind = kind
+        cmd = [sys.executable, str(HERE / "bench_servers.py"), kind, str(stubs)]
+        cmd += [str(profile)] if profile else []
+        if pin:
+            cmd = ["taskset", "-c", str((os.cpu_count() or 2) - 1), *cmd]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO)])}
+        self.process = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
+        )
+
+    def wait_port(self) -> None:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.strip().isdigit():
+            raise RuntimeError(f"the {self.kind} server did not start (exit {self.process.wait()})")
+        self.port = int(line)
+
+    def cpu(self) -> float:
+        """CPU seconds used so far by the whole process (all threads)."""
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def replies(stub: Any, name: str) -> list[Any]:
+    """One call of `name` through a grpcio client (3 books for the streams)."""
+    from bench.v1 import bench_pb2 as pb2
+    from servicers import BOOK_MESSAGE
+
+    request = pb2.GetBookRequest(isbn="978-0441013593")
+    if name == "ListBooks":
+        return list(stub.ListBooks(pb2.ListBooksRequest(count=3), timeout=30))
+    if name == "EchoBooks":
+        return list(stub.EchoBooks(iter([BOOK_MESSAGE] * 3), timeout=30))
+    return [getattr(stub, name)(request, timeout=30)]
+
+
+def check_replies(servers: dict[str, Server], plan: Plan) -> None:
+    """Every server answers every call with exactly the hand-written server's messages."""
+    import grpc
+    from bench.v1 import bench_pb2_grpc as pb2_grpc
+    from servicers import BOOK_MESSAGE
+
+    for kind, server in servers.items():
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = pb2_grpc.BenchServiceStub(channel)
+            for name in plan.calls:
+                got = replies(stub, name)
+                want = [BOOK_MESSAGE] * (1 if name.startswith("Get") else 3)
+                if got != want:
+                    raise AssertionError(f"{kind} {name}: reply differs:\n{got[0]}")
+
+
+def h2load(call: Call, port: int, requests: int, plan: Plan, body: Path) -> tuple[float, int]:
+    """Run h2load; (calls/s, DATA bytes received), after checking every call succeeded."""
+    cmd = [
+        "h2load",
+        f"--requests={requests}",
+        f"--clients={min(plan.clients, requests)}",
+        f"--max-concurrent-streams={plan.streams}",
+        "--threads=1",
+        f"--data={body}",
+        "--header=content-type: application/grpc",
+        "--header=te: trailers",
+        f"http://127.0.0.1:{port}/{SERVICE}/{call.method}",
+    ]
+    if plan.pin:
+        cmd = ["taskset", "-c", "0", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    done = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out)
+    rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
+    data = re.search(r"traffic: .*?, .*? headers .*?, \S+ \((\d+)\) data", out)
+    if not (done and rate and data):
+        raise RuntimeError(f"cannot read h2load's output:\n{out}")
+    if int(done.group(1)) != requests:
+        raise RuntimeError(f"{call.name}: {done.group(1)} of {requests} calls succeeded:\n{out}")
+    return float(rate.group(1)), int(data.group(1))
+
+
+def measure(servers: dict[str, Server], call: Call, plan: Plan, body: Path) -> dict[str, Samples]:
+    """Calibrate each server's request count to ~plan.seconds, then alternate timed rounds."""
+    counts = {}
+    for kind, server in servers.items():  # warm-up doubles as calibration
+        probe = max(plan.clients, 20 if call.unit == "streams/s" else 200)
+        rate, _ = h2load(call, server.port, probe, plan, body)
+        counts[kind] = max(probe, int(rate * plan.seconds))
+    samples = {kind: Samples() for kind in servers}
+    order = list(servers)
+    for r in range(plan.rounds):
+        for kind in order if r % 2 == 0 else order[::-1]:
+            server, n = servers[kind], counts[kind]
+            before = server.cpu()
+            rate, data = h2load(call, server.port, n, plan, body)
+            cpu = server.cpu() - before
+            if data != n * call.reply_bytes:
+                raise AssertionError(
+                    f"{kind} {call.name}: received {data} reply bytes, expected"
+                    f" {n} x {call.reply_bytes}; some calls failed (h2load ignores grpc-status)"
+                )
+            s = samples[kind]
+            s.rates.append(rate)
+            s.cpu_us.append(cpu / n * 1e6)
+            s.busy.append(cpu * rate / n)  # over h2load's own elapsed time
+    return samples
+
+
+def report(call: Call, samples: dict[str, Samples], plan: Plan) -> list[str]:
+    per = ""
+    if call.name == "ListBooks":
+        per = f", {plan.stream_books} books each"
+    elif call.name == "EchoBooks":
+        per = f", {plan.echo_books} books each way"
+    lines = [f"{call.name} ({call.unit}{per}; {plan.rounds} rounds, median [min..max])"]
+    base = statistics.median(samples[BASELINE].rates)
+    base_cpu = statistics.median(samples[BASELINE].cpu_us)
+    for kind, s in samples.items():
+        rate, cpu = statistics.median(s.rates), statistics.median(s.cpu_us)
+        lines.append(
+            f"  {LABELS[kind]:<23}{rate:>9,.0f}  [{min(s.rates):,.0f}..{max(s.rates):,.0f}]"
+            f"  ratio {rate / base:5.2f} [{min(s.rates) / base:.2f}..{max(s.rates) / base:.2f}]"
+            f"  server CPU {cpu:,.0f} us/call (ratio {base_cpu / cpu:.2f})"
+            f"  busy {statistics.median(s.busy):.0%}"
+        )
+    return lines
+
+
+def summary(results: dict[str, dict[str, Samples]]) -> list[str]:
+    calls = list(results)
+    kinds = list(next(iter(results.values())))
+    lines = [
+        "",
+        f"Throughput relative to {LABELS[BASELINE]} (medians; >1 is faster)",
+        f"  {'server':<23}" + "".join(f"{c:>13}" for c in calls),
+    ]
+    for kind in kinds:
+        cells = []
+        for c in calls:
+            base = statistics.median(results[c][BASELINE].rates)
+            cells.append(f"{statistics.median(results[c][kind].rates) / base:>13.2f}")
+        lines.append(f"  {LABELS[kind]:<23}" + "".join(cells))
+    return lines
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def main(argv: list[str] | None = None) -> int:
+    plan = parse_args(argv)
+    if shutil.which("h2load") is None:
+        raise SystemExit("h2load not found; install nghttp2-client (.ci/install-peers.sh)")
+    started = time.perf_counter()
+    print(
+        f"cello benchmark: Python {platform.python_version()}, {os.cpu_count()} CPUs,"
+        f" load {load()}; h2load {plan.clients} connections x {plan.streams} streams"
+        + (", client on core 0, servers on the last core" if plan.pin else ", not pinned"),
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="cello-bench-") as tmp:
+        stubs = Path(tmp) / "stubs"
+        build_stubs(stubs, betterproto="betterproto" in plan.servers)
+        for path in (str(stubs), str(HERE), str(REPO)):
+            sys.path.insert(0, path)
+        calls = make_calls(plan)
+        servers: dict[str, Server] = {}
+        try:
+            for kind in plan.servers:  # start all first: their imports overlap
+                profile = HERE / f"profile-{kind}.prof" if kind in plan.profile else None
+                servers[kind] = Server(kind, stubs, plan.pin, profile)
+            for server in servers.values():
+                server.wait_port()
+            check_replies(servers, plan)
+            results = {}
+            for call in calls.values():
+                body = Path(tmp) / f"{call.name}.bin"
+                body.write_bytes(call.body)
+                results[call.name] = measure(servers, call, plan, body)
+                print("\n".join(report(call, results[call.name], plan)), flush=True)
+            print("\n".join(summary(results)))
+        finally:
+            for server in servers.values():
+                server.stop()
+    for kind in plan.profile:
+        path = HERE / f"profile-{kind}.prof"
+        print(f"\n{LABELS[kind]}: event-loop thread, by own time (python -m pstats {path})")
+        pstats.Stats(str(path)).sort_stats("tottime").print_stats(20)
+    if plan.profile:
+        print("note: cProfile slows the profiled server; this run's ratios are not figures")
+    print(f"total {time.perf_counter() - started:.1f} s, load {load()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
