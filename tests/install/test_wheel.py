@@ -74,9 +74,9 @@ class Greeter(GrpcService):
 
 async def test_hello(cello_serve):
     srv = await cello_serve(Greeter())
-    assert await srv.client(Greeter).Hello({"name": "ada"}) == "hello ada"
+    assert await srv.client(Greeter).Hello(name="ada") == "hello ada"
     with raises_status(GrpcError.INVALID_ARGUMENT, match="empty"):
-        await srv.client(Greeter).Hello({"name": ""})
+        await srv.client(Greeter).Hello(name="")
 """
 
 
