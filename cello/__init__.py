@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import typing
 
 from ._app import App
@@ -18,6 +17,7 @@ from ._errors import (
     WireError,
 )
 from ._identity import PeerIdentity, peer_identity_from_auth_context
+from ._lazy import lazy_getattr as _lazy_getattr
 from ._messages import GrpcRequest, GrpcResponse
 from ._middleware import access_log, map_exceptions, token_auth
 from ._server import GrpcServer
@@ -106,10 +106,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, "cello"), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_getattr(__name__, _LAZY, globals())

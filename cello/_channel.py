@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import grpc
@@ -12,6 +11,7 @@ import grpc.aio
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from ._client import Metadata, from_rpc_error, to_grpc_metadata
+from ._closing import AsyncClosing
 from ._connection import open_channel
 from ._convert import dict_to_message, message_to_dict
 from ._errors import GrpcError
@@ -36,7 +36,7 @@ class _Route:
     response_type: Any
 
 
-class GrpcChannel:
+class GrpcChannel(AsyncClosing):
     """A connection to a gRPC server, called with dicts.
 
     Message types come from stubs loaded in this process (e.g. by a `GrpcServer`) or,
@@ -101,17 +101,6 @@ class GrpcChannel:
     async def close(self) -> None:
         """Close the connection."""
         await self.channel.close()
-
-    async def __aenter__(self) -> GrpcChannel:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def call(
         self,

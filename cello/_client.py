@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
-from types import TracebackType
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import grpc
 import grpc.aio
 
 from ._binding import MethodBinding, ServiceBinding
+from ._closing import AsyncClosing
 from ._connection import open_channel
 from ._errors import GrpcError
 from ._tls import ClientTls
@@ -73,7 +73,10 @@ def multicallable(channel: grpc.aio.Channel, binding: MethodBinding) -> Any:
     )
 
 
-async def _encoded(requests: AsyncIterable[Any] | Iterable[Any], encode: Any) -> AsyncIterator[Any]:
+async def encoded_requests(
+    requests: AsyncIterable[Any] | Iterable[Any], encode: Callable[[Any], Any]
+) -> AsyncIterator[Any]:
+    """Encode a client stream's requests, whether the caller gave a sync or an async iterable."""
     if isinstance(requests, AsyncIterable):
         async for item in requests:
             yield encode(item)
@@ -82,7 +85,7 @@ async def _encoded(requests: AsyncIterable[Any] | Iterable[Any], encode: Any) ->
             yield encode(item)
 
 
-class StubClient:
+class StubClient(AsyncClosing):
     """Base class of the generated `<Service>Client` classes.
 
     Args:
@@ -137,30 +140,11 @@ class StubClient:
         if self._owns_channel:
             await self.channel.close()
 
-    async def __aenter__(self: Client) -> Client:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def _unary_unary(
         self, index: int, request: Any, timeout: float | None, metadata: Metadata | None
     ) -> Any:
         binding = self.service.methods[index]
-        try:
-            reply = await self._calls[index](
-                binding.encode_request(request),
-                timeout=timeout,
-                metadata=to_grpc_metadata(metadata),
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
-        return binding.decode_response(reply)
+        return await self._reply(index, binding.encode_request(request), timeout, metadata)
 
     async def _unary_stream(
         self, index: int, request: Any, timeout: float | None, metadata: Metadata | None
@@ -176,27 +160,31 @@ class StubClient:
         self, index: int, requests: Any, timeout: float | None, metadata: Metadata | None
     ) -> Any:
         binding = self.service.methods[index]
-        try:
-            reply = await self._calls[index](
-                _encoded(requests, binding.encode_request),
-                timeout=timeout,
-                metadata=to_grpc_metadata(metadata),
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
-        return binding.decode_response(reply)
+        payload = encoded_requests(requests, binding.encode_request)
+        return await self._reply(index, payload, timeout, metadata)
 
     async def _stream_stream(
         self, index: int, requests: Any, timeout: float | None, metadata: Metadata | None
     ) -> AsyncIterator[Any]:
         binding = self.service.methods[index]
         call = self._calls[index](
-            _encoded(requests, binding.encode_request),
+            encoded_requests(requests, binding.encode_request),
             timeout=timeout,
             metadata=to_grpc_metadata(metadata),
         )
         async for reply in self._replies(call):
             yield binding.decode_response(reply)
+
+    async def _reply(
+        self, index: int, payload: Any, timeout: float | None, metadata: Metadata | None
+    ) -> Any:
+        try:
+            reply = await self._calls[index](
+                payload, timeout=timeout, metadata=to_grpc_metadata(metadata)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+        return self.service.methods[index].decode_response(reply)
 
     @staticmethod
     async def _replies(call: Any) -> AsyncIterator[Any]:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
-from types import TracebackType
 from typing import Any, TypeVar
 
 from ._channel import GrpcChannel
 from ._client import Metadata
+from ._closing import Closing
 from ._messages import GrpcRequest, GrpcResponse
 
 T = TypeVar("T")
 
 
-class SyncGrpcChannel:
+class SyncGrpcChannel(Closing):
     """A blocking `GrpcChannel`: the same calls, without `await`.
 
     grpc.aio channels belong to one event loop, so the channel lives on a loop of its own
@@ -117,17 +117,6 @@ class SyncGrpcChannel:
             self._loop.wait(self.channel.close())
         finally:
             self._loop.stop()
-
-    def __enter__(self) -> SyncGrpcChannel:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 async def _next(replies: AsyncIterator[dict[str, Any]]) -> dict[str, Any] | None:

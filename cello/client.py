@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import grpc
@@ -13,7 +12,8 @@ import grpc.aio
 # generated clients name the well-known types' classes through this module
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
 
-from ._client import Metadata, to_grpc_metadata
+from ._client import Metadata, encoded_requests, to_grpc_metadata
+from ._closing import AsyncClosing, Closing
 from ._errors import GrpcError
 from ._wire import (
     PyEnum,
@@ -107,22 +107,13 @@ def _factory(channel: Any, rpc: Rpc[Any, Any]) -> Any:
 
 class _Base:
     rpcs: ClassVar[tuple[Rpc[Any, Any], ...]] = ()
+    # the grpc module whose channels `connect` opens: `grpc.aio` or `grpc`
+    _grpc: ClassVar[Any]
 
     def __init__(self, channel: Any) -> None:
         self.channel = channel
         # one multicallable per rpc, made once; a call only looks it up by path
         self._calls: dict[str, Any] = {rpc.path: _factory(channel, rpc) for rpc in self.rpcs}
-
-
-class AsyncClient(_Base):
-    """Base of generated async clients; errors come out as `GrpcError`.
-
-    Args:
-        channel: a `grpc.aio.Channel`, or use `connect` to have the client own one.
-    """
-
-    def __init__(self, channel: grpc.aio.Channel) -> None:
-        super().__init__(channel)
 
     @classmethod
     def connect(
@@ -132,7 +123,7 @@ class AsyncClient(_Base):
         credentials: grpc.ChannelCredentials | None = None,
         options: Iterable[tuple[str, Any]] = (),
     ) -> Self:
-        """A client on a new channel to `target` (`host:port`), closed by `close`/`async with`.
+        """A client on a new channel to `target` (`host:port`), closed by `close` or `with`.
 
         Args:
             target: the server address.
@@ -141,20 +132,26 @@ class AsyncClient(_Base):
         """
         opts = tuple(options)
         if credentials is None:
-            return cls(grpc.aio.insecure_channel(target, options=opts))
-        return cls(grpc.aio.secure_channel(target, credentials, options=opts))
+            return cls(cls._grpc.insecure_channel(target, options=opts))
+        return cls(cls._grpc.secure_channel(target, credentials, options=opts))
+
+
+class AsyncClient(AsyncClosing, _Base):
+    """Base of generated async clients; errors come out as `GrpcError`.
+
+    Args:
+        channel: a `grpc.aio.Channel`, or use `connect` to have the client own one
+            (closed by `close` or `async with`).
+    """
+
+    _grpc: ClassVar[Any] = grpc.aio
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        super().__init__(channel)
 
     async def close(self) -> None:
         """Close the channel."""
         await self.channel.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     async def _unary_unary(
         self,
@@ -163,13 +160,7 @@ class AsyncClient(_Base):
         timeout: float | None,
         metadata: Metadata | None,
     ) -> ResponseT:
-        try:
-            reply = await self._calls[rpc.path](
-                rpc.encode(request), timeout=timeout, metadata=to_grpc_metadata(metadata)
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from exc
-        return rpc.decode(reply)
+        return await self._reply(rpc, rpc.encode(request), timeout, metadata)
 
     async def _stream_unary(
         self,
@@ -178,41 +169,51 @@ class AsyncClient(_Base):
         timeout: float | None,
         metadata: Metadata | None,
     ) -> ResponseT:
-        try:
-            reply = await self._calls[rpc.path](
-                _encoded(requests, rpc.encode),
-                timeout=timeout,
-                metadata=to_grpc_metadata(metadata),
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from exc
-        return rpc.decode(reply)
+        return await self._reply(rpc, encoded_requests(requests, rpc.encode), timeout, metadata)
 
-    async def _unary_stream(
+    def _unary_stream(
         self,
         rpc: Rpc[RequestT, ResponseT],
         request: RequestT,
         timeout: float | None,
         metadata: Metadata | None,
     ) -> AsyncIterator[ResponseT]:
-        call = self._calls[rpc.path](
-            rpc.encode(request), timeout=timeout, metadata=to_grpc_metadata(metadata)
-        )
-        try:
-            async for reply in call:
-                yield rpc.decode(reply)
-        except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from exc
+        return self._replies(rpc, lambda: rpc.encode(request), timeout, metadata)
 
-    async def _stream_stream(
+    def _stream_stream(
         self,
         rpc: Rpc[RequestT, ResponseT],
         requests: AsyncIterable[RequestT] | Iterable[RequestT],
         timeout: float | None,
         metadata: Metadata | None,
     ) -> AsyncIterator[ResponseT]:
+        return self._replies(rpc, lambda: encoded_requests(requests, rpc.encode), timeout, metadata)
+
+    async def _reply(
+        self,
+        rpc: Rpc[Any, ResponseT],
+        payload: Any,
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> ResponseT:
+        try:
+            reply = await self._calls[rpc.path](
+                payload, timeout=timeout, metadata=to_grpc_metadata(metadata)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from exc
+        return rpc.decode(reply)
+
+    async def _replies(
+        self,
+        rpc: Rpc[Any, ResponseT],
+        payload: Callable[[], Any],
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> AsyncIterator[ResponseT]:
+        # `payload` is made here, on first iteration, so the call starts when it is iterated
         call = self._calls[rpc.path](
-            _encoded(requests, rpc.encode), timeout=timeout, metadata=to_grpc_metadata(metadata)
+            payload(), timeout=timeout, metadata=to_grpc_metadata(metadata)
         )
         try:
             async for reply in call:
@@ -221,58 +222,21 @@ class AsyncClient(_Base):
             raise _error(exc) from exc
 
 
-async def _encoded(
-    requests: AsyncIterable[Any] | Iterable[Any], encode: Callable[[Any], Any]
-) -> AsyncIterator[Any]:
-    if isinstance(requests, AsyncIterable):
-        async for item in requests:
-            yield encode(item)
-    else:
-        for item in requests:
-            yield encode(item)
-
-
-class SyncClient(_Base):
+class SyncClient(Closing, _Base):
     """Base of generated blocking clients (grpc's sync channel); errors come out as `GrpcError`.
 
     Args:
         channel: a `grpc.Channel`, or use `connect` to have the client own one.
     """
 
+    _grpc: ClassVar[Any] = grpc
+
     def __init__(self, channel: grpc.Channel) -> None:
         super().__init__(channel)
-
-    @classmethod
-    def connect(
-        cls,
-        target: str,
-        *,
-        credentials: grpc.ChannelCredentials | None = None,
-        options: Iterable[tuple[str, Any]] = (),
-    ) -> Self:
-        """A client on a new channel to `target` (`host:port`), closed by `close`/`with`.
-
-        Args:
-            target: the server address.
-            credentials: TLS credentials; None makes a plaintext channel.
-            options: grpc channel options.
-        """
-        opts = tuple(options)
-        if credentials is None:
-            return cls(grpc.insecure_channel(target, options=opts))
-        return cls(grpc.secure_channel(target, credentials, options=opts))
 
     def close(self) -> None:
         """Close the channel."""
         self.channel.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _unary_unary(
         self,
@@ -281,13 +245,7 @@ class SyncClient(_Base):
         timeout: float | None,
         metadata: Metadata | None,
     ) -> ResponseT:
-        try:
-            reply = self._calls[rpc.path](
-                rpc.encode(request), timeout=timeout, metadata=to_grpc_metadata(metadata)
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from exc
-        return rpc.decode(reply)
+        return self._reply(rpc, rpc.encode(request), timeout, metadata)
 
     def _stream_unary(
         self,
@@ -296,15 +254,7 @@ class SyncClient(_Base):
         timeout: float | None,
         metadata: Metadata | None,
     ) -> ResponseT:
-        try:
-            reply = self._calls[rpc.path](
-                (rpc.encode(r) for r in requests),
-                timeout=timeout,
-                metadata=to_grpc_metadata(metadata),
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from exc
-        return rpc.decode(reply)
+        return self._reply(rpc, (rpc.encode(r) for r in requests), timeout, metadata)
 
     def _unary_stream(
         self,
@@ -313,10 +263,7 @@ class SyncClient(_Base):
         timeout: float | None,
         metadata: Metadata | None,
     ) -> Iterator[ResponseT]:
-        call = self._calls[rpc.path](
-            rpc.encode(request), timeout=timeout, metadata=to_grpc_metadata(metadata)
-        )
-        return _decoded(call, rpc.decode)
+        return self._replies(rpc, rpc.encode(request), timeout, metadata)
 
     def _stream_stream(
         self,
@@ -325,9 +272,31 @@ class SyncClient(_Base):
         timeout: float | None,
         metadata: Metadata | None,
     ) -> Iterator[ResponseT]:
-        call = self._calls[rpc.path](
-            (rpc.encode(r) for r in requests), timeout=timeout, metadata=to_grpc_metadata(metadata)
-        )
+        return self._replies(rpc, (rpc.encode(r) for r in requests), timeout, metadata)
+
+    def _reply(
+        self,
+        rpc: Rpc[Any, ResponseT],
+        payload: Any,
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> ResponseT:
+        try:
+            reply = self._calls[rpc.path](
+                payload, timeout=timeout, metadata=to_grpc_metadata(metadata)
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from exc
+        return rpc.decode(reply)
+
+    def _replies(
+        self,
+        rpc: Rpc[Any, ResponseT],
+        payload: Any,
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> Iterator[ResponseT]:
+        call = self._calls[rpc.path](payload, timeout=timeout, metadata=to_grpc_metadata(metadata))
         return _decoded(call, rpc.decode)
 
 

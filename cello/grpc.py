@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import typing
 
 from ._call import CallContext, current_call
 from ._config import GrpcConfig
 from ._errors import GrpcError
 from ._identity import PeerIdentity
+from ._lazy import lazy_getattr as _lazy_getattr
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
@@ -48,10 +48,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, "cello"), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_getattr(__name__, _LAZY, globals())
