@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..._call import CallContext, Metadata, Pairs, pairs
@@ -17,7 +18,16 @@ from ..._identity import (
     auth_context_from_asgi_scope,
     peer_identity_from_auth_context,
 )
-from .http import Finished, Header, Limits, Receive, Scope, encode_metadata, wait_disconnect
+from .http import (
+    Finished,
+    Header,
+    Limits,
+    Receive,
+    Scope,
+    Send,
+    encode_metadata,
+    wait_disconnect,
+)
 
 logger = logging.getLogger("cello.grpc.web")
 
@@ -35,6 +45,40 @@ class Writer(Protocol):
     async def start(self, *, gzip: bool = False) -> None: ...
 
     async def send_message(self, payload: bytes, *, gzip: bool = False) -> None: ...
+
+
+class ResponseWriter:
+    """What the protocols' writers share: the ASGI `send`, CORS headers, the initial
+    metadata, whether the headers went out, and a response finished once."""
+
+    __slots__ = ("_send", "_cors", "initial", "headers_sent", "finished", "_gzip")
+
+    def __init__(self, send: Send, cors: Sequence[Header]) -> None:
+        self._send = send
+        self._cors = list(cors)
+        self.initial: list[Header] = []
+        self.headers_sent = False
+        self.finished = False
+        self._gzip = False
+
+    async def finish(
+        self,
+        code: int,
+        message: str,
+        trailing: Iterable[tuple[str, Any]] = (),
+        *,
+        close: bool = False,
+    ) -> None:
+        """End the response with the status, once; later calls do nothing."""
+        if self.finished:
+            return
+        self.finished = True
+        await self._end(code, message, list(trailing), close=close)
+
+    async def _end(
+        self, code: int, message: str, trailing: list[tuple[str, Any]], *, close: bool
+    ) -> None:
+        raise NotImplementedError
 
 
 def binary(message: Any) -> bytes:
@@ -211,3 +255,8 @@ def gunzip(payload: bytes, limit: int, malformed: Callable[[str], Finished]) -> 
     if len(out) > limit or inflater.unconsumed_tail:
         raise too_large("more after decompression", limit)
     return out
+
+
+def gzip_payload(payload: bytes) -> bytes:
+    """A response message, gzip-compressed."""
+    return gzip.compress(payload, compresslevel=6, mtime=0)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import gzip
 import json
 import struct
 import time
@@ -33,7 +32,16 @@ from google.protobuf import json_format
 from ..._call import Pairs
 from ..._endpoint import DETAILS_KEY, Endpoint
 from ..._errors import GrpcError
-from .call import HttpCall, binary, gunzip, supervise, too_large, within_body_timeout
+from .call import (
+    HttpCall,
+    ResponseWriter,
+    binary,
+    gunzip,
+    gzip_payload,
+    supervise,
+    too_large,
+    within_body_timeout,
+)
 from .http import (
     Disconnected,
     Finished,
@@ -44,6 +52,7 @@ from .http import (
     RequestHeaders,
     Send,
     encode_metadata,
+    expose_headers,
     method_path,
     peer,
 )
@@ -435,27 +444,16 @@ def _metadata(trailers: Iterable[tuple[str, Any]]) -> list[Header]:
     return encode_metadata([(k, v) for k, v in trailers if k != DETAILS_KEY])
 
 
-def _exposed(cors: Sequence[Header], names: Iterable[bytes]) -> list[Header]:
-    if not cors:
-        return []
-    exposed = dict.fromkeys([*EXPOSED_HEADERS, *(n.decode("ascii") for n in names)])
-    return [(b"access-control-expose-headers", ", ".join(exposed).encode("ascii"))]
-
-
-class UnaryWriter:
+class UnaryWriter(ResponseWriter):
     """Writes one unary Connect response, held until the status is known (it decides the
     HTTP status): headers and `trailer-` trailers, then the message or the error body."""
 
-    __slots__ = ("_send", "_media", "_cors", "initial", "headers_sent", "_payload", "_gzip")
+    __slots__ = ("_media", "_payload")
 
     def __init__(self, send: Send, media: bytes, cors: Sequence[Header]) -> None:
-        self._send = send
+        super().__init__(send, cors)
         self._media = media
-        self._cors = list(cors)
-        self.initial: list[Header] = []
-        self.headers_sent = False
         self._payload: bytes | None = None
-        self._gzip = False
 
     async def start(self, *, gzip: bool = False) -> None:
         """Commit the headers (they go out with the response, once the status is known)."""
@@ -486,7 +484,7 @@ class UnaryWriter:
         if code == GrpcError.OK and self._payload is not None:
             status, media, body = 200, self._media, self._payload
             if self._gzip:
-                body = _gzip(body)
+                body = gzip_payload(body)
                 metadata.append((b"content-encoding", b"gzip"))
         else:
             status = http_status or _HTTP_STATUS[code if 0 < code < 17 else 2]
@@ -496,7 +494,7 @@ class UnaryWriter:
             (b"content-type", media),
             (b"content-length", str(len(body)).encode("ascii")),
             *self._cors,
-            *_exposed(self._cors, (k for k, _ in metadata)),
+            *expose_headers(self._cors, EXPOSED_HEADERS, (k for k, _ in metadata)),
             *metadata,
         ]
         if close:
@@ -505,19 +503,14 @@ class UnaryWriter:
         await self._send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-class StreamWriter:
+class StreamWriter(ResponseWriter):
     """Writes one Connect streaming response: headers, enveloped messages, end of stream."""
 
-    __slots__ = ("_send", "_media", "_cors", "initial", "headers_sent", "_gzip", "finished")
+    __slots__ = ("_media",)
 
     def __init__(self, send: Send, media: bytes, cors: Sequence[Header]) -> None:
-        self._send = send
+        super().__init__(send, cors)
         self._media = media
-        self._cors = list(cors)
-        self.initial: list[Header] = []
-        self.headers_sent = False
-        self.finished = False
-        self._gzip = False
 
     async def start(self, *, gzip: bool = False) -> None:
         """Send the HTTP 200 headers with the initial metadata, once."""
@@ -528,7 +521,7 @@ class StreamWriter:
         headers = [
             (b"content-type", self._media),
             *self._cors,
-            *_exposed(self._cors, (k for k, _ in self.initial)),
+            *expose_headers(self._cors, EXPOSED_HEADERS, (k for k, _ in self.initial)),
             *self.initial,
         ]
         if gzip:
@@ -542,23 +535,14 @@ class StreamWriter:
 
     async def _envelope(self, payload: bytes, flags: int, more: bool) -> None:
         if self._gzip:
-            payload, flags = _gzip(payload), flags | FLAG_COMPRESSED
+            payload, flags = gzip_payload(payload), flags | FLAG_COMPRESSED
         body = _ENVELOPE.pack(flags, len(payload)) + payload
         await self._send({"type": "http.response.body", "body": body, "more_body": more})
 
-    async def finish(
-        self,
-        code: int,
-        message: str,
-        trailing: Iterable[tuple[str, Any]] = (),
-        *,
-        close: bool = False,
+    async def _end(
+        self, code: int, message: str, trailing: list[tuple[str, Any]], *, close: bool
     ) -> None:
-        """End the stream with the end-of-stream message: the error, if any, and trailers."""
-        if self.finished:
-            return
-        self.finished = True
-        trailing = list(trailing)
+        # the end-of-stream message carries the error, if any, and the trailers
         end: dict[str, Any] = {}
         if code != GrpcError.OK:
             end["error"] = error_json(code, message, trailing)
@@ -575,7 +559,3 @@ class StreamWriter:
             self.initial.append((b"connection", b"close"))
         await self.start(gzip=self._gzip)
         await self._envelope(json.dumps(end).encode("utf-8"), FLAG_END_STREAM, False)
-
-
-def _gzip(payload: bytes) -> bytes:
-    return gzip.compress(payload, compresslevel=6, mtime=0)

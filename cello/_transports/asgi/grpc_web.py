@@ -16,18 +16,25 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import logging
 import re
 import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..._call import Pairs
 from ..._endpoint import Endpoint
 from ..._errors import GrpcError
-from .call import HttpCall, gunzip, supervise, too_large, within_body_timeout
+from .call import (
+    HttpCall,
+    ResponseWriter,
+    gunzip,
+    gzip_payload,
+    supervise,
+    too_large,
+    within_body_timeout,
+)
 from .http import (
     Disconnected,
     Finished,
@@ -39,6 +46,7 @@ from .http import (
     Send,
     encode_grpc_message,
     encode_metadata,
+    expose_headers,
     method_path,
     parse_grpc_timeout,
     peer,
@@ -275,26 +283,22 @@ def _parse(ep: Endpoint, raw: bytes) -> Any:
         ) from None
 
 
-class Writer:
+class Writer(ResponseWriter):
     """Writes one gRPC-Web response: headers, data frames, then the trailer frame."""
 
-    __slots__ = ("_send", "_text", "_cors", "initial", "headers_sent", "finished", "_gzip")
+    __slots__ = ("_text",)
 
     def __init__(self, send: Send, *, text: bool, cors: Sequence[Header]) -> None:
-        self._send = send
+        super().__init__(send, cors)
         self._text = text
-        self._cors = list(cors)
-        self.initial: list[Header] = []
-        self.headers_sent = False
-        self.finished = False
-        self._gzip = False
 
     def _headers(self, metadata: Sequence[Header]) -> list[Header]:
-        headers = [(b"content-type", _RESPONSE_TYPE[self._text]), *self._cors]
-        if self._cors:
-            exposed = dict.fromkeys([*EXPOSED_HEADERS, *(k.decode("ascii") for k, _ in metadata)])
-            headers.append((b"access-control-expose-headers", ", ".join(exposed).encode("ascii")))
-        return headers
+        names = (k for k, _ in metadata)
+        return [
+            (b"content-type", _RESPONSE_TYPE[self._text]),
+            *self._cors,
+            *expose_headers(self._cors, EXPOSED_HEADERS, names),
+        ]
 
     async def _body(self, frame: bytes, more: bool) -> None:
         body = base64.b64encode(frame) if self._text else frame
@@ -316,21 +320,13 @@ class Writer:
         await self.start(gzip=gzip)
         flags = FLAG_DATA
         if self._gzip:
-            payload, flags = _gzip(payload), FLAG_COMPRESSED
+            payload, flags = gzip_payload(payload), FLAG_COMPRESSED
         await self._body(FRAME_HEADER.pack(flags, len(payload)) + payload, True)
 
-    async def finish(
-        self,
-        code: int,
-        message: str,
-        trailing: Iterable[tuple[str, Any]] = (),
-        *,
-        close: bool = False,
+    async def _end(
+        self, code: int, message: str, trailing: list[tuple[str, Any]], *, close: bool
     ) -> None:
-        """End the response with the status: a trailer frame, or trailers-only headers."""
-        if self.finished:
-            return
-        self.finished = True
+        # the status goes in a trailer frame, or in trailers-only headers
         status = [(b"grpc-status", str(code).encode("ascii"))]
         if message:
             status.append((b"grpc-message", encode_grpc_message(message).encode("ascii")))
@@ -350,7 +346,3 @@ class Writer:
             return
         block = b"".join(k + b": " + v + b"\r\n" for k, v in [*status, *trailers])
         await self._body(FRAME_HEADER.pack(FLAG_TRAILER, len(block)) + block, False)
-
-
-def _gzip(payload: bytes) -> bytes:
-    return gzip.compress(payload, compresslevel=6, mtime=0)

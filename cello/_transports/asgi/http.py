@@ -125,6 +125,22 @@ def encode_grpc_message(details: str) -> str:
     )
 
 
+def expose_headers(
+    cors: Sequence[Header], exposed: Iterable[str], names: Iterable[bytes]
+) -> list[Header]:
+    """`access-control-expose-headers` for a CORS response: the protocol's headers and `names`.
+
+    Args:
+        cors: the response's CORS headers; without them nothing is exposed.
+        exposed: the header names the protocol always exposes.
+        names: the metadata header names of this response.
+    """
+    if not cors:
+        return []
+    listed = dict.fromkeys([*exposed, *(name.decode("ascii") for name in names)])
+    return [(b"access-control-expose-headers", ", ".join(listed).encode("ascii"))]
+
+
 def encode_metadata(metadata: Iterable[tuple[Any, Any]] | None) -> list[Header]:
     """Outgoing metadata pairs as header bytes (`-bin` values base64-encoded).
 
