@@ -22,7 +22,6 @@ import argparse
 import multiprocessing
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,9 +36,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from harness import frame, load, require_h2load  # noqa: E402
 from servers import REPO, ServerSettings, run_server  # noqa: E402
 from unary import build_stubs  # noqa: E402
-from workers import frame  # noqa: E402
 
 SERVICE = "/demo.library.v1.LibraryService"
 HEALTH = "/grpc.health.v1.Health/Check"
@@ -154,10 +153,6 @@ def references(port: int, stubs: Path, books: int) -> tuple[bytes, bytes, bytes,
     return get, listing, book, sum(len(frame(m)) for m in streamed)
 
 
-def load_average() -> str:
-    return "/".join(f"{x:.1f}" for x in os.getloadavg())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (CI smoke)")
@@ -170,11 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.calls, args.streams, args.flood = 2_000, 200, 1_000
-    if shutil.which("h2load") is None:
-        raise SystemExit("h2load missing: apt-get install nghttp2-client")
+    require_h2load()
     sys.path.insert(0, str(REPO))
     started = time.perf_counter()
-    print(f"cello soak: {os.cpu_count()} CPUs, load {load_average()}", flush=True)
+    print(f"cello soak: {os.cpu_count()} CPUs, load {load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="cello-soak-") as tmp:
         stubs = Path(tmp) / "stubs"
         build_stubs(stubs)
@@ -197,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             server.join(10)
             if server.is_alive():
                 server.terminate()
-    print(f"total {time.perf_counter() - started:.0f} s, load {load_average()}")
+    print(f"total {time.perf_counter() - started:.0f} s, load {load()}")
     return 0
 
 

@@ -20,9 +20,7 @@ import os
 import platform
 import pstats
 import re
-import shutil
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -30,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from harness import finish, frame, load, require_h2load
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -75,11 +75,6 @@ class Samples:
     rates: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)  # server process CPU per call
     busy: list[float] = field(default_factory=list)  # server CPU seconds per wall second
-
-
-def frame(payload: bytes) -> bytes:
-    """A gRPC length-prefixed message (uncompressed)."""
-    return b"\0" + struct.pack(">I", len(payload)) + payload
 
 
 def parse_args(argv: list[str] | None) -> Plan:
@@ -316,14 +311,9 @@ def summary(results: dict[str, dict[str, Samples]]) -> list[str]:
     return lines
 
 
-def load() -> str:
-    return "/".join(f"{x:.1f}" for x in os.getloadavg())
-
-
 def main(argv: list[str] | None = None) -> int:
     plan = parse_args(argv)
-    if shutil.which("h2load") is None:
-        raise SystemExit("h2load not found; install nghttp2-client (.ci/install-peers.sh)")
+    require_h2load()
     started = time.perf_counter()
     print(
         f"cello benchmark: Python {platform.python_version()}, {os.cpu_count()} CPUs,"
@@ -359,10 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         path = HERE / f"profile-{kind}.prof"
         print(f"\n{LABELS[kind]}: event-loop thread, by own time (python -m pstats {path})")
         pstats.Stats(str(path)).sort_stats("tottime").print_stats(20)
-    if plan.profile:
-        print("note: cProfile slows the profiled server; this run's ratios are not figures")
-    print(f"total {time.perf_counter() - started:.1f} s, load {load()}")
-    return 0
+    return finish(started, profiled=bool(plan.profile))
 
 
 if __name__ == "__main__":

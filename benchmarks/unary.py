@@ -32,6 +32,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from harness import finish, load
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 KINDS = ("cello", "hand")
@@ -311,10 +313,6 @@ def print_profile(kind: str) -> None:
     pstats.Stats(str(path)).sort_stats("tottime").print_stats(15)
 
 
-def load() -> str:
-    return "/".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-
-
 def main(argv: list[str] | None = None) -> int:
     plan, args = parse_args(argv)
     sys.path.insert(0, str(REPO))
@@ -336,10 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             stop_servers(running)
     for kind in args.profile:
         print_profile(kind)
-    if args.profile:
-        print("note: cProfile slows the profiled server; this run's ratios are not figures")
-    print(f"total {time.perf_counter() - started:.1f} s, load {load()}")
-    return 0
+    return finish(started, profiled=bool(args.profile))
 
 
 if __name__ == "__main__":

@@ -18,24 +18,19 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from harness import frame, require_h2load
+
 REPO = Path(__file__).resolve().parent.parent
 TARGET = "examples.library:LibraryService"
 PATH = "/demo.library.v1.LibraryService/GetBook"
-
-
-def frame(message: bytes) -> bytes:
-    """A gRPC length-prefixed message (uncompressed)."""
-    return b"\0" + struct.pack(">I", len(message)) + message
 
 
 def start(workers: int, env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
@@ -103,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.calls, args.warmup = 1, 1_000, 200
-    if shutil.which("h2load") is None:
-        raise SystemExit("h2load missing: apt-get install nghttp2-client")
+    require_h2load()
     sys.path.insert(0, str(REPO))
     env = {
         **os.environ,

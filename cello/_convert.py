@@ -267,26 +267,28 @@ def _upper_snake(name: str) -> str:
 # -- well-known types --------------------------------------------------------------------
 
 
-def _fill_timestamp(message: Any, value: Any, where: str) -> None:
-    if isinstance(value, dt.datetime):
-        message.FromDatetime(value)  # a naive datetime is taken as UTC
-    elif isinstance(value, str):
-        _from_json(message, value, where, "an RFC 3339 timestamp")
-    elif isinstance(value, Message) and value.DESCRIPTOR is message.DESCRIPTOR:
-        message.CopyFrom(value)
-    else:
-        raise ValueError(f"{where}: expected a datetime, got {type(value).__name__} {value!r}")
+def _time_filler(python_type: type, convert: str, expect: str) -> Callable[[Any, Any, str], None]:
+    """The filler of a Timestamp or Duration: from `python_type` through the message's
+    `convert` method, from its JSON string form (`expect` names it), or from a copy."""
+
+    def fill(message: Any, value: Any, where: str) -> None:
+        if isinstance(value, python_type):
+            getattr(message, convert)(value)
+        elif isinstance(value, str):
+            _from_json(message, value, where, expect)
+        elif isinstance(value, Message) and value.DESCRIPTOR is message.DESCRIPTOR:
+            message.CopyFrom(value)
+        else:
+            raise ValueError(
+                f"{where}: expected a {python_type.__name__}, got {type(value).__name__} {value!r}"
+            )
+
+    return fill
 
 
-def _fill_duration(message: Any, value: Any, where: str) -> None:
-    if isinstance(value, dt.timedelta):
-        message.FromTimedelta(value)
-    elif isinstance(value, str):
-        _from_json(message, value, where, 'a duration like "1.5s"')
-    elif isinstance(value, Message) and value.DESCRIPTOR is message.DESCRIPTOR:
-        message.CopyFrom(value)
-    else:
-        raise ValueError(f"{where}: expected a timedelta, got {type(value).__name__} {value!r}")
+# a naive datetime is taken as UTC
+_fill_timestamp = _time_filler(dt.datetime, "FromDatetime", "an RFC 3339 timestamp")
+_fill_duration = _time_filler(dt.timedelta, "FromTimedelta", 'a duration like "1.5s"')
 
 
 def _from_json(message: Any, text: str, where: str, expect: str) -> None:

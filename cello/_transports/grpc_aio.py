@@ -112,18 +112,26 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
 
     incoming = _stream_incoming(parse) if ep.client_streaming else _unary_incoming(parse)
 
-    async def unary_response(raw: Any, context: Context) -> bytes:
-        call = GrpcAioCall(method, context)
+    # a unary reply is serialized inside the handler's try, so a failure there is its status
+    finish = _serialized if not ep.server_streaming else _discarded
+
+    async def served(raw: Any, call: GrpcAioCall, context: Context) -> Any:
+        """Parse, run between the middleware's enter and leave, finish the reply; a failure
+        is sent as the call's status and re-raised for grpc."""
         try:
             request = incoming(raw, call)
             enter(request, call)
             try:
-                payload: bytes = (await run(request, call)).SerializeToString()
+                return finish(await run(request, call))
             finally:
                 leave()
         except BaseException as exc:
             await _fail(exc, call, context)
             raise
+
+    async def unary_response(raw: Any, context: Context) -> bytes:
+        call = GrpcAioCall(method, context)
+        payload: bytes = await served(raw, call, context)
         call.response_size = len(payload)
         call.code = 0
         if call.compression is not None and not call._headers_sent:
@@ -134,16 +142,7 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
 
     async def stream_response(raw: Any, context: Context) -> None:
         call = GrpcAioCall(method, context)
-        try:
-            request = incoming(raw, call)
-            enter(request, call)
-            try:
-                await run(request, call)
-            finally:
-                leave()
-        except BaseException as exc:
-            await _fail(exc, call, context)
-            raise
+        await served(raw, call, context)
         call.code = 0
         if call.trailers:
             context.set_trailing_metadata(call.trailers)
@@ -154,6 +153,14 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
     factory = getattr(grpc, f"{left}_{right}_rpc_method_handler")
     handler: grpc.RpcMethodHandler[Any, Any] = factory(behavior)
     return handler
+
+
+def _serialized(reply: Any) -> bytes:
+    return reply.SerializeToString()  # type: ignore[no-any-return]
+
+
+def _discarded(reply: Any) -> None:
+    return None
 
 
 def _stream_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, CallContext], Any]:
