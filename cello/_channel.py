@@ -91,10 +91,7 @@ class GrpcChannel(AsyncClosing):
             target,
             tls=tls,
             timeout=timeout,
-            options=[
-                ("grpc.max_send_message_length", max_message_size),
-                ("grpc.max_receive_message_length", max_message_size),
-            ],
+            max_message_size=max_message_size,
         )
         return cls(target, channel, raise_on_error=raise_on_error, local_stubs=local_stubs)
 

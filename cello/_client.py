@@ -126,10 +126,7 @@ class StubClient(AsyncClosing):
             target,
             tls=tls,
             timeout=timeout,
-            options=[
-                ("grpc.max_send_message_length", max_message_size),
-                ("grpc.max_receive_message_length", max_message_size),
-            ],
+            max_message_size=max_message_size,
         )
         client = cls(channel)
         client._owns_channel = True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -42,16 +41,22 @@ async def open_channel(
     *,
     tls: ClientTls | None = None,
     timeout: float = 10.0,
-    options: Sequence[tuple[str, Any]] = (),
+    max_message_size: int = 4_194_304,
 ) -> grpc.aio.Channel:
     """Open a channel to `target` ("host:port"), over TLS with `tls`, and wait until ready.
+
+    `max_message_size` caps the messages sent and received, in bytes.
 
     Raises:
         GrpcError: UNAVAILABLE with the reason (a TLS handshake failure at once, with the
             fix), or when no connection is made within `timeout` seconds.
     """
+    options = [
+        ("grpc.max_send_message_length", max_message_size),
+        ("grpc.max_receive_message_length", max_message_size),
+    ]
     if tls is None:
-        channel = grpc.aio.insecure_channel(target, options=list(options))
+        channel = grpc.aio.insecure_channel(target, options=options)
     else:
         opts = [*options, *tls.channel_options()]
         channel = grpc.aio.secure_channel(target, tls.credentials(), options=opts)
