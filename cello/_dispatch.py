@@ -17,6 +17,7 @@ from ._endpoint import INTERNAL_MESSAGE, Endpoint, Limiter, Middleware, endpoint
 from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
 from ._service import method_options
+from ._validation import invalid_argument
 
 logger = logging.getLogger("cello.grpc")
 
@@ -135,8 +136,8 @@ def _request_converter(binding: MethodBinding) -> Callable[[Any, CallContext], A
 def _decoded(decode: Callable[[Any], Any], message: Any) -> Any:
     try:
         return decode(message)
-    except ValueError as exc:  # raised by the user's dataclass validation (__post_init__)
-        raise GrpcError(GrpcError.INVALID_ARGUMENT, str(exc)) from exc
+    except ValueError as exc:  # the user's validation: pydantic, or a `__post_init__`
+        raise invalid_argument(exc) from exc
 
 
 async def _unwrap(result: GrpcResponse[Any], call: CallContext, first: bool) -> Any:

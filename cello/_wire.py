@@ -68,6 +68,9 @@ class PyEnum(dict[K, V]):
 
 def default_of(cls: type, name: str) -> Any:
     """The default of dataclass field `name` (calling its factory), evaluated once at import."""
+    model_fields = getattr(cls, "model_fields", None)  # a pydantic model
+    if isinstance(model_fields, dict) and not dataclasses.is_dataclass(cls):
+        return model_fields[name].get_default(call_default_factory=True)
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()

@@ -21,6 +21,7 @@ from typing import Any
 
 from cello._errors import DefinitionError
 
+from .fields import FieldSpec, class_fields
 from .imports import client_imports, client_modules
 from .model import (
     EnumDef,
@@ -227,7 +228,7 @@ def _class_fields(
     """`(name, annotation, default source or None)` for each field of a dataclass message."""
     assert m.python is not None
     cls = _resolve(m.python)
-    declared = {f.name: f for f in dataclasses.fields(cls)}
+    declared = {f.name: f for f in class_fields(cls, f"{m.python.module}.{m.python.qualname}")}
     where = f"{m.python.module}.{m.python.qualname}"
     out = []
     for name, fields in _python_fields(m):
@@ -312,7 +313,7 @@ class _Literal:
         self.enums = names(list(b.enums.values()))
         self.messages = names(list(b.messages.values()))
 
-    def default(self, spec: dataclasses.Field[Any], where: str) -> str | None:
+    def default(self, spec: FieldSpec, where: str) -> str | None:
         if spec.default is not dataclasses.MISSING:
             return self.value(spec.default, where)
         factory: Callable[[], Any] | Any = spec.default_factory

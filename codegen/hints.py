@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import sys
 import types
 import typing
 from collections import abc
@@ -52,8 +53,18 @@ class Mapped:
 
 
 def is_message_class(hint: Any) -> bool:
-    """A dataclass type becomes a message."""
-    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
+    """A dataclass (or a pydantic model) type becomes a message."""
+    return isinstance(hint, type) and (dataclasses.is_dataclass(hint) or is_pydantic_model(hint))
+
+
+def is_pydantic_model(hint: Any) -> bool:
+    """A `pydantic.BaseModel` subclass. Pydantic is only looked up if the user's code has
+    already imported it, so Cello never pays its import cost for others."""
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is None or not isinstance(hint, type):
+        return False
+    base = pydantic.BaseModel
+    return hint is not base and issubclass(hint, base)
 
 
 def is_enum_class(hint: Any) -> bool:

@@ -20,6 +20,7 @@ from cello._service import (
 
 from . import contract, naming
 from .cycles import refuse_required_cycles
+from .fields import class_fields
 from .hints import Mapped, is_enum_class, is_message_class, map_hint
 from .layout import PackageFiles, check_one_package_per_file
 from .model import (
@@ -366,26 +367,18 @@ class _SchemaBuilder:
         hints = _hints(cls, where)
         fields: list[tuple[str, Mapped]] = []
         docs: dict[str, str] = {}
-        for f in dataclasses.fields(cls):
-            fwhere = f"{where}.{f.name}"
-            if not f.init:
-                raise DefinitionError(
-                    f"{fwhere}: fields with init=False cannot be filled from the wire; "
-                    "remove init=False or make it a property"
-                )
-            mapped = map_hint(hints[f.name], fwhere)
-            number = f.metadata.get("number") if f.metadata else None
-            if number is not None:
-                mapped = dataclasses.replace(mapped, number=number)
-            fields.append((f.name, mapped))
-            docs[f.name] = contract.field_doc(hints[f.name])
+        specs = class_fields(cls, where)
+        for spec in specs:
+            fwhere = f"{where}.{spec.name}"
+            hint = hints[spec.name]
+            mapped = map_hint(hint, fwhere)
+            if spec.number is not None:
+                mapped = dataclasses.replace(mapped, number=spec.number)
+            fields.append((spec.name, mapped))
+            docs[spec.name] = contract.clean_doc(spec.description) or contract.field_doc(hint)
         history = self._history(full, cls, scope, "message")
         field_defs, oneofs, reserved = self._fields(pkg, fields, where, full, history=history)
-        defaulted = {
-            f.name
-            for f in dataclasses.fields(cls)
-            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        }
+        defaulted = {spec.name for spec in specs if spec.has_default}
         field_defs = tuple(
             dataclasses.replace(
                 f, doc=docs.get(f.python_name, ""), has_default=f.python_name in defaulted
