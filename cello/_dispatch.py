@@ -6,6 +6,7 @@ decided once here, at registration; the per-call closures only call what was cho
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from ._endpoint import INTERNAL_MESSAGE, Endpoint, Limiter, Middleware, endpoint
 from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
 from ._service import method_options
+from ._threads import HandlerThreads, in_thread, iterate_in_thread
 from ._validation import invalid_argument
 
 logger = logging.getLogger("cello.grpc")
@@ -28,10 +30,13 @@ def service_endpoints(
     *,
     middleware: Sequence[Middleware] = (),
     limiter: Limiter | None = None,
+    threads: HandlerThreads | None = None,
 ) -> list[Endpoint]:
-    """One endpoint per rpc of `binding`, served by `instance`'s methods."""
+    """One endpoint per rpc of `binding`, served by `instance`'s methods; plain `def`
+    methods run in `threads`."""
+    threads = threads or HandlerThreads(8)
     return [
-        method_endpoint(m, instance, middleware=middleware, limiter=limiter)
+        method_endpoint(m, instance, middleware=middleware, limiter=limiter, threads=threads)
         for m in binding.methods
     ]
 
@@ -42,10 +47,11 @@ def method_endpoint(
     *,
     middleware: Sequence[Middleware] = (),
     limiter: Limiter | None = None,
+    threads: HandlerThreads | None = None,
 ) -> Endpoint:
     """The endpoint of one rpc: the user's method wrapped in request/response conversion."""
     func = getattr(instance, binding.python_name)
-    invoke = _invoker(binding, func)
+    invoke = _invoker(binding, func, threads or HandlerThreads(8))
     convert = _converter(binding)
 
     if binding.server_streaming:
@@ -78,7 +84,18 @@ def method_endpoint(
     )
 
 
-def _invoker(binding: MethodBinding, func: Callable[..., Any]) -> Callable[[Any, CallContext], Any]:
+def _off_the_loop(func: Callable[..., Any], threads: HandlerThreads) -> Callable[..., Any]:
+    """A sync handler made async: it runs in the pool, so it cannot block the event loop."""
+    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+        return func
+    if inspect.isgeneratorfunction(func):
+        return iterate_in_thread(func, threads)
+    return in_thread(func, threads)
+
+
+def _invoker(
+    binding: MethodBinding, func: Callable[..., Any], threads: HandlerThreads
+) -> Callable[[Any, CallContext], Any]:
     """How to call the user's method with one request message (or a stream of them)."""
     options = method_options(func)
     if options is not None and not options.implemented:
@@ -91,6 +108,7 @@ def _invoker(binding: MethodBinding, func: Callable[..., Any]) -> Callable[[Any,
             raise GrpcError(GrpcError.UNIMPLEMENTED, message)
 
         return unimplemented
+    func = _off_the_loop(func, threads)
     convert = _request_converter(binding)
     style = binding.style
     if binding.client_streaming:

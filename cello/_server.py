@@ -22,6 +22,7 @@ from ._errors import DefinitionError, GrpcError
 from ._reflection import Health, add_reflection
 from ._service import GrpcService
 from ._stubs import SchemaSource, load_schema
+from ._threads import HandlerThreads
 from ._transports.grpc_aio import COMPRESSION, generic_handlers
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class GrpcServer:
         # Health and reflection are grpc servicers outside this limit, so probes still
         # answer when the server is busy.
         self._limiter = Limiter(self.config.concurrency_limit)
+        self._threads = HandlerThreads(self.config.handler_threads)
         self._web_app: GrpcWebApp | None = None
         self._web: Any = None
         self._certs: CertificateWatcher | None = None
@@ -322,7 +324,11 @@ class GrpcServer:
         for instance in instances:
             binding = by_class[f"{type(instance).__module__}:{type(instance).__qualname__}"]
             endpoints += service_endpoints(
-                binding, instance, middleware=middleware, limiter=self._limiter
+                binding,
+                instance,
+                middleware=middleware,
+                limiter=self._limiter,
+                threads=self._threads,
             )
             self._bindings[binding.full_name] = binding
         self._endpoints = endpoints
@@ -356,6 +362,7 @@ class GrpcServer:
             await server.stop(grace)
         else:  # both ports drain at once, within one grace period
             await asyncio.gather(server.stop(grace), web.stop(grace))
+        self._threads.shutdown()
 
     async def wait_for_termination(self) -> None:
         """Block until the server stops."""

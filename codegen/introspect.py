@@ -14,6 +14,7 @@ from cello._service import (
     GrpcService,
     MethodOptions,
     is_async_iterator,
+    is_sync_iterator,
     streaming_kind,
     to_rpc_name,
 )
@@ -207,7 +208,7 @@ class _SchemaBuilder:
             request, style = self._stream_request(pkg, params, hints, where)
         else:
             request, style = self._request(pkg, rpc, params, hints, where)
-        response = self._response(pkg, rpc, hints.get("return", _MISSING), where)
+        response = self._response(pkg, rpc, hints.get("return", _MISSING), where, server)
         return MethodDef(
             name=rpc,
             python_name=attr,
@@ -285,8 +286,8 @@ class _SchemaBuilder:
             )
         return single
 
-    def _response(self, pkg: _Package, rpc: str, hint: Any, where: str) -> TypeRef:
-        if is_async_iterator(hint):
+    def _response(self, pkg: _Package, rpc: str, hint: Any, where: str, streaming: bool) -> TypeRef:
+        if is_async_iterator(hint) or (streaming and is_sync_iterator(hint)):
             hint = get_args(hint)[0] if get_args(hint) else _MISSING
         if get_origin(hint) is GrpcResponse:  # `-> GrpcResponse[Book]` answers a Book
             (hint,) = get_args(hint)
