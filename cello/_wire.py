@@ -6,7 +6,10 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from decimal import Decimal as Decimal
+from decimal import InvalidOperation
+from typing import Any, TypeVar, overload
+from uuid import UUID as UUID
 
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
 
@@ -239,3 +242,86 @@ def empty_in(_: Any = None) -> empty_pb2.Empty:
 def empty_out(_: Any) -> None:
     """Empty → None."""
     return None
+
+
+# -- Python types carried in a string ------------------------------------------------------
+
+
+@overload
+def enc_uuid(value: UUID) -> str: ...
+@overload
+def enc_uuid(value: None) -> None: ...
+def enc_uuid(value: UUID | None) -> str | None:
+    """A UUID's canonical form, `8-4-4-4-12` lowercase hex (None passes through)."""
+    if value is None:
+        return None
+    if not isinstance(value, UUID):
+        raise wrong_type("uuid.UUID", value)
+    return str(value)
+
+
+def dec_uuid(text: str, where: str) -> UUID:
+    """A UUID from the wire (any form `uuid.UUID` reads); anything else is refused."""
+    try:
+        return UUID(text)
+    except ValueError:
+        raise WireError(f"{where}: {text!r} is not a UUID") from None
+
+
+@overload
+def enc_decimal(value: Decimal) -> str: ...
+@overload
+def enc_decimal(value: None) -> None: ...
+def enc_decimal(value: Decimal | None) -> str | None:
+    """A Decimal in `google.type.Decimal`'s string form; NaN and infinities are refused
+    (None passes through)."""
+    if value is None:
+        return None
+    if not isinstance(value, Decimal):
+        raise wrong_type("decimal.Decimal", value)
+    if not value.is_finite():
+        raise ValueError(f"{value} has no decimal string form; send a finite Decimal")
+    return str(value)
+
+
+def dec_decimal(text: str, where: str) -> Decimal:
+    """A Decimal from its string form ("" — an unset proto3 string — is 0); exact, never a float."""
+    if not text:
+        return Decimal(0)
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise WireError(f"{where}: {text!r} is not a decimal number") from None
+    if not value.is_finite() or text.strip() != text or "_" in text:
+        raise WireError(f"{where}: {text!r} is not a decimal number")
+    return value
+
+
+class Choices:
+    """A `Literal` field's strings: a value outside them is refused, sent or received."""
+
+    __slots__ = ("where", "choices")
+
+    def __init__(self, where: str, choices: tuple[str, ...]) -> None:
+        self.where = where
+        self.choices = frozenset(choices)
+
+    def _refusal(self, value: object) -> str:
+        listed = ", ".join(sorted(map(repr, self.choices)))
+        return f"{self.where}: {value!r} is not one of {listed}"
+
+    @overload
+    def enc(self, value: str) -> str: ...
+    @overload
+    def enc(self, value: None) -> None: ...
+    def enc(self, value: str | None) -> str | None:
+        """The value to send (None passes through); ValueError if it is not a choice."""
+        if value is not None and value not in self.choices:
+            raise ValueError(self._refusal(value))
+        return value
+
+    def dec(self, text: str) -> Any:
+        """The received value; WireError if it is not a choice."""
+        if text not in self.choices:
+            raise WireError(self._refusal(text))
+        return text

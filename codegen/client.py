@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import enum
 import inspect
 import json
@@ -16,6 +17,7 @@ import math
 import re
 import sys
 import typing
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -93,6 +95,7 @@ class _ClientBuilder(StubBuilder):
     # the well-known types' modules come through `cello.client`, so the module's only
     # absolute import is `cello`: its import block sorts the same in any project
     wkt_prefix = "_w."
+    newtype_casts = False  # the client's own classes use the base types
 
     def py_class(self, ref: MessageDef | EnumDef) -> str:
         return self.ref(ref.full_name, self.ident(ref))
@@ -358,11 +361,16 @@ class _Literal:
             return "_dt." + repr(value).removeprefix("datetime.").replace(
                 "datetime.timezone", "_dt.timezone"
             )
+        if isinstance(value, (uuid.UUID, decimal.Decimal)):
+            return f'_w.{type(value).__name__}("{value}")'
         if isinstance(value, (list, tuple)):
             items = [self._source(v) for v in value]
             if None in items:
                 return None
-            return "[" + ", ".join(typing.cast(list[str], items)) + "]"
+            text = ", ".join(typing.cast(list[str], items))
+            if isinstance(value, list):
+                return f"[{text}]"
+            return f"({text},)" if len(items) == 1 else f"({text})"
         if isinstance(value, dict):
             pairs = [(self._source(k), self._source(v)) for k, v in value.items()]
             if any(k is None or v is None for k, v in pairs):

@@ -22,7 +22,7 @@ from cello._service import (
 from . import contract, naming
 from .cycles import refuse_required_cycles
 from .fields import class_fields
-from .hints import Mapped, is_enum_class, is_message_class, map_hint
+from .hints import Mapped, is_enum_class, is_message_class, map_hint, mentions_newtype
 from .layout import PackageFiles, check_one_package_per_file
 from .model import (
     EnumDef,
@@ -380,9 +380,13 @@ class _SchemaBuilder:
         history = self._history(full, cls, scope, "message")
         field_defs, oneofs, reserved = self._fields(pkg, fields, where, full, history=history)
         defaulted = {spec.name for spec in specs if spec.has_default}
+        newtypes = {spec.name for spec in specs if mentions_newtype(hints[spec.name])}
         field_defs = tuple(
             dataclasses.replace(
-                f, doc=docs.get(f.python_name, ""), has_default=f.python_name in defaulted
+                f,
+                doc=docs.get(f.python_name, ""),
+                has_default=f.python_name in defaulted,
+                newtype=f.python_name in newtypes,
             )
             for f in field_defs
         )
@@ -463,6 +467,7 @@ class _SchemaBuilder:
                 oneof=oneof,
                 explicit_number=mapped.number is not None,
                 nullable=mapped.optional,
+                as_tuple=mapped.as_tuple,
             )
             for (proto, py, mapped, oneof), number in zip(slots, numbering.numbers, strict=True)
         )

@@ -57,12 +57,22 @@ WKT_FILES = {
 }
 
 
+class Convert(StrEnum):
+    """A Python type sent as a protobuf string, converted by the generated code."""
+
+    UUID = "uuid"
+    DECIMAL = "decimal"
+    LITERAL = "literal"
+
+
 @dataclass(frozen=True, slots=True)
 class TypeRef:
     """A field or method type: a scalar name (`int64`), or a message/enum full name."""
 
     kind: Kind
     name: str  # "int64" | "demo.v1.User" | "google.protobuf.Timestamp"
+    convert: Convert | None = None  # a Python type carried in a scalar
+    choices: tuple[str, ...] = ()  # a Literal's strings (template quotes them with json.dumps)
 
     @property
     def wkt(self) -> Wkt | None:
@@ -96,6 +106,8 @@ class FieldDef:
     has_default: bool = False  # the Python field or parameter has a default
     nullable: bool = False  # the Python hint admits None
     doc: str = ""  # becomes a `//` comment above the field
+    as_tuple: bool = False  # a repeated field the Python class holds as `tuple[T, ...]`
+    newtype: bool = False  # the Python hint names a `NewType` of the wire type
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ CASE_MODULES = {
     "grpc_testing": "tests.codegen.cases.grpc_testing.service",
     "idempotent": "tests.codegen.cases.idempotent.service",
     "pydantic": "tests.codegen.cases.pydantic.service",
+    "types": "tests.codegen.cases.types.service",
 }
 
 
