@@ -12,6 +12,7 @@ from typing import Any, TypeVar, overload
 from uuid import UUID as UUID
 
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
+from google.type import date_pb2, timeofday_pb2
 
 from ._errors import WireError
 
@@ -325,3 +326,65 @@ class Choices:
         if text not in self.choices:
             raise WireError(self._refusal(text))
         return text
+
+
+# -- google.type: calendar dates and times of day ------------------------------------------
+
+
+@overload
+def date(value: dt.date) -> date_pb2.Date: ...
+@overload
+def date(value: None) -> None: ...
+def date(value: dt.date | None) -> date_pb2.Date | None:
+    """A `datetime.date` as a `google.type.Date` (None passes through)."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise wrong_type("datetime.date", value)
+    return date_pb2.Date(year=value.year, month=value.month, day=value.day)
+
+
+def from_date(d: date_pb2.Date, where: str = "Date") -> dt.date:
+    """A full `google.type.Date`; a partial one (year, month or day 0) has no `date`."""
+    try:
+        return dt.date(d.year, d.month, d.day)
+    except ValueError:
+        raise WireError(
+            f"{where}: {d.year:04}-{d.month:02}-{d.day:02} is not a full calendar date "
+            "(google.type.Date allows 0 parts, datetime.date does not)"
+        ) from None
+
+
+@overload
+def time_of_day(value: dt.time) -> timeofday_pb2.TimeOfDay: ...
+@overload
+def time_of_day(value: None) -> None: ...
+def time_of_day(value: dt.time | None) -> timeofday_pb2.TimeOfDay | None:
+    """A `datetime.time` as a `google.type.TimeOfDay`; an aware time is refused (the type
+    has no zone). None passes through."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.time):
+        raise wrong_type("datetime.time", value)
+    if value.tzinfo is not None:
+        raise ValueError(f"{value}: google.type.TimeOfDay has no time zone; send a naive time")
+    return timeofday_pb2.TimeOfDay(
+        hours=value.hour,
+        minutes=value.minute,
+        seconds=value.second,
+        nanos=value.microsecond * 1000,
+    )
+
+
+def from_time_of_day(t: timeofday_pb2.TimeOfDay, where: str = "TimeOfDay") -> dt.time:
+    """A `datetime.time`; nanoseconds below a microsecond must be 0 (nothing is dropped)."""
+    micros, rest = divmod(t.nanos, 1000)
+    try:
+        if rest:
+            raise ValueError
+        return dt.time(t.hours, t.minutes, t.seconds, micros)
+    except ValueError:
+        raise WireError(
+            f"{where}: {t.hours:02}:{t.minutes:02}:{t.seconds:02}.{t.nanos:09} is not a "
+            "datetime.time (24:00, leap seconds and sub-microsecond nanos have none)"
+        ) from None

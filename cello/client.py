@@ -12,6 +12,7 @@ import grpc.aio
 
 # generated clients name the well-known types' classes through this module
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
+from google.type import date_pb2, timeofday_pb2
 
 from ._client import Metadata, to_grpc_metadata
 from ._errors import GrpcError
@@ -21,6 +22,7 @@ from ._wire import (
     Decimal,
     PyEnum,
     WireEnum,
+    date,
     dec_decimal,
     dec_uuid,
     default_of,
@@ -29,12 +31,15 @@ from ._wire import (
     empty_out,
     enc_decimal,
     enc_uuid,
+    from_date,
     from_duration,
     from_struct,
+    from_time_of_day,
     from_timestamp,
     from_value,
     redefined,
     struct,
+    time_of_day,
     timestamp,
     unset_oneof,
     value,
@@ -51,6 +56,8 @@ __all__ = [
     "Rpc",
     "SyncClient",
     "WireEnum",
+    "date",
+    "date_pb2",
     "dec_decimal",
     "dec_uuid",
     "default_of",
@@ -61,13 +68,17 @@ __all__ = [
     "empty_pb2",
     "enc_decimal",
     "enc_uuid",
+    "from_date",
     "from_duration",
     "from_struct",
+    "from_time_of_day",
     "from_timestamp",
     "from_value",
     "redefined",
     "struct",
     "struct_pb2",
+    "time_of_day",
+    "timeofday_pb2",
     "timestamp",
     "timestamp_pb2",
     "unset_oneof",

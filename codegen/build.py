@@ -65,7 +65,9 @@ def write_outputs(texts: dict[str, str], out: Path) -> list[Path]:
     Everything is produced in a scratch directory first, so a failing protoc leaves `out`
     as it was.
     """
-    protos = [p for p in texts if p.endswith(".proto")]
+    # `google/type/*.proto` ship beside the user's for other languages; Python has their
+    # `_pb2` modules from googleapis-common-protos, so they are not compiled again
+    protos = [p for p in texts if p.endswith(".proto") and not p.startswith("google/")]
     with tempfile.TemporaryDirectory(prefix="cello-gen-") as scratch:
         root = Path(scratch)
         for rel, text in texts.items():

@@ -48,6 +48,8 @@ _WKT_PY = {
     Wkt.VALUE: "Any",
     Wkt.LIST_VALUE: "list[Any]",
     Wkt.EMPTY: "None",
+    Wkt.DATE: "_dt.date",
+    Wkt.TIME_OF_DAY: "_dt.time",
 }
 
 
@@ -357,7 +359,7 @@ class _Literal:
         if isinstance(value, enum.Enum):
             key = (type(value).__module__, type(value).__qualname__)
             return f"{self.enums[key]}.{value.name}" if key in self.enums else None
-        if isinstance(value, (dt.datetime, dt.timedelta)):
+        if isinstance(value, (dt.datetime, dt.timedelta, dt.date, dt.time)):
             return "_dt." + repr(value).removeprefix("datetime.").replace(
                 "datetime.timezone", "_dt.timezone"
             )

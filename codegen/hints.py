@@ -29,7 +29,12 @@ SCALARS: dict[type, str] = {
 MAP_KEY_TYPES = frozenset(
     "int32 int64 uint32 uint64 sint32 sint64 fixed32 fixed64 sfixed32 sfixed64 bool string".split()
 )
-WKT_HINTS: dict[Any, Wkt] = {dt.datetime: Wkt.TIMESTAMP, dt.timedelta: Wkt.DURATION}
+WKT_HINTS: dict[Any, Wkt] = {
+    dt.datetime: Wkt.TIMESTAMP,
+    dt.timedelta: Wkt.DURATION,
+    dt.date: Wkt.DATE,
+    dt.time: Wkt.TIME_OF_DAY,
+}
 # Python types sent as a protobuf string, converted by the generated code
 STRING_TYPES: dict[Any, Convert] = {uuid.UUID: Convert.UUID, decimal.Decimal: Convert.DECIMAL}
 
@@ -37,7 +42,6 @@ _SUGGEST: dict[Any, str] = {
     set: "use `list[...]`",
     frozenset: "use `list[...]`",
     tuple: "use `tuple[T, ...]`, `list[T]` or a dataclass",
-    dt.date: "use `datetime`",
     complex: "use two `float` fields in a dataclass",
     object: "use `Any` for a dynamic value",
 }

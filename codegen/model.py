@@ -45,6 +45,8 @@ class Wkt(StrEnum):
     VALUE = "google.protobuf.Value"
     LIST_VALUE = "google.protobuf.ListValue"
     EMPTY = "google.protobuf.Empty"
+    DATE = "google.type.Date"
+    TIME_OF_DAY = "google.type.TimeOfDay"
 
 
 WKT_FILES = {
@@ -54,6 +56,8 @@ WKT_FILES = {
     Wkt.VALUE: "google/protobuf/struct.proto",
     Wkt.LIST_VALUE: "google/protobuf/struct.proto",
     Wkt.EMPTY: "google/protobuf/empty.proto",
+    Wkt.DATE: "google/type/date.proto",
+    Wkt.TIME_OF_DAY: "google/type/timeofday.proto",
 }
 
 

@@ -31,19 +31,27 @@ WKT_MODULES = {
     "google/protobuf/duration.proto": "duration_pb2",
     "google/protobuf/struct.proto": "struct_pb2",
     "google/protobuf/empty.proto": "empty_pb2",
+    "google/type/date.proto": "date_pb2",
+    "google/type/timeofday.proto": "timeofday_pb2",
 }
+# modules of `google.type` (from googleapis-common-protos); the others are `google.protobuf`'s
+TYPE_MODULES = frozenset({"date_pb2", "timeofday_pb2"})
 _IN_PLACE: dict[Wkt, str] = {Wkt.TIMESTAMP: "FromDatetime", Wkt.DURATION: "FromTimedelta"}
 _WKT_ENC = {
     Wkt.TIMESTAMP: "_w.timestamp({})",
     Wkt.DURATION: "_w.duration({})",
     Wkt.STRUCT: "_w.struct({})",
     Wkt.VALUE: "_w.value({})",
+    Wkt.DATE: "_w.date({})",
+    Wkt.TIME_OF_DAY: "_w.time_of_day({})",
 }
 _WKT_DEC = {
     Wkt.TIMESTAMP: "_w.from_timestamp({}, {where})",
     Wkt.DURATION: "_w.from_duration({}, {where})",
     Wkt.STRUCT: "_w.from_struct({})",
     Wkt.VALUE: "_w.from_value({})",
+    Wkt.DATE: "_w.from_date({}, {where})",
+    Wkt.TIME_OF_DAY: "_w.from_time_of_day({}, {where})",
 }
 _WKT_PY = {
     Wkt.TIMESTAMP: "_dt.datetime",
@@ -52,6 +60,8 @@ _WKT_PY = {
     Wkt.VALUE: "Any",
     Wkt.LIST_VALUE: "list[Any]",
     Wkt.EMPTY: "None",
+    Wkt.DATE: "_dt.date",
+    Wkt.TIME_OF_DAY: "_dt.time",
 }
 _SCALAR_PY = {
     "string": "str",
@@ -479,6 +489,10 @@ class StubBuilder:
             return "isinstance(v, _dt.datetime)"
         if wkt is Wkt.DURATION:
             return "isinstance(v, _dt.timedelta)"
+        if wkt is Wkt.DATE:  # a datetime is a date too, but is sent as a Timestamp
+            return "isinstance(v, _dt.date) and not isinstance(v, _dt.datetime)"
+        if wkt is Wkt.TIME_OF_DAY:
+            return "isinstance(v, _dt.time)"
         if wkt is Wkt.STRUCT:
             return "isinstance(v, dict)"
         if wkt is not None:

@@ -1,7 +1,8 @@
-"""Golden case: UUID, Decimal, Literal, tuple[T, ...] and NewType fields."""
+"""Golden case: UUID, Decimal, date, time, Literal, tuple[T, ...] and NewType fields."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -33,6 +34,10 @@ class Order:
     parent: uuid.UUID | None = None
     related: list[uuid.UUID] = field(default_factory=list)
     channel: Literal["web", "shop"] | None = None
+    due: dt.date = dt.date(2000, 1, 1)
+    opens: dt.time | None = None
+    holidays: list[dt.date] = field(default_factory=list)
+    when: dt.date | dt.time | None = None
 
 
 class Orders(GrpcService):

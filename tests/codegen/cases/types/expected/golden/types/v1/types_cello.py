@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 import tests.codegen.cases.types.service as _m0
@@ -56,7 +57,19 @@ def _enc_Order(o: _m0.Order) -> _pb2.Order:
         parent=_w.enc_uuid(o.parent),
         related=[_w.enc_uuid(x) for x in o.related],
         channel=_L_Order_channel.enc(o.channel),
+        due=_w.date(o.due),
+        opens=_w.time_of_day(o.opens),
+        holidays=[_w.date(x) for x in o.holidays],
     )
+    v = o.when
+    if v is None:
+        pass
+    elif isinstance(v, _dt.date) and not isinstance(v, _dt.datetime):
+        m.when_date.CopyFrom(_w.date(v))
+    elif isinstance(v, _dt.time):
+        m.when_time_of_day.CopyFrom(_w.time_of_day(v))
+    else:
+        raise _w.wrong_type("Order.when: expected _dt.date | _dt.time | None", v)
     return m
 
 
@@ -73,7 +86,20 @@ def _dec_Order(m: _pb2.Order) -> _m0.Order:
         parent=_w.dec_uuid(m.parent, "Order.parent") if m.HasField("parent") else None,
         related=[_w.dec_uuid(x, "Order.related") for x in m.related],
         channel=_L_Order_channel.dec(m.channel) if m.HasField("channel") else None,
+        due=_w.from_date(m.due, "Order.due"),
+        opens=_w.from_time_of_day(m.opens, "Order.opens") if m.HasField("opens") else None,
+        holidays=[_w.from_date(x, "Order.holidays") for x in m.holidays],
+        when=_oneof_Order_when(m),
     )
+
+
+def _oneof_Order_when(m: _pb2.Order) -> _dt.date | _dt.time | None:
+    which = m.WhichOneof("when")
+    if which == "when_date":
+        return _w.from_date(m.when_date, "Order.when")
+    if which == "when_time_of_day":
+        return _w.from_time_of_day(m.when_time_of_day, "Order.when")
+    return None
 
 
 def _enc_TotalRequest(o: dict[str, Any]) -> _pb2.TotalRequest:
