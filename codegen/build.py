@@ -117,7 +117,7 @@ def stale_files(out: Path, texts: dict[str, str]) -> list[Path]:
         path = out / rel
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             stale.append(path)
-        elif rel.endswith(".proto"):
+        elif rel.endswith(".proto") and not rel.startswith("google/"):  # shipped, not compiled
             stem = rel.removesuffix(".proto")
             stale += [
                 out / f"{stem}{suffix}"

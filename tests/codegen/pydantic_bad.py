@@ -1,6 +1,10 @@
-"""pydantic models with no valid protobuf mapping (module level, as users define them)."""
+"""Models and dataclasses with no valid protobuf mapping (module level, as users write them)."""
 
 from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -15,3 +19,23 @@ class WithTextNumber(BaseModel):
 
 class WithSet(BaseModel):
     tags: set[str]
+
+
+class Perm(enum.IntFlag):
+    READ = 1
+    WRITE = 2
+
+
+@dataclass
+class WithFlag:
+    perm: Perm
+
+
+@dataclass
+class WithPair:
+    pair: tuple[int, str]
+
+
+@dataclass
+class WithIntLiteral:
+    level: Literal[1, 2]

@@ -16,6 +16,9 @@ from . import bad, pydantic_bad
         (pydantic_bad.WithAlias, ["WithAlias.user_name", "alias 'userName'", "drop the alias"]),
         (pydantic_bad.WithTextNumber, ["WithTextNumber.a", "'5'", "is not an int"]),
         (pydantic_bad.WithSet, ["WithSet.tags", "set[str]", "use `list[...]`"]),
+        (pydantic_bad.WithFlag, ["WithFlag.perm", "flag enum", "`list[Enum]`"]),
+        (pydantic_bad.WithPair, ["WithPair.pair", "fixed-size tuple", "`tuple[T, ...]`"]),
+        (pydantic_bad.WithIntLiteral, ["WithIntLiteral.level", "non-string", "strings only"]),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else "",
 )
