@@ -182,8 +182,11 @@ def _converter(binding: MethodBinding) -> Callable[[Any], Any]:
         if type(result) is response_type:
             return result
         try:
-            # a dataclass result skips the (slow, ABC) Mapping check
-            dataclass_result = hasattr(type(result), "__dataclass_fields__")
+            # a dataclass or pydantic result skips the (slow, ABC) Mapping check
+            kind = type(result)
+            dataclass_result = hasattr(kind, "__dataclass_fields__") or hasattr(
+                kind, "__pydantic_fields__"
+            )
             if accepts_dict and not dataclass_result and isinstance(result, Mapping):
                 return dict_to_message(result, response_type)
             return encode(result)
