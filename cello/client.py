@@ -47,7 +47,6 @@ from ._wire import (
 )
 
 __all__ = [
-    "UUID",
     "AsyncClient",
     "Choices",
     "Decimal",
@@ -55,6 +54,7 @@ __all__ = [
     "PyEnum",
     "Rpc",
     "SyncClient",
+    "UUID",
     "WireEnum",
     "date",
     "date_pb2",
