@@ -67,7 +67,8 @@ def conversions(loops: int, repeat: int) -> dict[str, dict[str, float]]:
 
     out: dict[str, dict[str, float]] = {}
     for kind, module in (("dataclass", library), ("pydantic", library_pydantic)):
-        (binding,) = load_bindings([module.LibraryService]).values()
+        service = getattr(module, "PydanticLibraryService", None) or module.LibraryService
+        (binding,) = load_bindings([service]).values()
         add = next(m for m in binding.methods if m.name in ("AddBook", "GetBook"))
         get = next(m for m in binding.methods if m.name == "GetBook")
         book = module.CATALOGUE["978-0"]
@@ -95,7 +96,7 @@ async def wire(out: Path, seconds: float, rounds: int, concurrency: int) -> dict
     setups = {
         "dataclass": (library.LibraryService(), library_cello, library.GetBookRequest),
         "pydantic": (
-            library_pydantic.LibraryService(),
+            library_pydantic.PydanticLibraryService(),
             library_pydantic_cello,
             library_pydantic.GetBookRequest,
         ),
@@ -111,7 +112,9 @@ async def wire(out: Path, seconds: float, rounds: int, concurrency: int) -> dict
         servers.append(server)
         channel = grpc.aio.insecure_channel(server.address)
         channels.append(channel)
-        clients[kind] = (stubs.LibraryServiceClient(channel), request_type(isbn="978-0"))
+        client_class = getattr(stubs, "PydanticLibraryServiceClient", None)
+        client = (client_class or stubs.LibraryServiceClient)(channel)
+        clients[kind] = (client, request_type(isbn="978-0"))
     try:
 
         async def drive(kind: str, length: float) -> float:

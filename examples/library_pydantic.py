@@ -79,7 +79,7 @@ CATALOGUE = {
 }
 
 
-class LibraryService(GrpcService):
+class PydanticLibraryService(GrpcService):
     package = "demo.library_pydantic.v1"
 
     @grpc_method

@@ -14,7 +14,7 @@ from google.rpc import error_details_pb2
 from cello import GrpcError
 from cello.codegen.cli import main as cello_gen
 from cello.grpc import GrpcServer
-from examples.library_pydantic import Book, Genre, GetBookRequest, LibraryService, Loan
+from examples.library_pydantic import Book, Genre, GetBookRequest, Loan, PydanticLibraryService
 
 
 async def test_pydantic_library_over_the_wire(tmp_path: Path) -> None:
@@ -22,13 +22,13 @@ async def test_pydantic_library_over_the_wire(tmp_path: Path) -> None:
     sys.path.insert(0, str(tmp_path))
     try:
         from demo.library_pydantic.v1.library_pydantic_cello import (  # type: ignore[import-not-found]
-            LibraryServiceClient,
+            PydanticLibraryServiceClient,
         )
 
         server = GrpcServer(host="127.0.0.1", port=0, stubs_dir=tmp_path)
-        server.register_service(LibraryService())
+        server.register_service(PydanticLibraryService())
         async with server, grpc.aio.insecure_channel(server.address) as channel:
-            client = LibraryServiceClient(channel)
+            client = PydanticLibraryServiceClient(channel)
             dune = await client.GetBook(GetBookRequest(isbn="978-0"))
             assert isinstance(dune, Book)
             assert (dune.price, dune.authors[0].born) == (Decimal("9.99"), dt.date(1920, 10, 8))
