@@ -106,6 +106,8 @@ class CallContext:
     trailers: Pairs = ()
     compression: str | None = None
     _deadline: float | None = None  # a time.monotonic() instant
+    _abandoned = False  # the task serving the call was cancelled (a sync handler's thread
+    # runs on, and reads `cancelled`)
 
     def __init__(self, method: str, protocol: str = "", deadline: float | None = None) -> None:
         self.method = method
@@ -149,7 +151,7 @@ class CallContext:
     @property
     def cancelled(self) -> bool:
         """True once the client cancelled the call or its deadline passed."""
-        return False
+        return self._abandoned
 
     @property
     def headers_sent(self) -> bool:

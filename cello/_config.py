@@ -43,6 +43,9 @@ class GrpcConfig:
         web_json_ignore_unknown_fields: Connect JSON requests on the web port may carry
             fields the message does not have (they are dropped); by default such a request
             is refused with INVALID_ARGUMENT naming the field.
+        handler_threads: the size of the thread pool plain `def` handlers (and sync
+            generators) run in, so they never block the event loop; it bounds how many
+            sync calls run at once (the rest wait for a thread).
     """
 
     port: int = 50051
@@ -64,6 +67,7 @@ class GrpcConfig:
     drain_delay_secs: float = 0.0
     reuse_port: bool = False
     web_json_ignore_unknown_fields: bool = False
+    handler_threads: int = 16
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 0, 65535)
@@ -71,6 +75,7 @@ class GrpcConfig:
         _check_int("max_message_size", self.max_message_size, 1, 2**31 - 1)
         _check_int("keepalive_secs", self.keepalive_secs, 1, 24 * 3600)
         _check_int("concurrency_limit", self.concurrency_limit, 1, 1_000_000)
+        _check_int("handler_threads", self.handler_threads, 1, 1024)
         if self.shutdown_grace_secs < 0:
             raise ValueError(f"shutdown_grace_secs must be >= 0, got {self.shutdown_grace_secs}")
         if self.tls is not None and not isinstance(self.tls, TlsConfig):

@@ -6,6 +6,7 @@ decided once here, at registration; the per-call closures only call what was cho
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
@@ -16,6 +17,8 @@ from ._endpoint import INTERNAL_MESSAGE, Endpoint, Limiter, Middleware, endpoint
 from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
 from ._service import method_options
+from ._threads import HandlerThreads, in_thread, iterate_in_thread
+from ._validation import invalid_argument
 
 logger = logging.getLogger("cello.grpc")
 
@@ -26,10 +29,13 @@ def service_endpoints(
     *,
     middleware: Sequence[Middleware] = (),
     limiter: Limiter | None = None,
+    threads: HandlerThreads | None = None,
 ) -> list[Endpoint]:
-    """One endpoint per rpc of `binding`, served by `instance`'s methods."""
+    """One endpoint per rpc of `binding`, served by `instance`'s methods; plain `def`
+    methods run in `threads`."""
+    threads = threads or HandlerThreads(8)
     return [
-        method_endpoint(m, instance, middleware=middleware, limiter=limiter)
+        method_endpoint(m, instance, middleware=middleware, limiter=limiter, threads=threads)
         for m in binding.methods
     ]
 
@@ -40,10 +46,11 @@ def method_endpoint(
     *,
     middleware: Sequence[Middleware] = (),
     limiter: Limiter | None = None,
+    threads: HandlerThreads | None = None,
 ) -> Endpoint:
     """The endpoint of one rpc: the user's method wrapped in request/response conversion."""
     func = getattr(instance, binding.python_name)
-    invoke = _invoker(binding, func)
+    invoke = _invoker(binding, func, threads or HandlerThreads(8))
     convert = _converter(binding)
 
     if binding.server_streaming:
@@ -76,7 +83,18 @@ def method_endpoint(
     )
 
 
-def _invoker(binding: MethodBinding, func: Callable[..., Any]) -> Callable[[Any, CallContext], Any]:
+def _off_the_loop(func: Callable[..., Any], threads: HandlerThreads) -> Callable[..., Any]:
+    """A sync handler made async: it runs in the pool, so it cannot block the event loop."""
+    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+        return func
+    if inspect.isgeneratorfunction(func):
+        return iterate_in_thread(func, threads)
+    return in_thread(func, threads)
+
+
+def _invoker(
+    binding: MethodBinding, func: Callable[..., Any], threads: HandlerThreads
+) -> Callable[[Any, CallContext], Any]:
     """How to call the user's method with one request message (or a stream of them)."""
     options = method_options(func)
     if options is not None and not options.implemented:
@@ -89,6 +107,7 @@ def _invoker(binding: MethodBinding, func: Callable[..., Any]) -> Callable[[Any,
             raise GrpcError(GrpcError.UNIMPLEMENTED, message)
 
         return unimplemented
+    func = _off_the_loop(func, threads)
     convert = _request_converter(binding)
     style = binding.style
     if binding.client_streaming:
@@ -137,8 +156,8 @@ def _request_converter(binding: MethodBinding) -> Callable[[Any, CallContext], A
 def _decoded(decode: Callable[[Any], Any], message: Any) -> Any:
     try:
         return decode(message)
-    except ValueError as exc:  # raised by the user's dataclass validation (__post_init__)
-        raise GrpcError(GrpcError.INVALID_ARGUMENT, str(exc)) from exc
+    except ValueError as exc:  # the user's validation: pydantic, or a `__post_init__`
+        raise invalid_argument(exc) from exc
 
 
 async def _unwrap(result: GrpcResponse[Any], call: CallContext, first: bool) -> Any:
@@ -166,8 +185,11 @@ def _converter(binding: MethodBinding) -> Callable[[Any], Any]:
         if type(result) is response_type:
             return result
         try:
-            # a dataclass result skips the (slow, ABC) Mapping check
-            dataclass_result = hasattr(type(result), "__dataclass_fields__")
+            # a dataclass or pydantic result skips the (slow, ABC) Mapping check
+            kind = type(result)
+            dataclass_result = hasattr(kind, "__dataclass_fields__") or hasattr(
+                kind, "__pydantic_fields__"
+            )
             if accepts_dict and not dataclass_result and isinstance(result, Mapping):
                 return dict_to_message(result, response_type)
             return encode(result)

@@ -20,6 +20,7 @@ from ._dispatch import service_endpoints
 from ._endpoint import Endpoint, Limiter, Middleware, endpoint
 from ._errors import DefinitionError, GrpcError
 from ._service import GrpcService
+from ._threads import HandlerThreads
 from ._transports.grpc_aio import COMPRESSION, generic_handlers
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class GrpcServer:
         # Health and reflection are grpc servicers outside this limit, so probes still
         # answer when the server is busy.
         self._limiter = Limiter(self.config.concurrency_limit)
+        self._threads = HandlerThreads(self.config.handler_threads)
         self._web_app: GrpcWebApp | None = None
         self._web: Any = None
         self._certs: CertificateWatcher | None = None
@@ -327,7 +329,11 @@ class GrpcServer:
         for instance in instances:
             binding = by_class[f"{type(instance).__module__}:{type(instance).__qualname__}"]
             endpoints += service_endpoints(
-                binding, instance, middleware=middleware, limiter=self._limiter
+                binding,
+                instance,
+                middleware=middleware,
+                limiter=self._limiter,
+                threads=self._threads,
             )
             self._bindings[binding.full_name] = binding
         self._endpoints = endpoints
@@ -361,6 +367,7 @@ class GrpcServer:
             await server.stop(grace)
         else:  # both ports drain at once, within one grace period
             await asyncio.gather(server.stop(grace), web.stop(grace))
+        self._threads.shutdown()
 
     async def wait_for_termination(self) -> None:
         """Block until the server stops."""

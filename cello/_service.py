@@ -54,7 +54,10 @@ def grpc_method(
     implemented: bool = True,
     idempotent: bool = False,
 ) -> F | Callable[[F], F]:
-    """Mark an async method of a `GrpcService` as an rpc.
+    """Mark a method of a `GrpcService` as an rpc.
+
+    An `async def` runs on the event loop; a plain `def` (or a generator, for a server
+    stream) runs in the server's thread pool (`GrpcConfig.handler_threads`).
 
     Args:
         stream: the server sends a stream of responses (server streaming).
@@ -81,10 +84,10 @@ def grpc_method(
         if not callable(f):
             raise DefinitionError(f"@grpc_method decorates a function, got {f!r}")
         is_async = inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
-        if implemented and not is_async:
+        if not is_async and client_stream and implemented:
             raise DefinitionError(
-                f"{f.__module__}.{f.__qualname__}: gRPC methods must be `async def`; "
-                "add `async` to the definition"
+                f"{f.__module__}.{f.__qualname__}: a client-streaming method must be "
+                "`async def` (it reads requests with `async for`); add `async`"
             )
         setattr(f, _MARK, options)
         return f
@@ -151,6 +154,16 @@ def is_async_iterator(hint: Any) -> bool:
     return get_origin(hint) in (abc.AsyncIterator, abc.AsyncIterable, abc.AsyncGenerator)
 
 
+def is_sync_iterator(hint: Any) -> bool:
+    """True for `Iterator[T]`, `Iterable[T]` and `Generator[T, ...]`: a sync server stream."""
+    return get_origin(hint) in (abc.Iterator, abc.Iterable, abc.Generator)
+
+
+def is_sync_handler(func: Callable[..., Any]) -> bool:
+    """A plain `def` (or sync generator) handler, which runs in a thread."""
+    return not (inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func))
+
+
 def streaming_kind(
     func: Callable[..., Any], options: MethodOptions, *, where: str
 ) -> tuple[bool, bool]:
@@ -165,8 +178,15 @@ def streaming_kind(
         raise DefinitionError(f"{where}: cannot resolve type hints ({exc})") from exc
     returns = hints.get("return")
     server_hint = inspect.isasyncgenfunction(func) or is_async_iterator(returns)
+    if is_sync_handler(func):
+        server_hint = server_hint or inspect.isgeneratorfunction(func) or is_sync_iterator(returns)
     params = list(inspect.signature(func).parameters)[1:]
     client_hint = any(is_async_iterator(hints.get(p)) for p in params)
+    if client_hint and options.implemented and is_sync_handler(func):
+        raise DefinitionError(
+            f"{where}: a client-streaming method must be `async def` (it reads requests "
+            "with `async for`); add `async`"
+        )
     server = _agree(where, "stream", options.server_streaming, server_hint, "returns")
     client = _agree(where, "client_stream", options.client_streaming, client_hint, "takes")
     return client, server

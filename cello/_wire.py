@@ -6,9 +6,13 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from decimal import Decimal as Decimal
+from decimal import InvalidOperation
+from typing import Any, TypeVar, overload
+from uuid import UUID as UUID
 
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
+from google.type import date_pb2, timeofday_pb2
 
 from ._errors import WireError
 
@@ -70,6 +74,9 @@ class PyEnum(dict[K, V]):
 
 def default_of(cls: type, name: str) -> Any:
     """The default of dataclass field `name` (calling its factory), evaluated once at import."""
+    model_fields = getattr(cls, "model_fields", None)  # a pydantic model
+    if isinstance(model_fields, dict) and not dataclasses.is_dataclass(cls):
+        return model_fields[name].get_default(call_default_factory=True)
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
@@ -266,3 +273,148 @@ def empty_in(_: Any = None) -> empty_pb2.Empty:
 def empty_out(_: Any) -> None:
     """Empty → None."""
     return None
+
+
+# -- Python types carried in a string ------------------------------------------------------
+
+
+@overload
+def enc_uuid(value: UUID) -> str: ...
+@overload
+def enc_uuid(value: None) -> None: ...
+def enc_uuid(value: UUID | None) -> str | None:
+    """A UUID's canonical form, `8-4-4-4-12` lowercase hex (None passes through)."""
+    if value is None:
+        return None
+    if not isinstance(value, UUID):
+        raise wrong_type("uuid.UUID", value)
+    return str(value)
+
+
+def dec_uuid(text: str, where: str) -> UUID:
+    """A UUID from the wire (any form `uuid.UUID` reads); anything else is refused."""
+    try:
+        return UUID(text)
+    except ValueError:
+        raise WireError(f"{where}: {text!r} is not a UUID") from None
+
+
+@overload
+def enc_decimal(value: Decimal) -> str: ...
+@overload
+def enc_decimal(value: None) -> None: ...
+def enc_decimal(value: Decimal | None) -> str | None:
+    """A Decimal in `google.type.Decimal`'s string form; NaN and infinities are refused
+    (None passes through)."""
+    if value is None:
+        return None
+    if not isinstance(value, Decimal):
+        raise wrong_type("decimal.Decimal", value)
+    if not value.is_finite():
+        raise ValueError(f"{value} has no decimal string form; send a finite Decimal")
+    return str(value)
+
+
+def dec_decimal(text: str, where: str) -> Decimal:
+    """A Decimal from its string form ("" — an unset proto3 string — is 0); exact, never a float."""
+    if not text:
+        return Decimal(0)
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise WireError(f"{where}: {text!r} is not a decimal number") from None
+    if not value.is_finite() or text.strip() != text or "_" in text:
+        raise WireError(f"{where}: {text!r} is not a decimal number")
+    return value
+
+
+class Choices:
+    """A `Literal` field's strings: a value outside them is refused, sent or received."""
+
+    __slots__ = ("where", "choices")
+
+    def __init__(self, where: str, choices: tuple[str, ...]) -> None:
+        self.where = where
+        self.choices = frozenset(choices)
+
+    def _refusal(self, value: object) -> str:
+        listed = ", ".join(sorted(map(repr, self.choices)))
+        return f"{self.where}: {value!r} is not one of {listed}"
+
+    @overload
+    def enc(self, value: str) -> str: ...
+    @overload
+    def enc(self, value: None) -> None: ...
+    def enc(self, value: str | None) -> str | None:
+        """The value to send (None passes through); ValueError if it is not a choice."""
+        if value is not None and value not in self.choices:
+            raise ValueError(self._refusal(value))
+        return value
+
+    def dec(self, text: str) -> Any:
+        """The received value; WireError if it is not a choice."""
+        if text not in self.choices:
+            raise WireError(self._refusal(text))
+        return text
+
+
+# -- google.type: calendar dates and times of day ------------------------------------------
+
+
+@overload
+def date(value: dt.date) -> date_pb2.Date: ...
+@overload
+def date(value: None) -> None: ...
+def date(value: dt.date | None) -> date_pb2.Date | None:
+    """A `datetime.date` as a `google.type.Date` (None passes through)."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise wrong_type("datetime.date", value)
+    return date_pb2.Date(year=value.year, month=value.month, day=value.day)
+
+
+def from_date(d: date_pb2.Date, where: str = "Date") -> dt.date:
+    """A full `google.type.Date`; a partial one (year, month or day 0) has no `date`."""
+    try:
+        return dt.date(d.year, d.month, d.day)
+    except ValueError:
+        raise WireError(
+            f"{where}: {d.year:04}-{d.month:02}-{d.day:02} is not a full calendar date "
+            "(google.type.Date allows 0 parts, datetime.date does not)"
+        ) from None
+
+
+@overload
+def time_of_day(value: dt.time) -> timeofday_pb2.TimeOfDay: ...
+@overload
+def time_of_day(value: None) -> None: ...
+def time_of_day(value: dt.time | None) -> timeofday_pb2.TimeOfDay | None:
+    """A `datetime.time` as a `google.type.TimeOfDay`; an aware time is refused (the type
+    has no zone). None passes through."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.time):
+        raise wrong_type("datetime.time", value)
+    if value.tzinfo is not None:
+        raise ValueError(f"{value}: google.type.TimeOfDay has no time zone; send a naive time")
+    return timeofday_pb2.TimeOfDay(
+        hours=value.hour,
+        minutes=value.minute,
+        seconds=value.second,
+        nanos=value.microsecond * 1000,
+    )
+
+
+def from_time_of_day(t: timeofday_pb2.TimeOfDay, where: str = "TimeOfDay") -> dt.time:
+    """A `datetime.time`; nanoseconds below a microsecond must be 0 (nothing is dropped)."""
+    micros, rest = divmod(t.nanos, 1000)
+    try:
+        if rest:
+            raise ValueError
+        return dt.time(t.hours, t.minutes, t.seconds, micros)
+    except ValueError:
+        raise WireError(
+            f"{where}: {t.hours:02}:{t.minutes:02}:{t.seconds:02}.{t.nanos:09} is not a "
+            "datetime.time (24:00, leap seconds and sub-microsecond nanos have none)"
+        ) from None

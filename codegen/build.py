@@ -72,7 +72,9 @@ def write_outputs(texts: dict[str, str], out: Path) -> list[Path]:
     """
     from .protoc import compile_protos  # grpc_tools loads only when something is compiled
 
-    protos = [p for p in texts if p.endswith(".proto")]
+    # `google/type/*.proto` ship beside the user's for other languages; Python has their
+    # `_pb2` modules from googleapis-common-protos, so they are not compiled again
+    protos = [p for p in texts if p.endswith(".proto") and not p.startswith("google/")]
     with tempfile.TemporaryDirectory(prefix="cello-gen-") as scratch:
         root = Path(scratch)
         for rel, text in texts.items():
@@ -122,7 +124,7 @@ def stale_files(out: Path, texts: dict[str, str]) -> list[Path]:
         path = out / rel
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             stale.append(path)
-        elif rel.endswith(".proto"):
+        elif rel.endswith(".proto") and not rel.startswith("google/"):  # shipped, not compiled
             stem = rel.removesuffix(".proto")
             stale += [
                 out / f"{stem}{suffix}"

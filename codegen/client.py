@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import enum
 import inspect
 import json
@@ -16,11 +17,13 @@ import math
 import re
 import sys
 import typing
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from cello._errors import DefinitionError
 
+from .fields import FieldSpec, class_fields
 from .imports import client_imports, client_modules
 from .model import (
     EnumDef,
@@ -45,6 +48,8 @@ _WKT_PY = {
     Wkt.VALUE: "Any",
     Wkt.LIST_VALUE: "list[Any]",
     Wkt.EMPTY: "None",
+    Wkt.DATE: "_dt.date",
+    Wkt.TIME_OF_DAY: "_dt.time",
 }
 
 
@@ -92,6 +97,7 @@ class _ClientBuilder(StubBuilder):
     # the well-known types' modules come through `cello.client`, so the module's only
     # absolute import is `cello`: its import block sorts the same in any project
     wkt_prefix = "_w."
+    newtype_casts = False  # the client's own classes use the base types
 
     def py_class(self, ref: MessageDef | EnumDef) -> str:
         return self.ref(ref.full_name, self.ident(ref))
@@ -227,7 +233,7 @@ def _class_fields(
     """`(name, annotation, default source or None)` for each field of a dataclass message."""
     assert m.python is not None
     cls = _resolve(m.python)
-    declared = {f.name: f for f in dataclasses.fields(cls)}
+    declared = {f.name: f for f in class_fields(cls, f"{m.python.module}.{m.python.qualname}")}
     where = f"{m.python.module}.{m.python.qualname}"
     out = []
     for name, fields in _python_fields(m):
@@ -312,7 +318,7 @@ class _Literal:
         self.enums = names(list(b.enums.values()))
         self.messages = names(list(b.messages.values()))
 
-    def default(self, spec: dataclasses.Field[Any], where: str) -> str | None:
+    def default(self, spec: FieldSpec, where: str) -> str | None:
         if spec.default is not dataclasses.MISSING:
             return self.value(spec.default, where)
         factory: Callable[[], Any] | Any = spec.default_factory
@@ -353,15 +359,20 @@ class _Literal:
         if isinstance(value, enum.Enum):
             key = (type(value).__module__, type(value).__qualname__)
             return f"{self.enums[key]}.{value.name}" if key in self.enums else None
-        if isinstance(value, (dt.datetime, dt.timedelta)):
+        if isinstance(value, (dt.datetime, dt.timedelta, dt.date, dt.time)):
             return "_dt." + repr(value).removeprefix("datetime.").replace(
                 "datetime.timezone", "_dt.timezone"
             )
+        if isinstance(value, (uuid.UUID, decimal.Decimal)):
+            return f'_w.{type(value).__name__}("{value}")'
         if isinstance(value, (list, tuple)):
             items = [self._source(v) for v in value]
             if None in items:
                 return None
-            return "[" + ", ".join(typing.cast(list[str], items)) + "]"
+            text = ", ".join(typing.cast(list[str], items))
+            if isinstance(value, list):
+                return f"[{text}]"
+            return f"({text},)" if len(items) == 1 else f"({text})"
         if isinstance(value, dict):
             pairs = [(self._source(k), self._source(v)) for k, v in value.items()]
             if any(k is None or v is None for k, v in pairs):

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import enum
+import sys
 import types
 import typing
+import uuid
 from collections import abc
 from dataclasses import dataclass
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from cello._errors import DefinitionError
 from cello._types import Field, ScalarMarker
 
-from .model import Kind, Label, TypeRef, Wkt
+from .model import Convert, Kind, Label, TypeRef, Wkt
 
 SCALARS: dict[type, str] = {
     int: "int64",
@@ -26,13 +29,19 @@ SCALARS: dict[type, str] = {
 MAP_KEY_TYPES = frozenset(
     "int32 int64 uint32 uint64 sint32 sint64 fixed32 fixed64 sfixed32 sfixed64 bool string".split()
 )
-WKT_HINTS: dict[Any, Wkt] = {dt.datetime: Wkt.TIMESTAMP, dt.timedelta: Wkt.DURATION}
+WKT_HINTS: dict[Any, Wkt] = {
+    dt.datetime: Wkt.TIMESTAMP,
+    dt.timedelta: Wkt.DURATION,
+    dt.date: Wkt.DATE,
+    dt.time: Wkt.TIME_OF_DAY,
+}
+# Python types sent as a protobuf string, converted by the generated code
+STRING_TYPES: dict[Any, Convert] = {uuid.UUID: Convert.UUID, decimal.Decimal: Convert.DECIMAL}
 
 _SUGGEST: dict[Any, str] = {
     set: "use `list[...]`",
     frozenset: "use `list[...]`",
-    tuple: "use `list[...]` or a dataclass",
-    dt.date: "use `datetime`",
+    tuple: "use `tuple[T, ...]`, `list[T]` or a dataclass",
     complex: "use two `float` fields in a dataclass",
     object: "use `Any` for a dynamic value",
 }
@@ -49,11 +58,22 @@ class Mapped:
     number: int | None = None  # from `Annotated[..., Field(n)]`
     members: tuple[Mapped, ...] = ()  # for a Union → oneof
     optional: bool = False  # the hint admits None
+    as_tuple: bool = False  # `tuple[T, ...]`: repeated, held as a tuple
 
 
 def is_message_class(hint: Any) -> bool:
-    """A dataclass type becomes a message."""
-    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
+    """A dataclass (or a pydantic model) type becomes a message."""
+    return isinstance(hint, type) and (dataclasses.is_dataclass(hint) or is_pydantic_model(hint))
+
+
+def is_pydantic_model(hint: Any) -> bool:
+    """A `pydantic.BaseModel` subclass. Pydantic is only looked up if the user's code has
+    already imported it, so Cello never pays its import cost for others."""
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is None or not isinstance(hint, type):
+        return False
+    base = pydantic.BaseModel
+    return hint is not base and issubclass(hint, base)
 
 
 def is_enum_class(hint: Any) -> bool:
@@ -71,14 +91,31 @@ def unwrap_annotated(hint: Any) -> tuple[Any, ScalarMarker | None, int | None]:
     """Strip `Annotated`, returning the bare hint, a scalar marker and a field number."""
     marker = None
     number = None
+    hint = _newtype_base(hint)
     while get_origin(hint) is Annotated:
         hint, *extras = get_args(hint)
+        hint = _newtype_base(hint)
         for extra in extras:
             if isinstance(extra, ScalarMarker):
                 marker = extra
             elif isinstance(extra, Field):
                 number = extra.number
     return hint, marker, number
+
+
+def _newtype_base(hint: Any) -> Any:
+    """`typing.NewType("UserId", int)` is its base type on the wire."""
+    while isinstance(hint, typing.NewType):
+        hint = hint.__supertype__
+    return hint
+
+
+def mentions_newtype(hint: Any) -> bool:
+    """Whether a `NewType` appears anywhere in `hint` (the decoded base type then needs
+    a cast for type checkers)."""
+    if isinstance(hint, typing.NewType):
+        return True
+    return any(mentions_newtype(a) for a in get_args(hint) if a is not Ellipsis)
 
 
 def _is_union(hint: Any) -> bool:
@@ -118,6 +155,16 @@ def map_hint(hint: Any, where: str) -> Mapped:
         marker = marker or inner_marker
         number = number if number is not None else inner_number
     origin = get_origin(hint)
+    if origin is tuple:
+        args = get_args(hint)
+        if len(args) != 2 or args[1] is not Ellipsis:
+            raise DefinitionError(
+                f"{where}: `{_describe(hint)}` has no protobuf mapping; a fixed-size tuple is "
+                "not a message: use `tuple[T, ...]` (repeated) or a dataclass"
+            )
+        element = _element(args[0], where, container="tuple")
+        mapped = _with(element, Label.REPEATED, number, optional, where)
+        return dataclasses.replace(mapped, as_tuple=True)
     if origin is list or origin is abc.Sequence:
         (item,) = get_args(hint) or (None,)
         if item is None:
@@ -177,12 +224,12 @@ def _element(
     """Map a hint that must be a single (non-repeated, non-optional) type."""
     bare, inner_marker, _ = unwrap_annotated(hint)
     marker = marker or inner_marker
-    if container and (_is_union(bare) or get_origin(bare) in (list, dict, abc.Sequence)):
+    if container and (_is_union(bare) or get_origin(bare) in (list, dict, tuple, abc.Sequence)):
         raise DefinitionError(
             f"{where}: `{_describe(hint)}` inside `{container}[...]` has no protobuf mapping; "
             "wrap it in a dataclass"
         )
-    if in_union and (_is_union(bare) or get_origin(bare) in (list, dict)):
+    if in_union and (_is_union(bare) or get_origin(bare) in (list, dict, tuple)):
         raise DefinitionError(
             f"{where}: `{_describe(hint)}` cannot be a oneof member; wrap it in a dataclass"
         )
@@ -196,6 +243,15 @@ def _element(
         )
     if bare in WKT_HINTS:
         return _wkt(WKT_HINTS[bare])
+    if bare in STRING_TYPES:
+        return Mapped(TypeRef(Kind.SCALAR, "string", STRING_TYPES[bare]), Label.SINGULAR, None)
+    if get_origin(bare) is Literal:
+        return _literal(bare, where)
+    if isinstance(bare, type) and issubclass(bare, enum.Flag):
+        raise DefinitionError(
+            f"{where}: `{_describe(bare)}` is a flag enum, whose values combine members; a "
+            "protobuf enum holds one member: use `list[Enum]` of a plain Enum, or `int`"
+        )
     if bare is Any:
         return _wkt(Wkt.VALUE)
     if bare is dict or bare is abc.Mapping:
@@ -211,3 +267,15 @@ def _element(
         )
     fix = _SUGGEST.get(get_origin(bare) or bare, "use a scalar, a dataclass, an Enum, list or dict")
     raise DefinitionError(f"{where}: type `{_describe(hint)}` has no protobuf mapping; {fix}")
+
+
+def _literal(hint: Any, where: str) -> Mapped:
+    """`Literal["a", "b"]`: a string that must be one of the choices."""
+    choices = get_args(hint)
+    if not all(isinstance(c, str) for c in choices):
+        raise DefinitionError(
+            f"{where}: `{_describe(hint)}` has non-string choices; a Literal maps to a "
+            "validated string, so use strings only (or an Enum)"
+        )
+    ref = TypeRef(Kind.SCALAR, "string", Convert.LITERAL, tuple(choices))
+    return Mapped(ref, Label.SINGULAR, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .model import FileDef
-from .stub import WKT_MODULES
+from .stub import TYPE_MODULES, WKT_MODULES
 
 _ABC = ("AsyncIterable", "AsyncIterator", "Iterable")
 _CELLO = {  # alias → import line, in ruff's isort order
@@ -37,7 +37,8 @@ def stub_imports(body: str, file: FileDef, module_alias: dict[str, str]) -> dict
         "any": "Any" in used,
         "cello": [line for alias, line in _CELLO.items() if alias in used],
         "local": sorted((module, alias) for module, alias in local if alias in used),
-        "wkt_modules": [m for m in wkt if f"_{m}" in used],
+        "wkt_modules": [m for m in wkt if f"_{m}" in used and m not in TYPE_MODULES],
+        "type_modules": [m for m in wkt if f"_{m}" in used and m in TYPE_MODULES],
         "user_modules": sorted((mod, alias) for mod, alias in module_alias.items()),
     }
 

@@ -14,13 +14,15 @@ from cello._service import (
     GrpcService,
     MethodOptions,
     is_async_iterator,
+    is_sync_iterator,
     streaming_kind,
     to_rpc_name,
 )
 
 from . import contract, naming
 from .cycles import refuse_required_cycles
-from .hints import Mapped, is_enum_class, is_message_class, map_hint
+from .fields import class_fields
+from .hints import Mapped, is_enum_class, is_message_class, map_hint, mentions_newtype
 from .layout import PackageFiles, check_one_package_per_file
 from .model import (
     EnumDef,
@@ -206,7 +208,7 @@ class _SchemaBuilder:
             request, style = self._stream_request(pkg, params, hints, where)
         else:
             request, style = self._request(pkg, rpc, params, hints, where)
-        response = self._response(pkg, rpc, hints.get("return", _MISSING), where)
+        response = self._response(pkg, rpc, hints.get("return", _MISSING), where, server)
         return MethodDef(
             name=rpc,
             python_name=attr,
@@ -284,8 +286,8 @@ class _SchemaBuilder:
             )
         return single
 
-    def _response(self, pkg: _Package, rpc: str, hint: Any, where: str) -> TypeRef:
-        if is_async_iterator(hint):
+    def _response(self, pkg: _Package, rpc: str, hint: Any, where: str, streaming: bool) -> TypeRef:
+        if is_async_iterator(hint) or (streaming and is_sync_iterator(hint)):
             hint = get_args(hint)[0] if get_args(hint) else _MISSING
         if get_origin(hint) is GrpcResponse:  # `-> GrpcResponse[Book]` answers a Book
             (hint,) = get_args(hint)
@@ -366,29 +368,25 @@ class _SchemaBuilder:
         hints = _hints(cls, where)
         fields: list[tuple[str, Mapped]] = []
         docs: dict[str, str] = {}
-        for f in dataclasses.fields(cls):
-            fwhere = f"{where}.{f.name}"
-            if not f.init:
-                raise DefinitionError(
-                    f"{fwhere}: fields with init=False cannot be filled from the wire; "
-                    "remove init=False or make it a property"
-                )
-            mapped = map_hint(hints[f.name], fwhere)
-            number = f.metadata.get("number") if f.metadata else None
-            if number is not None:
-                mapped = dataclasses.replace(mapped, number=number)
-            fields.append((f.name, mapped))
-            docs[f.name] = contract.field_doc(hints[f.name])
+        specs = class_fields(cls, where)
+        for spec in specs:
+            fwhere = f"{where}.{spec.name}"
+            hint = hints[spec.name]
+            mapped = map_hint(hint, fwhere)
+            if spec.number is not None:
+                mapped = dataclasses.replace(mapped, number=spec.number)
+            fields.append((spec.name, mapped))
+            docs[spec.name] = contract.clean_doc(spec.description) or contract.field_doc(hint)
         history = self._history(full, cls, scope, "message")
         field_defs, oneofs, reserved = self._fields(pkg, fields, where, full, history=history)
-        defaulted = {
-            f.name
-            for f in dataclasses.fields(cls)
-            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        }
+        defaulted = {spec.name for spec in specs if spec.has_default}
+        newtypes = {spec.name for spec in specs if mentions_newtype(hints[spec.name])}
         field_defs = tuple(
             dataclasses.replace(
-                f, doc=docs.get(f.python_name, ""), has_default=f.python_name in defaulted
+                f,
+                doc=docs.get(f.python_name, ""),
+                has_default=f.python_name in defaulted,
+                newtype=f.python_name in newtypes,
             )
             for f in field_defs
         )
@@ -469,6 +467,7 @@ class _SchemaBuilder:
                 oneof=oneof,
                 explicit_number=mapped.number is not None,
                 nullable=mapped.optional,
+                as_tuple=mapped.as_tuple,
             )
             for (proto, py, mapped, oneof), number in zip(slots, numbering.numbers, strict=True)
         )

@@ -45,6 +45,8 @@ class Wkt(StrEnum):
     VALUE = "google.protobuf.Value"
     LIST_VALUE = "google.protobuf.ListValue"
     EMPTY = "google.protobuf.Empty"
+    DATE = "google.type.Date"
+    TIME_OF_DAY = "google.type.TimeOfDay"
 
 
 WKT_FILES = {
@@ -54,7 +56,17 @@ WKT_FILES = {
     Wkt.VALUE: "google/protobuf/struct.proto",
     Wkt.LIST_VALUE: "google/protobuf/struct.proto",
     Wkt.EMPTY: "google/protobuf/empty.proto",
+    Wkt.DATE: "google/type/date.proto",
+    Wkt.TIME_OF_DAY: "google/type/timeofday.proto",
 }
+
+
+class Convert(StrEnum):
+    """A Python type sent as a protobuf string, converted by the generated code."""
+
+    UUID = "uuid"
+    DECIMAL = "decimal"
+    LITERAL = "literal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +75,8 @@ class TypeRef:
 
     kind: Kind
     name: str  # "int64" | "demo.v1.User" | "google.protobuf.Timestamp"
+    convert: Convert | None = None  # a Python type carried in a scalar
+    choices: tuple[str, ...] = ()  # a Literal's strings (template quotes them with json.dumps)
 
     @property
     def wkt(self) -> Wkt | None:
@@ -96,6 +110,8 @@ class FieldDef:
     has_default: bool = False  # the Python field or parameter has a default
     nullable: bool = False  # the Python hint admits None
     doc: str = ""  # becomes a `//` comment above the field
+    as_tuple: bool = False  # a repeated field the Python class holds as `tuple[T, ...]`
+    newtype: bool = False  # the Python hint names a `NewType` of the wire type
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import jinja2
 
@@ -72,7 +73,21 @@ def render(schema: Schema) -> dict[str, str]:
         )
         stub_path = file.path.removesuffix(".proto") + "_cello.py"
         out[stub_path] = render_stub(env, file, siblings)
+        for path in file.imports:
+            if path.startswith(GOOGLE_TYPE):  # shipped beside, so any language's protoc finds it
+                out[path] = google_type_proto(path)
     return dict(sorted(out.items()))
+
+
+GOOGLE_TYPE = "google/type/"
+
+
+def google_type_proto(path: str) -> str:
+    """The text of a `google/type/*.proto` file, from googleapis-common-protos (a dependency
+    of grpcio-status), whose `_pb2` modules the stubs import."""
+    import google.type
+
+    return (Path(google.type.__path__[0]) / path.removeprefix(GOOGLE_TYPE)).read_text("utf-8")
 
 
 # -- .proto ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .model import (
     WKT_FILES,
+    Convert,
     EnumDef,
     FieldDef,
     FileDef,
@@ -30,6 +31,8 @@ WKT_MODULES = {
     "google/protobuf/duration.proto": "duration_pb2",
     "google/protobuf/struct.proto": "struct_pb2",
     "google/protobuf/empty.proto": "empty_pb2",
+    "google/type/date.proto": "date_pb2",
+    "google/type/timeofday.proto": "timeofday_pb2",
 }
 # Timestamp/Duration as the constructor's field dicts, computed by arithmetic: no temporary
 # message for the constructor to copy, and no `FromDatetime` (`utctimetuple` + `timegm`)
@@ -37,17 +40,23 @@ _WKT_FIELDS: dict[Wkt, str] = {
     Wkt.TIMESTAMP: "_w.timestamp_fields({})",
     Wkt.DURATION: "_w.duration_fields({})",
 }
+# modules of `google.type` (from googleapis-common-protos); the others are `google.protobuf`'s
+TYPE_MODULES = frozenset({"date_pb2", "timeofday_pb2"})
 _WKT_ENC = {
     Wkt.TIMESTAMP: "_w.timestamp({})",
     Wkt.DURATION: "_w.duration({})",
     Wkt.STRUCT: "_w.struct({})",
     Wkt.VALUE: "_w.value({})",
+    Wkt.DATE: "_w.date({})",
+    Wkt.TIME_OF_DAY: "_w.time_of_day({})",
 }
 _WKT_DEC = {
     Wkt.TIMESTAMP: "_w.from_timestamp({}, {where})",
     Wkt.DURATION: "_w.from_duration({}, {where})",
     Wkt.STRUCT: "_w.from_struct({})",
     Wkt.VALUE: "_w.from_value({})",
+    Wkt.DATE: "_w.from_date({}, {where})",
+    Wkt.TIME_OF_DAY: "_w.from_time_of_day({}, {where})",
 }
 _WKT_PY = {
     Wkt.TIMESTAMP: "_dt.datetime",
@@ -56,6 +65,8 @@ _WKT_PY = {
     Wkt.VALUE: "Any",
     Wkt.LIST_VALUE: "list[Any]",
     Wkt.EMPTY: "None",
+    Wkt.DATE: "_dt.date",
+    Wkt.TIME_OF_DAY: "_dt.time",
 }
 _SCALAR_PY = {
     "string": "str",
@@ -64,6 +75,8 @@ _SCALAR_PY = {
     "double": "float",
     "float": "float",
 }
+# scalars converted by the generated code: their Python type, through `_w`'s re-exports
+_CONVERT_PY = {Convert.UUID: "_w.UUID", Convert.DECIMAL: "_w.Decimal", Convert.LITERAL: "str"}
 # keyword arguments of every client method; a params rpc using one keeps a `request` dict
 _CLIENT_KEYWORDS = frozenset({"self", "timeout", "metadata", "request"})
 
@@ -111,6 +124,8 @@ class Converter:
     # fields whose type protoc's `.pyi` names wrongly (a nested type of the same name
     # shadows it there), so mypy needs to be told: proto and Python names
     pyi_shadowed: set[str] = field(default_factory=set)
+    # fields typed by a `NewType`: the decoder passes the base type (Python names)
+    newtype: set[str] = field(default_factory=set)
     pb2_type: str = ""  # the `_pb2` class as an annotation; `pb2` when empty
 
     def __post_init__(self) -> None:
@@ -121,6 +136,7 @@ class StubBuilder:
     """Turns one `FileDef` into the strings the stub template prints."""
 
     wkt_prefix = "_"  # `_timestamp_pb2.Timestamp`: the stub imports each module it uses
+    newtype_casts = True  # the user's classes may type a field by a NewType of its base
 
     def __init__(self, file: FileDef, siblings: list[FileDef] | None = None) -> None:
         self.file = file
@@ -184,7 +200,7 @@ class StubBuilder:
     def element_py(self, ref: TypeRef) -> str:
         """The Python type of one element of `ref`."""
         if ref.kind is Kind.SCALAR:
-            return scalar_py(ref.name)
+            return _CONVERT_PY[ref.convert] if ref.convert else scalar_py(ref.name)
         wkt = ref.wkt
         if wkt is not None:
             return _WKT_PY[wkt]
@@ -195,7 +211,7 @@ class StubBuilder:
         """The Python type of a (non-oneof) field."""
         elem = self.element_py(f.type)
         if f.label is Label.REPEATED:
-            return f"list[{elem}]"
+            return f"tuple[{elem}, ...]" if f.as_tuple else f"list[{elem}]"
         if f.label is Label.MAP:
             return f"dict[{scalar_py(f.key_type or 'string')}, {elem}]"
         if f.nullable and elem not in ("Any", "None"):
@@ -251,6 +267,13 @@ class StubBuilder:
         return self.ref(target.full_name, f"_dec_{self.ident(target)}({{}})")
 
     def encode(self, f: FieldDef, src: str) -> str:
+        if f.type.kind is Kind.SCALAR and f.type.convert:
+            fn = self._convert_fn(f, "enc")
+            if f.label is Label.REPEATED:
+                return f"[{fn.format('x')} for x in {src}]"
+            if f.label is Label.MAP:
+                return f"{{k: {fn.format('x')} for k, x in {src}.items()}}"
+            return fn.format(src)  # the helpers pass None through
         if f.type.kind is Kind.SCALAR:
             return src
         fn = self._enc_fn(f.type)
@@ -268,10 +291,16 @@ class StubBuilder:
     def decode(self, m: MessageDef, f: FieldDef) -> str:
         value = f"m.{f.name}"
         if f.label is Label.REPEATED:
-            if f.type.kind is Kind.SCALAR:
-                return f"list({value})"
-            return f"[{self._dec_fn(m, f).format('x')} for x in {value}]"
+            if f.type.kind is Kind.SCALAR and not f.type.convert:
+                return f"{'tuple' if f.as_tuple else 'list'}({value})"
+            fn = self._convert_fn(f, "dec", m) if f.type.convert else self._dec_fn(m, f)
+            if f.as_tuple:
+                return f"tuple({fn.format('x')} for x in {value})"
+            return f"[{fn.format('x')} for x in {value}]"
         if f.label is Label.MAP:
+            if f.type.kind is Kind.SCALAR and f.type.convert:
+                fn = self._convert_fn(f, "dec", m)
+                return f"{{k: {fn.format('x')} for k, x in {value}.items()}}"
             if f.type.kind is Kind.SCALAR:
                 return f"dict({value})"
             return f"{{k: {self._dec_fn(m, f).format('x')} for k, x in {value}.items()}}"
@@ -282,9 +311,37 @@ class StubBuilder:
     def decode_plain(self, m: MessageDef, f: FieldDef, *, zero_default: bool = False) -> str:
         """Decode one present value (the caller checks presence)."""
         value = f"m.{f.name}"
+        if f.type.kind is Kind.SCALAR and f.type.convert:
+            return self._convert_fn(f, "dec", m).format(value)
         if f.type.kind is Kind.SCALAR:
             return value
         return self._dec_fn(m, f, zero_default=zero_default).format(value)
+
+    def _convert_fn(self, f: FieldDef, direction: str, m: MessageDef | None = None) -> str:
+        """Encoder or decoder of one value of a converted scalar (UUID, Decimal, Literal),
+        as a format string."""
+        ref = f.type
+        if ref.convert is Convert.LITERAL:
+            return f"{self._choices(f, m)}.{direction}({{}})"
+        if direction == "enc":
+            return f"_w.enc_{ref.convert}({{}})"
+        where = _braces(lit(f"{m.local_name}.{f.python_name}" if m else f.python_name))
+        return f"_w.dec_{ref.convert}({{}}, {where})"
+
+    def _choices(self, f: FieldDef, m: MessageDef | None) -> str:
+        """The `_w.Choices` constant of a Literal field, declared once per field."""
+        owner = m or next(x for x in self.messages.values() if f in x.fields)
+        name = f"_L_{self.ident(owner)}_{f.name}"
+        if all(d[0] != name for d in self.defaults):
+            where = lit(f"{owner.local_name}.{f.python_name}")
+            items = [lit(c) for c in f.type.choices]
+            choices = f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+            expr = f"_w.Choices({where}, {choices})"
+            if len(name) + len(expr) + 15 > 100:
+                lines = "".join(f"        {i},\n" for i in items)
+                expr = f"_w.Choices(\n    {where},\n    (\n{lines}    ),\n)"
+            self.defaults.append((name, "_w.Choices", expr))
+        return _braces(name)
 
     def converter(self, m: MessageDef) -> Converter:
         conv = self._converter_head(m)
@@ -305,6 +362,8 @@ class StubBuilder:
                 conv.dec_fields.append(self._dec_field(m, f))
                 if self._pyi_shadowed(m, f.type):
                     conv.pyi_shadowed |= {f.name, f.python_name}
+                if f.newtype and m.shape is PyShape.DATACLASS and self.newtype_casts:
+                    conv.newtype.add(f.python_name)
                 continue
             oneof = oneofs[f.oneof]
             if f.oneof != current:
@@ -315,6 +374,8 @@ class StubBuilder:
                 conv.oneof_decoders.append((f.oneof, self.oneof_py(m, oneof), [], ""))
                 decoder = f"_oneof_{self.ident(m)}_{f.oneof}(m)"
                 conv.dec_fields.append((oneof.python_name, decoder, None))
+            if f.newtype and m.shape is PyShape.DATACLASS and self.newtype_casts:
+                conv.newtype.add(oneof.python_name)
             conv.enc_oneofs[-1][1].append((self.isinstance_check(f.type), self.oneof_assign(f)))
             conv.oneof_decoders[-1][2].append((f.name, self.decode_plain(m, f)))
         conv.oneof_decoders = [
@@ -371,7 +432,7 @@ class StubBuilder:
             py,
             pb2,
             check,
-            f"{py} for {m.full_name}.{value.name}",
+            f"{py.replace('_w.', '')} for {m.full_name}.{value.name}",
         )
 
     def _dec_field(self, m: MessageDef, f: FieldDef) -> tuple[str, str, str | None]:
@@ -406,7 +467,7 @@ class StubBuilder:
     def value_check(self, f: FieldDef) -> str | None:
         """The condition under which `o` cannot be the value of field `f`, or None."""
         if f.label is Label.REPEATED:
-            return "not isinstance(o, list)"
+            return "not isinstance(o, (list, tuple))" if f.as_tuple else "not isinstance(o, list)"
         if f.label is Label.MAP:
             return "not isinstance(o, dict)"
         check = self.isinstance_check(f.type).replace("(v", "(o")
@@ -417,6 +478,8 @@ class StubBuilder:
         return f"not ({check})" if " and " in check else f"not {check}"
 
     def isinstance_check(self, ref: TypeRef) -> str:
+        if ref.convert is not None and ref.convert is not Convert.LITERAL:
+            return f"isinstance(v, {_CONVERT_PY[ref.convert]})"
         if ref.kind is Kind.SCALAR:
             py = {"string": "str", "bytes": "bytes", "bool": "bool"}.get(ref.name)
             if py is not None:
@@ -428,6 +491,10 @@ class StubBuilder:
             return "isinstance(v, _dt.datetime)"
         if wkt is Wkt.DURATION:
             return "isinstance(v, _dt.timedelta)"
+        if wkt is Wkt.DATE:  # a datetime is a date too, but is sent as a Timestamp
+            return "isinstance(v, _dt.date) and not isinstance(v, _dt.datetime)"
+        if wkt is Wkt.TIME_OF_DAY:
+            return "isinstance(v, _dt.time)"
         if wkt is Wkt.STRUCT:
             return "isinstance(v, dict)"
         if wkt is not None:
@@ -437,6 +504,8 @@ class StubBuilder:
 
     def oneof_assign(self, f: FieldDef) -> str:
         """The constructor argument of the oneof member `f` set from `v`."""
+        if f.type.kind is Kind.SCALAR and f.type.convert:
+            return f"kw[{lit(f.name)}] = {self._convert_fn(f, 'enc').format('v')}"
         if f.type.kind is Kind.SCALAR:
             return f"kw[{lit(f.name)}] = v"
         return f"kw[{lit(f.name)}] = {self._enc_fn(f.type).format('v')}"
@@ -594,3 +663,8 @@ def _split_literal(text: str) -> list[str]:
         return [lit(text)]
     head, sep, tail = text.partition(" (")
     return [lit(head), lit(sep + tail)]
+
+
+def _braces(text: str) -> str:
+    """`text` escaped for `str.format`."""
+    return text.replace("{", "{{").replace("}", "}}")

@@ -59,7 +59,7 @@ class GrpcAioCall(CallContext):
 
     @property
     def cancelled(self) -> bool:
-        return bool(self._context.cancelled())
+        return self._abandoned or bool(self._context.cancelled())
 
     @property
     def peer_identity(self) -> PeerIdentity | None:

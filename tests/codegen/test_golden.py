@@ -24,6 +24,8 @@ CASE_MODULES = {
     "contracts": "tests.codegen.cases.contracts.service",
     "grpc_testing": "tests.codegen.cases.grpc_testing.service",
     "idempotent": "tests.codegen.cases.idempotent.service",
+    "pydantic": "tests.codegen.cases.pydantic.service",
+    "types": "tests.codegen.cases.types.service",
 }
 
 

@@ -162,6 +162,8 @@ def _strings(node: Any, path: str) -> list[tuple[str, str]]:
 def _free_text_is_checked(path: str, text: str) -> bool:
     """Docs and file option values are free text: the template escapes them (`//` lines,
     a quoted proto string), and introspection refused what it cannot (control characters)."""
+    if ".choices[" in path:  # a Literal's strings, written as `json.dumps` literals
+        return True
     if path.endswith(".doc"):
         return all(c in "\n\t" or not contract._is_control(c) for c in text)
     if ".options[" in path:

@@ -141,12 +141,14 @@ def test_register_service_errors() -> None:
         server.register_service(object())  # type: ignore[arg-type]
 
 
-def test_sync_method_is_refused_at_decoration() -> None:
+def test_sync_client_streaming_method_is_refused_at_decoration() -> None:
+    # a plain `def` is an rpc run in a thread (tests/runtime/test_sync_handlers.py), but a
+    # request stream is read with `async for`
     with pytest.raises(DefinitionError, match="async def"):
 
         class Bad(GrpcService):
-            @grpc_method
-            def GetUser(self, request):  # type: ignore[no-untyped-def]
+            @grpc_method(client_stream=True)
+            def Upload(self, requests):  # type: ignore[no-untyped-def]
                 return {}
 
 
