@@ -46,14 +46,17 @@ _D_Note_color = _w.WireEnum(
 _D_Record_status = _w.WireEnum("Record.status", "golden.pyd.v1.Status", _D_Status)
 
 
-def _enc_Note(o: _m0.Note) -> _pb2.Note:
+def _kw_Note(o: _m0.Note) -> dict[str, Any]:
     if not isinstance(o, _m0.Note):
         o = _w.redefined(o, _m0.Note, _pb2.Note)
-    m = _pb2.Note(
-        text=o.text,
-        color=_E_Note_Color[o.color],
-    )
-    return m
+    return {
+        "text": o.text,
+        "color": _E_Note_Color[o.color],
+    }
+
+
+def _enc_Note(o: _m0.Note) -> _pb2.Note:
+    return _pb2.Note(**_kw_Note(o))
 
 
 def _dec_Note(m: _pb2.Note) -> _m0.Note:
@@ -63,15 +66,17 @@ def _dec_Note(m: _pb2.Note) -> _m0.Note:
     )
 
 
-def _enc_Stamp(o: _m0.Stamp) -> _pb2.Stamp:
+def _kw_Stamp(o: _m0.Stamp) -> dict[str, Any]:
     if not isinstance(o, _m0.Stamp):
         o = _w.redefined(o, _m0.Stamp, _pb2.Stamp)
-    m = _pb2.Stamp(
-        by=o.by,
-    )
-    if (x_at := o.at) is not None:
-        m.at.FromDatetime(x_at)
-    return m
+    return {
+        "at": _w.timestamp_fields(o.at),
+        "by": o.by,
+    }
+
+
+def _enc_Stamp(o: _m0.Stamp) -> _pb2.Stamp:
+    return _pb2.Stamp(**_kw_Stamp(o))
 
 
 def _dec_Stamp(m: _pb2.Stamp) -> _m0.Stamp:
@@ -81,30 +86,33 @@ def _dec_Stamp(m: _pb2.Stamp) -> _m0.Stamp:
     )
 
 
-def _enc_Record(o: _m0.Record) -> _pb2.Record:
+def _kw_Record(o: _m0.Record) -> dict[str, Any]:
     if not isinstance(o, _m0.Record):
         o = _w.redefined(o, _m0.Record, _pb2.Record)
-    m = _pb2.Record(
-        id=o.id,
-        name=o.name,
-        status=_E_Status[o.status],
-        notes=[_enc_Note(x) for x in o.notes],
-        labels=o.labels,
-        score=o.score,
-        stamp=None if (x_stamp := o.stamp) is None else _enc_Stamp(x_stamp),
-    )
-    if (x_took := o.took) is not None:
-        m.took.FromTimedelta(x_took)
+    kw: dict[str, Any] = {
+        "id": o.id,
+        "name": o.name,
+        "status": _E_Status[o.status],
+        "notes": [_kw_Note(x) for x in o.notes],
+        "labels": o.labels,
+        "score": o.score,
+        "stamp": None if (x_stamp := o.stamp) is None else _kw_Stamp(x_stamp),
+        "took": _w.duration_fields(o.took),
+    }
     v = o.owner
     if v is None:
         pass
     elif isinstance(v, int) and not isinstance(v, bool):
-        m.owner_int64 = v
+        kw["owner_int64"] = v
     elif isinstance(v, str):
-        m.owner_string = v
+        kw["owner_string"] = v
     else:
         raise _w.wrong_type("Record.owner: expected int | str | None", v)
-    return m
+    return kw
+
+
+def _enc_Record(o: _m0.Record) -> _pb2.Record:
+    return _pb2.Record(**_kw_Record(o))
 
 
 def _dec_Record(m: _pb2.Record) -> _m0.Record:
@@ -130,14 +138,17 @@ def _oneof_Record_owner(m: _pb2.Record) -> int | str | None:
     return None
 
 
-def _enc_WatchRequest(o: dict[str, Any]) -> _pb2.WatchRequest:
+def _kw_WatchRequest(o: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(o, dict):
         raise _w.wrong_type("a dict of the parameters of golden.pyd.v1.WatchRequest", o)
-    m = _pb2.WatchRequest(
-        name=o["name"],
-        limit=o.get("limit"),
-    )
-    return m
+    return {
+        "name": o["name"],
+        "limit": o.get("limit"),
+    }
+
+
+def _enc_WatchRequest(o: dict[str, Any]) -> _pb2.WatchRequest:
+    return _pb2.WatchRequest(**_kw_WatchRequest(o))
 
 
 def _dec_WatchRequest(m: _pb2.WatchRequest) -> dict[str, Any]:

@@ -55,15 +55,18 @@ _L_Order_channel: _w.Choices = _w.Choices("Order.channel", ("web", "shop"))
 _L_TotalRequest_currency: _w.Choices = _w.Choices("TotalRequest.currency", ("EUR", "USD"))
 
 
-def _enc_Line(o: Line) -> Any:
+def _kw_Line(o: Line) -> dict[str, Any]:
     if not isinstance(o, Line):
         o = _w.redefined(o, Line, _pb2.Line)
-    m = _pb2.Line(
-        sku=o.sku,
-        price=_w.enc_decimal(o.price),
-        quantity=o.quantity,
-    )
-    return m
+    return {
+        "sku": o.sku,
+        "price": _w.enc_decimal(o.price),
+        "quantity": o.quantity,
+    }
+
+
+def _enc_Line(o: Line) -> Any:
+    return _pb2.Line(**_kw_Line(o))
 
 
 def _dec_Line(m: Any) -> Line:
@@ -74,35 +77,39 @@ def _dec_Line(m: Any) -> Line:
     )
 
 
-def _enc_Order(o: Order) -> Any:
+def _kw_Order(o: Order) -> dict[str, Any]:
     if not isinstance(o, Order):
         o = _w.redefined(o, Order, _pb2.Order)
-    m = _pb2.Order(
-        id=o.id,
-        ref=_w.enc_uuid(o.ref),
-        total=_w.enc_decimal(o.total),
-        status=_L_Order_status.enc(o.status),
-        lines=[_enc_Line(x) for x in o.lines],
-        tags=o.tags,
-        refunds=[_w.enc_decimal(x) for x in o.refunds],
-        by_sku={k: _w.enc_decimal(x) for k, x in o.by_sku.items()},
-        parent=_w.enc_uuid(o.parent),
-        related=[_w.enc_uuid(x) for x in o.related],
-        channel=_L_Order_channel.enc(o.channel),
-        due=_w.date(o.due),
-        opens=_w.time_of_day(o.opens),
-        holidays=[_w.date(x) for x in o.holidays],
-    )
+    kw: dict[str, Any] = {
+        "id": o.id,
+        "ref": _w.enc_uuid(o.ref),
+        "total": _w.enc_decimal(o.total),
+        "status": _L_Order_status.enc(o.status),
+        "lines": [_kw_Line(x) for x in o.lines],
+        "tags": o.tags,
+        "refunds": [_w.enc_decimal(x) for x in o.refunds],
+        "by_sku": {k: _w.enc_decimal(x) for k, x in o.by_sku.items()},
+        "parent": _w.enc_uuid(o.parent),
+        "related": [_w.enc_uuid(x) for x in o.related],
+        "channel": _L_Order_channel.enc(o.channel),
+        "due": _w.date(o.due),
+        "opens": _w.time_of_day(o.opens),
+        "holidays": [_w.date(x) for x in o.holidays],
+    }
     v = o.when
     if v is None:
         pass
     elif isinstance(v, _dt.date) and not isinstance(v, _dt.datetime):
-        m.when_date.CopyFrom(_w.date(v))
+        kw["when_date"] = _w.date(v)
     elif isinstance(v, _dt.time):
-        m.when_time_of_day.CopyFrom(_w.time_of_day(v))
+        kw["when_time_of_day"] = _w.time_of_day(v)
     else:
         raise _w.wrong_type("Order.when: expected _dt.date | _dt.time | None", v)
-    return m
+    return kw
+
+
+def _enc_Order(o: Order) -> Any:
+    return _pb2.Order(**_kw_Order(o))
 
 
 def _dec_Order(m: Any) -> Order:
@@ -134,14 +141,17 @@ def _oneof_Order_when(m: Any) -> _dt.date | _dt.time | None:
     return None
 
 
-def _enc_TotalRequest(o: dict[str, Any]) -> Any:
+def _kw_TotalRequest(o: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(o, dict):
         raise _w.wrong_type("a dict of the parameters of golden.types.v1.TotalRequest", o)
-    m = _pb2.TotalRequest(
-        ref=_w.enc_uuid(o["ref"]),
-        currency=_L_TotalRequest_currency.enc(o.get("currency")),
-    )
-    return m
+    return {
+        "ref": _w.enc_uuid(o["ref"]),
+        "currency": _L_TotalRequest_currency.enc(o.get("currency")),
+    }
+
+
+def _enc_TotalRequest(o: dict[str, Any]) -> Any:
+    return _pb2.TotalRequest(**_kw_TotalRequest(o))
 
 
 def _dec_TotalRequest(m: Any) -> dict[str, Any]:
