@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping
 from decimal import Decimal as Decimal
 from decimal import InvalidOperation
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
 from uuid import UUID as UUID
 
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
@@ -81,6 +81,14 @@ def default_of(cls: type, name: str) -> Any:
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
     return None if f.default is dataclasses.MISSING else f.default
+
+
+def absent(where: str) -> NoReturn:
+    """Refuse a required message-typed field that is not on the wire (a generated decoder)."""
+    raise WireError(
+        f"{where}: required field is absent; the sender must set it, "
+        "or give the field a default or make it Optional"
+    )
 
 
 def unset_oneof(where: str) -> WireError:

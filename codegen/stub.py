@@ -58,6 +58,8 @@ _WKT_DEC = {
     Wkt.DATE: "_w.from_date({}, {where})",
     Wkt.TIME_OF_DAY: "_w.from_time_of_day({}, {where})",
 }
+# message types whose absence is refused, or takes the field's default (None: a user's class)
+_PRESENCE_WKT = {None, Wkt.TIMESTAMP, Wkt.DURATION, Wkt.DATE, Wkt.TIME_OF_DAY}
 _WKT_PY = {
     Wkt.TIMESTAMP: "_dt.datetime",
     Wkt.DURATION: "_dt.timedelta",
@@ -306,7 +308,24 @@ class StubBuilder:
             return f"{{k: {self._dec_fn(m, f).format('x')} for k, x in {value}.items()}}"
         if f.label is Label.OPTIONAL:
             return f'{self.decode_plain(m, f)} if m.HasField("{f.name}") else None'
+        if self.presence_required(f):
+            # absent is not an empty message: refused, not invented (defaults: _dec_field)
+            where = lit(f"{m.local_name}.{f.python_name}")
+            return f'{self.decode_plain(m, f)} if m.HasField("{f.name}") else _w.absent({where})'
         return self.decode_plain(m, f, zero_default=f.has_default)
+
+    @staticmethod
+    def presence_required(f: FieldDef) -> bool:
+        """Whether a singular field is a message whose absence cannot be decoded as a value.
+
+        Struct and Value are left out: an absent one is `{}` or `None`, which hold the same
+        as what was sent.
+        """
+        return (
+            f.label is Label.SINGULAR
+            and f.type.kind is Kind.MESSAGE
+            and f.type.wkt in _PRESENCE_WKT
+        )
 
     def decode_plain(self, m: MessageDef, f: FieldDef, *, zero_default: bool = False) -> str:
         """Decode one present value (the caller checks presence)."""
@@ -436,7 +455,9 @@ class StubBuilder:
         )
 
     def _dec_field(self, m: MessageDef, f: FieldDef) -> tuple[str, str, str | None]:
-        """A decoded field; a parameter with a default is left out when absent."""
+        """A decoded field; a field or parameter with a default is left out when absent."""
+        if f.has_default and m.shape is not PyShape.VALUE and self.presence_required(f):
+            return (f.python_name, self.decode_plain(m, f), f'm.HasField("{f.name}")')
         if m.shape is not PyShape.PARAMS or not f.has_default:
             return (f.python_name, self.decode(m, f), None)
         if f.type.kind is Kind.ENUM and f.label is not Label.REPEATED and not f.nullable:

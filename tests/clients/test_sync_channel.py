@@ -25,7 +25,10 @@ def _calls(address: str) -> dict[str, Any]:
         summary = channel.call(
             "demo.library.v1.LibraryService",
             "ReturnBooks",
-            requests=[{"isbn": "1", "member": "ann"}, {"isbn": "2", "member": "bob"}],
+            requests=[  # `Loan.when` is required: a Loan without it is refused
+                {"isbn": "1", "member": "ann", "when": "2024-05-17T12:30:00Z"},
+                {"isbn": "2", "member": "bob", "when": "2024-05-17T12:30:00Z"},
+            ],
         )
         with pytest.raises(GrpcError) as raised:
             channel.call(

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from cello import WireError
 from cello._stubs import load_bindings
+from examples import library
 
 from .cases.rich import service as rich
 
@@ -22,6 +23,10 @@ _METHODS = {m.name: m for m in _BINDING.methods}
 Item = _METHODS["GetItem"].request_type
 SearchRequest = _METHODS["Search"].request_type
 CountRequest = _METHODS["Count"].request_type
+
+_LIBRARY = load_bindings([library.LibraryService])["demo.library.v1.LibraryService"]
+_CHAT = next(m for m in _LIBRARY.methods if m.name == "Chat")
+Loan = _CHAT.request_type  # `when: datetime`: required, no default
 
 COLORS = {1, 2}  # RED, GREEN; 0 is the synthesized UNSPECIFIED
 PRIORITIES = {0, 1, 5}  # NONE is a real member numbered 0
@@ -201,3 +206,22 @@ def test_required_enum_parameter_refuses_zero_and_unknown(color: int) -> None:
         assert again == CountRequest(color=color).SerializeToString(deterministic=True)
     else:
         assert again is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    isbn=text,
+    note=text,
+    when=st.none() | st.tuples(st.integers(MIN_TS - 10, MAX_TS + 10), nanos),
+)
+def test_required_timestamp_absent_is_refused_never_invented(
+    isbn: str, note: str, when: tuple[int, int] | None
+) -> None:
+    sent = Loan(isbn=isbn, note=note)
+    if when is not None:
+        sent.when.seconds, sent.when.nanos = when
+    again = _round_trip(_CHAT, sent)
+    if not sent.HasField("when") or not _timestamp_ok(sent.when):
+        assert again is None, "an absent or unholdable required Timestamp was accepted"
+    else:
+        assert again == sent.SerializeToString(deterministic=True)

@@ -7,6 +7,7 @@ what a newer peer could.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from cello import WireError
 from cello.codegen.cli import main as cello_gen
 from cello.grpc import GrpcServer
 
-from .wire_services import Genre, Priority, Shelf
+from .wire_services import Genre, Other, Priority, Shelf, Stamp
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +213,75 @@ async def test_typed_client_params_method_takes_keywords(
     client = typed.ShelfClient(channel)
     assert await client.Find(genre=Genre.HISTORY) == "HISTORY/MEDIUM"
     assert await client.Find(genre=Genre.FICTION, priority=Priority.HIGH) == "FICTION/HIGH"
+
+
+def _stamp(pb: Any, *, at: bool = True, by: bool = True) -> Any:
+    request = pb.Stamp()
+    if at:
+        request.at.seconds = 1_700_000_000
+    if by:
+        request.by.title = "kept"
+    return request
+
+
+@pytest.mark.parametrize(
+    ("at", "by", "where"), [(False, True, "Stamp.at"), (True, False, "Stamp.by")]
+)
+async def test_required_message_field_absent_is_refused_naming_the_field(
+    channel: grpc.aio.Channel, pb: Any, at: bool, by: bool, where: str
+) -> None:
+    details = await _refused(channel, _stamp(pb, at=at, by=by), pb.Stamp, "Mark")
+    assert f"{where}: required field is absent" in details
+
+
+async def test_required_message_fields_present_round_trip(
+    channel: grpc.aio.Channel, pb: Any
+) -> None:
+    request = _stamp(pb)
+    request.took.seconds, request.origin.title = 3, "sent"
+    got = await _call(channel, "Mark", request, pb.Stamp)
+    assert got.SerializeToString(deterministic=True) == request.SerializeToString(
+        deterministic=True
+    )
+
+
+async def test_absent_message_field_with_a_default_takes_the_default(
+    channel: grpc.aio.Channel, pb: Any
+) -> None:
+    got = await _call(channel, "Mark", _stamp(pb), pb.Stamp)  # took and origin left out
+    assert got.took.seconds == 7 and got.origin.title == "origin"
+    assert got.at.seconds == 1_700_000_000 and got.by.title == "kept"
+
+
+async def test_params_message_parameter_absent_is_refused_or_defaulted(
+    channel: grpc.aio.Channel, pb: Any
+) -> None:
+    details = await _refused(channel, pb.WaitRequest(), pb.WaitResponse, "Wait")
+    assert "WaitRequest.at: required field is absent" in details
+    request = pb.WaitRequest()
+    request.at.seconds = 0
+    got = await _call(channel, "Wait", request, pb.WaitResponse)
+    assert got.value == "1970-01-01T00:00:00+00:00/5.0"  # present epoch kept, wait defaulted
+
+
+async def test_typed_client_refuses_a_reply_without_a_required_field(pb: Any, typed: Any) -> None:
+    async def mark(request: bytes, context: Any) -> bytes:
+        reply = pb.Stamp.FromString(request)
+        reply.ClearField("at")  # a peer that never set it
+        return reply.SerializeToString()  # type: ignore[no-any-return]
+
+    handler = grpc.method_handlers_generic_handler(
+        "cellowire.v1.Shelf", {"Mark": grpc.unary_unary_rpc_method_handler(mark)}
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            client = typed.ShelfClient(ch)
+            sent = Stamp(dt.datetime(2024, 1, 1, tzinfo=dt.UTC), Other("x"))
+            with pytest.raises(WireError, match=r"Stamp\.at: required field is absent"):
+                await client.Mark(sent)
+    finally:
+        await server.stop(0)

@@ -39,6 +39,16 @@ class Other:
     title: str
 
 
+@dataclass
+class Stamp:
+    """Required message-typed fields: absent on the wire is refused, or takes the default."""
+
+    at: dt.datetime
+    by: Other
+    took: dt.timedelta = dt.timedelta(seconds=7)
+    origin: Other = field(default_factory=lambda: Other("origin"))
+
+
 # what Broken returns, by the request's title
 WRONG: dict[str, Any] = {"none": None, "ellipsis": ..., "other": Other("x"), "dict-ish": 3}
 
@@ -61,3 +71,11 @@ class Shelf(GrpcService):
     @grpc_method
     async def Count(self, request: Book) -> int:
         return None  # type: ignore[return-value]
+
+    @grpc_method
+    async def Mark(self, request: Stamp) -> Stamp:
+        return request
+
+    @grpc_method
+    async def Wait(self, at: dt.datetime, wait: dt.timedelta = dt.timedelta(seconds=5)) -> str:
+        return f"{at.isoformat()}/{wait.total_seconds()}"

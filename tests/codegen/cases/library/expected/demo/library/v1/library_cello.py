@@ -100,6 +100,9 @@ def _enc_Book(o: _m0.Book) -> _pb2.Book:
 
 
 def _dec_Book(m: _pb2.Book) -> _m0.Book:
+    kw: dict[str, Any] = {}
+    if m.HasField("loan_period"):
+        kw["loan_period"] = _w.from_duration(m.loan_period, "Book.loan_period")
     return _m0.Book(
         isbn=m.isbn,
         title=m.title,
@@ -109,8 +112,8 @@ def _dec_Book(m: _pb2.Book) -> _m0.Book:
         tags=dict(m.tags),
         subtitle=m.subtitle if m.HasField("subtitle") else None,
         rating=m.rating,
-        loan_period=_w.from_duration(m.loan_period, "Book.loan_period"),
         sequel=_dec_Book(m.sequel) if m.HasField("sequel") else None,
+        **kw,
     )
 
 
@@ -232,7 +235,9 @@ def _dec_Loan(m: _pb2.Loan) -> _m0.Loan:
     return _m0.Loan(
         isbn=m.isbn,
         member=m.member,
-        when=_w.from_timestamp(m.when, "Loan.when"),
+        when=(
+            _w.from_timestamp(m.when, "Loan.when") if m.HasField("when") else _w.absent("Loan.when")
+        ),
         copy=_oneof_Loan_copy(m),
         note=m.note,
     )

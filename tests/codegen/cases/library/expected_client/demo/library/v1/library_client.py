@@ -175,6 +175,9 @@ def _enc_Book(o: Book) -> Any:
 
 
 def _dec_Book(m: Any) -> Book:
+    kw: dict[str, Any] = {}
+    if m.HasField("loan_period"):
+        kw["loan_period"] = _w.from_duration(m.loan_period, "Book.loan_period")
     return Book(
         isbn=m.isbn,
         title=m.title,
@@ -184,8 +187,8 @@ def _dec_Book(m: Any) -> Book:
         tags=dict(m.tags),
         subtitle=m.subtitle if m.HasField("subtitle") else None,
         rating=m.rating,
-        loan_period=_w.from_duration(m.loan_period, "Book.loan_period"),
         sequel=_dec_Book(m.sequel) if m.HasField("sequel") else None,
+        **kw,
     )
 
 
@@ -307,7 +310,9 @@ def _dec_Loan(m: Any) -> Loan:
     return Loan(
         isbn=m.isbn,
         member=m.member,
-        when=_w.from_timestamp(m.when, "Loan.when"),
+        when=(
+            _w.from_timestamp(m.when, "Loan.when") if m.HasField("when") else _w.absent("Loan.when")
+        ),
         copy=_oneof_Loan_copy(m),
         note=m.note,
     )

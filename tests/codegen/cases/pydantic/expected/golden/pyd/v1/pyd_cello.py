@@ -81,7 +81,7 @@ def _enc_Stamp(o: _m0.Stamp) -> _pb2.Stamp:
 
 def _dec_Stamp(m: _pb2.Stamp) -> _m0.Stamp:
     return _m0.Stamp(
-        at=_w.from_timestamp(m.at, "Stamp.at"),
+        at=_w.from_timestamp(m.at, "Stamp.at") if m.HasField("at") else _w.absent("Stamp.at"),
         by=m.by,
     )
 
@@ -116,6 +116,9 @@ def _enc_Record(o: _m0.Record) -> _pb2.Record:
 
 
 def _dec_Record(m: _pb2.Record) -> _m0.Record:
+    kw: dict[str, Any] = {}
+    if m.HasField("took"):
+        kw["took"] = _w.from_duration(m.took, "Record.took")
     return _m0.Record(
         id=m.id,
         name=m.name,
@@ -125,7 +128,7 @@ def _dec_Record(m: _pb2.Record) -> _m0.Record:
         score=m.score if m.HasField("score") else None,
         owner=_oneof_Record_owner(m),
         stamp=_dec_Stamp(m.stamp) if m.HasField("stamp") else None,
-        took=_w.from_duration(m.took, "Record.took"),
+        **kw,
     )
 
 

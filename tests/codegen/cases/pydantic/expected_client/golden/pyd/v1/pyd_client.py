@@ -125,7 +125,7 @@ def _enc_Stamp(o: Stamp) -> Any:
 
 def _dec_Stamp(m: Any) -> Stamp:
     return Stamp(
-        at=_w.from_timestamp(m.at, "Stamp.at"),
+        at=_w.from_timestamp(m.at, "Stamp.at") if m.HasField("at") else _w.absent("Stamp.at"),
         by=m.by,
     )
 
@@ -160,6 +160,9 @@ def _enc_Record(o: Record) -> Any:
 
 
 def _dec_Record(m: Any) -> Record:
+    kw: dict[str, Any] = {}
+    if m.HasField("took"):
+        kw["took"] = _w.from_duration(m.took, "Record.took")
     return Record(
         id=m.id,
         name=m.name,
@@ -169,7 +172,7 @@ def _dec_Record(m: Any) -> Record:
         score=m.score if m.HasField("score") else None,
         owner=_oneof_Record_owner(m),
         stamp=_dec_Stamp(m.stamp) if m.HasField("stamp") else None,
-        took=_w.from_duration(m.took, "Record.took"),
+        **kw,
     )
 
 

@@ -169,6 +169,9 @@ def _enc_Item(o: _m0.Item) -> _pb2.Item:
 
 
 def _dec_Item(m: _pb2.Item) -> _m0.Item:
+    kw: dict[str, Any] = {}
+    if m.HasField("ttl"):
+        kw["ttl"] = _w.from_duration(m.ttl, "Item.ttl")
     return _m0.Item(
         name=m.name,
         color=_D_Item_color[m.color],
@@ -180,7 +183,6 @@ def _dec_Item(m: _pb2.Item) -> _m0.Item:
         note=m.note if m.HasField("note") else None,
         quantity=m.quantity if m.HasField("quantity") else None,
         created=_w.from_timestamp(m.created, "Item.created") if m.HasField("created") else None,
-        ttl=_w.from_duration(m.ttl, "Item.ttl"),
         body=_oneof_Item_body(m),
         attributes=_w.from_struct(m.attributes),
         anything=_w.from_value(m.anything),
@@ -189,6 +191,7 @@ def _dec_Item(m: _pb2.Item) -> _m0.Item:
         legacy=m.legacy,
         tree=_dec_Tree(m.tree) if m.HasField("tree") else None,
         scalars=_dec_Scalars(m.scalars) if m.HasField("scalars") else None,
+        **kw,
     )
 
 

@@ -255,6 +255,9 @@ def _enc_Item(o: Item) -> Any:
 
 
 def _dec_Item(m: Any) -> Item:
+    kw: dict[str, Any] = {}
+    if m.HasField("ttl"):
+        kw["ttl"] = _w.from_duration(m.ttl, "Item.ttl")
     return Item(
         name=m.name,
         color=_D_Item_color[m.color],
@@ -266,7 +269,6 @@ def _dec_Item(m: Any) -> Item:
         note=m.note if m.HasField("note") else None,
         quantity=m.quantity if m.HasField("quantity") else None,
         created=_w.from_timestamp(m.created, "Item.created") if m.HasField("created") else None,
-        ttl=_w.from_duration(m.ttl, "Item.ttl"),
         body=_oneof_Item_body(m),
         attributes=_w.from_struct(m.attributes),
         anything=_w.from_value(m.anything),
@@ -275,6 +277,7 @@ def _dec_Item(m: Any) -> Item:
         legacy=m.legacy,
         tree=_dec_Tree(m.tree) if m.HasField("tree") else None,
         scalars=_dec_Scalars(m.scalars) if m.HasField("scalars") else None,
+        **kw,
     )
 
 

@@ -81,6 +81,9 @@ def _enc_Order(o: _m0.Order) -> _pb2.Order:
 
 
 def _dec_Order(m: _pb2.Order) -> _m0.Order:
+    kw: dict[str, Any] = {}
+    if m.HasField("due"):
+        kw["due"] = _w.from_date(m.due, "Order.due")
     return _m0.Order(
         id=m.id,  # type: ignore[arg-type]
         ref=_w.dec_uuid(m.ref, "Order.ref"),
@@ -93,10 +96,10 @@ def _dec_Order(m: _pb2.Order) -> _m0.Order:
         parent=_w.dec_uuid(m.parent, "Order.parent") if m.HasField("parent") else None,
         related=[_w.dec_uuid(x, "Order.related") for x in m.related],
         channel=_L_Order_channel.dec(m.channel) if m.HasField("channel") else None,
-        due=_w.from_date(m.due, "Order.due"),
         opens=_w.from_time_of_day(m.opens, "Order.opens") if m.HasField("opens") else None,
         holidays=[_w.from_date(x, "Order.holidays") for x in m.holidays],
         when=_oneof_Order_when(m),
+        **kw,
     )
 
 
