@@ -6,6 +6,10 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
 
 from cello.codegen.cli import main as cello_gen
 from cello.grpc import GrpcServer
@@ -51,3 +55,49 @@ async def test_unknown_enum_number_raises_wire_error(tmp_path: Path) -> None:
     assert proc.returncode == 0, stderr.decode()
     assert stdout.decode().startswith("WireError: "), stdout.decode()
     assert "Paint.color" in stdout.decode() and "2" in stdout.decode()
+
+
+# a bidi call to a peer that echoes each Loan without its required `when`
+_CHAT = """
+import asyncio, datetime as dt, sys
+import grpc.aio
+from cello import WireError
+from demo.library.v1 import library_client as c
+
+async def main() -> None:
+    loan = c.Loan(isbn="978-0", member="ann", when=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    async with grpc.aio.insecure_channel(sys.argv[1]) as channel:
+        try:
+            got = [x async for x in c.LibraryServiceClient(channel).Chat([loan])]
+        except WireError as exc:
+            print("WireError:", exc)
+        else:
+            print("decoded", got)
+
+asyncio.run(main())
+"""
+
+
+async def test_reply_without_a_required_timestamp_raises_wire_error(client_dir: Path) -> None:
+    def chat(requests: Any, context: Any) -> Any:
+        for raw in requests:  # isbn (1) and member (2) come first; cut at `when` (tag 0x1a)
+            yield raw[: raw.index(b"\x1a")]
+
+    handler = grpc.method_handlers_generic_handler(
+        "demo.library.v1.LibraryService", {"Chat": grpc.stream_stream_rpc_method_handler(chat)}
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(client_dir), *sys.path])}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _CHAT, f"127.0.0.1:{port}",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        stdout, stderr = await proc.communicate()
+    finally:
+        await server.stop(0)
+    assert proc.returncode == 0, stderr.decode()
+    assert stdout.decode().startswith("WireError: Loan.when: required field is absent"), stdout
