@@ -23,6 +23,7 @@ from typing import Any
 
 from cello._errors import DefinitionError
 
+from .converters import lit
 from .fields import FieldSpec, class_fields
 from .imports import client_imports, client_modules
 from .model import (
@@ -39,7 +40,7 @@ from .model import (
 )
 from .naming import to_upper_snake
 from .render import HEADER, _ProtoView, environment
-from .stub import StubBuilder, lit
+from .stub import StubBuilder
 
 _WKT_PY = {
     Wkt.TIMESTAMP: "_dt.datetime",

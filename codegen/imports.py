@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from .converters import TYPE_MODULES, WKT_MODULES
 from .model import FileDef
-from .stub import TYPE_MODULES, WKT_MODULES
 
 _ABC = ("AsyncIterable", "AsyncIterator", "Iterable")
 _CELLO = {  # alias → import line, in ruff's isort order
