@@ -23,7 +23,7 @@ from typing import Any
 
 from cello._errors import DefinitionError
 
-from .converters import lit
+from .converters import WKT_PY, lit
 from .fields import FieldSpec, class_fields
 from .imports import client_imports, client_modules
 from .model import (
@@ -39,19 +39,8 @@ from .model import (
     Wkt,
 )
 from .naming import to_upper_snake
-from .render import HEADER, _ProtoView, environment
+from .render import HEADER, environment, render_proto
 from .stub import StubBuilder
-
-_WKT_PY = {
-    Wkt.TIMESTAMP: "_dt.datetime",
-    Wkt.DURATION: "_dt.timedelta",
-    Wkt.STRUCT: "dict[str, Any]",
-    Wkt.VALUE: "Any",
-    Wkt.LIST_VALUE: "list[Any]",
-    Wkt.EMPTY: "None",
-    Wkt.DATE: "_dt.date",
-    Wkt.TIME_OF_DAY: "_dt.time",
-}
 
 
 def client_path(file: FileDef) -> str:
@@ -69,9 +58,7 @@ def render_clients(schema: Schema) -> dict[str, str]:
     out: dict[str, str] = {}
     for file in schema.files:
         siblings = [f for f in schema.files if f.package == file.package]
-        out[file.path] = env.get_template("file.proto.j2").render(
-            header=HEADER, file=file, proto=_ProtoView(file, siblings)
-        )
+        out[file.path] = render_proto(env, file, siblings)
         template, context = env.get_template("client.py.j2"), client_context(file, siblings)
         # rendered twice: the first pass shows which imports the module needs
         draft = template.render(header=HEADER, imports=[], modules=[], siblings=[], **context)
@@ -118,7 +105,7 @@ class _ClientBuilder(StubBuilder):
 
     def py_type(self, ref: TypeRef) -> str:
         if ref.wkt is not None:
-            return _WKT_PY[ref.wkt]
+            return WKT_PY[ref.wkt]
         return super().py_type(ref)
 
     def converter(self, m: MessageDef) -> Any:

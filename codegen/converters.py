@@ -59,7 +59,7 @@ _WKT_DEC = {
 }
 # message types whose absence is refused, or takes the field's default (None: a user's class)
 _PRESENCE_WKT = {None, Wkt.TIMESTAMP, Wkt.DURATION, Wkt.DATE, Wkt.TIME_OF_DAY}
-_WKT_PY = {
+WKT_PY = {  # the Python type a well-known type decodes to
     Wkt.TIMESTAMP: "_dt.datetime",
     Wkt.DURATION: "_dt.timedelta",
     Wkt.STRUCT: "dict[str, Any]",
@@ -202,7 +202,7 @@ class ConverterBuilder:
             return _CONVERT_PY[ref.convert] if ref.convert else scalar_py(ref.name)
         wkt = ref.wkt
         if wkt is not None:
-            return _WKT_PY[wkt]
+            return WKT_PY[wkt]
         target = self.messages.get(ref.name) or self.enums[ref.name]
         return self.py_class(target)
 

@@ -42,6 +42,13 @@ def environment() -> jinja2.Environment:
     )
 
 
+def render_proto(env: jinja2.Environment, file: FileDef, siblings: list[FileDef]) -> str:
+    """The `.proto` text of one file; `siblings` are its package's files, for references."""
+    return env.get_template("file.proto.j2").render(
+        header=HEADER, file=file, proto=_ProtoView(file, siblings)
+    )
+
+
 def render_stub(
     env: jinja2.Environment, file: FileDef, siblings: list[FileDef] | None = None
 ) -> str:
@@ -68,9 +75,7 @@ def render(schema: Schema) -> dict[str, str]:
     out: dict[str, str] = {}
     for file in schema.files:
         siblings = [f for f in schema.files if f.package == file.package]
-        out[file.path] = env.get_template("file.proto.j2").render(
-            header=HEADER, file=file, proto=_ProtoView(file, siblings)
-        )
+        out[file.path] = render_proto(env, file, siblings)
         stub_path = file.path.removesuffix(".proto") + "_cello.py"
         out[stub_path] = render_stub(env, file, siblings)
         for path in file.imports:
