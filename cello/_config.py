@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from ._tls import TlsConfig
+
+# What serves the gRPC port; each value is one module under `cello/_transports/`.
+TRANSPORTS = ("aio",)
+
+
+def _default_transport() -> str:
+    # $CELLO_TRANSPORT picks the default, so a whole test suite or deployment can run on
+    # another transport without code changes; an explicit `transport=` wins.
+    return os.environ.get("CELLO_TRANSPORT", "aio")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +56,8 @@ class GrpcConfig:
         handler_threads: the size of the thread pool plain `def` handlers (and sync
             generators) run in, so they never block the event loop; it bounds how many
             sync calls run at once (the rest wait for a thread).
+        transport: what serves the gRPC port: "aio", grpcio's asyncio server (the default,
+            or `$CELLO_TRANSPORT` when set). See docs/transports.md for the trade-offs.
     """
 
     port: int = 50051
@@ -68,6 +80,7 @@ class GrpcConfig:
     reuse_port: bool = False
     web_json_ignore_unknown_fields: bool = False
     handler_threads: int = 16
+    transport: str = field(default_factory=_default_transport)
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 0, 65535)
@@ -76,6 +89,12 @@ class GrpcConfig:
         _check_int("keepalive_secs", self.keepalive_secs, 1, 24 * 3600)
         _check_int("concurrency_limit", self.concurrency_limit, 1, 1_000_000)
         _check_int("handler_threads", self.handler_threads, 1, 1024)
+        if self.transport not in TRANSPORTS:
+            choices = ", ".join(repr(t) for t in TRANSPORTS)
+            raise ValueError(
+                f"GrpcConfig.transport must be one of {choices}, got {self.transport!r} "
+                "(from $CELLO_TRANSPORT if you did not pass it)"
+            )
         if self.shutdown_grace_secs < 0:
             raise ValueError(f"shutdown_grace_secs must be >= 0, got {self.shutdown_grace_secs}")
         if self.tls is not None and not isinstance(self.tls, TlsConfig):
