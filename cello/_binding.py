@@ -28,6 +28,8 @@ class MethodBinding:
     decode_response: Callable[[Any], Any]
     encode_response: Callable[[Any], Any]
     response_shape: str = "dataclass"
+    # a dict returned by a typed handler → the response (a generated `_encd_`), if any
+    encode_response_dict: Callable[[Any], Any] | None = None
 
     @property
     def request_is_struct(self) -> bool:

@@ -172,7 +172,11 @@ async def _unwrap(result: GrpcResponse[Any], call: CallContext, first: bool) -> 
 
 
 def _converter(binding: MethodBinding) -> Callable[[Any], Any]:
-    """A handler's result → the `_pb2` response (a message passes through as is)."""
+    """A handler's result → the `_pb2` response (a message passes through as is).
+
+    A plain dict goes to the stub's generated dict encoder where there is one (stubs of
+    older generators have none), else to the generic mapping; both give the same message.
+    """
     encode = binding.encode_response
     response_type = binding.response_type
     accepts_dict = binding.response_shape == "dataclass"
@@ -181,17 +185,23 @@ def _converter(binding: MethodBinding) -> Callable[[Any], Any]:
     expected_name = expected.full_name if expected is not None else response_type.__name__
     from ._convert import dict_to_message  # loaded when a service is bound, not at import
 
+    encode_dict = binding.encode_response_dict or (
+        lambda data: dict_to_message(data, response_type)
+    )
+
     def convert(result: Any) -> Any:
-        if type(result) is response_type:
+        kind = type(result)
+        if kind is response_type:
             return result
         try:
+            if kind is dict and accepts_dict:
+                return encode_dict(result)
             # a dataclass or pydantic result skips the (slow, ABC) Mapping check
-            kind = type(result)
             dataclass_result = hasattr(kind, "__dataclass_fields__") or hasattr(
                 kind, "__pydantic_fields__"
             )
             if accepts_dict and not dataclass_result and isinstance(result, Mapping):
-                return dict_to_message(result, response_type)
+                return encode_dict(result)
             return encode(result)
         except Exception as exc:
             shown = repr(result)

@@ -9,6 +9,7 @@ from .model import FileDef
 
 _ABC = ("AsyncIterable", "AsyncIterator", "Iterable")
 _CELLO = {  # alias → import line, in ruff's isort order
+    "_c": "from cello import _convert as _c",
     "_w": "from cello import _wire as _w",
     "_Method": "from cello._binding import MethodBinding as _Method",
     "_Service": "from cello._binding import ServiceBinding as _Service",

@@ -7,6 +7,7 @@ The converters (encode/decode expressions, type names, tables) are built by
 from __future__ import annotations
 
 from .converters import ConverterBuilder, lit
+from .dictenc import DictEncoderBuilder
 from .model import FileDef, MessageDef, MethodDef, PyShape, TypeRef, Wkt
 
 # keyword arguments of every client method; a params rpc using one keeps a `request` dict
@@ -31,6 +32,7 @@ class StubBuilder(ConverterBuilder):
             "decode_response": self.codec(m.response, "dec"),
             "encode_response": self.codec(m.response, "enc"),
             "response_shape": self.shape(m.response),
+            "encode_response_dict": self.dict_codec(m.response),
             **self.client_method(m),
         }
 
@@ -100,6 +102,13 @@ class StubBuilder(ConverterBuilder):
             return "_w.struct" if direction == "enc" else "_w.from_struct"
         return self.ref(ref.name, f"_{direction}_{self.ident(self.messages[ref.name])}")
 
+    def dict_codec(self, ref: TypeRef) -> str | None:
+        """The dict encoder of a response whose handler may return a dict, else None."""
+        message = self.messages.get(ref.name)
+        if message is None or message.shape is not PyShape.DATACLASS:
+            return None
+        return self.ref(ref.name, f"_encd_{self.ident(message)}")
+
     def shape(self, ref: TypeRef) -> str:
         if ref.wkt is Wkt.EMPTY:
             return PyShape.EMPTY.value
@@ -127,6 +136,7 @@ def stub_context(file: FileDef, siblings: list[FileDef] | None = None) -> dict[s
     """
     b = StubBuilder(file, siblings)
     converters = [b.converter(m) for m in file.messages]
+    dicts = DictEncoderBuilder(b)
     services = [
         {
             "name": s.name,
@@ -158,6 +168,8 @@ def stub_context(file: FileDef, siblings: list[FileDef] | None = None) -> dict[s
         "defaults": b.defaults,
         "converters": converters,
         "services": services,
+        "dict_enums": dicts.enums(file),
+        "dict_encoders": dicts.encoders(file),
     }
 
 

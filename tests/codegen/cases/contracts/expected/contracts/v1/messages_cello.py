@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import tests.codegen.cases.contracts.service as _m0
+from cello import _convert as _c
 from cello import _wire as _w
 from cello._binding import ServiceBinding as _Service
 
@@ -183,6 +184,124 @@ def _dec_Envelope_Header_Entry(m: _pb2.Envelope.Header.Entry) -> _m0.Envelope.He
         kind=_D_Envelope_Header_Entry_kind[m.kind],
         key=m.key,
     )
+
+# each enum's spellings in a dict (names, members, numbers) → its number
+_N_PayloadType = _c.DictEnum(_pb2.PayloadType, _m0.PayloadType)
+_N_Envelope_Kind = _c.DictEnum(_pb2.Envelope.Kind, _m0.Envelope.Kind)
+
+
+_K_Money = frozenset({"units"})
+
+
+def _kwd_Money(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Money.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "units": x if type(x := d.get("units")) is int or x is None else _c.off_path(),
+    }
+
+
+_encd_Money = _c.dict_encoder(_kwd_Money, _pb2.Money)
+
+
+_K_Payload = frozenset({"type", "body"})
+
+
+def _kwd_Payload(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Payload.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "type": None if (x := d.get("type")) is None else _N_PayloadType(x),
+        "body": x if type(x := d.get("body")) is bytes or x is None else _c.off_path(),
+    }
+
+
+_encd_Payload = _c.dict_encoder(_kwd_Payload, _pb2.Payload)
+
+
+_K_EchoStatus = frozenset({"code", "message"})
+
+
+def _kwd_EchoStatus(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_EchoStatus.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "code": x if type(x := d.get("code")) is int or x is None else _c.off_path(),
+        "message": x if type(x := d.get("message")) is str or x is None else _c.off_path(),
+    }
+
+
+_encd_EchoStatus = _c.dict_encoder(_kwd_EchoStatus, _pb2.EchoStatus)
+
+
+_K_Envelope = frozenset({"kind", "header", "local", "total", "payload", "status", "message"})
+
+
+def _kwd_Envelope(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Envelope.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "kind": None if (x := d.get("kind")) is None else _N_Envelope_Kind(x),
+        "header": None if (x := d.get("header")) is None else _kwd_Envelope_Header(x),
+        "local": None if (x := d.get("local")) is None else _kwd_Envelope_Money(x),
+        "total": None if (x := d.get("total")) is None else _kwd_Money(x),
+        "payload": None if (x := d.get("payload")) is None else _kwd_Payload(x),
+        "status": None if (x := d.get("status")) is None else _kwd_EchoStatus(x),
+        "message": x if type(x := d.get("message")) is str or x is None else _c.off_path(),
+    }
+
+
+_encd_Envelope = _c.dict_encoder(_kwd_Envelope, _pb2.Envelope)
+
+
+_K_Envelope_Money = frozenset({"cents"})
+
+
+def _kwd_Envelope_Money(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Envelope_Money.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "cents": x if type(x := d.get("cents")) is int or x is None else _c.off_path(),
+    }
+
+
+_encd_Envelope_Money = _c.dict_encoder(_kwd_Envelope_Money, _pb2.Envelope.Money)
+
+
+_K_Envelope_Header = frozenset({"entries"})
+
+
+def _kwd_Envelope_Header(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Envelope_Header.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "entries": (
+            None
+            if (x := d.get("entries")) is None
+            else [_kwd_Envelope_Header_Entry(i) for i in _c.items(x)]
+        ),
+    }
+
+
+_encd_Envelope_Header = _c.dict_encoder(_kwd_Envelope_Header, _pb2.Envelope.Header)
+
+
+_K_Envelope_Header_Entry = frozenset({"kind", "key"})
+
+
+def _kwd_Envelope_Header_Entry(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Envelope_Header_Entry.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "kind": None if (x := d.get("kind")) is None else _N_Envelope_Kind(x),
+        "key": x if type(x := d.get("key")) is str or x is None else _c.off_path(),
+    }
+
+
+_encd_Envelope_Header_Entry = _c.dict_encoder(
+    _kwd_Envelope_Header_Entry,
+    _pb2.Envelope.Header.Entry,
+)
 
 
 SERVICES: tuple[_Service, ...] = (

@@ -37,6 +37,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_s_messages._dec_Envelope,
                 encode_response=_s_messages._enc_Envelope,
                 response_shape="dataclass",
+                encode_response_dict=_s_messages._encd_Envelope,
             ),
             _Method(
                 service="contracts.v1.TestService",
@@ -52,6 +53,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_s_messages._dec_Envelope_Header_Entry,
                 encode_response=_s_messages._enc_Envelope_Header_Entry,
                 response_shape="dataclass",
+                encode_response_dict=_s_messages._encd_Envelope_Header_Entry,
             ),
             _Method(
                 service="contracts.v1.TestService",
@@ -67,6 +69,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_s_messages._dec_Payload,
                 encode_response=_s_messages._enc_Payload,
                 response_shape="dataclass",
+                encode_response_dict=_s_messages._encd_Payload,
             ),
         ),
     ),

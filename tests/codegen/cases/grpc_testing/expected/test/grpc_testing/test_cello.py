@@ -8,6 +8,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 import tests.codegen.cases.grpc_testing.service as _m0
+from cello import _convert as _c
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
@@ -236,6 +237,183 @@ def _dec_StreamingOutputCallResponse(
         payload=_dec_Payload(m.payload) if m.HasField("payload") else None,
     )
 
+# each enum's spellings in a dict (names, members, numbers) → its number
+_N_PayloadType = _c.DictEnum(_pb2.PayloadType, _m0.PayloadType)
+
+
+_K_Empty: frozenset[str] = frozenset()
+
+
+def _kwd_Empty(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Empty.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {}
+
+
+_encd_Empty = _c.dict_encoder(_kwd_Empty, _pb2.Empty)
+
+
+_K_Payload = frozenset({"type", "body"})
+
+
+def _kwd_Payload(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Payload.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "type": None if (x := d.get("type")) is None else _N_PayloadType(x),
+        "body": x if type(x := d.get("body")) is bytes or x is None else _c.off_path(),
+    }
+
+
+_encd_Payload = _c.dict_encoder(_kwd_Payload, _pb2.Payload)
+
+
+_K_SimpleRequest = frozenset(
+    {
+        "response_type",
+        "response_size",
+        "payload",
+        "fill_username",
+        "fill_oauth_scope",
+    }
+)
+
+
+def _kwd_SimpleRequest(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_SimpleRequest.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "response_type": None if (x := d.get("response_type")) is None else _N_PayloadType(x),
+        "response_size": (
+            x
+            if type(x := d.get("response_size")) is int or x is None
+            else _c.off_path()
+        ),
+        "payload": None if (x := d.get("payload")) is None else _kwd_Payload(x),
+        "fill_username": (
+            x
+            if type(x := d.get("fill_username")) is bool or x is None
+            else _c.off_path()
+        ),
+        "fill_oauth_scope": (
+            x
+            if type(x := d.get("fill_oauth_scope")) is bool or x is None
+            else _c.off_path()
+        ),
+    }
+
+
+_encd_SimpleRequest = _c.dict_encoder(_kwd_SimpleRequest, _pb2.SimpleRequest)
+
+
+_K_SimpleResponse = frozenset({"payload", "username", "oauth_scope"})
+
+
+def _kwd_SimpleResponse(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_SimpleResponse.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "payload": None if (x := d.get("payload")) is None else _kwd_Payload(x),
+        "username": x if type(x := d.get("username")) is str or x is None else _c.off_path(),
+        "oauth_scope": x if type(x := d.get("oauth_scope")) is str or x is None else _c.off_path(),
+    }
+
+
+_encd_SimpleResponse = _c.dict_encoder(_kwd_SimpleResponse, _pb2.SimpleResponse)
+
+
+_K_StreamingInputCallRequest = frozenset({"payload"})
+
+
+def _kwd_StreamingInputCallRequest(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_StreamingInputCallRequest.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "payload": None if (x := d.get("payload")) is None else _kwd_Payload(x),
+    }
+
+
+_encd_StreamingInputCallRequest = _c.dict_encoder(
+    _kwd_StreamingInputCallRequest,
+    _pb2.StreamingInputCallRequest,
+)
+
+
+_K_StreamingInputCallResponse = frozenset({"aggregated_payload_size"})
+
+
+def _kwd_StreamingInputCallResponse(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_StreamingInputCallResponse.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "aggregated_payload_size": (
+            x
+            if type(x := d.get("aggregated_payload_size")) is int or x is None
+            else _c.off_path()
+        ),
+    }
+
+
+_encd_StreamingInputCallResponse = _c.dict_encoder(
+    _kwd_StreamingInputCallResponse,
+    _pb2.StreamingInputCallResponse,
+)
+
+
+_K_ResponseParameters = frozenset({"size", "interval_us"})
+
+
+def _kwd_ResponseParameters(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_ResponseParameters.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "size": x if type(x := d.get("size")) is int or x is None else _c.off_path(),
+        "interval_us": x if type(x := d.get("interval_us")) is int or x is None else _c.off_path(),
+    }
+
+
+_encd_ResponseParameters = _c.dict_encoder(_kwd_ResponseParameters, _pb2.ResponseParameters)
+
+
+_K_StreamingOutputCallRequest = frozenset({"response_type", "response_parameters", "payload"})
+
+
+def _kwd_StreamingOutputCallRequest(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_StreamingOutputCallRequest.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "response_type": None if (x := d.get("response_type")) is None else _N_PayloadType(x),
+        "response_parameters": (
+            None
+            if (x := d.get("response_parameters")) is None
+            else [_kwd_ResponseParameters(i) for i in _c.items(x)]
+        ),
+        "payload": None if (x := d.get("payload")) is None else _kwd_Payload(x),
+    }
+
+
+_encd_StreamingOutputCallRequest = _c.dict_encoder(
+    _kwd_StreamingOutputCallRequest,
+    _pb2.StreamingOutputCallRequest,
+)
+
+
+_K_StreamingOutputCallResponse = frozenset({"payload"})
+
+
+def _kwd_StreamingOutputCallResponse(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_StreamingOutputCallResponse.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "payload": None if (x := d.get("payload")) is None else _kwd_Payload(x),
+    }
+
+
+_encd_StreamingOutputCallResponse = _c.dict_encoder(
+    _kwd_StreamingOutputCallResponse,
+    _pb2.StreamingOutputCallResponse,
+)
+
 
 SERVICES: tuple[_Service, ...] = (
     _Service(
@@ -258,6 +436,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Empty,
                 encode_response=_enc_Empty,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Empty,
             ),
             _Method(
                 service="grpc.testing.TestService",
@@ -273,6 +452,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_SimpleResponse,
                 encode_response=_enc_SimpleResponse,
                 response_shape="dataclass",
+                encode_response_dict=_encd_SimpleResponse,
             ),
             _Method(
                 service="grpc.testing.TestService",
@@ -288,6 +468,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_StreamingOutputCallResponse,
                 encode_response=_enc_StreamingOutputCallResponse,
                 response_shape="dataclass",
+                encode_response_dict=_encd_StreamingOutputCallResponse,
             ),
             _Method(
                 service="grpc.testing.TestService",
@@ -303,6 +484,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_StreamingInputCallResponse,
                 encode_response=_enc_StreamingInputCallResponse,
                 response_shape="dataclass",
+                encode_response_dict=_encd_StreamingInputCallResponse,
             ),
             _Method(
                 service="grpc.testing.TestService",
@@ -318,6 +500,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_StreamingOutputCallResponse,
                 encode_response=_enc_StreamingOutputCallResponse,
                 response_shape="dataclass",
+                encode_response_dict=_encd_StreamingOutputCallResponse,
             ),
             _Method(
                 service="grpc.testing.TestService",
@@ -333,6 +516,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_StreamingOutputCallResponse,
                 encode_response=_enc_StreamingOutputCallResponse,
                 response_shape="dataclass",
+                encode_response_dict=_encd_StreamingOutputCallResponse,
             ),
         ),
     ),

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import tests.codegen.cases.health.service as _m0
+from cello import _convert as _c
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
@@ -110,6 +111,74 @@ def _dec_HealthListResponse(m: _pb2.HealthListResponse) -> _m0.HealthListRespons
         statuses={k: _dec_HealthCheckResponse(x) for k, x in m.statuses.items()},
     )
 
+# each enum's spellings in a dict (names, members, numbers) → its number
+_N_HealthCheckResponse_ServingStatus = _c.DictEnum(
+    _pb2.HealthCheckResponse.ServingStatus,
+    _m0.HealthCheckResponse.ServingStatus,
+)
+
+
+_K_HealthCheckRequest = frozenset({"service"})
+
+
+def _kwd_HealthCheckRequest(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_HealthCheckRequest.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "service": x if type(x := d.get("service")) is str or x is None else _c.off_path(),
+    }
+
+
+_encd_HealthCheckRequest = _c.dict_encoder(_kwd_HealthCheckRequest, _pb2.HealthCheckRequest)
+
+
+_K_HealthCheckResponse = frozenset({"status"})
+
+
+def _kwd_HealthCheckResponse(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_HealthCheckResponse.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "status": (
+            None
+            if (x := d.get("status")) is None
+            else _N_HealthCheckResponse_ServingStatus(x)
+        ),
+    }
+
+
+_encd_HealthCheckResponse = _c.dict_encoder(_kwd_HealthCheckResponse, _pb2.HealthCheckResponse)
+
+
+_K_HealthListRequest: frozenset[str] = frozenset()
+
+
+def _kwd_HealthListRequest(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_HealthListRequest.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {}
+
+
+_encd_HealthListRequest = _c.dict_encoder(_kwd_HealthListRequest, _pb2.HealthListRequest)
+
+
+_K_HealthListResponse = frozenset({"statuses"})
+
+
+def _kwd_HealthListResponse(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_HealthListResponse.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "statuses": (
+            None
+            if (x := d.get("statuses")) is None
+            else {k: _kwd_HealthCheckResponse(v) for k, v in _c.keyed(x, str)}
+        ),
+    }
+
+
+_encd_HealthListResponse = _c.dict_encoder(_kwd_HealthListResponse, _pb2.HealthListResponse)
+
 
 SERVICES: tuple[_Service, ...] = (
     _Service(
@@ -132,6 +201,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_HealthCheckResponse,
                 encode_response=_enc_HealthCheckResponse,
                 response_shape="dataclass",
+                encode_response_dict=_encd_HealthCheckResponse,
             ),
             _Method(
                 service="grpc.health.v1.Health",
@@ -147,6 +217,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_HealthListResponse,
                 encode_response=_enc_HealthListResponse,
                 response_shape="dataclass",
+                encode_response_dict=_encd_HealthListResponse,
             ),
             _Method(
                 service="grpc.health.v1.Health",
@@ -162,6 +233,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_HealthCheckResponse,
                 encode_response=_enc_HealthCheckResponse,
                 response_shape="dataclass",
+                encode_response_dict=_encd_HealthCheckResponse,
             ),
         ),
     ),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import tests.codegen.cases.idempotent.service as _m0
+from cello import _convert as _c
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
@@ -56,6 +57,35 @@ def _dec_Entry(m: _pb2.Entry) -> _m0.Entry:
     )
 
 
+_K_Key = frozenset({"name"})
+
+
+def _kwd_Key(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Key.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "name": x if type(x := d.get("name")) is str or x is None else _c.off_path(),
+    }
+
+
+_encd_Key = _c.dict_encoder(_kwd_Key, _pb2.Key)
+
+
+_K_Entry = frozenset({"name", "value"})
+
+
+def _kwd_Entry(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Entry.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "name": x if type(x := d.get("name")) is str or x is None else _c.off_path(),
+        "value": x if type(x := d.get("value")) is int or x is None else _c.off_path(),
+    }
+
+
+_encd_Entry = _c.dict_encoder(_kwd_Entry, _pb2.Entry)
+
+
 SERVICES: tuple[_Service, ...] = (
     _Service(
         full_name="idempotent.v1.KeyValue",
@@ -77,6 +107,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Entry,
                 encode_response=_enc_Entry,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Entry,
             ),
             _Method(
                 service="idempotent.v1.KeyValue",
@@ -92,6 +123,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Entry,
                 encode_response=_enc_Entry,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Entry,
             ),
         ),
     ),

@@ -10,6 +10,7 @@ from typing import Any
 from google.protobuf import struct_pb2 as _struct_pb2
 
 import examples.library as _m0
+from cello import _convert as _c
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
@@ -293,6 +294,171 @@ def _dec_Shelf(m: _pb2.Shelf) -> _m0.Shelf:
         extra=_w.from_struct(m.extra),
     )
 
+# each enum's spellings in a dict (names, members, numbers) → its number
+_N_Genre = _c.DictEnum(_pb2.Genre, _m0.Genre)
+
+
+_K_GetBookRequest = frozenset({"isbn"})
+
+
+def _kwd_GetBookRequest(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_GetBookRequest.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "isbn": x if type(x := d.get("isbn")) is str or x is None else _c.off_path(),
+    }
+
+
+_encd_GetBookRequest = _c.dict_encoder(_kwd_GetBookRequest, _pb2.GetBookRequest)
+
+
+_K_Author = frozenset({"name", "born"})
+
+
+def _kwd_Author(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Author.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "name": x if type(x := d.get("name")) is str or x is None else _c.off_path(),
+        "born": None if (x := d.get("born")) is None else _c.dict_timestamp(x),
+    }
+
+
+_encd_Author = _c.dict_encoder(_kwd_Author, _pb2.Author)
+
+
+_K_Book = frozenset(
+    {
+        "isbn",
+        "title",
+        "authors",
+        "genre",
+        "pages",
+        "tags",
+        "subtitle",
+        "rating",
+        "loan_period",
+        "sequel",
+    }
+)
+
+
+def _kwd_Book(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Book.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "isbn": x if type(x := d.get("isbn")) is str or x is None else _c.off_path(),
+        "title": x if type(x := d.get("title")) is str or x is None else _c.off_path(),
+        "authors": (
+            None
+            if (x := d.get("authors")) is None
+            else [_kwd_Author(i) for i in _c.items(x)]
+        ),
+        "genre": None if (x := d.get("genre")) is None else _N_Genre(x),
+        "pages": x if type(x := d.get("pages")) is int or x is None else _c.off_path(),
+        "tags": (
+            None
+            if (x := d.get("tags")) is None
+            else {k: v if type(v) is str else _c.off_path() for k, v in _c.keyed(x, str)}
+        ),
+        "subtitle": x if type(x := d.get("subtitle")) is str or x is None else _c.off_path(),
+        "rating": (
+            x
+            if type(x := d.get("rating")) is float or type(x) is int or x is None
+            else _c.off_path()
+        ),
+        "loan_period": None if (x := d.get("loan_period")) is None else _c.dict_duration(x),
+        "sequel": None if (x := d.get("sequel")) is None else _kwd_Book(x),
+    }
+
+
+_encd_Book = _c.dict_encoder(_kwd_Book, _pb2.Book)
+
+
+_K_Ebook = frozenset({"url", "size_bytes"})
+
+
+def _kwd_Ebook(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Ebook.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "url": x if type(x := d.get("url")) is str or x is None else _c.off_path(),
+        "size_bytes": x if type(x := d.get("size_bytes")) is int or x is None else _c.off_path(),
+    }
+
+
+_encd_Ebook = _c.dict_encoder(_kwd_Ebook, _pb2.Ebook)
+
+
+_K_Paper = frozenset({"shelf"})
+
+
+def _kwd_Paper(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Paper.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "shelf": x if type(x := d.get("shelf")) is str or x is None else _c.off_path(),
+    }
+
+
+_encd_Paper = _c.dict_encoder(_kwd_Paper, _pb2.Paper)
+
+
+_K_Loan = frozenset({"isbn", "member", "when", "copy_ebook", "copy_paper", "note"})
+
+
+def _kwd_Loan(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Loan.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    if sum(d.get(k) is not None for k in ("copy_ebook", "copy_paper")) > 1:
+        _c.off_path()  # two members of one oneof: the generic mapping keeps the last
+    return {
+        "isbn": x if type(x := d.get("isbn")) is str or x is None else _c.off_path(),
+        "member": x if type(x := d.get("member")) is str or x is None else _c.off_path(),
+        "when": None if (x := d.get("when")) is None else _c.dict_timestamp(x),
+        "copy_ebook": None if (x := d.get("copy_ebook")) is None else _kwd_Ebook(x),
+        "copy_paper": None if (x := d.get("copy_paper")) is None else _kwd_Paper(x),
+        "note": x if type(x := d.get("note")) is str or x is None else _c.off_path(),
+    }
+
+
+_encd_Loan = _c.dict_encoder(_kwd_Loan, _pb2.Loan)
+
+
+_K_LoanSummary = frozenset({"count", "members"})
+
+
+def _kwd_LoanSummary(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_LoanSummary.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "count": x if type(x := d.get("count")) is int or x is None else _c.off_path(),
+        "members": (
+            None
+            if (x := d.get("members")) is None
+            else [i if type(i) is str else _c.off_path() for i in _c.items(x)]
+        ),
+    }
+
+
+_encd_LoanSummary = _c.dict_encoder(_kwd_LoanSummary, _pb2.LoanSummary)
+
+
+_K_Shelf = frozenset({"name", "books", "extra"})
+
+
+def _kwd_Shelf(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Shelf.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "name": x if type(x := d.get("name")) is str or x is None else _c.off_path(),
+        "books": None if (x := d.get("books")) is None else [_kwd_Book(i) for i in _c.items(x)],
+        "extra": None if (x := d.get("extra")) is None else _c.dict_message(x, _struct_pb2.Struct),
+    }
+
+
+_encd_Shelf = _c.dict_encoder(_kwd_Shelf, _pb2.Shelf)
+
 
 SERVICES: tuple[_Service, ...] = (
     _Service(
@@ -315,6 +481,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Book,
                 encode_response=_enc_Book,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Book,
             ),
             _Method(
                 service="demo.library.v1.LibraryService",
@@ -330,6 +497,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Book,
                 encode_response=_enc_Book,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Book,
             ),
             _Method(
                 service="demo.library.v1.LibraryService",
@@ -360,6 +528,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Book,
                 encode_response=_enc_Book,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Book,
             ),
             _Method(
                 service="demo.library.v1.LibraryService",
@@ -375,6 +544,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_LoanSummary,
                 encode_response=_enc_LoanSummary,
                 response_shape="dataclass",
+                encode_response_dict=_encd_LoanSummary,
             ),
             _Method(
                 service="demo.library.v1.LibraryService",
@@ -390,6 +560,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Loan,
                 encode_response=_enc_Loan,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Loan,
             ),
             _Method(
                 service="demo.library.v1.LibraryService",
@@ -420,6 +591,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Shelf,
                 encode_response=_enc_Shelf,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Shelf,
             ),
         ),
     ),

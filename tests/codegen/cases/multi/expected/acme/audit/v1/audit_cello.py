@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import tests.codegen.cases.multi.service as _m0
+from cello import _convert as _c
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
@@ -38,6 +39,21 @@ def _dec_Money(m: _pb2.Money) -> _m0.Money:
     )
 
 
+_K_Money = frozenset({"currency", "units"})
+
+
+def _kwd_Money(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Money.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "currency": x if type(x := d.get("currency")) is str or x is None else _c.off_path(),
+        "units": x if type(x := d.get("units")) is int or x is None else _c.off_path(),
+    }
+
+
+_encd_Money = _c.dict_encoder(_kwd_Money, _pb2.Money)
+
+
 SERVICES: tuple[_Service, ...] = (
     _Service(
         full_name="acme.audit.v1.AuditLog",
@@ -59,6 +75,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Money,
                 encode_response=_enc_Money,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Money,
             ),
         ),
     ),

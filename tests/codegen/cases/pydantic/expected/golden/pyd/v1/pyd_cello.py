@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import tests.codegen.cases.pydantic.service as _m0
+from cello import _convert as _c
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
@@ -162,6 +163,90 @@ def _dec_WatchRequest(m: _pb2.WatchRequest) -> dict[str, Any]:
         kw["limit"] = m.limit
     return kw
 
+# each enum's spellings in a dict (names, members, numbers) → its number
+_N_Status = _c.DictEnum(_pb2.Status, _m0.Status)
+_N_Note_Color = _c.DictEnum(_pb2.Note.Color, _m0.Note.Color)
+
+
+_K_Note = frozenset({"text", "color"})
+
+
+def _kwd_Note(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Note.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "text": x if type(x := d.get("text")) is str or x is None else _c.off_path(),
+        "color": None if (x := d.get("color")) is None else _N_Note_Color(x),
+    }
+
+
+_encd_Note = _c.dict_encoder(_kwd_Note, _pb2.Note)
+
+
+_K_Stamp = frozenset({"at", "by"})
+
+
+def _kwd_Stamp(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Stamp.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "at": None if (x := d.get("at")) is None else _c.dict_timestamp(x),
+        "by": x if type(x := d.get("by")) is str or x is None else _c.off_path(),
+    }
+
+
+_encd_Stamp = _c.dict_encoder(_kwd_Stamp, _pb2.Stamp)
+
+
+_K_Record = frozenset(
+    {
+        "id",
+        "name",
+        "status",
+        "notes",
+        "labels",
+        "score",
+        "owner_int64",
+        "owner_string",
+        "stamp",
+        "took",
+    }
+)
+
+
+def _kwd_Record(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Record.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    if sum(d.get(k) is not None for k in ("owner_int64", "owner_string")) > 1:
+        _c.off_path()  # two members of one oneof: the generic mapping keeps the last
+    return {
+        "id": x if type(x := d.get("id")) is int or x is None else _c.off_path(),
+        "name": x if type(x := d.get("name")) is str or x is None else _c.off_path(),
+        "status": None if (x := d.get("status")) is None else _N_Status(x),
+        "notes": None if (x := d.get("notes")) is None else [_kwd_Note(i) for i in _c.items(x)],
+        "labels": (
+            None
+            if (x := d.get("labels")) is None
+            else {k: v if type(v) is str else _c.off_path() for k, v in _c.keyed(x, str)}
+        ),
+        "score": (
+            x
+            if type(x := d.get("score")) is float or type(x) is int or x is None
+            else _c.off_path()
+        ),
+        "owner_int64": x if type(x := d.get("owner_int64")) is int or x is None else _c.off_path(),
+        "owner_string": (
+            x
+            if type(x := d.get("owner_string")) is str or x is None
+            else _c.off_path()
+        ),
+        "stamp": None if (x := d.get("stamp")) is None else _kwd_Stamp(x),
+        "took": None if (x := d.get("took")) is None else _c.dict_duration(x),
+    }
+
+
+_encd_Record = _c.dict_encoder(_kwd_Record, _pb2.Record)
+
 
 SERVICES: tuple[_Service, ...] = (
     _Service(
@@ -184,6 +269,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Record,
                 encode_response=_enc_Record,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Record,
             ),
             _Method(
                 service="golden.pyd.v1.Records",
@@ -199,6 +285,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Record,
                 encode_response=_enc_Record,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Record,
             ),
         ),
     ),

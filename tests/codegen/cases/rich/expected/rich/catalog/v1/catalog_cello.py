@@ -11,6 +11,7 @@ from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 
 import tests.codegen.cases.rich.service as _m0
+from cello import _convert as _c
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
@@ -313,6 +314,204 @@ def _dec_Ping(m: _pb2.Ping) -> _m0.Ping:
         pong=_dec_Pong(m.pong) if m.HasField("pong") else None,
     )
 
+# each enum's spellings in a dict (names, members, numbers) → its number
+_N_Color = _c.DictEnum(_pb2.Color, _m0.Color)
+_N_Priority = _c.DictEnum(_pb2.Priority, _m0.Priority)
+
+
+_K_Image = frozenset({"url", "width"})
+
+
+def _kwd_Image(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Image.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "url": x if type(x := d.get("url")) is str or x is None else _c.off_path(),
+        "width": x if type(x := d.get("width")) is int or x is None else _c.off_path(),
+    }
+
+
+_encd_Image = _c.dict_encoder(_kwd_Image, _pb2.Image)
+
+
+_K_Tree = frozenset({"label", "children", "parent_label"})
+
+
+def _kwd_Tree(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Tree.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "label": x if type(x := d.get("label")) is str or x is None else _c.off_path(),
+        "children": (
+            None
+            if (x := d.get("children")) is None
+            else [_kwd_Tree(i) for i in _c.items(x)]
+        ),
+        "parent_label": (
+            x
+            if type(x := d.get("parent_label")) is str or x is None
+            else _c.off_path()
+        ),
+    }
+
+
+_encd_Tree = _c.dict_encoder(_kwd_Tree, _pb2.Tree)
+
+
+_K_Scalars = frozenset({"i64", "i32", "s64", "f64", "single", "real", "flag", "text", "raw"})
+
+
+def _kwd_Scalars(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Scalars.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "i64": x if type(x := d.get("i64")) is int or x is None else _c.off_path(),
+        "i32": x if type(x := d.get("i32")) is int or x is None else _c.off_path(),
+        "s64": x if type(x := d.get("s64")) is int or x is None else _c.off_path(),
+        "f64": x if type(x := d.get("f64")) is int or x is None else _c.off_path(),
+        "single": (
+            x
+            if type(x := d.get("single")) is float or type(x) is int or x is None
+            else _c.off_path()
+        ),
+        "real": (
+            x
+            if type(x := d.get("real")) is float or type(x) is int or x is None
+            else _c.off_path()
+        ),
+        "flag": x if type(x := d.get("flag")) is bool or x is None else _c.off_path(),
+        "text": x if type(x := d.get("text")) is str or x is None else _c.off_path(),
+        "raw": x if type(x := d.get("raw")) is bytes or x is None else _c.off_path(),
+    }
+
+
+_encd_Scalars = _c.dict_encoder(_kwd_Scalars, _pb2.Scalars)
+
+
+_K_Item = frozenset(
+    {
+        "name",
+        "color",
+        "priority",
+        "tags",
+        "counts",
+        "by_id",
+        "colors",
+        "note",
+        "quantity",
+        "created",
+        "ttl",
+        "body_image",
+        "body_string",
+        "attributes",
+        "anything",
+        "values",
+        "pinned",
+        "legacy",
+        "tree",
+        "scalars",
+    }
+)
+
+
+def _kwd_Item(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Item.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    if sum(d.get(k) is not None for k in ("body_image", "body_string")) > 1:
+        _c.off_path()  # two members of one oneof: the generic mapping keeps the last
+    return {
+        "name": x if type(x := d.get("name")) is str or x is None else _c.off_path(),
+        "color": None if (x := d.get("color")) is None else _N_Color(x),
+        "priority": None if (x := d.get("priority")) is None else _N_Priority(x),
+        "tags": (
+            None
+            if (x := d.get("tags")) is None
+            else [i if type(i) is str else _c.off_path() for i in _c.items(x)]
+        ),
+        "counts": (
+            None
+            if (x := d.get("counts")) is None
+            else {k: v if type(v) is int else _c.off_path() for k, v in _c.keyed(x, str)}
+        ),
+        "by_id": (
+            None
+            if (x := d.get("by_id")) is None
+            else {k: _kwd_Image(v) for k, v in _c.keyed(x, int)}
+        ),
+        "colors": None if (x := d.get("colors")) is None else [_N_Color(i) for i in _c.items(x)],
+        "note": x if type(x := d.get("note")) is str or x is None else _c.off_path(),
+        "quantity": x if type(x := d.get("quantity")) is int or x is None else _c.off_path(),
+        "created": None if (x := d.get("created")) is None else _c.dict_timestamp(x),
+        "ttl": None if (x := d.get("ttl")) is None else _c.dict_duration(x),
+        "body_image": None if (x := d.get("body_image")) is None else _kwd_Image(x),
+        "body_string": x if type(x := d.get("body_string")) is str or x is None else _c.off_path(),
+        "attributes": (
+            None
+            if (x := d.get("attributes")) is None
+            else _c.dict_message(x, _struct_pb2.Struct)
+        ),
+        "anything": (
+            None
+            if (x := d.get("anything")) is None
+            else _c.dict_message(x, _struct_pb2.Value)
+        ),
+        "values": (
+            None
+            if (x := d.get("values")) is None
+            else [_c.dict_message(i, _struct_pb2.Value) for i in _c.items(x)]
+        ),
+        "pinned": x if type(x := d.get("pinned")) is int or x is None else _c.off_path(),
+        "legacy": x if type(x := d.get("legacy")) is str or x is None else _c.off_path(),
+        "tree": None if (x := d.get("tree")) is None else _kwd_Tree(x),
+        "scalars": None if (x := d.get("scalars")) is None else _kwd_Scalars(x),
+    }
+
+
+_encd_Item = _c.dict_encoder(_kwd_Item, _pb2.Item)
+
+
+_K_ItemList = frozenset({"items"})
+
+
+def _kwd_ItemList(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_ItemList.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "items": None if (x := d.get("items")) is None else [_kwd_Item(i) for i in _c.items(x)],
+    }
+
+
+_encd_ItemList = _c.dict_encoder(_kwd_ItemList, _pb2.ItemList)
+
+
+_K_Pong = frozenset({"ping", "depth"})
+
+
+def _kwd_Pong(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Pong.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "ping": None if (x := d.get("ping")) is None else _kwd_Ping(x),
+        "depth": x if type(x := d.get("depth")) is int or x is None else _c.off_path(),
+    }
+
+
+_encd_Pong = _c.dict_encoder(_kwd_Pong, _pb2.Pong)
+
+
+_K_Ping = frozenset({"pong"})
+
+
+def _kwd_Ping(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Ping.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "pong": None if (x := d.get("pong")) is None else _kwd_Pong(x),
+    }
+
+
+_encd_Ping = _c.dict_encoder(_kwd_Ping, _pb2.Ping)
+
 
 SERVICES: tuple[_Service, ...] = (
     _Service(
@@ -335,6 +534,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Item,
                 encode_response=_enc_Item,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Item,
             ),
             _Method(
                 service="rich.catalog.v1.Catalog",
@@ -350,6 +550,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_ItemList,
                 encode_response=_enc_ItemList,
                 response_shape="dataclass",
+                encode_response_dict=_encd_ItemList,
             ),
             _Method(
                 service="rich.catalog.v1.Catalog",
@@ -365,6 +566,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_ItemList,
                 encode_response=_enc_ItemList,
                 response_shape="dataclass",
+                encode_response_dict=_encd_ItemList,
             ),
             _Method(
                 service="rich.catalog.v1.Catalog",
@@ -395,6 +597,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Item,
                 encode_response=_enc_Item,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Item,
             ),
             _Method(
                 service="rich.catalog.v1.Catalog",
@@ -410,6 +613,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_ItemList,
                 encode_response=_enc_ItemList,
                 response_shape="dataclass",
+                encode_response_dict=_encd_ItemList,
             ),
             _Method(
                 service="rich.catalog.v1.Catalog",
@@ -425,6 +629,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Item,
                 encode_response=_enc_Item,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Item,
             ),
             _Method(
                 service="rich.catalog.v1.Catalog",
@@ -485,6 +690,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Tree,
                 encode_response=_enc_Tree,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Tree,
             ),
         ),
     ),

@@ -7,7 +7,11 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from google.type import date_pb2 as _date_pb2
+from google.type import timeofday_pb2 as _timeofday_pb2
+
 import tests.codegen.cases.types.service as _m0
+from cello import _convert as _c
 from cello import _wire as _w
 from cello._binding import MethodBinding as _Method
 from cello._binding import ServiceBinding as _Service
@@ -144,6 +148,104 @@ def _dec_TotalResponse(m: _pb2.TotalResponse) -> _w.Decimal:
     return _w.dec_decimal(m.value, "TotalResponse.value")
 
 
+_K_Line = frozenset({"sku", "price", "quantity"})
+
+
+def _kwd_Line(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Line.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    return {
+        "sku": x if type(x := d.get("sku")) is str or x is None else _c.off_path(),
+        "price": x if type(x := d.get("price")) is str or x is None else _c.off_path(),
+        "quantity": x if type(x := d.get("quantity")) is int or x is None else _c.off_path(),
+    }
+
+
+_encd_Line = _c.dict_encoder(_kwd_Line, _pb2.Line)
+
+
+_K_Order = frozenset(
+    {
+        "id",
+        "ref",
+        "total",
+        "status",
+        "lines",
+        "tags",
+        "refunds",
+        "by_sku",
+        "parent",
+        "related",
+        "channel",
+        "due",
+        "opens",
+        "holidays",
+        "when_date",
+        "when_time_of_day",
+    }
+)
+
+
+def _kwd_Order(d: Any) -> dict[str, Any]:
+    if type(d) is not dict or not _K_Order.issuperset(d):
+        _c.off_path()  # JSON-name keys, unknown keys, a dataclass, a Mapping
+    if sum(d.get(k) is not None for k in ("when_date", "when_time_of_day")) > 1:
+        _c.off_path()  # two members of one oneof: the generic mapping keeps the last
+    return {
+        "id": x if type(x := d.get("id")) is int or x is None else _c.off_path(),
+        "ref": x if type(x := d.get("ref")) is str or x is None else _c.off_path(),
+        "total": x if type(x := d.get("total")) is str or x is None else _c.off_path(),
+        "status": x if type(x := d.get("status")) is str or x is None else _c.off_path(),
+        "lines": None if (x := d.get("lines")) is None else [_kwd_Line(i) for i in _c.items(x)],
+        "tags": (
+            None
+            if (x := d.get("tags")) is None
+            else [i if type(i) is str else _c.off_path() for i in _c.items(x)]
+        ),
+        "refunds": (
+            None
+            if (x := d.get("refunds")) is None
+            else [i if type(i) is str else _c.off_path() for i in _c.items(x)]
+        ),
+        "by_sku": (
+            None
+            if (x := d.get("by_sku")) is None
+            else {k: v if type(v) is str else _c.off_path() for k, v in _c.keyed(x, str)}
+        ),
+        "parent": x if type(x := d.get("parent")) is str or x is None else _c.off_path(),
+        "related": (
+            None
+            if (x := d.get("related")) is None
+            else [i if type(i) is str else _c.off_path() for i in _c.items(x)]
+        ),
+        "channel": x if type(x := d.get("channel")) is str or x is None else _c.off_path(),
+        "due": None if (x := d.get("due")) is None else _c.dict_message(x, _date_pb2.Date),
+        "opens": (
+            None
+            if (x := d.get("opens")) is None
+            else _c.dict_message(x, _timeofday_pb2.TimeOfDay)
+        ),
+        "holidays": (
+            None
+            if (x := d.get("holidays")) is None
+            else [_c.dict_message(i, _date_pb2.Date) for i in _c.items(x)]
+        ),
+        "when_date": (
+            None
+            if (x := d.get("when_date")) is None
+            else _c.dict_message(x, _date_pb2.Date)
+        ),
+        "when_time_of_day": (
+            None
+            if (x := d.get("when_time_of_day")) is None
+            else _c.dict_message(x, _timeofday_pb2.TimeOfDay)
+        ),
+    }
+
+
+_encd_Order = _c.dict_encoder(_kwd_Order, _pb2.Order)
+
+
 SERVICES: tuple[_Service, ...] = (
     _Service(
         full_name="golden.types.v1.Orders",
@@ -165,6 +267,7 @@ SERVICES: tuple[_Service, ...] = (
                 decode_response=_dec_Order,
                 encode_response=_enc_Order,
                 response_shape="dataclass",
+                encode_response_dict=_encd_Order,
             ),
             _Method(
                 service="golden.types.v1.Orders",
