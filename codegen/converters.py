@@ -77,6 +77,9 @@ _SCALAR_PY = {
     "float": "float",
 }
 # scalars converted by the generated code: their Python type, through `_w`'s re-exports
+# a decoded value longer than this is laid out over lines (the template puts it in
+# parentheses, 12 spaces in, where the lines after the first are indented alike)
+_WRAP, _INDENT = 88, " " * 12
 _CONVERT_PY = {Convert.UUID: "_w.UUID", Convert.DECIMAL: "_w.Decimal", Convert.LITERAL: "str"}
 
 
@@ -270,16 +273,21 @@ class ConverterBuilder:
             fn = self._convert_fn(f, "enc")
             if f.label is Label.REPEATED:
                 return f"[{fn.format('x')} for x in {src}]"
-            if f.label is Label.MAP:
-                return f"{{k: {fn.format('x')} for k, x in {src}.items()}}"
+            if f.label is Label.MAP:  # an empty map as None: the constructor skips its update
+                return f"{{k: {fn.format('x')} for k, x in {src}.items()}} or None"
             return fn.format(src)  # the helpers pass None through
+        if f.type.kind is Kind.SCALAR and f.label is Label.MAP:
+            # the constructor fills a map through Python's `MutableMapping.update`, even an
+            # empty one; None skips that (and a value of the wrong type still fails there)
+            var = f"x_{f.name}"
+            return f"None if ({var} := {src}) == {{}} else {var}"
         if f.type.kind is Kind.SCALAR:
             return src
         fn = self._enc_fn(f.type)
         if f.label is Label.REPEATED:
             return f"[{fn.format('x')} for x in {src}]"
         if f.label is Label.MAP:
-            return f"{{k: {fn.format('x')} for k, x in {src}.items()}}"
+            return f"{{k: {fn.format('x')} for k, x in {src}.items()}} or None"
         if f.type.wkt is not None:
             return fn.format(src)  # the helpers pass None through
         if f.type.kind is Kind.ENUM and f.label is Label.SINGULAR:
@@ -288,21 +296,15 @@ class ConverterBuilder:
         return f"None if ({var} := {src}) is None else {fn.format(var)}"
 
     def decode(self, m: MessageDef, f: FieldDef) -> str:
-        value = f"m.{f.name}"
-        if f.label is Label.REPEATED:
-            if f.type.kind is Kind.SCALAR and not f.type.convert:
-                return f"{'tuple' if f.as_tuple else 'list'}({value})"
-            fn = self._convert_fn(f, "dec", m) if f.type.convert else self._dec_fn(m, f)
-            if f.as_tuple:
-                return f"tuple({fn.format('x')} for x in {value})"
-            return f"[{fn.format('x')} for x in {value}]"
-        if f.label is Label.MAP:
-            if f.type.kind is Kind.SCALAR and f.type.convert:
-                fn = self._convert_fn(f, "dec", m)
-                return f"{{k: {fn.format('x')} for k, x in {value}.items()}}"
-            if f.type.kind is Kind.SCALAR:
-                return f"dict({value})"
-            return f"{{k: {self._dec_fn(m, f).format('x')} for k, x in {value}.items()}}"
+        if f.label is Label.REPEATED or f.label is Label.MAP:
+            # an empty container skips reading it: `dict()` of an empty upb map alone costs
+            # more than the check
+            empty = "{}" if f.label is Label.MAP else "()" if f.as_tuple else "[]"
+            var = f"x_{f.name}"  # one name per field: a shared one would change type
+            body, test = self._decode_container(m, f, var), f"({var} := m.{f.name})"
+            if len(body) + len(test) + len(empty) + 10 <= _WRAP:
+                return f"{body} if {test} else {empty}"
+            return f"{body}\n{_INDENT}if {test}\n{_INDENT}else {empty}"  # inside brackets
         if f.label is Label.OPTIONAL:
             return f'{self.decode_plain(m, f)} if m.HasField("{f.name}") else None'
         if self.presence_required(f):
@@ -310,6 +312,22 @@ class ConverterBuilder:
             where = lit(f"{m.local_name}.{f.python_name}")
             return f'{self.decode_plain(m, f)} if m.HasField("{f.name}") else _w.absent({where})'
         return self.decode_plain(m, f, zero_default=f.has_default)
+
+    def _decode_container(self, m: MessageDef, f: FieldDef, value: str) -> str:
+        """Decode a repeated or map field held in `value`."""
+        if f.label is Label.REPEATED:
+            if f.type.kind is Kind.SCALAR and not f.type.convert:
+                return f"{'tuple' if f.as_tuple else 'list'}({value})"
+            fn = self._convert_fn(f, "dec", m) if f.type.convert else self._dec_fn(m, f)
+            if f.as_tuple:
+                return f"tuple({fn.format('x')} for x in {value})"
+            return f"[{fn.format('x')} for x in {value}]"
+        if f.type.kind is Kind.SCALAR and f.type.convert:
+            fn = self._convert_fn(f, "dec", m)
+            return f"{{k: {fn.format('x')} for k, x in {value}.items()}}"
+        if f.type.kind is Kind.SCALAR:
+            return f"dict({value})"
+        return f"{{k: {self._dec_fn(m, f).format('x')} for k, x in {value}.items()}}"
 
     @staticmethod
     def presence_required(f: FieldDef) -> bool:

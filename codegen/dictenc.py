@@ -98,7 +98,8 @@ class DictEncoderBuilder:
         if f.label is Label.MAP:
             key_type = _SCALAR_PY.get(f.key_type or "string", "int")
             loop = f"for k, v in _c.keyed(x, {key_type})"
-            comprehension = ("{", "k: " + self._element(f.type, "v"), loop, "}")
+            # an empty map as None: the constructor fills even an empty one in Python
+            comprehension = ("{", "k: " + self._element(f.type, "v"), loop, "} or None")
         elif f.label is Label.REPEATED:
             comprehension = ("[", self._element(f.type, "i"), "for i in _c.items(x)", "]")
         if comprehension is not None:

@@ -162,7 +162,9 @@ def _enc_Envelope_Header(o: _m0.Envelope.Header) -> _pb2.Envelope.Header:
 
 def _dec_Envelope_Header(m: _pb2.Envelope.Header) -> _m0.Envelope.Header:
     return _m0.Envelope.Header(
-        entries=[_dec_Envelope_Header_Entry(x) for x in m.entries],
+        entries=(
+            [_dec_Envelope_Header_Entry(x) for x in x_entries] if (x_entries := m.entries) else []
+        ),
     )
 
 

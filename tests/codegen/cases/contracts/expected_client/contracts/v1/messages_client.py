@@ -230,7 +230,9 @@ def _enc_Envelope_Header(o: Envelope_Header) -> Any:
 
 def _dec_Envelope_Header(m: Any) -> Envelope_Header:
     return Envelope_Header(
-        entries=[_dec_Envelope_Header_Entry(x) for x in m.entries],
+        entries=(
+            [_dec_Envelope_Header_Entry(x) for x in x_entries] if (x_entries := m.entries) else []
+        ),
     )
 
 

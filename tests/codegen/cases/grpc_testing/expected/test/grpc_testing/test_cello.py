@@ -211,7 +211,11 @@ def _dec_StreamingOutputCallRequest(
 ) -> _m0.StreamingOutputCallRequest:
     return _m0.StreamingOutputCallRequest(
         response_type=_D_StreamingOutputCallRequest_response_type[m.response_type],
-        response_parameters=[_dec_ResponseParameters(x) for x in m.response_parameters],
+        response_parameters=(
+            [_dec_ResponseParameters(x) for x in x_response_parameters]
+            if (x_response_parameters := m.response_parameters)
+            else []
+        ),
         payload=_dec_Payload(m.payload) if m.HasField("payload") else None,
     )
 

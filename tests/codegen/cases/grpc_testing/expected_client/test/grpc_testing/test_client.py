@@ -275,7 +275,11 @@ def _enc_StreamingOutputCallRequest(o: StreamingOutputCallRequest) -> Any:
 def _dec_StreamingOutputCallRequest(m: Any) -> StreamingOutputCallRequest:
     return StreamingOutputCallRequest(
         response_type=_D_StreamingOutputCallRequest_response_type[m.response_type],
-        response_parameters=[_dec_ResponseParameters(x) for x in m.response_parameters],
+        response_parameters=(
+            [_dec_ResponseParameters(x) for x in x_response_parameters]
+            if (x_response_parameters := m.response_parameters)
+            else []
+        ),
         payload=_dec_Payload(m.payload) if m.HasField("payload") else None,
     )
 

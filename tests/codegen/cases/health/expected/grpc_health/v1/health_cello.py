@@ -98,7 +98,7 @@ def _kw_HealthListResponse(o: _m0.HealthListResponse) -> dict[str, Any]:
     if not isinstance(o, _m0.HealthListResponse):
         o = _w.redefined(o, _m0.HealthListResponse, _pb2.HealthListResponse)
     return {
-        "statuses": {k: _kw_HealthCheckResponse(x) for k, x in o.statuses.items()},
+        "statuses": {k: _kw_HealthCheckResponse(x) for k, x in o.statuses.items()} or None,
     }
 
 
@@ -108,7 +108,11 @@ def _enc_HealthListResponse(o: _m0.HealthListResponse) -> _pb2.HealthListRespons
 
 def _dec_HealthListResponse(m: _pb2.HealthListResponse) -> _m0.HealthListResponse:
     return _m0.HealthListResponse(
-        statuses={k: _dec_HealthCheckResponse(x) for k, x in m.statuses.items()},
+        statuses=(
+            {k: _dec_HealthCheckResponse(x) for k, x in x_statuses.items()}
+            if (x_statuses := m.statuses)
+            else {}
+        ),
     )
 
 # each enum's spellings in a dict (names, members, numbers) → its number
@@ -172,7 +176,7 @@ def _kwd_HealthListResponse(d: Any) -> dict[str, Any]:
         "statuses": (
             None
             if (x := d.get("statuses")) is None
-            else {k: _kwd_HealthCheckResponse(v) for k, v in _c.keyed(x, str)}
+            else {k: _kwd_HealthCheckResponse(v) for k, v in _c.keyed(x, str)} or None
         ),
     }
 

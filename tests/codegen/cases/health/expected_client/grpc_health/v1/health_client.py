@@ -132,7 +132,7 @@ def _kw_HealthListResponse(o: HealthListResponse) -> dict[str, Any]:
     if not isinstance(o, HealthListResponse):
         o = _w.redefined(o, HealthListResponse, _pb2.HealthListResponse)
     return {
-        "statuses": {k: _kw_HealthCheckResponse(x) for k, x in o.statuses.items()},
+        "statuses": {k: _kw_HealthCheckResponse(x) for k, x in o.statuses.items()} or None,
     }
 
 
@@ -142,7 +142,11 @@ def _enc_HealthListResponse(o: HealthListResponse) -> Any:
 
 def _dec_HealthListResponse(m: Any) -> HealthListResponse:
     return HealthListResponse(
-        statuses={k: _dec_HealthCheckResponse(x) for k, x in m.statuses.items()},
+        statuses=(
+            {k: _dec_HealthCheckResponse(x) for k, x in x_statuses.items()}
+            if (x_statuses := m.statuses)
+            else {}
+        ),
     )
 
 

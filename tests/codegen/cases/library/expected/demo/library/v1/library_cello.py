@@ -88,7 +88,7 @@ def _kw_Book(o: _m0.Book) -> dict[str, Any]:
         "authors": [_kw_Author(x) for x in o.authors],
         "genre": _E_Genre[o.genre],
         "pages": o.pages,
-        "tags": o.tags,
+        "tags": None if (x_tags := o.tags) == {} else x_tags,
         "subtitle": o.subtitle,
         "rating": o.rating,
         "loan_period": _w.duration_fields(o.loan_period),
@@ -107,10 +107,10 @@ def _dec_Book(m: _pb2.Book) -> _m0.Book:
     return _m0.Book(
         isbn=m.isbn,
         title=m.title,
-        authors=[_dec_Author(x) for x in m.authors],
+        authors=[_dec_Author(x) for x in x_authors] if (x_authors := m.authors) else [],
         genre=_D_Book_genre[m.genre],
         pages=m.pages,
-        tags=dict(m.tags),
+        tags=dict(x_tags) if (x_tags := m.tags) else {},
         subtitle=m.subtitle if m.HasField("subtitle") else None,
         rating=m.rating,
         sequel=_dec_Book(m.sequel) if m.HasField("sequel") else None,
@@ -269,7 +269,7 @@ def _enc_LoanSummary(o: _m0.LoanSummary) -> _pb2.LoanSummary:
 def _dec_LoanSummary(m: _pb2.LoanSummary) -> _m0.LoanSummary:
     return _m0.LoanSummary(
         count=m.count,
-        members=list(m.members),
+        members=list(x_members) if (x_members := m.members) else [],
     )
 
 
@@ -290,7 +290,7 @@ def _enc_Shelf(o: _m0.Shelf) -> _pb2.Shelf:
 def _dec_Shelf(m: _pb2.Shelf) -> _m0.Shelf:
     return _m0.Shelf(
         name=m.name,
-        books=[_dec_Book(x) for x in m.books],
+        books=[_dec_Book(x) for x in x_books] if (x_books := m.books) else [],
         extra=_w.from_struct(m.extra),
     )
 
@@ -359,7 +359,7 @@ def _kwd_Book(d: Any) -> dict[str, Any]:
         "tags": (
             None
             if (x := d.get("tags")) is None
-            else {k: v if type(v) is str else _c.off_path() for k, v in _c.keyed(x, str)}
+            else {k: v if type(v) is str else _c.off_path() for k, v in _c.keyed(x, str)} or None
         ),
         "subtitle": x if type(x := d.get("subtitle")) is str or x is None else _c.off_path(),
         "rating": (

@@ -162,7 +162,7 @@ def _kw_Book(o: Book) -> dict[str, Any]:
         "authors": [_kw_Author(x) for x in o.authors],
         "genre": _E_Genre[o.genre],
         "pages": o.pages,
-        "tags": o.tags,
+        "tags": None if (x_tags := o.tags) == {} else x_tags,
         "subtitle": o.subtitle,
         "rating": o.rating,
         "loan_period": _w.duration_fields(o.loan_period),
@@ -181,10 +181,10 @@ def _dec_Book(m: Any) -> Book:
     return Book(
         isbn=m.isbn,
         title=m.title,
-        authors=[_dec_Author(x) for x in m.authors],
+        authors=[_dec_Author(x) for x in x_authors] if (x_authors := m.authors) else [],
         genre=_D_Book_genre[m.genre],
         pages=m.pages,
-        tags=dict(m.tags),
+        tags=dict(x_tags) if (x_tags := m.tags) else {},
         subtitle=m.subtitle if m.HasField("subtitle") else None,
         rating=m.rating,
         sequel=_dec_Book(m.sequel) if m.HasField("sequel") else None,
@@ -343,7 +343,7 @@ def _enc_LoanSummary(o: LoanSummary) -> Any:
 def _dec_LoanSummary(m: Any) -> LoanSummary:
     return LoanSummary(
         count=m.count,
-        members=list(m.members),
+        members=list(x_members) if (x_members := m.members) else [],
     )
 
 
@@ -364,7 +364,7 @@ def _enc_Shelf(o: Shelf) -> Any:
 def _dec_Shelf(m: Any) -> Shelf:
     return Shelf(
         name=m.name,
-        books=[_dec_Book(x) for x in m.books],
+        books=[_dec_Book(x) for x in x_books] if (x_books := m.books) else [],
         extra=_w.from_struct(m.extra),
     )
 

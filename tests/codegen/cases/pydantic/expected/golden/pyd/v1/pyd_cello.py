@@ -95,7 +95,7 @@ def _kw_Record(o: _m0.Record) -> dict[str, Any]:
         "name": o.name,
         "status": _E_Status[o.status],
         "notes": [_kw_Note(x) for x in o.notes],
-        "labels": o.labels,
+        "labels": None if (x_labels := o.labels) == {} else x_labels,
         "score": o.score,
         "stamp": None if (x_stamp := o.stamp) is None else _kw_Stamp(x_stamp),
         "took": _w.duration_fields(o.took),
@@ -124,8 +124,8 @@ def _dec_Record(m: _pb2.Record) -> _m0.Record:
         id=m.id,
         name=m.name,
         status=_D_Record_status[m.status],
-        notes=[_dec_Note(x) for x in m.notes],
-        labels=dict(m.labels),
+        notes=[_dec_Note(x) for x in x_notes] if (x_notes := m.notes) else [],
+        labels=dict(x_labels) if (x_labels := m.labels) else {},
         score=m.score if m.HasField("score") else None,
         owner=_oneof_Record_owner(m),
         stamp=_dec_Stamp(m.stamp) if m.HasField("stamp") else None,
@@ -227,7 +227,7 @@ def _kwd_Record(d: Any) -> dict[str, Any]:
         "labels": (
             None
             if (x := d.get("labels")) is None
-            else {k: v if type(v) is str else _c.off_path() for k, v in _c.keyed(x, str)}
+            else {k: v if type(v) is str else _c.off_path() for k, v in _c.keyed(x, str)} or None
         ),
         "score": (
             x

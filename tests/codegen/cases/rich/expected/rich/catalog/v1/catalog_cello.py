@@ -91,7 +91,7 @@ def _enc_Tree(o: _m0.Tree) -> _pb2.Tree:
 def _dec_Tree(m: _pb2.Tree) -> _m0.Tree:
     return _m0.Tree(
         label=m.label,
-        children=[_dec_Tree(x) for x in m.children],
+        children=[_dec_Tree(x) for x in x_children] if (x_children := m.children) else [],
         parent_label=m.parent_label if m.HasField("parent_label") else None,
     )
 
@@ -138,8 +138,8 @@ def _kw_Item(o: _m0.Item) -> dict[str, Any]:
         "color": _E_Color[o.color],
         "priority": _E_Priority[o.priority],
         "tags": o.tags,
-        "counts": o.counts,
-        "by_id": {k: _kw_Image(x) for k, x in o.by_id.items()},
+        "counts": None if (x_counts := o.counts) == {} else x_counts,
+        "by_id": {k: _kw_Image(x) for k, x in o.by_id.items()} or None,
         "colors": [_E_Color[x] for x in o.colors],
         "note": o.note,
         "quantity": o.quantity,
@@ -177,17 +177,17 @@ def _dec_Item(m: _pb2.Item) -> _m0.Item:
         name=m.name,
         color=_D_Item_color[m.color],
         priority=_D_Item_priority[m.priority],
-        tags=list(m.tags),
-        counts=dict(m.counts),
-        by_id={k: _dec_Image(x) for k, x in m.by_id.items()},
-        colors=[_D_Item_colors[x] for x in m.colors],
+        tags=list(x_tags) if (x_tags := m.tags) else [],
+        counts=dict(x_counts) if (x_counts := m.counts) else {},
+        by_id={k: _dec_Image(x) for k, x in x_by_id.items()} if (x_by_id := m.by_id) else {},
+        colors=[_D_Item_colors[x] for x in x_colors] if (x_colors := m.colors) else [],
         note=m.note if m.HasField("note") else None,
         quantity=m.quantity if m.HasField("quantity") else None,
         created=_w.from_timestamp(m.created, "Item.created") if m.HasField("created") else None,
         body=_oneof_Item_body(m),
         attributes=_w.from_struct(m.attributes),
         anything=_w.from_value(m.anything),
-        values=[_w.from_value(x) for x in m.values],
+        values=[_w.from_value(x) for x in x_values] if (x_values := m.values) else [],
         pinned=m.pinned,
         legacy=m.legacy,
         tree=_dec_Tree(m.tree) if m.HasField("tree") else None,
@@ -219,7 +219,7 @@ def _enc_ItemList(o: _m0.ItemList) -> _pb2.ItemList:
 
 def _dec_ItemList(m: _pb2.ItemList) -> _m0.ItemList:
     return _m0.ItemList(
-        items=[_dec_Item(x) for x in m.items],
+        items=[_dec_Item(x) for x in x_items] if (x_items := m.items) else [],
     )
 
 
@@ -431,12 +431,12 @@ def _kwd_Item(d: Any) -> dict[str, Any]:
         "counts": (
             None
             if (x := d.get("counts")) is None
-            else {k: v if type(v) is int else _c.off_path() for k, v in _c.keyed(x, str)}
+            else {k: v if type(v) is int else _c.off_path() for k, v in _c.keyed(x, str)} or None
         ),
         "by_id": (
             None
             if (x := d.get("by_id")) is None
-            else {k: _kwd_Image(v) for k, v in _c.keyed(x, int)}
+            else {k: _kwd_Image(v) for k, v in _c.keyed(x, int)} or None
         ),
         "colors": None if (x := d.get("colors")) is None else [_N_Color(i) for i in _c.items(x)],
         "note": x if type(x := d.get("note")) is str or x is None else _c.off_path(),

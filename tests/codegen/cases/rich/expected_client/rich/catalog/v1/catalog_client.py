@@ -176,7 +176,7 @@ def _enc_Tree(o: Tree) -> Any:
 def _dec_Tree(m: Any) -> Tree:
     return Tree(
         label=m.label,
-        children=[_dec_Tree(x) for x in m.children],
+        children=[_dec_Tree(x) for x in x_children] if (x_children := m.children) else [],
         parent_label=m.parent_label if m.HasField("parent_label") else None,
     )
 
@@ -223,8 +223,8 @@ def _kw_Item(o: Item) -> dict[str, Any]:
         "color": _E_Color[o.color],
         "priority": _E_Priority[o.priority],
         "tags": o.tags,
-        "counts": o.counts,
-        "by_id": {k: _kw_Image(x) for k, x in o.by_id.items()},
+        "counts": None if (x_counts := o.counts) == {} else x_counts,
+        "by_id": {k: _kw_Image(x) for k, x in o.by_id.items()} or None,
         "colors": [_E_Color[x] for x in o.colors],
         "note": o.note,
         "quantity": o.quantity,
@@ -262,17 +262,17 @@ def _dec_Item(m: Any) -> Item:
         name=m.name,
         color=_D_Item_color[m.color],
         priority=_D_Item_priority[m.priority],
-        tags=list(m.tags),
-        counts=dict(m.counts),
-        by_id={k: _dec_Image(x) for k, x in m.by_id.items()},
-        colors=[_D_Item_colors[x] for x in m.colors],
+        tags=list(x_tags) if (x_tags := m.tags) else [],
+        counts=dict(x_counts) if (x_counts := m.counts) else {},
+        by_id={k: _dec_Image(x) for k, x in x_by_id.items()} if (x_by_id := m.by_id) else {},
+        colors=[_D_Item_colors[x] for x in x_colors] if (x_colors := m.colors) else [],
         note=m.note if m.HasField("note") else None,
         quantity=m.quantity if m.HasField("quantity") else None,
         created=_w.from_timestamp(m.created, "Item.created") if m.HasField("created") else None,
         body=_oneof_Item_body(m),
         attributes=_w.from_struct(m.attributes),
         anything=_w.from_value(m.anything),
-        values=[_w.from_value(x) for x in m.values],
+        values=[_w.from_value(x) for x in x_values] if (x_values := m.values) else [],
         pinned=m.pinned,
         legacy=m.legacy,
         tree=_dec_Tree(m.tree) if m.HasField("tree") else None,
@@ -304,7 +304,7 @@ def _enc_ItemList(o: ItemList) -> Any:
 
 def _dec_ItemList(m: Any) -> ItemList:
     return ItemList(
-        items=[_dec_Item(x) for x in m.items],
+        items=[_dec_Item(x) for x in x_items] if (x_items := m.items) else [],
     )
 
 

@@ -88,7 +88,7 @@ def _kw_Order(o: Order) -> dict[str, Any]:
         "lines": [_kw_Line(x) for x in o.lines],
         "tags": o.tags,
         "refunds": [_w.enc_decimal(x) for x in o.refunds],
-        "by_sku": {k: _w.enc_decimal(x) for k, x in o.by_sku.items()},
+        "by_sku": {k: _w.enc_decimal(x) for k, x in o.by_sku.items()} or None,
         "parent": _w.enc_uuid(o.parent),
         "related": [_w.enc_uuid(x) for x in o.related],
         "channel": _L_Order_channel.enc(o.channel),
@@ -121,15 +121,29 @@ def _dec_Order(m: Any) -> Order:
         ref=_w.dec_uuid(m.ref, "Order.ref"),
         total=_w.dec_decimal(m.total, "Order.total"),
         status=_L_Order_status.dec(m.status),
-        lines=tuple(_dec_Line(x) for x in m.lines),
-        tags=tuple(m.tags),
-        refunds=[_w.dec_decimal(x, "Order.refunds") for x in m.refunds],
-        by_sku={k: _w.dec_decimal(x, "Order.by_sku") for k, x in m.by_sku.items()},
+        lines=tuple(_dec_Line(x) for x in x_lines) if (x_lines := m.lines) else (),
+        tags=tuple(x_tags) if (x_tags := m.tags) else (),
+        refunds=(
+            [_w.dec_decimal(x, "Order.refunds") for x in x_refunds]
+            if (x_refunds := m.refunds)
+            else []
+        ),
+        by_sku=(
+            {k: _w.dec_decimal(x, "Order.by_sku") for k, x in x_by_sku.items()}
+            if (x_by_sku := m.by_sku)
+            else {}
+        ),
         parent=_w.dec_uuid(m.parent, "Order.parent") if m.HasField("parent") else None,
-        related=[_w.dec_uuid(x, "Order.related") for x in m.related],
+        related=(
+            [_w.dec_uuid(x, "Order.related") for x in x_related] if (x_related := m.related) else []
+        ),
         channel=_L_Order_channel.dec(m.channel) if m.HasField("channel") else None,
         opens=_w.from_time_of_day(m.opens, "Order.opens") if m.HasField("opens") else None,
-        holidays=[_w.from_date(x, "Order.holidays") for x in m.holidays],
+        holidays=(
+            [_w.from_date(x, "Order.holidays") for x in x_holidays]
+            if (x_holidays := m.holidays)
+            else []
+        ),
         when=_oneof_Order_when(m),
         **kw,
     )
