@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -149,3 +150,13 @@ async def test_a_dict_that_does_not_fit_names_the_field(client: GrpcChannel) -> 
     assert "maptest.v1.Order.id: expected an int, got str '5'" in caught.value.message
     bad = await client.call("maptest.v1.MappingService", "Bad", {"spelling": "nope"})
     assert bad.status_code == GrpcError.INTERNAL  # the handler's bug, logged on the server
+
+
+async def test_a_refused_dict_is_logged_naming_the_field(
+    client: GrpcChannel, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="cello.grpc"):
+        bad = await client.call("maptest.v1.MappingService", "Bad", {"spelling": "nope"})
+    assert bad.status_code == GrpcError.INTERNAL
+    errors = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    assert any("maptest.v1.Order has no field 'nope'" in str(e) for e in errors), errors
