@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 
-from ._binding import ServiceBinding
 from ._call import CallContext
-from ._certwatch import CertificateWatcher
 from ._config import GrpcConfig
 from ._dispatch import service_endpoints
 from ._endpoint import Endpoint, Limiter, Middleware, endpoint
@@ -24,6 +22,8 @@ from ._threads import HandlerThreads
 from ._transports.grpc_aio import COMPRESSION, generic_handlers
 
 if TYPE_CHECKING:
+    from ._binding import ServiceBinding
+    from ._certwatch import CertificateWatcher
     from ._reflection import Health
     from ._stubs import SchemaSource
     from ._transports.asgi import GrpcWebApp
@@ -204,6 +204,8 @@ class GrpcServer:
         if self.config.reflection:
             add_reflection(server, [*names, *([HEALTH_SERVICE] if self._health else [])])
         if self.config.tls is not None and self._certs is None:
+            from ._certwatch import CertificateWatcher  # TLS loads only for TLS servers
+
             self._certs = CertificateWatcher(self.config.tls)
         try:
             if self._certs is None:

@@ -82,10 +82,15 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_import_cello_leaves_client_web_reflection_and_json_unloaded(tmp_path: Path) -> None:
+def test_import_cello_leaves_client_web_tls_reflection_and_json_unloaded(tmp_path: Path) -> None:
     heavy = [
+        "cello._binding",
+        "cello._certwatch",
         "cello._channel",
+        "cello._identity",
+        "cello._tls",
         "cello._transports.asgi",
+        "cello._types",
         "cello._syncchannel",
         "cello._reflection",
         "cello._stubs",
@@ -93,15 +98,25 @@ def test_import_cello_leaves_client_web_reflection_and_json_unloaded(tmp_path: P
         "grpc_reflection.v1alpha.reflection",  # (`import grpc` loads the bare packages)
         "grpc_health.v1.health_pb2",
         "jinja2",
+        "uvicorn",
+        "cryptography",
+        "concurrent.futures.thread",
     ]
     code = f"""
 import sys
 import cello, cello.grpc
 print(sorted(m for m in {heavy!r} if m in sys.modules))
-from cello import GrpcChannel, GrpcWebApp
+from cello import GrpcChannel, GrpcWebApp, Int32, PeerIdentity, TlsConfig
 from cello._channel import GrpcChannel as Channel
+from cello._identity import PeerIdentity as Identity
+from cello._tls import TlsConfig as Tls
 from cello._transports.asgi import GrpcWebApp as WebApp
-print(GrpcChannel is Channel and cello.grpc.GrpcWebApp is GrpcWebApp is WebApp)
+from cello._types import Int32 as Marker
+print(
+    GrpcChannel is Channel and cello.grpc.GrpcWebApp is GrpcWebApp is WebApp
+    and cello.grpc.TlsConfig is TlsConfig is Tls and Int32 is Marker
+    and cello.grpc.PeerIdentity is PeerIdentity is Identity
+)
 """
     loaded, same = python(code, tmp_path, tmp_path / "cache").splitlines()
     assert loaded == "[]"
