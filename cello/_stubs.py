@@ -204,8 +204,9 @@ def _project(services: list[type[GrpcService]]) -> Project | None:
     """
     from cello.codegen.project import find_project
 
-    files = [getattr(sys.modules.get(cls.__module__), "__file__", None) for cls in services]
-    # each folder once: a module of 100 services would otherwise be looked up 100 times
+    modules = dict.fromkeys(cls.__module__ for cls in services)
+    files = [getattr(sys.modules.get(name), "__file__", None) for name in modules]
+    # each module once: a module of 100 services would otherwise be looked up 100 times
     for folder in dict.fromkeys(Path(file).resolve().parent for file in files if file):
         project = find_project(folder)
         if project is not None:
