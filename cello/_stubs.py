@@ -187,7 +187,7 @@ def _lock_head(directory: Path) -> _LockHead | None:
         return None
     except ValueError:
         data = None
-    targets = data.get("targets", ()) if isinstance(data, dict) else None
+    targets = data.get("targets", []) if isinstance(data, dict) else None
     package = data.get("package") if isinstance(data, dict) else None
     if not isinstance(targets, list) or not isinstance(package, str | None):
         from cello.codegen.lock import read_lock

@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from cello import GenerationError
+from cello.grpc import GrpcServer, GrpcService, grpc_method
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SERVICE = """
@@ -155,3 +158,29 @@ def test_an_upgrade_of_cellos_runtime_misses(project: Path) -> None:
     wire = lib / "cello" / "_wire.py"
     wire.write_text(wire.read_text() + "\n# another release\n")
     assert serve(project, lib=lib)["generator_ran"] is True
+
+
+class Pings(GrpcService):
+    package = "cache.v1"
+
+    @grpc_method
+    async def Ping(self, text: str) -> str:
+        return text
+
+
+@pytest.mark.parametrize(
+    ("lock", "error"),
+    [
+        ('{"version": 99}', "lock version 99 is newer"),
+        ("{", "not valid JSON"),
+    ],
+    ids=["newer", "not-json"],
+)
+async def test_a_bad_lock_is_refused_naming_it(tmp_path: Path, lock: str, error: str) -> None:
+    # the loader reads only a lock's package and targets up front; whatever else is wrong
+    # must still be said before anything is served
+    (tmp_path / "cello.lock.json").write_text(lock)
+    server = GrpcServer(host="127.0.0.1", port=0, stubs_dir=tmp_path)
+    server.register_service(Pings())
+    with pytest.raises(GenerationError, match=error):
+        await server.start()
