@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import os
 import re
 import shutil
@@ -180,6 +179,8 @@ def _lock_head(directory: Path) -> _LockHead | None:
     Raises:
         GenerationError: the file is not a valid lock (`cello.codegen.lock` says why).
     """
+    import json  # only a project with a lock needs it
+
     path = directory / LOCK_FILE
     try:
         data = json.loads(path.read_bytes())
@@ -273,8 +274,12 @@ def _check_current(directory: Path, texts: dict[str, str]) -> None:
 
 
 def _inputs(lock_id: tuple[Path, str] | tuple[()], options: dict[str, object]) -> str:
-    """What else the generated files depend on: the lock numbering them, the file options."""
-    return json.dumps([str(x) for x in lock_id] + [options], sort_keys=True, default=repr)
+    """What else the generated files depend on: the lock numbering them, the file options.
+
+    `repr`, not JSON: the same table always gives the same text, and a warm start then
+    needs no `json` (reordering the table only costs one generation).
+    """
+    return repr([str(x) for x in lock_id] + [options])
 
 
 def _built_key(
@@ -297,7 +302,7 @@ def _built_key(
     # of each class, and the modules' source already decides them
     modules = [import_module(spec.partition(":")[0]) for spec in head.targets]
     package = head.package or package
-    extra = _inputs((), options) + json.dumps(head.targets)
+    extra = _inputs((), options) + repr(head.targets)
     key = fingerprint(services, package, extra=extra, modules=modules)
     if key is None:
         return None
@@ -314,32 +319,36 @@ def _built_key(
 
 
 def _memo(key: str) -> Path:
-    return cache_root() / "fingerprints" / f"{key}.json"
+    """The memo of `key`: the stub directory on the first line, then one stub file a line
+    (plain text, which a warm start reads without loading `json`)."""
+    return cache_root() / "fingerprints" / f"{key}.txt"
+
+
+def _read_memo(key: str | None) -> tuple[Path, list[str]] | None:
+    if key is None:
+        return None
+    try:
+        directory, *files = _memo(key).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeError, ValueError):  # ValueError: an empty file
+        return None
+    return Path(directory), files
 
 
 def _recall(key: str | None, directory: Path) -> list[str] | None:
     """The stub files remembered under `key` for `directory`, if any."""
-    if key is None:
-        return None
-    try:
-        memo = json.loads(_memo(key).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if memo.get("directory") != str(directory) or not isinstance(memo.get("files"), list):
-        return None
-    return [str(f) for f in memo["files"]]
+    memo = _read_memo(key)
+    return memo[1] if memo is not None and memo[0] == directory else None
 
 
 def _recall_directory(key: str | None) -> tuple[Path, list[str] | None]:
     """The cache directory and stub files remembered under `key`, if still complete."""
-    try:
-        memo = json.loads(_memo(key).read_text(encoding="utf-8")) if key else {}
-        directory = Path(memo["directory"])
-    except (OSError, ValueError, KeyError, TypeError):
+    memo = _read_memo(key)
+    if memo is None:
         return Path(), None
+    directory, files = memo
     if not (directory / ".complete").exists():
         return directory, None
-    return directory, _recall(key, directory)
+    return directory, files
 
 
 def _remember(key: str | None, directory: Path, files: list[str]) -> list[str]:
@@ -350,7 +359,7 @@ def _remember(key: str | None, directory: Path, files: list[str]) -> list[str]:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             scratch = path.with_suffix(f".{os.getpid()}.tmp")
-            scratch.write_text(json.dumps({"directory": str(directory), "files": files}))
+            scratch.write_text("".join(f"{line}\n" for line in [str(directory), *files]))
             scratch.replace(path)
         except OSError:
             pass

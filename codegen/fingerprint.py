@@ -14,7 +14,6 @@ import importlib.util
 import inspect
 import os
 import sys
-import sysconfig
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -79,10 +78,12 @@ def _generator_digest() -> str:
 
 @functools.cache
 def _library_roots() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    return tuple(
-        str(Path(paths[k]).resolve()) for k in ("stdlib", "platstdlib", "purelib", "platlib")
-    )
+    """The standard library and the site-packages folders (from `site`, which is loaded
+    already: `sysconfig.get_paths()` would load its data module, a millisecond or two)."""
+    import site
+
+    folders = [os.path.dirname(os.__file__), *site.getsitepackages(), site.getusersitepackages()]
+    return tuple(os.path.join(os.path.realpath(f), "") for f in folders)
 
 
 def _user_modules(roots: Iterator[ModuleType]) -> list[ModuleType]:
