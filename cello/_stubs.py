@@ -309,12 +309,14 @@ def _built_key(
     # size and modification time stand for the content, as for make: `cello-gen build`
     # rewrites only files whose content changed
     h = hashlib.sha256(f"{key}|{directory}".encode())
-    for path in sorted(directory.rglob("*")):
-        if "__pycache__" not in path.parts and path.is_file():
-            stat = path.stat()
-            h.update(
-                f"{path.relative_to(directory).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\0".encode()
-            )
+    found = []
+    for folder, subfolders, files in os.walk(directory):  # `os`, not `rglob`: a third the cost
+        subfolders[:] = [name for name in subfolders if name != "__pycache__"]
+        rel = os.path.relpath(folder, directory).replace(os.sep, "/")
+        found += [(f"{rel}/{name}", os.path.join(folder, name)) for name in files]
+    for rel, path in sorted(found):
+        stat = os.stat(path)
+        h.update(f"{rel}|{stat.st_size}|{stat.st_mtime_ns}\0".encode())
     return h.hexdigest()[:24]
 
 
