@@ -1,9 +1,11 @@
 """Source fingerprints: a cache key for generated stubs that costs no introspection or render.
 
-Stubs are a pure function of the generator, protoc, the default package and the Python
-source the services are defined in. Hashing that source (the service modules and every
-module of user code their globals reach, transitively) keys the stub cache without
-modelling or rendering anything, so a warm start skips both.
+Stubs are a pure function of the generator, protoc, the default package, the caller's
+other inputs (lock, file options) and the Python source the services are defined in.
+Hashing that source (the service modules and every module of user code their globals
+reach, transitively) keys the stub cache without modelling or rendering anything, so a
+warm start skips both. This module imports nothing of the generator but `cello._service`:
+the stub loader uses it on every start.
 """
 
 from __future__ import annotations
