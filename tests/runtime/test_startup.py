@@ -202,3 +202,20 @@ def test_fingerprint_is_stable_and_refuses_classes_made_in_functions() -> None:
     assert key is not None and key == fingerprint([ModuleLevel], None)
     assert fingerprint([ModuleLevel], "other.v1") != key
     assert fingerprint([make()], None) is None
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["enabled", "disabled"])
+def test_the_collector_pause_restores_the_collector_as_it_was(enabled: bool) -> None:
+    import gc
+
+    from cello._collector import paused
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        with pytest.raises(RuntimeError), paused():
+            assert not gc.isenabled()
+            raise RuntimeError("start failed")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
