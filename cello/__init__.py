@@ -16,6 +16,7 @@ from ._errors import (
     TlsError,
     WireError,
 )
+from ._lazy import lazy_dir as _lazy_dir
 from ._lazy import lazy_getattr as _lazy_getattr
 from ._messages import GrpcRequest, GrpcResponse
 from ._middleware import access_log, map_exceptions, token_auth
@@ -127,3 +128,4 @@ _LAZY = {
 
 
 __getattr__ = _lazy_getattr(__name__, _LAZY, globals())
+__dir__ = _lazy_dir(_LAZY, globals())

@@ -7,6 +7,7 @@ import typing
 from ._call import CallContext, current_call
 from ._config import GrpcConfig
 from ._errors import GrpcError
+from ._lazy import lazy_dir as _lazy_dir
 from ._lazy import lazy_getattr as _lazy_getattr
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
@@ -51,3 +52,4 @@ _LAZY = {
 
 
 __getattr__ = _lazy_getattr(__name__, _LAZY, globals())
+__dir__ = _lazy_dir(_LAZY, globals())

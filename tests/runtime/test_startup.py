@@ -129,6 +129,14 @@ print(
     assert same == "True"
 
 
+def test_lazy_names_are_listed_before_they_load() -> None:
+    import cello
+    import cello.grpc
+
+    for module in (cello, cello.grpc):
+        assert set(module.__all__) <= set(dir(module)), module.__name__
+
+
 def test_unknown_attribute_is_still_an_attribute_error() -> None:
     import cello
 
