@@ -102,16 +102,22 @@ def service_module(services: int) -> str:
     return "\n".join(parts) + "\n"
 
 
+# the services are listed by hand, not with `cello.codegen.build.module_services`: importing
+# the generator before the clock starts would hide what a warm start still loads from it
 WARM = """
 import asyncio, time
-from cello.grpc import GrpcServer
+from cello.grpc import GrpcServer, GrpcService
 import many_services
-from cello.codegen.build import module_services
+
+SERVICES = [
+    v for v in vars(many_services).values()
+    if isinstance(v, type) and issubclass(v, GrpcService) and v is not GrpcService
+]
 
 async def main():
     start = time.process_time()
     server = GrpcServer(host="127.0.0.1", port=0, stubs_dir={stubs_dir!r})
-    for cls in module_services(many_services):
+    for cls in SERVICES:
         server.register_service(cls())
     await server.start()
     took = time.process_time() - start

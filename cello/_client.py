@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import grpc
 import grpc.aio
@@ -12,7 +12,9 @@ from ._binding import MethodBinding, ServiceBinding
 from ._closing import AsyncClosing
 from ._connection import open_channel
 from ._errors import GrpcError
-from ._tls import ClientTls
+
+if TYPE_CHECKING:
+    from ._tls import ClientTls  # generated stubs load this module; TLS loads when used
 
 Metadata = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]]
 Client = TypeVar("Client", bound="StubClient")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ._tls import TlsConfig
+if TYPE_CHECKING:
+    from ._tls import TlsConfig
+
 
 # What serves the gRPC port; each value is one module under `cello/_transports/`.
 TRANSPORTS = ("aio",)
@@ -97,7 +100,7 @@ class GrpcConfig:
             )
         if self.shutdown_grace_secs < 0:
             raise ValueError(f"shutdown_grace_secs must be >= 0, got {self.shutdown_grace_secs}")
-        if self.tls is not None and not isinstance(self.tls, TlsConfig):
+        if self.tls is not None and not _is_tls_config(self.tls):
             raise ValueError(
                 f"GrpcConfig.tls must be a TlsConfig, got {self.tls!r}; "
                 "use GrpcConfig(tls=TlsConfig(cert_chain=..., private_key=...))"
@@ -117,6 +120,12 @@ class GrpcConfig:
                 f"GrpcConfig.web_body_timeout must be in (0, 3600] seconds, "
                 f"got {self.web_body_timeout}"
             )
+
+
+def _is_tls_config(value: object) -> bool:
+    from ._tls import TlsConfig  # the TLS module loads only for servers that use TLS
+
+    return isinstance(value, TlsConfig)
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

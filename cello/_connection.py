@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
 
 from ._errors import GrpcError
-from ._tls import ClientTls
+
+if TYPE_CHECKING:
+    from ._tls import ClientTls  # generated stubs load this module; TLS loads when used
 
 # What a failed connection's reason says, and what to do about it. The first three cannot
 # heal by retrying, so connecting gives up at once rather than waiting for the timeout.

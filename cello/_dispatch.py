@@ -9,9 +9,8 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._binding import MethodBinding, ServiceBinding
 from ._call import CallContext
 from ._endpoint import INTERNAL_MESSAGE, Endpoint, Limiter, Middleware, endpoint, results
 from ._errors import GrpcError
@@ -19,6 +18,9 @@ from ._messages import GrpcRequest, GrpcResponse
 from ._service import method_options
 from ._threads import HandlerThreads, in_thread, iterate_in_thread
 from ._validation import invalid_argument
+
+if TYPE_CHECKING:
+    from ._binding import MethodBinding, ServiceBinding
 
 logger = logging.getLogger("cello.grpc")
 

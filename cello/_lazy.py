@@ -27,3 +27,12 @@ def lazy_getattr(
         return value
 
     return __getattr__
+
+
+def lazy_dir(table: Mapping[str, str], namespace: dict[str, Any]) -> Callable[[], list[str]]:
+    """A module `__dir__` listing the lazy names too, so completion offers them unloaded."""
+
+    def __dir__() -> list[str]:
+        return sorted({*namespace, *table})
+
+    return __dir__

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from ._identity import PeerIdentity
+if TYPE_CHECKING:
+    from ._identity import PeerIdentity
 
 T = TypeVar("T")
 

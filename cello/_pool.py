@@ -21,11 +21,12 @@ import re
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from typing import TYPE_CHECKING, Any
 
 from ._errors import CelloError, DefinitionError, StaleStubsError
+
+if TYPE_CHECKING:
+    from google.protobuf import descriptor_pool
 
 _SERIALIZED = re.compile(r"AddSerializedFile\((b'.*?')\)", re.S)
 
@@ -43,6 +44,9 @@ def load_supplement(module_name: str, pb2_path: Path) -> types.ModuleType:
             file in the process.
         StaleStubsError: a symbol changed since this process loaded it (restart needed).
     """
+    # loaded only for a clash, which is rare: `descriptor_pb2` alone is a large module
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
     match = _SERIALIZED.search(pb2_path.read_text(encoding="utf-8"))
     if match is None:
         raise StaleStubsError(f"{pb2_path}: not a protoc-generated _pb2 module")

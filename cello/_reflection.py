@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import grpc
 import grpc.aio
-from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection, reflection_pb2
-from grpc_reflection.v1alpha._async import ReflectionServicer
 
 V1_SERVICE = "grpc.reflection.v1.ServerReflection"
 
@@ -22,7 +20,11 @@ def add_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> Non
     under a new package, and recent tools (buf curl, grpcurl) ask for v1 first. The
     package name never appears on the wire, so the v1alpha messages serve v1 as they are.
     """
-    _describe_v1()
+    # grpcio-reflection loads only when reflection is on; health is on by default
+    from grpc_reflection.v1alpha import reflection, reflection_pb2
+    from grpc_reflection.v1alpha._async import ReflectionServicer
+
+    _describe_v1(reflection_pb2.DESCRIPTOR)
     names = sorted({*service_names, reflection.SERVICE_NAME, V1_SERVICE})
     servicer = ReflectionServicer(names)
     handler = grpc.stream_stream_rpc_method_handler(
@@ -59,8 +61,11 @@ class Health:
             await self.servicer.set(name, status)
 
 
-def _describe_v1() -> None:
-    """Put a v1 copy of the reflection protocol in the pool, so reflection can describe itself."""
+def _describe_v1(v1alpha: Any) -> None:
+    """Put a v1 copy of the reflection protocol (`v1alpha`, the file descriptor of the
+    v1alpha one) in the pool, so reflection can describe itself."""
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
     pool = descriptor_pool.Default()
     try:
         pool.FindServiceByName(V1_SERVICE)
@@ -68,7 +73,7 @@ def _describe_v1() -> None:
     except KeyError:
         pass
     file = descriptor_pb2.FileDescriptorProto()
-    reflection_pb2.DESCRIPTOR.CopyToProto(file)
+    v1alpha.CopyToProto(file)
     old, new = file.package, V1_SERVICE.rsplit(".", 1)[0]
     file.name = "grpc/reflection/v1/reflection.proto"
     file.package = new

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 
-from ._binding import ServiceBinding
 from ._call import CallContext
-from ._certwatch import CertificateWatcher
+from ._collector import paused
 from ._config import GrpcConfig
 from ._dispatch import service_endpoints
 from ._endpoint import Endpoint, Limiter, Middleware, endpoint
@@ -24,6 +23,8 @@ from ._threads import HandlerThreads
 from ._transports.grpc_aio import COMPRESSION, generic_handlers
 
 if TYPE_CHECKING:
+    from ._binding import ServiceBinding
+    from ._certwatch import CertificateWatcher
     from ._reflection import Health
     from ._stubs import SchemaSource
     from ._transports.asgi import GrpcWebApp
@@ -188,7 +189,8 @@ class GrpcServer:
         """
         if self._server is not None:
             raise RuntimeError("server already started")
-        handlers = generic_handlers(self.endpoints())
+        with paused():  # see `paused`: no collection finds garbage in what start builds
+            handlers = generic_handlers(self.endpoints())
         server = grpc.aio.server(
             options=server_options(self.config),
             interceptors=self._interceptors or None,
@@ -204,6 +206,8 @@ class GrpcServer:
         if self.config.reflection:
             add_reflection(server, [*names, *([HEALTH_SERVICE] if self._health else [])])
         if self.config.tls is not None and self._certs is None:
+            from ._certwatch import CertificateWatcher  # TLS loads only for TLS servers
+
             self._certs = CertificateWatcher(self.config.tls)
         try:
             if self._certs is None:

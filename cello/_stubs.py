@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import os
 import re
 import shutil
@@ -22,7 +21,7 @@ import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ._binding import ServiceBinding
 from ._errors import StaleStubsError
@@ -31,8 +30,7 @@ from ._script import adopt_script_module
 from ._service import GrpcService
 
 if TYPE_CHECKING:
-    from cello.codegen.cli import Project
-    from cello.codegen.lock import Lock
+    from cello.codegen.project import Project
 
 LOCK_FILE = "cello.lock.json"  # cello.codegen.lock.LOCK_FILE, without importing the generator
 
@@ -111,9 +109,7 @@ def load_schema(
         StaleStubsError: the build holds stubs built from different classes.
         GenerationError: protoc failed.
     """
-    from cello.codegen.build import generate, with_siblings, write_outputs
     from cello.codegen.fingerprint import fingerprint
-    from cello.codegen.lock import read_lock
 
     services = list(services)
     project = _project(services)
@@ -123,14 +119,14 @@ def load_schema(
         lock_dir: Path | None = Path(explicit).resolve()
     else:
         lock_dir = project.out.resolve() if project is not None else None
-    lock = read_lock(lock_dir) if lock_dir and (lock_dir / LOCK_FILE).exists() else None
-    adopt_script_module(services, lock.targets if lock is not None else ())
+    head = _lock_head(lock_dir) if lock_dir is not None else None
+    adopt_script_module(services, head.targets if head is not None else ())
     package = package or config.get("package")
     # the project's build is used only if it opted in with `out` and has these services
-    opted_in = lock is not None and "out" in config and _covers(lock, services)
+    opted_in = head is not None and "out" in config and _covers(head.targets, services)
     options = _project_options(config)
     if lock_dir is not None and (explicit is not None or opted_in):
-        key = _built_key(lock_dir, services, package, options)
+        key = _built_key(lock_dir, head, services, package, options)
         stubs = _recall(key, lock_dir)
         if stubs is None:
             texts = _expected_texts(lock_dir, services, package, options)
@@ -140,15 +136,25 @@ def load_schema(
         source = SchemaSource(directory, True, *_lock_id(lock_dir))
     else:
         # never serve numbers that disagree with the project's lock: number with it
-        package = package or (lock.package if lock is not None else None)
-        siblings = with_siblings(services, package)
-        ids = _lock_id(lock_dir) if lock is not None and lock_dir is not None else ()
-        # a warm start finds its stubs by the fingerprint of the source, without modelling
-        # and rendering the services again; the texts' digest still names the directory
-        key = fingerprint(siblings, package, extra=_inputs(ids, options))
+        package = package or (head.package if head is not None else None)
+        ids = _lock_id(lock_dir) if head is not None and lock_dir is not None else ()
+        # a warm start finds its stubs by the fingerprint of the source, without loading the
+        # generator, modelling or rendering; the texts' digest still names the directory.
+        # The services defined beside these, which the files also hold, follow from the
+        # source, so the key need not list them
+        key = fingerprint(services, package, extra=_inputs(ids, options))
         directory, stubs = _recall_directory(key)
         if stubs is None:
-            _, texts = generate(siblings, default_package=package, lock=lock, file_options=options)
+            from cello.codegen.build import generate, with_siblings, write_outputs
+            from cello.codegen.lock import read_lock
+
+            lock = read_lock(lock_dir) if head is not None and lock_dir is not None else None
+            _, texts = generate(
+                with_siblings(services, package),
+                default_package=package,
+                lock=lock,
+                file_options=options,
+            )
             directory = cache_root() / "stubs" / _digest(texts)
             if not (directory / ".complete").exists():
                 _build_into(directory, texts, write_outputs)
@@ -159,24 +165,58 @@ def load_schema(
     return {name: b for name, b in bindings.items() if b.python_class in wanted}, source
 
 
+class _LockHead(NamedTuple):  # not a dataclass: this module is on every start's path
+    """What the loader needs of a lock before it knows whether to generate: the package and
+    targets, read from the JSON without loading the generator's lock model."""
+
+    package: str | None
+    targets: tuple[str, ...]
+
+
+def _lock_head(directory: Path) -> _LockHead | None:
+    """The package and targets of the lock in `directory`; None without one.
+
+    Raises:
+        GenerationError: the file is not a valid lock (`cello.codegen.lock` says why).
+    """
+    import json  # only a project with a lock needs it
+
+    path = directory / LOCK_FILE
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        data = None
+    targets = data.get("targets", []) if isinstance(data, dict) else None
+    package = data.get("package") if isinstance(data, dict) else None
+    if not isinstance(targets, list) or not isinstance(package, str | None):
+        from cello.codegen.lock import read_lock
+
+        lock = read_lock(directory)  # the lock's own error, naming what is wrong
+        return _LockHead(lock.package, lock.targets)
+    return _LockHead(package, tuple(str(t) for t in targets))
+
+
 def _project(services: list[type[GrpcService]]) -> Project | None:
     """The project of the services' modules, found from their files.
 
     Only modules without a file (a REPL, a notebook) fall back to the working directory.
     """
-    from cello.codegen.cli import find_project
+    from cello.codegen.project import find_project
 
-    files = [getattr(sys.modules.get(cls.__module__), "__file__", None) for cls in services]
-    for file in files:
-        if file:
-            project = find_project(Path(file).resolve().parent)
-            if project is not None:
-                return project
+    modules = dict.fromkeys(cls.__module__ for cls in services)
+    files = [getattr(sys.modules.get(name), "__file__", None) for name in modules]
+    # each module once: a module of 100 services would otherwise be looked up 100 times
+    for folder in dict.fromkeys(Path(file).resolve().parent for file in files if file):
+        project = find_project(folder)
+        if project is not None:
+            return project
     return find_project(Path.cwd()) if not any(files) else None
 
 
-def _covers(lock: Lock, services: list[type[GrpcService]]) -> bool:
-    covered = {t.partition(":")[0] for t in lock.targets}
+def _covers(targets: tuple[str, ...], services: list[type[GrpcService]]) -> bool:
+    covered = {t.partition(":")[0] for t in targets}
     return bool(covered) and all(cls.__module__ in covered for cls in services)
 
 
@@ -234,12 +274,17 @@ def _check_current(directory: Path, texts: dict[str, str]) -> None:
 
 
 def _inputs(lock_id: tuple[Path, str] | tuple[()], options: dict[str, object]) -> str:
-    """What else the generated files depend on: the lock numbering them, the file options."""
-    return json.dumps([str(x) for x in lock_id] + [options], sort_keys=True, default=repr)
+    """What else the generated files depend on: the lock numbering them, the file options.
+
+    `repr`, not JSON: the same table always gives the same text, and a warm start then
+    needs no `json` (reordering the table only costs one generation).
+    """
+    return repr([str(x) for x in lock_id] + [options])
 
 
 def _built_key(
     directory: Path,
+    head: _LockHead | None,
     services: list[type[GrpcService]],
     package: str | None,
     options: dict[str, object],
@@ -248,59 +293,64 @@ def _built_key(
 
     A build once found current stays current while neither the source nor the files change.
     """
-    from cello.codegen.build import import_target, with_siblings
     from cello.codegen.fingerprint import fingerprint
-    from cello.codegen.lock import LOCK_FILE, read_lock
+    from cello.codegen.targets import import_module
 
-    if not (directory / LOCK_FILE).exists():
+    if head is None:
         return None  # `_expected_texts` says what to do
-    lock = read_lock(directory)
-    targets = [cls for spec in lock.targets for cls in import_target(spec)]
-    package = lock.package or package
-    key = fingerprint(
-        with_siblings(targets + services, package), package, extra=_inputs((), options)
-    )
+    # the targets' modules, not their services: listing those would cost an introspection
+    # of each class, and the modules' source already decides them
+    modules = [import_module(spec.partition(":")[0]) for spec in head.targets]
+    package = head.package or package
+    extra = _inputs((), options) + repr(head.targets)
+    key = fingerprint(services, package, extra=extra, modules=modules)
     if key is None:
         return None
     # size and modification time stand for the content, as for make: `cello-gen build`
     # rewrites only files whose content changed
     h = hashlib.sha256(f"{key}|{directory}".encode())
-    for path in sorted(directory.rglob("*")):
-        if "__pycache__" not in path.parts and path.is_file():
-            stat = path.stat()
-            h.update(
-                f"{path.relative_to(directory).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\0".encode()
-            )
+    found = []
+    for folder, subfolders, files in os.walk(directory):  # `os`, not `rglob`: a third the cost
+        subfolders[:] = [name for name in subfolders if name != "__pycache__"]
+        rel = os.path.relpath(folder, directory).replace(os.sep, "/")
+        found += [(f"{rel}/{name}", os.path.join(folder, name)) for name in files]
+    for rel, path in sorted(found):
+        stat = os.stat(path)
+        h.update(f"{rel}|{stat.st_size}|{stat.st_mtime_ns}\0".encode())
     return h.hexdigest()[:24]
 
 
 def _memo(key: str) -> Path:
-    return cache_root() / "fingerprints" / f"{key}.json"
+    """The memo of `key`: the stub directory on the first line, then one stub file a line
+    (plain text, which a warm start reads without loading `json`)."""
+    return cache_root() / "fingerprints" / f"{key}.txt"
+
+
+def _read_memo(key: str | None) -> tuple[Path, list[str]] | None:
+    if key is None:
+        return None
+    try:
+        directory, *files = _memo(key).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeError, ValueError):  # ValueError: an empty file
+        return None
+    return Path(directory), files
 
 
 def _recall(key: str | None, directory: Path) -> list[str] | None:
     """The stub files remembered under `key` for `directory`, if any."""
-    if key is None:
-        return None
-    try:
-        memo = json.loads(_memo(key).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if memo.get("directory") != str(directory) or not isinstance(memo.get("files"), list):
-        return None
-    return [str(f) for f in memo["files"]]
+    memo = _read_memo(key)
+    return memo[1] if memo is not None and memo[0] == directory else None
 
 
 def _recall_directory(key: str | None) -> tuple[Path, list[str] | None]:
     """The cache directory and stub files remembered under `key`, if still complete."""
-    try:
-        memo = json.loads(_memo(key).read_text(encoding="utf-8")) if key else {}
-        directory = Path(memo["directory"])
-    except (OSError, ValueError, KeyError, TypeError):
+    memo = _read_memo(key)
+    if memo is None:
         return Path(), None
+    directory, files = memo
     if not (directory / ".complete").exists():
         return directory, None
-    return directory, _recall(key, directory)
+    return directory, files
 
 
 def _remember(key: str | None, directory: Path, files: list[str]) -> list[str]:
@@ -311,7 +361,7 @@ def _remember(key: str | None, directory: Path, files: list[str]) -> list[str]:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             scratch = path.with_suffix(f".{os.getpid()}.tmp")
-            scratch.write_text(json.dumps({"directory": str(directory), "files": files}))
+            scratch.write_text("".join(f"{line}\n" for line in [str(directory), *files]))
             scratch.replace(path)
         except OSError:
             pass

@@ -6,10 +6,12 @@ import asyncio
 import contextvars
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._call import _current
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 _DONE = object()
 
@@ -27,6 +29,9 @@ class HandlerThreads:
     def executor(self) -> ThreadPoolExecutor:
         """The pool (created now if no sync handler ran yet)."""
         if self._executor is None:
+            # `concurrent.futures.thread` loads with the first sync handler, not at import
+            from concurrent.futures import ThreadPoolExecutor
+
             self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="cello-handler")
         return self._executor
 

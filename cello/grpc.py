@@ -7,16 +7,17 @@ import typing
 from ._call import CallContext, current_call
 from ._config import GrpcConfig
 from ._errors import GrpcError
-from ._identity import PeerIdentity
+from ._lazy import lazy_dir as _lazy_dir
 from ._lazy import lazy_getattr as _lazy_getattr
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
 from ._service import GrpcService, grpc_method
-from ._tls import ClientTls, TlsConfig
 
 if typing.TYPE_CHECKING:
     from ._channel import GrpcChannel
+    from ._identity import PeerIdentity
     from ._syncchannel import SyncGrpcChannel
+    from ._tls import ClientTls, TlsConfig
     from ._transports.asgi import GrpcWebApp
 
 
@@ -38,14 +39,17 @@ __all__ = [
     "grpc_method",
 ]
 
-# the clients, gRPC-Web and the stub loader (and the protobuf descriptor and JSON machinery
-# they pull in) are imported on first use, so `import cello` costs little more than
-# `import grpc`
+# the clients, gRPC-Web and TLS (and the protobuf descriptor and JSON machinery they pull
+# in) are imported on first use, so `import cello` costs little more than `import grpc`
 _LAZY = {
+    "ClientTls": "._tls",
     "GrpcChannel": "._channel",
-    "SyncGrpcChannel": "._syncchannel",
     "GrpcWebApp": "._transports.asgi",
+    "PeerIdentity": "._identity",
+    "SyncGrpcChannel": "._syncchannel",
+    "TlsConfig": "._tls",
 }
 
 
 __getattr__ = _lazy_getattr(__name__, _LAZY, globals())
+__dir__ = _lazy_dir(_LAZY, globals())

@@ -4,57 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from cello._errors import CelloError, DefinitionError, GenerationError
+from cello._errors import CelloError, DefinitionError
 from cello._service import GrpcService
 
 from .build import generate, import_target, stale_files, with_siblings, write_outputs
 from .evolution import Change, compare, describe, reservations
 from .lock import LOCK_FILE, lock_from_schema, read_lock, write_lock
-
-
-@dataclass(frozen=True, slots=True)
-class Project:
-    """A Cello project: the folder of its pyproject.toml and that file's `[tool.cello]`."""
-
-    root: Path
-    config: dict[str, Any]
-
-    @property
-    def out(self) -> Path:
-        """The build directory, `[tool.cello] out` (default `generated`) under the root."""
-        return self.root / str(self.config.get("out", "generated"))
-
-
-def find_project(start: Path) -> Project | None:
-    """The nearest pyproject.toml with a `[tool.cello]` table at or above `start`.
-
-    Raises:
-        GenerationError: a pyproject.toml on the way is not valid TOML.
-    """
-    for folder in (start, *start.parents):
-        path = folder / "pyproject.toml"
-        if not path.is_file():
-            continue
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise GenerationError(f"{path}: not valid TOML ({exc})") from exc
-        section = data.get("tool", {}).get("cello")
-        if isinstance(section, dict):
-            return Project(folder, section)
-    return None
-
-
-def project_config(start: Path) -> dict[str, Any]:
-    """`[tool.cello]` of the project at or above `start` (see `find_project`), else {}."""
-    project = find_project(start)
-    return project.config if project is not None else {}
+from .project import Project as Project  # re-exported: callers import them here
+from .project import find_project as find_project
+from .project import project_config as project_config
 
 
 def _parser() -> argparse.ArgumentParser:

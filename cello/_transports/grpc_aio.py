@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
@@ -17,7 +17,9 @@ from google.protobuf.message import DecodeError
 from .._call import CallContext, Metadata, pairs
 from .._endpoint import Endpoint, status_of
 from .._errors import GrpcError
-from .._identity import PeerIdentity, peer_identity_from_auth_context
+
+if TYPE_CHECKING:
+    from .._identity import PeerIdentity
 
 Context = Any  # grpc.aio.ServicerContext
 
@@ -63,6 +65,9 @@ class GrpcAioCall(CallContext):
 
     @property
     def peer_identity(self) -> PeerIdentity | None:
+        # loaded on first use: most servers never ask, and it is not on the call path
+        from .._identity import peer_identity_from_auth_context
+
         return peer_identity_from_auth_context(self._context.auth_context() or {})
 
     @property

@@ -42,17 +42,21 @@ class Notes(GrpcService):
         return Note(id=id, text="hello")
 """
 
-# serve `Notes`, call it over the wire, report the reply and whether the generator ran
+# serve `Notes`, call it over the wire, report the reply and whether the generator ran (or
+# was so much as loaded: a warm start needs none of its modelling, rendering, lock or CLI)
 SERVE_AND_CALL = """
 import asyncio, json, sys
 from cello.grpc import GrpcChannel, GrpcServer
 from svc import Notes
 
+GENERATOR = ["jinja2", "cello.codegen.build", "cello.codegen.introspect", "cello.codegen.lock",
+             "cello.codegen.cli", "cello.codegen.render"]
+
 async def main():
     server = GrpcServer(host="127.0.0.1", port=0)
     server.register_service(Notes())
     await server.start()
-    generator_ran = "jinja2" in sys.modules
+    generator_ran = any(m in sys.modules for m in GENERATOR)
     async with await GrpcChannel.connect(f"127.0.0.1:{server.port}") as channel:
         reply = await channel.call("notes.v1.Notes", "Get", {"id": "n1"}, raise_on_error=True)
     await server.stop(0)
@@ -82,30 +86,55 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_import_cello_leaves_client_web_reflection_and_json_unloaded(tmp_path: Path) -> None:
+def test_import_cello_leaves_client_web_tls_reflection_and_json_unloaded(tmp_path: Path) -> None:
     heavy = [
+        "cello._binding",
+        "cello._certwatch",
         "cello._channel",
+        "cello._identity",
+        "cello._tls",
         "cello._transports.asgi",
+        "cello._types",
         "cello._syncchannel",
         "cello._reflection",
         "cello._stubs",
         "google.protobuf.json_format",
         "grpc_reflection.v1alpha.reflection",  # (`import grpc` loads the bare packages)
         "grpc_health.v1.health_pb2",
+        "grpc_status",
+        "google.rpc.status_pb2",
         "jinja2",
+        "uvicorn",
+        "cryptography",
+        "concurrent.futures.thread",
     ]
     code = f"""
 import sys
 import cello, cello.grpc
 print(sorted(m for m in {heavy!r} if m in sys.modules))
-from cello import GrpcChannel, GrpcWebApp
+from cello import GrpcChannel, GrpcWebApp, Int32, PeerIdentity, TlsConfig
 from cello._channel import GrpcChannel as Channel
+from cello._identity import PeerIdentity as Identity
+from cello._tls import TlsConfig as Tls
 from cello._transports.asgi import GrpcWebApp as WebApp
-print(GrpcChannel is Channel and cello.grpc.GrpcWebApp is GrpcWebApp is WebApp)
+from cello._types import Int32 as Marker
+print(
+    GrpcChannel is Channel and cello.grpc.GrpcWebApp is GrpcWebApp is WebApp
+    and cello.grpc.TlsConfig is TlsConfig is Tls and Int32 is Marker
+    and cello.grpc.PeerIdentity is PeerIdentity is Identity
+)
 """
     loaded, same = python(code, tmp_path, tmp_path / "cache").splitlines()
     assert loaded == "[]"
     assert same == "True"
+
+
+def test_lazy_names_are_listed_before_they_load() -> None:
+    import cello
+    import cello.grpc
+
+    for module in (cello, cello.grpc):
+        assert set(module.__all__) <= set(dir(module)), module.__name__
 
 
 def test_unknown_attribute_is_still_an_attribute_error() -> None:
@@ -181,3 +210,20 @@ def test_fingerprint_is_stable_and_refuses_classes_made_in_functions() -> None:
     assert key is not None and key == fingerprint([ModuleLevel], None)
     assert fingerprint([ModuleLevel], "other.v1") != key
     assert fingerprint([make()], None) is None
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["enabled", "disabled"])
+def test_the_collector_pause_restores_the_collector_as_it_was(enabled: bool) -> None:
+    import gc
+
+    from cello._collector import paused
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        with pytest.raises(RuntimeError), paused():
+            assert not gc.isenabled()
+            raise RuntimeError("start failed")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
