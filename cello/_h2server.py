@@ -1,0 +1,177 @@
+"""`serve_h2`: runs an ASGI app on one port with hypercorn, HTTP/2 and HTTP/1.1 together.
+
+The `h2` transport's server: native gRPC needs HTTP/2 trailers and full-duplex streams,
+which uvicorn lacks. hypercorn's own serving loop is replaced by a short one here, so the
+socket is bound before serving (port 0 resolves, a port in use is a clear error), the
+`SSLContext` is the `CertificateWatcher`'s (rotation), each request's scope carries the
+ASGI `tls` extension (mTLS identity), and `stop(grace)` drains like grpc.aio's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from typing import Any
+
+from ._identity import tls_scope_extension
+from ._webserver import bind
+
+logger = logging.getLogger("cello.grpc")
+
+
+class H2ServerHandle:
+    """A running `serve_h2` server, stopped like a `grpc.aio.Server`."""
+
+    def __init__(
+        self,
+        servers: list[asyncio.base_events.Server],
+        context: Any,
+        connections: set[asyncio.Task[None]],
+        port: int,
+    ) -> None:
+        self._servers = servers
+        self._context = context
+        self._connections = connections
+        self.port = port
+        self._stopped = asyncio.Event()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Refuse new connections and streams, let open calls finish for `grace` seconds,
+        then cancel what is left (None: at once)."""
+        if self._stopped.is_set():
+            return
+        # GOAWAY-like: open HTTP/2 connections refuse new streams, idle ones close
+        await self._context.terminated.set()
+        for server in self._servers:
+            server.close()
+        pending = {task for task in self._connections if not task.done()}
+        if pending and grace:
+            await asyncio.wait(pending, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        self._stopped.set()
+
+    async def wait_for_termination(self) -> None:
+        """Block until the server stops."""
+        await self._stopped.wait()
+
+
+async def serve_h2(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    idle_timeout: float = 10.0,
+    reuse_port: bool = False,
+    max_concurrent_streams: int = 100,
+) -> H2ServerHandle:
+    """Serve the ASGI `app` with hypercorn on `host:port` until `handle.stop()`.
+
+    Plaintext connections speak HTTP/1.1 or HTTP/2 with prior knowledge (h2c); TLS ones
+    negotiate `h2` or `http/1.1` by ALPN.
+
+    Args:
+        app: an ASGI 3 application.
+        host: address to bind; "[::]" or "" for every interface.
+        port: port to bind; 0 picks a free one (`handle.port`).
+        ssl_context: serve TLS with this server context (offering ALPN h2 and http/1.1).
+        idle_timeout: seconds a connection may stay without a request in progress
+            (idle, or with a half-sent HTTP/1.1 request head) before it is closed.
+        reuse_port: share the port with other processes (SO_REUSEPORT).
+        max_concurrent_streams: HTTP/2 streams one connection may have open at once.
+
+    Raises:
+        RuntimeError: the port cannot be bound.
+    """
+    from hypercorn.app_wrappers import ASGIWrapper
+    from hypercorn.asyncio.worker_context import WorkerContext
+    from hypercorn.config import Config
+
+    try:
+        sock = bind(host, port, reuse_port=reuse_port)
+    except OSError as exc:
+        raise RuntimeError(
+            f"cannot bind gRPC to {host}:{port}: {exc}; stop the other server, choose "
+            "another port, or share the port on purpose with GrpcConfig(reuse_port=True)"
+        ) from exc
+    bound_port = sock.getsockname()[1]
+    config = Config()
+    config.include_server_header = False  # do not announce the server software
+    config.include_date_header = False  # nothing in gRPC reads it; it costs per response
+    config.keep_alive_timeout = idle_timeout
+    config.h2_max_concurrent_streams = max_concurrent_streams
+    config.accesslog = None
+    config.errorlog = logger
+    loop = asyncio.get_running_loop()
+    context = WorkerContext(None)
+    connections: set[asyncio.Task[None]] = set()
+    plain_app = ASGIWrapper(app)
+    connection_class = _connection_class()
+
+    async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        connections.add(task)
+        task.add_done_callback(connections.discard)
+        extension = tls_scope_extension(writer.get_extra_info("ssl_object"))
+        wrapped = plain_app if extension is None else ASGIWrapper(_with_tls(app, extension))
+        with contextlib.suppress(asyncio.CancelledError):
+            await connection_class(wrapped, loop, config, context, {}, reader, writer)
+
+    server = await asyncio.start_server(
+        connected,
+        sock=sock,
+        ssl=ssl_context,
+        ssl_handshake_timeout=idle_timeout if ssl_context is not None else None,
+    )
+    return H2ServerHandle([server], context, connections, bound_port)
+
+
+def _connection_class() -> type:
+    """hypercorn's connection, with an idle timer that tolerates a connection closing.
+
+    hypercorn re-arms the idle timer when a stream ends; if the connection's task group is
+    already closing (a stream ending during a drain), `create_task` refuses and the timer's
+    coroutine is left never awaited. The timer is moot then, so it is dropped quietly.
+    """
+    from hypercorn.asyncio.tcp_server import TCPServer
+    from hypercorn.asyncio.worker_context import AsyncioSingleTask
+
+    class IdleTimer(AsyncioSingleTask):
+        async def restart(self, task_group: Any, action: Any) -> None:
+            async with self._lock:
+                if self._handle is not None:
+                    self._handle.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._handle
+                self._handle = None
+                coro = action()
+                try:
+                    self._handle = task_group._task_group.create_task(coro)
+                except RuntimeError:
+                    coro.close()
+
+    class Connection(TCPServer):  # type: ignore[misc]
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self.idle_task = IdleTimer()
+
+    return Connection
+
+
+def _with_tls(app: Any, extension: dict[str, Any]) -> Any:
+    """`app`, with the ASGI `tls` extension (the client certificate) in each scope."""
+
+    async def tls_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["extensions"] = {**(scope.get("extensions") or {}), "tls": extension}
+        await app(scope, receive, send)
+
+    return tls_app
