@@ -169,10 +169,9 @@ class GrpcServer:
         reach = _reach(self.host)
         tls = self.config.tls
         mode = "plaintext" if tls is None else "mTLS" if tls.require_client_cert else "TLS"
-        if self.config.transport == "h2":
-            return [f"gRPC + gRPC-Web + Connect ({mode}, {reach}) on {self.bind_address}"]
         lines = [f"gRPC ({mode}, {reach}) on {self.bind_address}"]
-        if self.web_port is not None:
+        # on h2 the web protocols share the gRPC port: a line of their own if asked for
+        if self.web_port is not None and (self.config.transport == "aio" or self.config.enable_web):
             scheme = "http" if tls is None else "https"
             host = self.bind_address.rsplit(":", 1)[0]
             lines.append(f"gRPC-Web ({mode}, {reach}) on {scheme}://{host}:{self.web_port}")
