@@ -145,6 +145,8 @@ def _connection_class() -> type:
     from hypercorn.asyncio.tcp_server import TCPServer
     from hypercorn.asyncio.worker_context import AsyncioSingleTask
 
+    _tolerate_late_request_data()
+
     class IdleTimer(AsyncioSingleTask):
         async def restart(self, task_group: Any, action: Any) -> None:
             async with self._lock:
@@ -165,6 +167,51 @@ def _connection_class() -> type:
             self.idle_task = IdleTimer()
 
     return Connection
+
+
+def _tolerate_late_request_data() -> None:
+    """Make hypercorn's HTTP/2 protocol drop request DATA for a stream whose response ended.
+
+    A call may end before its request does (a message over the size limit, a client
+    stream the handler stopped reading): the client's DATA still in flight then reached a
+    stream hypercorn had forgotten, and its KeyError closed the whole connection, every
+    other call on it included. Such DATA is now acknowledged (flow control) and the
+    stream reset with NO_ERROR, as grpc's own servers do. Installed once per process; it
+    changes nothing else, for any hypercorn server.
+    """
+    import h2.errors
+    import h2.events
+    import h2.exceptions
+    import hypercorn.protocol
+    from hypercorn.protocol.h2 import H2Protocol
+
+    if getattr(hypercorn.protocol.H2Protocol, "_cello_tolerant", False):
+        return
+
+    class TolerantH2Protocol(H2Protocol):  # type: ignore[misc]
+        _cello_tolerant = True
+
+        async def _handle_events(self, events: list[Any]) -> None:
+            # one at a time: a stream may end while an earlier event is handled
+            for event in events:
+                if (
+                    isinstance(event, h2.events.DataReceived)
+                    and event.stream_id not in self.streams
+                ):
+                    self._discard(event)
+                else:
+                    await super()._handle_events([event])
+            await self._flush()
+
+        def _discard(self, event: Any) -> None:
+            with contextlib.suppress(h2.exceptions.H2Error):
+                self.connection.acknowledge_received_data(
+                    event.flow_controlled_length, event.stream_id
+                )
+            with contextlib.suppress(h2.exceptions.H2Error):
+                self.connection.reset_stream(event.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+
+    hypercorn.protocol.H2Protocol = TolerantH2Protocol
 
 
 def _with_tls(app: Any, extension: dict[str, Any]) -> Any:

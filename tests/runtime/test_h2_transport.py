@@ -184,18 +184,31 @@ async def test_internal_error_leaks_no_text(echo: Any, pb: Any) -> None:
     assert "hunter2" not in (info.value.details() or "")
 
 
-async def test_too_large_is_resource_exhausted(stubs_dir: Path, pb: Any) -> None:
+async def test_too_large_is_resource_exhausted_and_spares_the_connection(
+    stubs_dir: Path, pb: Any
+) -> None:
+    """The call ends while its request is still arriving; the rest of the request must
+    not break the connection's other calls."""
     config = GrpcConfig(transport="h2", max_message_size=1000, health=False)
     srv = GrpcServer("127.0.0.1", 0, config, stubs_dir=stubs_dir)
     srv.register_service(EchoService())
     await srv.start()
+    options = [("grpc.max_send_message_length", 10_000_000)]
     try:
-        async with grpc.aio.insecure_channel(srv.address) as channel:
-            size = pb[1].EchoServiceStub(channel).Size
+        async with grpc.aio.insecure_channel(srv.address, options=options) as channel:
+            stub = pb[1].EchoServiceStub(channel)
+            ticks = stub.Forever(pb[0].Ping())
+            assert (await ticks.read()).text == "tick"
+            for blob in (b"x" * 5000, b"x" * 3_000_000):
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await stub.Size(pb[0].Blob(data=blob), timeout=10)
+                assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             with pytest.raises(grpc.aio.AioRpcError) as info:
-                await size(pb[0].Blob(data=b"x" * 5000))
+                await stub.Sum(iter([pb[0].Ping(text="x" * 3_000_000)]), timeout=10)
             assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert (await size(pb[0].Blob(data=b"y" * 100))).data == b"y" * 10
+            assert (await ticks.read()).text == "tick"  # the same connection still serves
+            ticks.cancel()
+            assert (await stub.Size(pb[0].Blob(data=b"y" * 100))).data == b"y" * 10
     finally:
         await srv.stop(0)
 
