@@ -161,7 +161,7 @@ def _connection_class() -> type:
                 except RuntimeError:
                     coro.close()
 
-    class Connection(TCPServer):  # type: ignore[misc]
+    class Connection(TCPServer):
         def __init__(self, *args: Any) -> None:
             super().__init__(*args)
             self.idle_task = IdleTimer()
@@ -185,12 +185,10 @@ def _tolerate_late_request_data() -> None:
     import hypercorn.protocol
     from hypercorn.protocol.h2 import H2Protocol
 
-    if getattr(hypercorn.protocol.H2Protocol, "_cello_tolerant", False):
+    if getattr(hypercorn.protocol, "H2Protocol", None) is not H2Protocol:  # done already
         return
 
-    class TolerantH2Protocol(H2Protocol):  # type: ignore[misc]
-        _cello_tolerant = True
-
+    class TolerantH2Protocol(H2Protocol):
         async def _handle_events(self, events: list[Any]) -> None:
             # one at a time: a stream may end while an earlier event is handled
             for event in events:
@@ -211,7 +209,7 @@ def _tolerate_late_request_data() -> None:
             with contextlib.suppress(h2.exceptions.H2Error):
                 self.connection.reset_stream(event.stream_id, h2.errors.ErrorCodes.NO_ERROR)
 
-    hypercorn.protocol.H2Protocol = TolerantH2Protocol
+    setattr(hypercorn.protocol, "H2Protocol", TolerantH2Protocol)  # noqa: B010
 
 
 def _with_tls(app: Any, extension: dict[str, Any]) -> Any:

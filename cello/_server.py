@@ -170,8 +170,7 @@ class GrpcServer:
         tls = self.config.tls
         mode = "plaintext" if tls is None else "mTLS" if tls.require_client_cert else "TLS"
         lines = [f"gRPC ({mode}, {reach}) on {self.bind_address}"]
-        # on h2 the web protocols share the gRPC port: a line of their own if asked for
-        if self.web_port is not None and (self.config.transport == "aio" or self.config.enable_web):
+        if self.web_port is not None:
             scheme = "http" if tls is None else "https"
             host = self.bind_address.rsplit(":", 1)[0]
             lines.append(f"gRPC-Web ({mode}, {reach}) on {scheme}://{host}:{self.web_port}")
@@ -273,7 +272,9 @@ class GrpcServer:
             idle_timeout=self.config.web_body_timeout,
             reuse_port=self.config.reuse_port,
         )
-        self.port = self.web_port = self._server.port
+        self.port = self._server.port
+        if self.config.enable_web:  # served on every h2 port; reported where asked for
+            self.web_port = self.port
         _running.add(self)
         if self._certs is not None:
             self._certs.start()
