@@ -107,6 +107,9 @@ async def serve_h2(
     config.include_server_header = False  # do not announce the server software
     config.include_date_header = False  # nothing in gRPC reads it; it costs per response
     config.keep_alive_timeout = idle_timeout
+    # hypercorn closes a connection after 1,000 requests by default; gRPC channels are
+    # long-lived and multiplexed, so that would be a GOAWAY and a reconnect every 1,000 calls
+    config.keep_alive_max_requests = 2**62
     config.h2_max_concurrent_streams = max_concurrent_streams
     config.accesslog = None
     config.errorlog = logger
