@@ -173,7 +173,8 @@ def _connection_class() -> type:
 
 
 def _tolerate_late_request_data() -> None:
-    """Make hypercorn's HTTP/2 protocol drop request DATA for a stream whose response ended.
+    """Make hypercorn's HTTP/2 protocol drop request DATA for a stream whose response ended,
+    and refuse new streams while draining with REFUSED_STREAM.
 
     A call may end before its request does (a message over the size limit, a client
     stream the handler stopped reading): the client's DATA still in flight then reached a
@@ -185,6 +186,7 @@ def _tolerate_late_request_data() -> None:
     import h2.errors
     import h2.events
     import h2.exceptions
+    import h2.settings
     import hypercorn.protocol
     from hypercorn.protocol.h2 import H2Protocol
 
@@ -200,6 +202,11 @@ def _tolerate_late_request_data() -> None:
                     and event.stream_id not in self.streams
                 ):
                     self._discard(event)
+                elif (
+                    isinstance(event, h2.events.RequestReceived)
+                    and self.context.terminated.is_set()
+                ):
+                    self._refuse(event.stream_id)
                 else:
                     await super()._handle_events([event])
             await self._flush()
@@ -211,6 +218,13 @@ def _tolerate_late_request_data() -> None:
                 )
             with contextlib.suppress(h2.exceptions.H2Error):
                 self.connection.reset_stream(event.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+
+        def _refuse(self, stream_id: int) -> None:
+            # draining: REFUSED_STREAM tells the client the call never started, so it
+            # retries it elsewhere (hypercorn's NO_ERROR reset surfaced as INTERNAL)
+            self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+            settings: dict[Any, int] = {h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 0}
+            self.connection.update_settings(settings)
 
     setattr(hypercorn.protocol, "H2Protocol", TolerantH2Protocol)  # noqa: B010
 
