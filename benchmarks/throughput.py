@@ -105,7 +105,13 @@ def parse_args(argv: list[str] | None) -> Plan:
     calls = tuple(a.calls.split(","))
     if a.quick:
         calls = tuple(c for c in calls if c in ("GetBook", "ListBooks"))
-    servers = ("cello", "cello-h2", BASELINE, *(() if a.quick else ("typed",)), *(PEERS if a.peers else ()))
+    servers = (
+        "cello",
+        "cello-h2",
+        BASELINE,
+        *(() if a.quick else ("typed",)),
+        *(PEERS if a.peers else ()),
+    )
     return Plan(
         rounds=a.rounds or (1 if a.quick else 5),
         seconds=a.seconds or (0.3 if a.quick else 2.0),

@@ -89,11 +89,17 @@ async def serve_h2(
         max_concurrent_streams: HTTP/2 streams one connection may have open at once.
 
     Raises:
-        RuntimeError: the port cannot be bound.
+        RuntimeError: the port cannot be bound, or hypercorn is not installed.
     """
-    from hypercorn.app_wrappers import ASGIWrapper
-    from hypercorn.asyncio.worker_context import WorkerContext
-    from hypercorn.config import Config
+    try:
+        from hypercorn.app_wrappers import ASGIWrapper
+        from hypercorn.asyncio.worker_context import WorkerContext
+        from hypercorn.config import Config
+    except ImportError as exc:
+        raise RuntimeError(
+            "GrpcConfig(transport='h2') serves with hypercorn, which is not installed: "
+            "pip install 'cello[h2]'"
+        ) from exc
 
     try:
         sock = bind(host, port, reuse_port=reuse_port)
