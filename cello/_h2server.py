@@ -72,6 +72,7 @@ async def serve_h2(
     idle_timeout: float = 10.0,
     reuse_port: bool = False,
     max_concurrent_streams: int = 100,
+    trusted_headers: bool = False,
 ) -> H2ServerHandle:
     """Serve the ASGI `app` with hypercorn on `host:port` until `handle.stop()`.
 
@@ -87,6 +88,8 @@ async def serve_h2(
             (idle, or with a half-sent HTTP/1.1 request head) before it is closed.
         reuse_port: share the port with other processes (SO_REUSEPORT).
         max_concurrent_streams: HTTP/2 streams one connection may have open at once.
+        trusted_headers: the app's response headers are valid by construction (Cello's
+            own app), so h2 does not re-validate them.
 
     Raises:
         RuntimeError: the port cannot be bound, or hypercorn is not installed.
@@ -122,7 +125,8 @@ async def serve_h2(
     loop = asyncio.get_running_loop()
     context = WorkerContext(None)
     connections: set[asyncio.Task[None]] = set()
-    plain_app = ASGIWrapper(app)
+    wrapper = type("CelloApp", (ASGIWrapper,), {"cello_trusted_headers": trusted_headers})
+    plain_app = wrapper(app)
     connection_class = _connection_class()
 
     async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -131,7 +135,7 @@ async def serve_h2(
         connections.add(task)
         task.add_done_callback(connections.discard)
         extension = tls_scope_extension(writer.get_extra_info("ssl_object"))
-        wrapped = plain_app if extension is None else ASGIWrapper(_with_tls(app, extension))
+        wrapped = plain_app if extension is None else wrapper(_with_tls(app, extension))
         with contextlib.suppress(asyncio.CancelledError):
             await connection_class(wrapped, loop, config, context, {}, reader, writer)
 
@@ -200,6 +204,15 @@ def _tolerate_late_request_data() -> None:
         return
 
     class TolerantH2Protocol(H2Protocol):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            if getattr(self.app, "cello_trusted_headers", False):
+                # Cello's own response headers are valid by construction (metadata keys
+                # and values are checked when set): skip h2's per-header re-validation,
+                # a large share of each call's CPU. Request headers are still checked.
+                self.connection.config.validate_outbound_headers = False
+                self.connection.config.normalize_outbound_headers = False
+
         async def _handle_events(self, events: list[Any]) -> None:
             # one at a time: a stream may end while an earlier event is handled
             for event in events:

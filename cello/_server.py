@@ -271,6 +271,7 @@ class GrpcServer:
             ssl_context=context,
             idle_timeout=self.config.web_body_timeout,
             reuse_port=self.config.reuse_port,
+            trusted_headers=True,
         )
         self.port = self._server.port
         if self.config.enable_web:  # served on every h2 port; reported where asked for
