@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 import struct
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +30,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from cello import DefinitionError, GrpcConfig, GrpcServer
 
+from ..tls.certs import server_cert
+from ..tls.conftest import Pki, pki, tls_stubs  # noqa: F401  (fixtures)
 from .services import EVENTS, EchoService, event
 
 ECHO = "/rt.v1.EchoService"
@@ -302,6 +305,49 @@ def test_interceptors_are_a_definition_error_on_h2() -> None:
 def test_unknown_transport_names_the_choices() -> None:
     with pytest.raises(ValueError, match="'aio', 'h2'"):
         GrpcConfig(transport="h3")
+
+
+# ------------------------------------------------------------------- TLS
+
+
+async def test_tls_alpn_h2_mtls_identity_and_web_on_one_port(
+    pki: Pki,  # noqa: F811
+    tls_stubs: Path,  # noqa: F811
+) -> None:
+    """ALPN picks h2 for gRPC and http/1.1 for gRPC-Web, on the same TLS port; the client
+    certificate reaches the handler; a reloaded certificate reaches new connections."""
+    from cello.grpc import ClientTls, GrpcChannel
+
+    from ..tls.conftest import served_certificate, start, tls_config
+
+    server = await start(tls_config(pki, mtls=True), tls_stubs, transport="h2")
+    try:
+        served = asyncio.to_thread  # a blocking handshake, off the server's loop
+        before = await served(served_certificate, server.port, pki.ca, alpn="h2")
+        assert await served(served_certificate, server.port, pki.ca, alpn="http/1.1") == before
+        tls = ClientTls(
+            ca=pki.ca.cert_path, cert_chain=pki.alice.cert_path, private_key=pki.alice.key_path
+        )
+        async with await GrpcChannel.connect(server.address, tls=tls) as channel:
+            who = (await channel.call("tlstest.v1.VaultService", "Whoami", {})).data
+        assert (who["common_name"], who["verified"]) == ("alice", True)
+        context = ssl.create_default_context(cafile=str(pki.ca.cert_path))
+        context.load_cert_chain(pki.alice.cert_path, pki.alice.key_path)
+        url = f"https://localhost:{server.port}"
+        async with httpx.AsyncClient(base_url=url, verify=context) as client:
+            web = await client.post(
+                "/tlstest.v1.VaultService/Whoami",
+                content=frame(b""),
+                headers={"content-type": "application/grpc-web+proto"},
+            )
+        assert web.http_version == "HTTP/1.1" and b"alice" in web.content
+        renewed = server_cert(pki.ca, pki.folder / "renewed")
+        pki.server.cert_path.write_bytes(renewed.cert_path.read_bytes())
+        pki.server.key_path.write_bytes(renewed.key_path.read_bytes())
+        assert server.reload_tls()
+        assert await served(served_certificate, server.port, pki.ca, alpn="h2") != before
+    finally:
+        await server.stop(0)
 
 
 # ------------------------------------------------------------------- peers
