@@ -198,6 +198,8 @@ def _tolerate_late_request_data() -> None:
     import h2.exceptions
     import h2.settings
     import hypercorn.protocol
+    from h2.stream import StreamState
+    from hypercorn.protocol.events import StreamClosed
     from hypercorn.protocol.h2 import H2Protocol
 
     if getattr(hypercorn.protocol, "H2Protocol", None) is not H2Protocol:  # done already
@@ -237,6 +239,23 @@ def _tolerate_late_request_data() -> None:
                 )
             with contextlib.suppress(h2.exceptions.H2Error):
                 self.connection.reset_stream(event.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+
+        async def stream_send(self, event: Any) -> None:
+            reset = isinstance(event, StreamClosed) and self._end_request(event.stream_id)
+            await super().stream_send(event)
+            if reset:
+                await self._flush()
+
+        def _end_request(self, stream_id: int) -> bool:
+            # The response ended before the request did (an error before the body was
+            # read, a client stream the handler stopped reading): ask the client to stop
+            # sending, without error, as grpc's servers do (RFC 9113 8.1).
+            stream = self.connection.streams.get(stream_id)
+            if stream is None or stream.state_machine.state != StreamState.HALF_CLOSED_LOCAL:
+                return False
+            with contextlib.suppress(h2.exceptions.H2Error):
+                self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.NO_ERROR)
+            return True
 
         def _refuse(self, stream_id: int) -> None:
             # draining: REFUSED_STREAM tells the client the call never started, so it
