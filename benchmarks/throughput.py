@@ -38,6 +38,7 @@ BASELINE = "hand"
 LABELS = {
     "hand": "hand-written grpc.aio",
     "cello": "cello (grpc.aio)",
+    "cello-h2": "cello (h2)",
     "typed": "typed by hand, grpc.aio",
     "sync": "grpc sync + threads",
     "betterproto": "betterproto + grpclib",
@@ -95,7 +96,7 @@ def parse_args(argv: list[str] | None) -> Plan:
     p.add_argument("--no-pin", action="store_true", help="do not pin client/servers to cores")
     p.add_argument(
         "--profile",
-        choices=("cello", "hand", "betterproto"),
+        choices=("cello", "cello-h2", "hand", "betterproto"),
         action="append",
         default=[],
         help="run that server's event loop under cProfile (slows it: figures are not valid)",
@@ -104,7 +105,13 @@ def parse_args(argv: list[str] | None) -> Plan:
     calls = tuple(a.calls.split(","))
     if a.quick:
         calls = tuple(c for c in calls if c in ("GetBook", "ListBooks"))
-    servers = ("cello", BASELINE, *(() if a.quick else ("typed",)), *(PEERS if a.peers else ()))
+    servers = (
+        "cello",
+        "cello-h2",
+        BASELINE,
+        *(() if a.quick else ("typed",)),
+        *(PEERS if a.peers else ()),
+    )
     return Plan(
         rounds=a.rounds or (1 if a.quick else 5),
         seconds=a.seconds or (0.3 if a.quick else 2.0),

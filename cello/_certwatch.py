@@ -56,11 +56,15 @@ class CertificateWatcher:
             require_client_authentication=self.config.require_client_cert,
         )
 
-    def ssl_context(self) -> ssl.SSLContext:
-        """A server `SSLContext` (for the gRPC-Web port) kept loaded with the current cert."""
+    def ssl_context(self, alpn: tuple[str, ...] = ("http/1.1",)) -> ssl.SSLContext:
+        """A server `SSLContext` (for an HTTP port) kept loaded with the current cert.
+
+        Args:
+            alpn: the protocols offered by ALPN, preferred first.
+        """
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.set_alpn_protocols(["http/1.1"])
+        context.set_alpn_protocols(list(alpn))
         _load_into(context, self.pem)
         if self.config.require_client_cert:
             context.verify_mode = ssl.CERT_REQUIRED

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 # What serves the gRPC port; each value is one module under `cello/_transports/`.
-TRANSPORTS = ("aio",)
+TRANSPORTS = ("aio", "h2")
 
 
 def _default_transport() -> str:
@@ -60,7 +60,9 @@ class GrpcConfig:
             generators) run in, so they never block the event loop; it bounds how many
             sync calls run at once (the rest wait for a thread).
         transport: what serves the gRPC port: "aio", grpcio's asyncio server (the default,
-            or `$CELLO_TRANSPORT` when set). See docs/transports.md for the trade-offs.
+            or `$CELLO_TRANSPORT` when set); "h2", Cello's own gRPC protocol on hypercorn
+            (`pip install cello[h2]`), serving gRPC, gRPC-Web and Connect on `port` (then
+            `web_port` is the same port). See docs/transports.md for the trade-offs.
     """
 
     port: int = 50051

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
+
+from ._call import CallContext
+from ._endpoint import Endpoint, endpoint
+from ._errors import GrpcError
 
 V1_SERVICE = "grpc.reflection.v1.ServerReflection"
 
@@ -38,13 +43,49 @@ def add_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> Non
         )
 
 
-class Health:
-    """`grpc.health.v1.Health`, reporting each registered service."""
+def reflection_endpoints(service_names: Iterable[str]) -> list[Endpoint]:
+    """Reflection v1 and v1alpha as endpoints (a bidi stream each), for transports with no
+    grpc server: grpc_reflection's protocol logic, on Cello's call layer."""
+    from grpc_reflection.v1alpha import reflection, reflection_pb2
+    from grpc_reflection.v1alpha._async import ReflectionServicer
 
-    def __init__(self, server: grpc.aio.Server) -> None:
-        self.servicer = HealthServicer()
+    _describe_v1(reflection_pb2.DESCRIPTOR)
+    names = sorted({*service_names, reflection.SERVICE_NAME, V1_SERVICE})
+    servicer = ReflectionServicer(names)
+
+    def info(requests: Any, call: CallContext) -> Any:
+        return servicer.ServerReflectionInfo(requests, None)
+
+    request, response = (
+        reflection_pb2.ServerReflectionRequest,
+        reflection_pb2.ServerReflectionResponse,
+    )
+    return [
+        endpoint(
+            f"/{service}/ServerReflectionInfo",
+            request,
+            response,
+            info,
+            client_streaming=True,
+            server_streaming=True,
+        )
+        for service in (reflection.SERVICE_NAME, V1_SERVICE)
+    ]
+
+
+class Health:
+    """`grpc.health.v1.Health`, reporting each registered service.
+
+    With a grpc.aio `server`, grpc_health's servicer is added to it; without one,
+    `endpoints()` serves `Check` and `Watch` on any transport.
+    """
+
+    def __init__(self, server: grpc.aio.Server | None) -> None:
+        self.servicer = HealthServicer() if server is not None else None
         self._status: dict[str, int] = {}
-        health_pb2_grpc.add_HealthServicer_to_server(self.servicer, server)
+        self._changed = asyncio.Event()
+        if server is not None:
+            health_pb2_grpc.add_HealthServicer_to_server(self.servicer, server)
 
     def status(self, service_name: str) -> int:
         """The `HealthCheckResponse.ServingStatus` last set for `service_name`."""
@@ -58,7 +99,37 @@ class Health:
         )
         for name in ("", *service_names):
             self._status[name] = status
-            await self.servicer.set(name, status)
+            if self.servicer is not None:
+                await self.servicer.set(name, status)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def endpoints(self) -> list[Endpoint]:
+        """`Check` and `Watch`, outside any middleware and concurrency limit (probes must
+        answer when the server is busy)."""
+        service = "/grpc.health.v1.Health/"
+        request, response = health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse
+        return [
+            endpoint(service + "Check", request, response, self._check),
+            endpoint(service + "Watch", request, response, self._watch, server_streaming=True),
+        ]
+
+    async def _check(self, request: Any, call: CallContext) -> Any:
+        if request.service not in self._status:
+            raise GrpcError(GrpcError.NOT_FOUND, f"unknown service {request.service!r}")
+        return health_pb2.HealthCheckResponse(status=self._status[request.service])
+
+    async def _watch(self, request: Any, call: CallContext) -> AsyncIterator[Any]:
+        # as grpc_health's servicer: the status now (SERVICE_UNKNOWN for an unknown
+        # service, not an error), then each change, until the client leaves
+        last = None
+        while True:
+            changed = self._changed
+            status = self.status(request.service)
+            if status != last:
+                last = status
+                yield health_pb2.HealthCheckResponse(status=status)
+            await changed.wait()
 
 
 def _describe_v1(v1alpha: Any) -> None:

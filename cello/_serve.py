@@ -222,7 +222,15 @@ def prepare(options: ServeOptions) -> int:
     app = load_app(options.target)
     config = effective_config(app, options)
     _server(app, config).endpoints()  # generates into the cache, or checks the build
-    fields = ("host", "port", "web_port", "enable_web", "shutdown_grace_secs", "drain_delay_secs")
+    fields = (
+        "host",
+        "port",
+        "web_port",
+        "enable_web",
+        "shutdown_grace_secs",
+        "drain_delay_secs",
+        "transport",
+    )
     settings = {name: getattr(config, name) for name in fields}
     settings["tls"] = getattr(config, "tls", None) is not None
     print(json.dumps(settings), flush=True)

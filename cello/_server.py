@@ -93,11 +93,17 @@ class GrpcServer:
         self.stubs_dir = stubs_dir
         self.package = package
         self._services: dict[str, GrpcService] = {}
-        self._server: grpc.aio.Server | None = None
+        self._server: Any = None  # a grpc.aio.Server, or the h2 transport's H2ServerHandle
         self._health: Health | None = None
         self._bindings: dict[str, ServiceBinding] = {}
         self.middleware: list[Middleware] = list(middleware)
         self._interceptors = list(interceptors)
+        if self._interceptors and self.config.transport != "aio":
+            raise DefinitionError(
+                f"interceptors= are grpc.aio server interceptors; transport="
+                f"{self.config.transport!r} has no grpc server to run them: use middleware= "
+                "(it runs on every transport), or GrpcConfig(transport='aio')"
+            )
         self._endpoints: list[Endpoint] | None = None
         # Health and reflection are grpc servicers outside this limit, so probes still
         # answer when the server is busy.
@@ -189,6 +195,9 @@ class GrpcServer:
         """
         if self._server is not None:
             raise RuntimeError("server already started")
+        if self.config.transport == "h2":
+            await self._start_h2()
+            return
         with paused():  # see `paused`: no collection finds garbage in what start builds
             handlers = generic_handlers(self.endpoints())
         server = grpc.aio.server(
@@ -251,6 +260,37 @@ class GrpcServer:
             self.web_port = self._web.port
         logger.info("serving %s: %s", ", ".join(names), "; ".join(self.listeners))
 
+    async def _start_h2(self) -> None:
+        """Serve gRPC, gRPC-Web and Connect on `port` with hypercorn (`transport="h2"`)."""
+        from ._h2server import serve_h2
+
+        with paused():  # see `paused`
+            app = self.web_app()  # the endpoints, health and reflection included
+        if self.config.tls is not None and self._certs is None:
+            from ._certwatch import CertificateWatcher
+
+            self._certs = CertificateWatcher(self.config.tls)
+        context = self._certs.ssl_context(alpn=("h2", "http/1.1")) if self._certs else None
+        self._server = await serve_h2(
+            app,
+            self.host,
+            self.port,
+            ssl_context=context,
+            idle_timeout=self.config.web_body_timeout,
+            reuse_port=self.config.reuse_port,
+            trusted_headers=True,
+        )
+        self.port = self._server.port
+        if self.config.enable_web:  # served on every h2 port; reported where asked for
+            self.web_port = self.port
+        _running.add(self)
+        if self._certs is not None:
+            self._certs.start()
+        names = sorted(self._bindings)
+        if self._health is not None:
+            await self._health.set_all(names, serving=True)
+        logger.info("serving %s: %s", ", ".join(names), "; ".join(self.listeners))
+
     def web_app(self) -> GrpcWebApp:
         """The gRPC-Web ASGI app for the registered services, to mount in an ASGI server.
 
@@ -265,8 +305,10 @@ class GrpcServer:
         if self._web_app is None:
             from ._transports.asgi import GrpcWebApp
 
+            endpoints = self.endpoints()
+            extra = self._h2_services() if self.config.transport == "h2" else self._web_health()
             self._web_app = GrpcWebApp(
-                [*self.endpoints(), *self._web_health()],
+                [*endpoints, *extra],
                 max_message_size=self.config.max_message_size,
                 allowed_origins=self.config.web_origins,
                 allowed_headers=self.config.web_allowed_headers,
@@ -275,6 +317,20 @@ class GrpcServer:
                 json_ignore_unknown_fields=self.config.web_json_ignore_unknown_fields,
             )
         return self._web_app
+
+    def _h2_services(self) -> list[Endpoint]:
+        """Health (`Check`, `Watch`) and reflection as endpoints: the h2 transport has no
+        grpc server to add grpc's servicers to."""
+        from ._reflection import Health, reflection_endpoints
+
+        endpoints = []
+        if self.config.health:
+            self._health = Health(None)
+            endpoints += self._health.endpoints()
+        if self.config.reflection:
+            names = [*sorted(self._bindings), *([HEALTH_SERVICE] if self._health else [])]
+            endpoints += reflection_endpoints(names)
+        return endpoints
 
     def _web_health(self) -> list[Endpoint]:
         """`grpc.health.v1.Health/Check` for the web port (HTTP probes), outside the

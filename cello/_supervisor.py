@@ -157,7 +157,9 @@ class Supervisor:
 
     def _reserve_ports(self) -> None:
         self.settings["port"] = self._reserve(self.settings["port"], "--port")
-        if self.settings["enable_web"]:
+        if self.settings.get("transport") == "h2":  # one port serves gRPC-Web too
+            self.settings["web_port"] = self.settings["port"]
+        elif self.settings["enable_web"]:
             self.settings["web_port"] = self._reserve(self.settings["web_port"], "--web-port")
 
     def _reserve(self, port: int, flag: str) -> int:

@@ -2,7 +2,7 @@
 
 The app owns what every HTTP protocol shares: method routing, CORS, negotiation by
 content type, the request limits, and the `GET` routes (the schema, Connect's GET calls).
-Each protocol module (`grpc_web`, `connect`) exposes `CONTENT_TYPES`, `REQUEST_HEADERS`,
+Each protocol module (`grpc`, `grpc_web`, `connect`) exposes `CONTENT_TYPES`, `REQUEST_HEADERS`,
 `EXPOSED_HEADERS` and `serve(request, find, limits)`, and is listed in `_PROTOCOLS`; one
 that serves `GET` calls too also exposes `serve_get(request, find, limits) -> bool`.
 """
@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from ..._endpoint import Endpoint
-from . import connect, grpc_web
+from . import connect, grpc, grpc_web
 from .http import (
     Header,
     Limits,
@@ -30,7 +30,7 @@ from .http import (
 )
 from .schema import SCHEMA_PATH, descriptor_set
 
-_PROTOCOLS: tuple[ModuleType, ...] = (grpc_web, connect)
+_PROTOCOLS: tuple[ModuleType, ...] = (grpc, grpc_web, connect)
 _GET_PROTOCOLS = tuple(p for p in _PROTOCOLS if hasattr(p, "serve_get"))
 _METHODS = b"GET, POST, OPTIONS"
 _UNSUPPORTED = (
@@ -41,13 +41,15 @@ _UNSUPPORTED = (
 
 
 class GrpcWebApp:
-    """An ASGI 3 app serving a server's rpcs over HTTP: gRPC-Web and Connect.
+    """An ASGI 3 app serving a server's rpcs over HTTP: gRPC-Web, Connect and gRPC.
 
     Get one from `GrpcServer.web_app()` (which also serves it on `web_port` with
     `enable_web`), and mount it in any ASGI server at any path: the path it is mounted at
     (`root_path`) is stripped before the method is looked up. Unary and server-streaming
     rpcs are served: gRPC-Web in binary and text modes, Connect in JSON and binary (and
-    `GET` for side-effect-free rpcs). `GET /cello.schema.v1/FileDescriptorSet.binpb`
+    `GET` for side-effect-free rpcs); on an HTTP/2 server with the ASGI trailers
+    extension (hypercorn, `GrpcConfig(transport="h2")`), native gRPC too, all four call
+    shapes. `GET /cello.schema.v1/FileDescriptorSet.binpb`
     returns the schema as a binary `FileDescriptorSet`.
 
     Args:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import struct
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -34,6 +35,10 @@ logger = logging.getLogger("cello.grpc.web")
 DEADLINE = Status(GrpcError.DEADLINE_EXCEEDED, "Deadline Exceeded")
 SHUTDOWN = Status(GrpcError.UNAVAILABLE, "Server shutting down")
 OK = Status(GrpcError.OK, "")
+
+# gRPC's length-prefixed message framing, shared by gRPC and gRPC-Web
+FLAG_DATA, FLAG_COMPRESSED, FLAG_TRAILER = 0x00, 0x01, 0x80
+FRAME_HEADER = struct.Struct(">BI")
 
 
 class Writer(Protocol):
@@ -165,11 +170,21 @@ class HttpCall(CallContext):
 
 
 async def supervise(
-    ep: Endpoint, message: Any, call: HttpCall, receive: Receive, deadline: float | None
+    ep: Endpoint,
+    message: Any,
+    call: HttpCall,
+    receive: Receive,
+    deadline: float | None,
+    *,
+    gone: Awaitable[None] | None = None,
 ) -> Status | None:
-    """Run the call until it ends, the deadline passes or the client leaves (→ None)."""
+    """Run the call until it ends, the deadline passes or the client leaves (→ None).
+
+    `gone` returns when the client left; by default, `http.disconnect` on `receive` (for a
+    request read in full). A protocol reading a request stream passes its reader instead.
+    """
     task = asyncio.ensure_future(_run(ep, message, call))
-    watcher = asyncio.ensure_future(wait_disconnect(receive))
+    watcher = asyncio.ensure_future(wait_disconnect(receive) if gone is None else gone)
     try:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         await asyncio.wait({task, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -260,3 +275,67 @@ def gunzip(payload: bytes, limit: int, malformed: Callable[[str], Finished]) -> 
 def gzip_payload(payload: bytes) -> bytes:
     """A response message, gzip-compressed."""
     return gzip.compress(payload, compresslevel=6, mtime=0)
+
+
+def parse_message(ep: Endpoint, raw: bytes) -> Any:
+    """The request message `raw` encodes.
+
+    Raises:
+        Finished: INVALID_ARGUMENT, `raw` is not a valid message of the request type.
+    """
+    try:
+        return ep.request_type.FromString(raw)
+    except Exception:
+        name = ep.request_type.DESCRIPTOR.full_name
+        raise Finished(
+            GrpcError.INVALID_ARGUMENT, f"request is not a valid {name} message"
+        ) from None
+
+
+def unframe_one(
+    body: bytes, max_message_size: int, compressed: bool, malformed: Callable[[str], Finished]
+) -> bytes:
+    """The payload of the single data frame `body` must hold, decompressed.
+
+    Raises:
+        Finished: the framing is malformed (`malformed(problem)`), or holds more or less
+            than one message, or the message is larger than `max_message_size`.
+    """
+    messages, pos = [], 0
+    while pos < len(body):
+        if len(body) - pos < 5:
+            raise malformed("truncated frame header")
+        flags, length = FRAME_HEADER.unpack_from(body, pos)
+        pos += 5
+        check_flags(flags, compressed, malformed)
+        if length > max_message_size:
+            raise too_large(str(length), max_message_size)
+        if len(body) - pos < length:
+            raise malformed(f"declared length {length} but only {len(body) - pos} bytes follow")
+        payload = body[pos : pos + length]
+        messages.append(gunzip(payload, max_message_size, malformed) if flags else payload)
+        pos += length
+    if len(messages) != 1:
+        raise Finished(
+            GrpcError.INVALID_ARGUMENT,
+            f"Expected exactly one request message for a unary request, got {len(messages)}",
+        )
+    return messages[0]
+
+
+def check_flags(flags: int, compressed: bool, malformed: Callable[[str], Finished]) -> None:
+    """Refuse a request frame's flags byte that is not a (possibly compressed) message.
+
+    Raises:
+        Finished: a trailer or unknown flag (`malformed`); a compressed message without a
+            supported `grpc-encoding` (UNIMPLEMENTED).
+    """
+    if flags & FLAG_TRAILER:
+        raise malformed("trailer frame in request")
+    if flags & ~FLAG_COMPRESSED:
+        raise malformed(f"unknown flags 0x{flags:02x}")
+    if flags & FLAG_COMPRESSED and not compressed:
+        raise Finished(
+            GrpcError.UNIMPLEMENTED,
+            "Compressed request message without a supported grpc-encoding header",
+        )

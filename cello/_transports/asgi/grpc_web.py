@@ -18,8 +18,6 @@ import base64
 import binascii
 import logging
 import re
-import struct
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,12 +25,17 @@ from ..._call import Pairs
 from ..._endpoint import Endpoint
 from ..._errors import GrpcError
 from .call import (
+    FLAG_COMPRESSED,
+    FLAG_DATA,
+    FLAG_TRAILER,
+    FRAME_HEADER,
     HttpCall,
     ResponseWriter,
-    gunzip,
     gzip_payload,
+    parse_message,
     supervise,
     too_large,
+    unframe_one,
     within_body_timeout,
 )
 from .http import (
@@ -42,13 +45,12 @@ from .http import (
     Limits,
     Receive,
     Request,
-    RequestHeaders,
     Send,
     encode_grpc_message,
     encode_metadata,
     expose_headers,
+    grpc_deadline,
     method_path,
-    parse_grpc_timeout,
     peer,
 )
 
@@ -67,8 +69,6 @@ EXPOSED_HEADERS = ("grpc-status", "grpc-message", "grpc-status-details-bin", "gr
 """Response headers a browser script may always read."""
 
 _RESPONSE_TYPE = {False: b"application/grpc-web+proto", True: b"application/grpc-web-text+proto"}
-FLAG_DATA, FLAG_COMPRESSED, FLAG_TRAILER = 0x00, 0x01, 0x80
-FRAME_HEADER = struct.Struct(">BI")
 _B64_SEGMENT_RE = re.compile(rb"[^=]+=*|=+")
 
 
@@ -80,7 +80,7 @@ async def serve(request: Request, find: Callable[[str], Endpoint | None], limits
     try:
         ep, deadline, metadata, compressed = _prepare(request, find, limits, text)
         raw = await _read_body(request.receive, limits, text, compressed, deadline)
-        message = _parse(ep, raw)
+        message = parse_message(ep, raw)
     except Finished as fin:
         await writer.finish(fin.code, fin.message, close=fin.close)
         return
@@ -116,7 +116,7 @@ def _prepare(
     """The endpoint, deadline, metadata and request compression, checked before the body."""
     headers = request.headers
     metadata = headers.metadata()
-    deadline = _deadline(headers)
+    deadline = grpc_deadline(headers)
     encoding = (headers.get("grpc-encoding") or "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
         raise Finished(GrpcError.UNIMPLEMENTED, f"Compression {encoding!r} is not supported")
@@ -134,18 +134,6 @@ def _prepare(
         what = f"a {declared}-byte body" if text else str(int(declared) - 5)
         raise too_large(what, limits.max_message_size, close=True)
     return ep, deadline, metadata, encoding == "gzip"
-
-
-def _deadline(headers: RequestHeaders) -> float | None:
-    value = headers.get("grpc-timeout")
-    if value is None:
-        return None
-    try:
-        return time.monotonic() + parse_grpc_timeout(value)
-    except ValueError:
-        raise Finished(
-            GrpcError.INVALID_ARGUMENT, f"Invalid grpc-timeout header {value!r}"
-        ) from None
 
 
 def _body_cap(limits: Limits, text: bool) -> int:
@@ -171,7 +159,7 @@ async def _read_body(
                 GrpcError.INVALID_ARGUMENT,
                 f"Malformed grpc-web-text body: invalid base64 ({exc})",
             ) from None
-    return unframe_one(body, limits.max_message_size, compressed)
+    return unframe_one(body, limits.max_message_size, compressed, _malformed)
 
 
 async def _read_capped(receive: Receive, limits: Limits, text: bool) -> bytes:
@@ -232,55 +220,8 @@ def decode_text(body: bytes) -> bytes:
     return b"".join(out)
 
 
-def unframe_one(body: bytes, max_message_size: int, compressed: bool = False) -> bytes:
-    """The payload of the single data frame `body` must hold, decompressed.
-
-    Raises:
-        Finished: the framing is malformed, or holds more or less than one message, or the
-            message is larger than `max_message_size`.
-    """
-    messages, pos = [], 0
-    while pos < len(body):
-        if len(body) - pos < 5:
-            raise _malformed("truncated frame header")
-        flags, length = FRAME_HEADER.unpack_from(body, pos)
-        pos += 5
-        if flags & FLAG_TRAILER:
-            raise _malformed("trailer frame in request")
-        if flags & ~FLAG_COMPRESSED:
-            raise _malformed(f"unknown flags 0x{flags:02x}")
-        if flags & FLAG_COMPRESSED and not compressed:
-            raise Finished(
-                GrpcError.UNIMPLEMENTED,
-                "Compressed request message without a supported grpc-encoding header",
-            )
-        if length > max_message_size:
-            raise too_large(str(length), max_message_size)
-        if len(body) - pos < length:
-            raise _malformed(f"declared length {length} but only {len(body) - pos} bytes follow")
-        payload = body[pos : pos + length]
-        messages.append(gunzip(payload, max_message_size, _malformed) if flags else payload)
-        pos += length
-    if len(messages) != 1:
-        raise Finished(
-            GrpcError.INVALID_ARGUMENT,
-            f"Expected exactly one request message for a unary request, got {len(messages)}",
-        )
-    return messages[0]
-
-
 def _malformed(problem: str) -> Finished:
     return Finished(GrpcError.INVALID_ARGUMENT, f"Malformed gRPC-Web frame: {problem}")
-
-
-def _parse(ep: Endpoint, raw: bytes) -> Any:
-    try:
-        return ep.request_type.FromString(raw)
-    except Exception:
-        name = ep.request_type.DESCRIPTOR.full_name
-        raise Finished(
-            GrpcError.INVALID_ARGUMENT, f"request is not a valid {name} message"
-        ) from None
 
 
 class Writer(ResponseWriter):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -115,6 +116,35 @@ def parse_grpc_timeout(value: str) -> float:
     if not match:
         raise ValueError(f"invalid grpc-timeout {value!r}")
     return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)]
+
+
+def grpc_deadline(headers: RequestHeaders) -> float | None:
+    """The call's deadline (a `time.monotonic()` instant) from `grpc-timeout`, or None.
+
+    Raises:
+        Finished: INVALID_ARGUMENT, the header is malformed.
+    """
+    value = headers.get("grpc-timeout")
+    if value is None:
+        return None
+    try:
+        return time.monotonic() + parse_grpc_timeout(value)
+    except ValueError:
+        raise Finished(
+            GrpcError.INVALID_ARGUMENT, f"Invalid grpc-timeout header {value!r}"
+        ) from None
+
+
+def status_headers(code: int, message: str, trailing: Iterable[tuple[Any, Any]]) -> list[Header]:
+    """`grpc-status`, `grpc-message` (percent-encoded) and the trailing metadata, as headers.
+
+    Raises:
+        ValueError: invalid trailing metadata (see `encode_metadata`).
+    """
+    status = [(b"grpc-status", str(code).encode("ascii"))]
+    if message:
+        status.append((b"grpc-message", encode_grpc_message(message).encode("ascii")))
+    return status + encode_metadata(trailing)
 
 
 def encode_grpc_message(details: str) -> str:
