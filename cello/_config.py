@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ._tls import TlsConfig
 
 # What serves the gRPC port; each value is one module under `cello/_transports/`.
-TRANSPORTS = ("aio",)
+TRANSPORTS = ("aio", "threads")
 
 
 def _default_transport() -> str:
@@ -55,9 +55,11 @@ class GrpcConfig:
             is refused with INVALID_ARGUMENT naming the field.
         handler_threads: the size of the thread pool plain `def` handlers (and sync
             generators) run in, so they never block the event loop; it bounds how many
-            sync calls run at once (the rest wait for a thread).
+            sync calls run at once (the rest wait for a thread). With transport "threads"
+            it is the gRPC port's worker pool: every call there holds one thread.
         transport: what serves the gRPC port: "aio", grpcio's asyncio server (the default,
-            or `$CELLO_TRANSPORT` when set). See docs/transports.md for the trade-offs.
+            or `$CELLO_TRANSPORT` when set), or "threads", grpc's sync server with an event
+            loop per worker thread. See docs/transports.md for the trade-offs.
     """
 
     port: int = 50051

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import grpc
-import grpc.aio
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 from grpc_reflection.v1alpha._async import ReflectionServicer
@@ -15,8 +16,8 @@ from grpc_reflection.v1alpha._async import ReflectionServicer
 V1_SERVICE = "grpc.reflection.v1.ServerReflection"
 
 
-def add_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> None:
-    """Serve reflection under both names.
+def add_reflection(server: Any, service_names: Iterable[str], *, sync: bool = False) -> None:
+    """Serve reflection under both names (with grpc's sync servicer on a sync server).
 
     grpcio-reflection only ships v1alpha; v1 is the same protocol with identical messages
     under a new package, and recent tools (buf curl, grpcurl) ask for v1 first. The
@@ -24,7 +25,7 @@ def add_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> Non
     """
     _describe_v1()
     names = sorted({*service_names, reflection.SERVICE_NAME, V1_SERVICE})
-    servicer = ReflectionServicer(names)
+    servicer = reflection.ReflectionServicer(names) if sync else ReflectionServicer(names)
     handler = grpc.stream_stream_rpc_method_handler(
         servicer.ServerReflectionInfo,
         request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
@@ -39,8 +40,9 @@ def add_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> Non
 class Health:
     """`grpc.health.v1.Health`, reporting each registered service."""
 
-    def __init__(self, server: grpc.aio.Server) -> None:
-        self.servicer = HealthServicer()
+    def __init__(self, server: Any, *, sync: bool = False) -> None:
+        self.servicer: Any = health.HealthServicer() if sync else HealthServicer()
+        self._sync = sync
         self._status: dict[str, int] = {}
         health_pb2_grpc.add_HealthServicer_to_server(self.servicer, server)
 
@@ -56,7 +58,10 @@ class Health:
         )
         for name in ("", *service_names):
             self._status[name] = status
-            await self.servicer.set(name, status)
+            if self._sync:
+                self.servicer.set(name, status)
+            else:
+                await self.servicer.set(name, status)
 
 
 def _describe_v1() -> None:

@@ -259,7 +259,9 @@ async def test_app_add_middleware_and_grpc_interceptors() -> None:
         await task
 
     seen.clear()
-    server = GrpcServer("127.0.0.1", 0, GrpcConfig(health=False), interceptors=[Interceptor()])
+    # grpc.aio interceptors need the aio transport, whatever $CELLO_TRANSPORT says
+    config = GrpcConfig(health=False, transport="aio")
+    server = GrpcServer("127.0.0.1", 0, config, interceptors=[Interceptor()])
     server.register_service(CallService())
     await server.start()
     try:
