@@ -38,6 +38,7 @@ BASELINE = "hand"
 LABELS = {
     "hand": "hand-written grpc.aio",
     "cello": "cello (grpc.aio)",
+    "cello-threads": "cello (threads)",
     "typed": "typed by hand, grpc.aio",
     "sync": "grpc sync + threads",
     "betterproto": "betterproto + grpclib",
@@ -104,7 +105,13 @@ def parse_args(argv: list[str] | None) -> Plan:
     calls = tuple(a.calls.split(","))
     if a.quick:
         calls = tuple(c for c in calls if c in ("GetBook", "ListBooks"))
-    servers = ("cello", BASELINE, *(() if a.quick else ("typed",)), *(PEERS if a.peers else ()))
+    servers = (
+        "cello",
+        "cello-threads",
+        BASELINE,
+        *(() if a.quick else ("typed",)),
+        *(PEERS if a.peers else ()),
+    )
     return Plan(
         rounds=a.rounds or (1 if a.quick else 5),
         seconds=a.seconds or (0.3 if a.quick else 2.0),
