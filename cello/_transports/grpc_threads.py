@@ -95,14 +95,17 @@ class GrpcThreadsCall(CallContext):
         self._context.set_compression(COMPRESSION[self.compression])
 
     async def _write(self, message: Any) -> None:
+        if self._abandoned:
+            # the client left; a handler that never suspends would not see task.cancel()
+            # (checked before sending: one that does suspends after this write and gets
+            # the CancelledError there, as on grpc.aio)
+            raise asyncio.CancelledError
         payload = message.SerializeToString()
         self.response_size += len(payload)
         self._headers_sent = True
         # grpc's sender blocks until the message is on its way (flow control): it blocks
         # this thread's loop, which serves this call only
         self._send(payload)  # type: ignore[misc]
-        if self._abandoned:  # a handler that never suspends would not see task.cancel()
-            raise asyncio.CancelledError
 
     def _ended(self) -> None:
         """grpc's end-of-rpc callback (on a grpc thread): a client cancel, a deadline, or
