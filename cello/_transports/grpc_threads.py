@@ -312,7 +312,12 @@ class ThreadServer:
         )
 
     def _new_loop(self) -> None:
-        """A worker thread's loop, made once when the thread starts."""
+        """A worker thread's loop, made once when the thread starts.
+
+        This is where the invariant holds: a loop belongs to one thread, and grpc's pool
+        gives a thread one call at a time, so a loop serves one call at a time and may be
+        blocked by it (request reads, message sends, plain `def` handlers).
+        """
         _local.loop = loop = asyncio.new_event_loop()
         self._loops.append(loop)  # list.append is atomic: no lock among starting threads
 
