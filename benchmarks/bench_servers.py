@@ -30,7 +30,12 @@ async def _cello(transport: str = "aio") -> tuple[Any, int]:
     from cello import GrpcConfig
     from cello.grpc import GrpcServer
 
-    config = GrpcConfig(concurrency_limit=CONCURRENCY_LIMIT, health=False, transport=transport)
+    config = GrpcConfig(
+        concurrency_limit=CONCURRENCY_LIMIT,
+        health=False,
+        transport=transport,
+        handler_threads=SYNC_WORKERS,  # the worker pool on "threads", as grpc sync's
+    )
     server = GrpcServer(host="127.0.0.1", port=0, config=config, stubs_dir=sys.argv[2])
     server.register_service(BenchService())
     await server.start()
@@ -90,12 +95,13 @@ async def _betterproto() -> tuple[Any, int]:
 
 ASYNC_SERVERS: dict[str, Callable[[], Awaitable[tuple[Any, int]]]] = {
     "cello": _cello,
+    "cello-threads": lambda: _cello("threads"),
     "cello-h2": lambda: _cello("h2"),
     "hand": _hand,
     "typed": lambda: _hand(typed=True),
     "betterproto": _betterproto,
 }
-SERVERS = ("cello", "cello-h2", "hand", "typed", "sync", "betterproto")
+SERVERS = ("cello", "cello-threads", "cello-h2", "hand", "typed", "sync", "betterproto")
 
 
 def _wait_for_eof(stop: Callable[[], None]) -> None:

@@ -38,6 +38,7 @@ BASELINE = "hand"
 LABELS = {
     "hand": "hand-written grpc.aio",
     "cello": "cello (grpc.aio)",
+    "cello-threads": "cello (threads)",
     "cello-h2": "cello (h2)",
     "typed": "typed by hand, grpc.aio",
     "sync": "grpc sync + threads",
@@ -107,6 +108,7 @@ def parse_args(argv: list[str] | None) -> Plan:
         calls = tuple(c for c in calls if c in ("GetBook", "ListBooks"))
     servers = (
         "cello",
+        "cello-threads",
         "cello-h2",
         BASELINE,
         *(() if a.quick else ("typed",)),

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 # What serves the gRPC port; each value is one module under `cello/_transports/`.
-TRANSPORTS = ("aio", "h2")
+TRANSPORTS = ("aio", "threads", "h2")
 
 
 def _default_transport() -> str:
@@ -58,9 +58,11 @@ class GrpcConfig:
             is refused with INVALID_ARGUMENT naming the field.
         handler_threads: the size of the thread pool plain `def` handlers (and sync
             generators) run in, so they never block the event loop; it bounds how many
-            sync calls run at once (the rest wait for a thread).
+            sync calls run at once (the rest wait for a thread). With transport "threads"
+            it is the gRPC port's worker pool: every call there holds one thread.
         transport: what serves the gRPC port: "aio", grpcio's asyncio server (the default,
-            or `$CELLO_TRANSPORT` when set); "h2", Cello's own gRPC protocol on hypercorn
+            or `$CELLO_TRANSPORT` when set); "threads", grpc's sync server with an event
+            loop per worker thread; "h2", Cello's own gRPC protocol on hypercorn
             (`pip install cello[h2]`), serving gRPC, gRPC-Web and Connect on `port` (then
             `web_port` is the same port). See docs/transports.md for the trade-offs.
     """

@@ -16,7 +16,7 @@ from ._endpoint import INTERNAL_MESSAGE, Endpoint, Limiter, Middleware, endpoint
 from ._errors import GrpcError
 from ._messages import GrpcRequest, GrpcResponse
 from ._service import method_options
-from ._threads import HandlerThreads, in_thread, iterate_in_thread
+from ._threads import HandlerThreads, in_thread, inline, iterate_in_thread, iterate_inline
 from ._validation import invalid_argument
 
 if TYPE_CHECKING:
@@ -86,12 +86,13 @@ def method_endpoint(
 
 
 def _off_the_loop(func: Callable[..., Any], threads: HandlerThreads) -> Callable[..., Any]:
-    """A sync handler made async: it runs in the pool, so it cannot block the event loop."""
+    """A sync handler made async: it runs in the pool, so it cannot block the event loop
+    (or on the call's own thread, when `threads.inline`)."""
     if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
         return func
     if inspect.isgeneratorfunction(func):
-        return iterate_in_thread(func, threads)
-    return in_thread(func, threads)
+        return iterate_inline(func) if threads.inline else iterate_in_thread(func, threads)
+    return inline(func) if threads.inline else in_thread(func, threads)
 
 
 def _invoker(

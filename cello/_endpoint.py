@@ -8,6 +8,7 @@ returns None. How it runs (middleware, limit) is composed once, at registration.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -30,13 +31,18 @@ Run: TypeAlias = Callable[[Any, CallContext], Awaitable[Any]]
 
 
 class Limiter:
-    """How many calls run at once, shared by every port of a server."""
+    """How many calls run at once, shared by every port of a server.
 
-    __slots__ = ("limit", "active")
+    `threaded=True` when calls enter and leave on several threads at once (the threads
+    transport): the count is then kept under a lock.
+    """
 
-    def __init__(self, limit: int | None) -> None:
+    __slots__ = ("limit", "active", "lock")
+
+    def __init__(self, limit: int | None, *, threaded: bool = False) -> None:
         self.limit = limit
         self.active = 0
+        self.lock = threading.Lock() if threaded else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +131,23 @@ def _prologue(
 
         return enter_unlimited, _nothing
     limit = limiter.limit
+    lock = limiter.lock
+    if lock is not None:
+
+        def enter_locked(request: Any, call: CallContext) -> None:
+            with lock:
+                if limiter.active >= limit:
+                    raise GrpcError(GrpcError.RESOURCE_EXHAUSTED, LIMIT_MESSAGE)
+                limiter.active += 1
+            set_current(call)
+            if keep_request:
+                call.request = request
+
+        def leave_locked() -> None:
+            with lock:
+                limiter.active -= 1
+
+        return enter_locked, leave_locked
 
     def enter(request: Any, call: CallContext) -> None:
         if limiter.active >= limit:

@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from ._call import CallContext
@@ -18,8 +18,8 @@ from ._errors import GrpcError
 V1_SERVICE = "grpc.reflection.v1.ServerReflection"
 
 
-def add_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> None:
-    """Serve reflection under both names.
+def add_reflection(server: Any, service_names: Iterable[str], *, sync: bool = False) -> None:
+    """Serve reflection under both names (with grpc's sync servicer on a sync server).
 
     grpcio-reflection only ships v1alpha; v1 is the same protocol with identical messages
     under a new package, and recent tools (buf curl, grpcurl) ask for v1 first. The
@@ -31,7 +31,7 @@ def add_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> Non
 
     _describe_v1(reflection_pb2.DESCRIPTOR)
     names = sorted({*service_names, reflection.SERVICE_NAME, V1_SERVICE})
-    servicer = ReflectionServicer(names)
+    servicer = reflection.ReflectionServicer(names) if sync else ReflectionServicer(names)
     handler = grpc.stream_stream_rpc_method_handler(
         servicer.ServerReflectionInfo,
         request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
@@ -76,12 +76,16 @@ def reflection_endpoints(service_names: Iterable[str]) -> list[Endpoint]:
 class Health:
     """`grpc.health.v1.Health`, reporting each registered service.
 
-    With a grpc.aio `server`, grpc_health's servicer is added to it; without one,
-    `endpoints()` serves `Check` and `Watch` on any transport.
+    With a grpc `server` (grpc.aio, or grpc's sync server with `sync=True`), grpc_health's
+    servicer is added to it; without one, `endpoints()` serves `Check` and `Watch` on any
+    transport.
     """
 
-    def __init__(self, server: grpc.aio.Server | None) -> None:
-        self.servicer = HealthServicer() if server is not None else None
+    def __init__(self, server: Any, *, sync: bool = False) -> None:
+        self.servicer: Any = None
+        if server is not None:
+            self.servicer = health.HealthServicer() if sync else HealthServicer()
+        self._sync = sync
         self._status: dict[str, int] = {}
         self._changed = asyncio.Event()
         if server is not None:
@@ -99,7 +103,9 @@ class Health:
         )
         for name in ("", *service_names):
             self._status[name] = status
-            if self.servicer is not None:
+            if self._sync:
+                self.servicer.set(name, status)
+            elif self.servicer is not None:
                 await self.servicer.set(name, status)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()

@@ -1,4 +1,4 @@
-"""`GrpcServer`: serves registered `GrpcService` instances on grpc.aio."""
+"""`GrpcServer`: serves registered `GrpcService` instances on grpc.aio or grpc's sync server."""
 
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ class GrpcServer:
         middleware: `async def mw(call, call_next)` functions run around every rpc of the
             registered services, on every port, in the order given (the first is outermost).
         interceptors: `grpc.aio.ServerInterceptor`s, passed to grpc.aio; they see the gRPC
-            port only (use middleware for behaviour shared with gRPC-Web).
+            port only (use middleware for behaviour shared with gRPC-Web). Transport
+            "aio" only.
 
     After `start()` (or `web_app()`), `schema_source` says which schema is served; it is
     also logged on `cello.grpc` at INFO.
@@ -105,9 +106,12 @@ class GrpcServer:
                 "(it runs on every transport), or GrpcConfig(transport='aio')"
             )
         self._endpoints: list[Endpoint] | None = None
+        self._by_class: dict[str, ServiceBinding] | None = None
         # Health and reflection are grpc servicers outside this limit, so probes still
         # answer when the server is busy.
-        self._limiter = Limiter(self.config.concurrency_limit)
+        self._limiter = Limiter(
+            self.config.concurrency_limit, threaded=self.config.transport == "threads"
+        )
         self._threads = HandlerThreads(self.config.handler_threads)
         self._web_app: GrpcWebApp | None = None
         self._web: Any = None
@@ -198,22 +202,38 @@ class GrpcServer:
         if self.config.transport == "h2":
             await self._start_h2()
             return
+        threads = self.config.transport == "threads"
+        server: Any
         with paused():  # see `paused`: no collection finds garbage in what start builds
-            handlers = generic_handlers(self.endpoints())
-        server = grpc.aio.server(
-            options=server_options(self.config),
-            interceptors=self._interceptors or None,
-            compression=COMPRESSION[self.config.compression],
-        )
-        server.add_generic_rpc_handlers(tuple(handlers))
+            if threads:
+                from ._transports.grpc_threads import PROBE_THREADS, ThreadServer
+
+                # sync handlers run on the call's own worker thread: no hop to another pool
+                inline = HandlerThreads(self.config.handler_threads, inline=True)
+                server = ThreadServer(
+                    self._build(inline),
+                    threads=self.config.handler_threads,
+                    options=server_options(self.config),
+                    compression=COMPRESSION[self.config.compression],
+                    # bounds the calls queued for a worker thread; the probes' threads on top
+                    maximum_concurrent_rpcs=self.config.concurrency_limit + PROBE_THREADS,
+                )
+            else:
+                server = grpc.aio.server(
+                    options=server_options(self.config),
+                    interceptors=self._interceptors or None,
+                    compression=COMPRESSION[self.config.compression],
+                )
+                server.add_generic_rpc_handlers(tuple(generic_handlers(self.endpoints())))
         names = sorted(self._bindings)
         if self.config.health or self.config.reflection:
             # grpc_health and grpc_reflection load only when a server needs them
             from ._reflection import Health, add_reflection
         if self.config.health:
-            self._health = Health(server)
+            self._health = Health(server, sync=threads)
         if self.config.reflection:
-            add_reflection(server, [*names, *([HEALTH_SERVICE] if self._health else [])])
+            services = [*names, *([HEALTH_SERVICE] if self._health else [])]
+            add_reflection(server, services, sync=threads)
         if self.config.tls is not None and self._certs is None:
             from ._certwatch import CertificateWatcher  # TLS loads only for TLS servers
 
@@ -368,18 +388,24 @@ class GrpcServer:
         Raises:
             DefinitionError, GenerationError: the services cannot be served.
         """
-        if self._endpoints is not None:
-            return self._endpoints
+        if self._endpoints is None:
+            self._endpoints = self._build(self._threads)
+        return self._endpoints
+
+    def _build(self, threads: HandlerThreads) -> list[Endpoint]:
+        """One endpoint per rpc, with sync handlers run as `threads` says."""
         if not self._services:
             raise DefinitionError("no services registered; call register_service() first")
         instances = list(self._services.values())
-        from ._stubs import load_schema  # with protobuf's descriptors: at start, not import
+        by_class = self._by_class
+        if by_class is None:
+            from ._stubs import load_schema  # with protobuf's descriptors: at start
 
-        bindings, self.schema_source = load_schema(
-            [type(s) for s in instances], stubs_dir=self.stubs_dir, package=self.package
-        )
-        logger.info("serving %s", self.schema_source.describe())
-        by_class = {b.python_class: b for b in bindings.values()}
+            bindings, self.schema_source = load_schema(
+                [type(s) for s in instances], stubs_dir=self.stubs_dir, package=self.package
+            )
+            logger.info("serving %s", self.schema_source.describe())
+            by_class = self._by_class = {b.python_class: b for b in bindings.values()}
         middleware = list(self.middleware)
         if self.config.access_log:
             from ._middleware import access_log
@@ -393,10 +419,9 @@ class GrpcServer:
                 instance,
                 middleware=middleware,
                 limiter=self._limiter,
-                threads=self._threads,
+                threads=threads,
             )
             self._bindings[binding.full_name] = binding
-        self._endpoints = endpoints
         return endpoints
 
     async def stop(self, grace: float | None = None, *, drain_delay: float | None = None) -> None:

@@ -17,12 +17,17 @@ _DONE = object()
 
 
 class HandlerThreads:
-    """The pool a server's sync handlers run in: made on first use, shut down with the server."""
+    """The pool a server's sync handlers run in: made on first use, shut down with the server.
 
-    __slots__ = ("size", "_executor")
+    `inline=True` is for endpoints already called on a worker thread of their own (the
+    threads transport): sync handlers run right there, with no second hop to this pool.
+    """
 
-    def __init__(self, size: int) -> None:
+    __slots__ = ("size", "inline", "_executor")
+
+    def __init__(self, size: int, *, inline: bool = False) -> None:
         self.size = size
+        self.inline = inline
         self._executor: ThreadPoolExecutor | None = None
 
     @property
@@ -103,6 +108,32 @@ def iterate_in_thread(
                     closer(None)
                 else:
                     step.add_done_callback(closer)
+
+    return items
+
+
+def inline(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """`func` as an async function that runs it on the calling thread (which is the
+    call's own worker thread, see `HandlerThreads.inline`)."""
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return call
+
+
+def iterate_inline(func: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
+    """A sync generator function as an async one, stepped on the calling thread."""
+
+    async def items(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        iterator = iter(func(*args, **kwargs))
+        try:
+            for item in iterator:
+                yield item
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
 
     return items
 

@@ -148,3 +148,33 @@ def test_rich_error_details_read_by_go(go_client: Path, rich_server: Any) -> Non
             "bad_request": [{"field": "isbn", "description": "not an ISBN"}],
         }
     ]
+
+
+@pytest.fixture(scope="module", params=["aio", "threads"])
+def transport_server(request: pytest.FixtureRequest, stubs_out: Path) -> Any:
+    """LibraryService on each transport."""
+    from cello.grpc import GrpcConfig, GrpcServer
+    from examples.library import LibraryService
+    from tests.loop_thread import LoopThread
+
+    config = GrpcConfig(health=False, transport=request.param)
+    server = GrpcServer("127.0.0.1", 0, config, stubs_dir=stubs_out)
+    server.register_service(LibraryService())
+    loop = LoopThread()
+    try:
+        loop.run(server.start())
+        yield type("Served", (), {"address": server.address, "out": stubs_out})
+        loop.run(server.stop(0))
+    finally:
+        loop.close()
+
+
+def test_every_call_shape_on_each_transport(go_client: Path, transport_server: Any) -> None:
+    assert run_go(go_client, transport_server, "getbook", "978-0") == [DUNE]
+    error = run_go(go_client, transport_server, "getbook", "nope", ok=False)
+    assert error == [{"code": 5, "details": "no book nope"}]
+    assert run_go(go_client, transport_server, "listbooks", "GENRE_SCIENCE") == [COSMOS]
+    summary = run_go(go_client, transport_server, "returnbooks", "ann", "bob")
+    assert summary == [{"count": 2, "members": ["ann", "bob"]}]
+    replies = run_go(go_client, transport_server, "chat", "ann")
+    assert [r["member"] for r in replies] == ["ANN"]

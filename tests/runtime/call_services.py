@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -10,14 +9,15 @@ from typing import Any
 from google.rpc import error_details_pb2
 
 from cello import GrpcError, GrpcRequest, GrpcService, current_call, grpc_method
+from tests.loop_event import AnyLoopEvent
 
 STATE: dict[str, Any] = {}
-EVENTS: dict[str, asyncio.Event] = {}
+EVENTS: dict[str, AnyLoopEvent] = {}
 
 
-def event(name: str) -> asyncio.Event:
-    """An event the tests and the handlers share (one event loop per test)."""
-    return EVENTS.setdefault(name, asyncio.Event())
+def event(name: str) -> AnyLoopEvent:
+    """An event the tests and the handlers share, whichever loop each runs on."""
+    return EVENTS.setdefault(name, AnyLoopEvent())
 
 
 @dataclass

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from cello.grpc import GrpcError, GrpcRequest, GrpcResponse, GrpcService, grpc_method
+from tests.loop_event import AnyLoopEvent
 
 
 class Mood(enum.Enum):
@@ -37,12 +38,12 @@ class Blob:
     data: bytes
 
 
-EVENTS: dict[str, asyncio.Event] = {}
+EVENTS: dict[str, AnyLoopEvent] = {}
 
 
-def event(name: str) -> asyncio.Event:
-    """An event the tests and the handlers share (one event loop per test)."""
-    return EVENTS.setdefault(name, asyncio.Event())
+def event(name: str) -> AnyLoopEvent:
+    """An event the tests and the handlers share, whichever loop each runs on."""
+    return EVENTS.setdefault(name, AnyLoopEvent())
 
 
 class EchoService(GrpcService):
