@@ -1,7 +1,8 @@
 """One benchmark server per process: `python bench_servers.py KIND STUBS_DIR [PROFILE]`.
 
 Serves `BenchService` on 127.0.0.1 (a free port), prints the port on stdout, and runs until
-stdin closes (the harness holds the pipe) or SIGTERM. KIND is one of `SERVERS`. With
+stdin closes (the harness holds the pipe) or SIGTERM. KIND is one of `SERVERS`, or
+`cello-TRANSPORT` for Cello on each transport of `CELLO_TRANSPORTS`. With
 PROFILE, the main thread (the event loop of the asyncio servers) runs under cProfile and
 the stats are written there on exit.
 """
@@ -22,15 +23,25 @@ REPO = HERE.parent
 # the same concurrency cap for every grpcio server, so only the Python around each call differs
 CONCURRENCY_LIMIT = 1000
 SYNC_WORKERS = 16
+# Cello's transports the benchmark knows, each with the GrpcConfig options it runs with
+# (beyond `transport=`); throughput.py runs those `cello._config.TRANSPORTS` also lists
+CELLO_TRANSPORTS: dict[str, dict[str, Any]] = {
+    "aio": {},
+    "threads": {},
+    "h2": {},
+}
 
 
-async def _cello() -> tuple[Any, int]:
+async def _cello(transport: str) -> tuple[Any, int]:
     from bench_service import BenchService
 
     from cello import GrpcConfig
     from cello.grpc import GrpcServer
 
-    config = GrpcConfig(concurrency_limit=CONCURRENCY_LIMIT, health=False)
+    options = CELLO_TRANSPORTS[transport]
+    config = GrpcConfig(
+        concurrency_limit=CONCURRENCY_LIMIT, health=False, transport=transport, **options
+    )
     server = GrpcServer(host="127.0.0.1", port=0, config=config, stubs_dir=sys.argv[2])
     server.register_service(BenchService())
     await server.start()
@@ -89,12 +100,12 @@ async def _betterproto() -> tuple[Any, int]:
 
 
 ASYNC_SERVERS: dict[str, Callable[[], Awaitable[tuple[Any, int]]]] = {
-    "cello": _cello,
     "hand": _hand,
     "typed": lambda: _hand(typed=True),
     "betterproto": _betterproto,
+    **{f"cello-{t}": (lambda t=t: _cello(t)) for t in CELLO_TRANSPORTS},  # type: ignore[misc]
 }
-SERVERS = ("cello", "hand", "typed", "sync", "betterproto")
+SERVERS = (*ASYNC_SERVERS, "sync")
 
 
 def _wait_for_eof(stop: Callable[[], None]) -> None:

@@ -1,11 +1,13 @@
 """Throughput of Cello against a hand-written grpc.aio servicer (and Python peers), via h2load.
 
     python benchmarks/throughput.py                 # Cello vs hand-written, 5 rounds (~2 min)
-    python benchmarks/throughput.py --peers         # also grpc sync, betterproto + grpclib
+    python benchmarks/throughput.py --peers         # also grpc sync, betterproto, pydantic-rpc,
+                                                    # connectrpc (their venvs: peer_env.py)
     python benchmarks/throughput.py --quick         # CI smoke run (one short round)
 
 Builds `bench_service` with `cello-gen build`, starts each server in its own process pinned
-to one core, and loads it with `h2load` pinned to the other, sending a pre-serialized
+to one core (Cello once per transport of `--transports`; pydantic-rpc and connectrpc with
+their own venv's Python), and loads it with `h2load` pinned to the other, sending a pre-serialized
 request body. h2load ignores grpc-status, so every round checks the DATA bytes received
 against the exact size of the expected replies; one call per method is also made with a
 grpc client and compared message for message with the hand-written server's reply. Rounds
@@ -16,6 +18,7 @@ README.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import pstats
@@ -29,20 +32,49 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import peer_env
 from harness import finish, frame, load, require_h2load
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SERVICE = "bench.v1.BenchService"
 BASELINE = "hand"
-LABELS = {
-    "hand": "hand-written grpc.aio",
-    "cello": "cello (grpc.aio)",
-    "typed": "typed by hand, grpc.aio",
-    "sync": "grpc sync + threads",
-    "betterproto": "betterproto + grpclib",
+ECHO_UNSUPPORTED = (
+    "pydantic-rpc 0.15.2 cannot read a request with an optional Timestamp or message field"
+    " (it hands the _pb2 value to pydantic: INVALID_ARGUMENT)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A row of the benchmark: how its server runs and which calls it can serve."""
+
+    label: str
+    peer: bool = False  # only with --peers
+    venv: str | None = None  # a peer_env venv running peer_servers.py, else bench_servers.py
+    unsupported: dict[str, str] = field(default_factory=dict)  # call -> why it is not run
+
+
+# The rows in print order; `cello-<transport>` rows are added per --transports (cello_kind).
+KINDS = {
+    "hand": Kind("hand-written grpc.aio"),
+    "typed": Kind("typed by hand, grpc.aio"),
+    "sync": Kind("grpc sync + threads", peer=True),
+    "betterproto": Kind("betterproto + grpclib", peer=True),
+    "pydantic-rpc": Kind(
+        "pydantic-rpc (grpc.aio)",
+        peer=True,
+        venv="pydantic-rpc",
+        unsupported={"EchoBooks": ECHO_UNSUPPORTED},
+    ),
+    "connectrpc": Kind("connectrpc + hypercorn", peer=True, venv="connectrpc"),
 }
-PEERS = ("sync", "betterproto")
+PEERS = tuple(k for k, v in KINDS.items() if v.peer)
+TRANSPORTS = ("aio", "threads", "h2")
+
+
+def cello_kind(transport: str) -> Kind:
+    return Kind(f"cello ({transport})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +97,7 @@ class Plan:
     stream_books: int
     echo_books: int
     calls: tuple[str, ...]
-    servers: tuple[str, ...]
+    kinds: dict[str, Kind]  # the servers of this run, in print order
     pin: bool
     profile: tuple[str, ...]
 
@@ -81,6 +113,12 @@ def parse_args(argv: list[str] | None) -> Plan:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="one short round, unary + stream (CI)")
     p.add_argument("--peers", action="store_true", help="also run " + ", ".join(PEERS))
+    p.add_argument(
+        "--transports",
+        help="comma-separated Cello transports, one row each"
+        f" (default {','.join(TRANSPORTS)}; aio with --quick); those not in"
+        " cello._config.TRANSPORTS are skipped with a note",
+    )
     p.add_argument("--rounds", type=int, help="timed rounds per server (default 5)")
     p.add_argument("--seconds", type=float, help="target length of a round (default 2)")
     p.add_argument("--clients", type=int, default=4, help="h2load connections (default 4)")
@@ -95,16 +133,23 @@ def parse_args(argv: list[str] | None) -> Plan:
     p.add_argument("--no-pin", action="store_true", help="do not pin client/servers to cores")
     p.add_argument(
         "--profile",
-        choices=("cello", "hand", "betterproto"),
+        metavar="KIND",
         action="append",
         default=[],
-        help="run that server's event loop under cProfile (slows it: figures are not valid)",
+        help="run that server's main thread under cProfile (cello-aio, hand, typed,"
+        " betterproto; the profiled run's figures are not valid)",
     )
     a = p.parse_args(argv)
     calls = tuple(a.calls.split(","))
     if a.quick:
         calls = tuple(c for c in calls if c in ("GetBook", "ListBooks"))
-    servers = ("cello", BASELINE, *(() if a.quick else ("typed",)), *(PEERS if a.peers else ()))
+    kinds = {f"cello-{t}": cello_kind(t) for t in transports(a.transports, a.quick)}
+    for name, kind in KINDS.items():
+        if (a.peers or not kind.peer) and not (a.quick and name == "typed"):
+            kinds[name] = kind
+    for name in a.profile:
+        if name not in kinds or kinds[name].venv or name == "sync":
+            p.error(f"--profile {name}: choose from cello-aio, hand, typed, betterproto")
     return Plan(
         rounds=a.rounds or (1 if a.quick else 5),
         seconds=a.seconds or (0.3 if a.quick else 2.0),
@@ -113,18 +158,52 @@ def parse_args(argv: list[str] | None) -> Plan:
         stream_books=10 if a.quick else a.stream_books,
         echo_books=10 if a.quick else a.echo_books,
         calls=calls,
-        servers=servers,
+        kinds=kinds,
         pin=not a.no_pin and (os.cpu_count() or 1) >= 2,
         profile=tuple(a.profile),
     )
 
 
-def build_stubs(out: Path, betterproto: bool) -> None:
-    """`cello-gen build bench_service --out OUT`, as a user would run it."""
+def transports(wanted: str | None, quick: bool) -> list[str]:
+    """The transports to run: those asked for that this checkout's Cello has, with a note."""
+    from cello._config import TRANSPORTS as HAVE
+
+    asked = wanted.split(",") if wanted else ["aio"] if quick else list(TRANSPORTS)
+    for t in asked:
+        if t not in HAVE:
+            print(f"note: cello ({t}) skipped: cello._config.TRANSPORTS is {HAVE}")
+    return [t for t in asked if t in HAVE]
+
+
+def peer_pythons(plan: Plan) -> dict[str, Path]:
+    """Make (once) the venv of each peer in the plan; a peer whose venv fails is dropped."""
+    pythons = {}
+    for name, kind in list(plan.kinds.items()):
+        if kind.venv is None:
+            continue
+        try:
+            pythons[kind.venv] = peer_env.python(kind.venv)
+        except RuntimeError as exc:
+            print(f"note: {kind.label} skipped: {exc}")
+            del plan.kinds[name]
+    return pythons
+
+
+def build_stubs(out: Path, plan: Plan, pythons: dict[str, Path]) -> None:
+    """`cello-gen build bench_service --out OUT`, as a user would run it, plus the peers' code."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO)])}
     cmd = [sys.executable, "-m", "cello.codegen.cli", "build", "bench_service", "--out", str(out)]
-    cmd += ["--betterproto"] if betterproto else []
+    cmd += ["--betterproto"] if "betterproto" in plan.kinds else []
     subprocess.run(cmd, cwd=HERE, env=env, check=True, stdout=subprocess.DEVNULL)
+    if "connectrpc" in pythons:  # its service base, from the .proto cello-gen wrote
+        from grpc_tools import protoc
+
+        plugin = pythons["connectrpc"].parent / "protoc-gen-connectrpc"
+        wkt = Path(protoc.__file__).parent / "_proto"
+        args = [f"-I{out}", f"-I{wkt}", f"--plugin=protoc-gen-connectrpc={plugin}"]
+        args += [f"--connectrpc_out={out}", "--connectrpc_opt=protobuf=google"]
+        if protoc.main(["protoc", *args, "bench/v1/bench.proto"]) != 0:
+            raise RuntimeError("protoc-gen-connectrpc failed on bench/v1/bench.proto")
 
 
 def make_calls(plan: Plan) -> dict[str, Call]:
@@ -154,16 +233,40 @@ def make_calls(plan: Plan) -> dict[str, Call]:
     return {name: known[name] for name in plan.calls}
 
 
+def peer_options() -> str:
+    """The grpc options of the hand-written servers, as JSON for the peers' grpcio servers."""
+    from bench_servers import CONCURRENCY_LIMIT
+
+    from cello import GrpcConfig
+    from cello._server import server_options
+
+    return json.dumps(server_options(GrpcConfig(concurrency_limit=CONCURRENCY_LIMIT)))
+
+
 class Server:
     """A server process, pinned to the last core when pinning."""
 
-    def __init__(self, kind: str, stubs: Path, pin: bool, profile: Path | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        stubs: Path,
+        pin: bool,
+        profile: Path | None = None,
+        python: Path | None = None,
+    ) -> None:
         self.kind = kind
-        cmd = [sys.executable, str(HERE / "bench_servers.py"), kind, str(stubs)]
-        cmd += [str(profile)] if profile else []
+        if python is None:
+            cmd = [sys.executable, str(HERE / "bench_servers.py"), kind, str(stubs)]
+            cmd += [str(profile)] if profile else []
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO)])}
+        else:  # a peer's venv: nothing of this environment on its path
+            from servicers import BOOK_MESSAGE
+
+            cmd = [str(python), str(HERE / "peer_servers.py"), kind, str(stubs), peer_options()]
+            env = {**os.environ, "CELLO_BENCH_BOOK": BOOK_MESSAGE.SerializeToString().hex()}
+            env.pop("PYTHONPATH", None)
         if pin:
             cmd = ["taskset", "-c", str((os.cpu_count() or 2) - 1), *cmd]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO)])}
         self.process = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
         )
@@ -215,6 +318,8 @@ def check_replies(servers: dict[str, Server], plan: Plan) -> None:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = pb2_grpc.BenchServiceStub(channel)
             for name in plan.calls:
+                if name in plan.kinds[kind].unsupported:
+                    continue
                 got = replies(stub, name)
                 want = [BOOK_MESSAGE] * (1 if name.startswith("Get") else 3)
                 if got != want:
@@ -249,6 +354,7 @@ def h2load(call: Call, port: int, requests: int, plan: Plan, body: Path) -> tupl
 
 def measure(servers: dict[str, Server], call: Call, plan: Plan, body: Path) -> dict[str, Samples]:
     """Calibrate each server's request count to ~plan.seconds, then alternate timed rounds."""
+    servers = {k: s for k, s in servers.items() if call.name not in plan.kinds[k].unsupported}
     counts = {}
     for kind, server in servers.items():  # warm-up doubles as calibration
         probe = max(plan.clients, 20 if call.unit == "streams/s" else 200)
@@ -283,10 +389,14 @@ def report(call: Call, samples: dict[str, Samples], plan: Plan) -> list[str]:
     lines = [f"{call.name} ({call.unit}{per}; {plan.rounds} rounds, median [min..max])"]
     base = statistics.median(samples[BASELINE].rates)
     base_cpu = statistics.median(samples[BASELINE].cpu_us)
-    for kind, s in samples.items():
+    for kind, spec in plan.kinds.items():
+        if kind not in samples:
+            lines.append(f"  {spec.label:<25}n/a: {spec.unsupported[call.name]}")
+            continue
+        s = samples[kind]
         rate, cpu = statistics.median(s.rates), statistics.median(s.cpu_us)
         lines.append(
-            f"  {LABELS[kind]:<23}{rate:>9,.0f}  [{min(s.rates):,.0f}..{max(s.rates):,.0f}]"
+            f"  {spec.label:<25}{rate:>7,.0f}  [{min(s.rates):,.0f}..{max(s.rates):,.0f}]"
             f"  ratio {rate / base:5.2f} [{min(s.rates) / base:.2f}..{max(s.rates) / base:.2f}]"
             f"  server CPU {cpu:,.0f} us/call (ratio {base_cpu / cpu:.2f})"
             f"  busy {statistics.median(s.busy):.0%}"
@@ -294,20 +404,26 @@ def report(call: Call, samples: dict[str, Samples], plan: Plan) -> list[str]:
     return lines
 
 
-def summary(results: dict[str, dict[str, Samples]]) -> list[str]:
+def summary(results: dict[str, dict[str, Samples]], plan: Plan) -> list[str]:
+    """Per server and call: median ratio [ratios of the slowest..fastest round] to the floor."""
     calls = list(results)
-    kinds = list(next(iter(results.values())))
     lines = [
         "",
-        f"Throughput relative to {LABELS[BASELINE]} (medians; >1 is faster)",
-        f"  {'server':<23}" + "".join(f"{c:>13}" for c in calls),
+        f"Throughput relative to {plan.kinds[BASELINE].label} (median [min..max] over"
+        f" {plan.rounds} rounds; >1 is faster)",
+        f"  {'server':<25}" + "".join(f"{c:>20}" for c in calls),
     ]
-    for kind in kinds:
+    for kind, spec in plan.kinds.items():
         cells = []
         for c in calls:
             base = statistics.median(results[c][BASELINE].rates)
-            cells.append(f"{statistics.median(results[c][kind].rates) / base:>13.2f}")
-        lines.append(f"  {LABELS[kind]:<23}" + "".join(cells))
+            rates = results[c][kind].rates if kind in results[c] else []
+            low, mid, high = (
+                (min(rates), statistics.median(rates), max(rates)) if rates else (0, 0, 0)
+            )
+            cell = f"{mid / base:.2f} [{low / base:.2f}..{high / base:.2f}]" if rates else "n/a"
+            cells.append(f"{cell:>20}")
+        lines.append(f"  {spec.label:<25}" + "".join(cells))
     return lines
 
 
@@ -321,17 +437,21 @@ def main(argv: list[str] | None = None) -> int:
         + (", client on core 0, servers on the last core" if plan.pin else ", not pinned"),
         flush=True,
     )
+    pythons = peer_pythons(plan)
+    for venv, python in pythons.items():
+        print(f"{venv} venv: {peer_env.versions(python)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="cello-bench-") as tmp:
         stubs = Path(tmp) / "stubs"
-        build_stubs(stubs, betterproto="betterproto" in plan.servers)
+        build_stubs(stubs, plan, pythons)
         for path in (str(stubs), str(HERE), str(REPO)):
             sys.path.insert(0, path)
         calls = make_calls(plan)
         servers: dict[str, Server] = {}
         try:
-            for kind in plan.servers:  # start all first: their imports overlap
+            for kind, spec in plan.kinds.items():  # start all first: their imports overlap
                 profile = HERE / f"profile-{kind}.prof" if kind in plan.profile else None
-                servers[kind] = Server(kind, stubs, plan.pin, profile)
+                python = pythons[spec.venv] if spec.venv else None
+                servers[kind] = Server(kind, stubs, plan.pin, profile, python)
             for server in servers.values():
                 server.wait_port()
             check_replies(servers, plan)
@@ -341,13 +461,13 @@ def main(argv: list[str] | None = None) -> int:
                 body.write_bytes(call.body)
                 results[call.name] = measure(servers, call, plan, body)
                 print("\n".join(report(call, results[call.name], plan)), flush=True)
-            print("\n".join(summary(results)))
+            print("\n".join(summary(results, plan)))
         finally:
             for server in servers.values():
                 server.stop()
     for kind in plan.profile:
         path = HERE / f"profile-{kind}.prof"
-        print(f"\n{LABELS[kind]}: event-loop thread, by own time (python -m pstats {path})")
+        print(f"\n{plan.kinds[kind].label}: main thread, by own time (python -m pstats {path})")
         pstats.Stats(str(path)).sort_stats("tottime").print_stats(20)
     return finish(started, profiled=bool(plan.profile))
 
