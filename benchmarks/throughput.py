@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import pstats
-import re
 import statistics
 import subprocess
 import sys
@@ -32,12 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import drivers
 import peer_env
+from drivers import Call, Load
 from harness import finish, frame, load, require_h2load
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-SERVICE = "bench.v1.BenchService"
 BASELINE = "hand"
 ECHO_UNSUPPORTED = (
     "pydantic-rpc 0.15.2 cannot read a request with an optional Timestamp or message field"
@@ -78,27 +78,15 @@ def cello_kind(transport: str) -> Kind:
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
-    """One measured call: the method, the request body h2load sends, the reply bytes expected."""
-
-    name: str
-    method: str
-    body: bytes
-    reply_bytes: int  # DATA payload per call: gRPC frames of every reply message
-    unit: str
-
-
-@dataclass(frozen=True, slots=True)
 class Plan:
     rounds: int
     seconds: float
-    clients: int
-    streams: int  # concurrent streams per client connection
+    load: Load
+    client: str  # h2load or go
     stream_books: int
     echo_books: int
     calls: tuple[str, ...]
     kinds: dict[str, Kind]  # the servers of this run, in print order
-    pin: bool
     profile: tuple[str, ...]
 
 
@@ -121,7 +109,13 @@ def parse_args(argv: list[str] | None) -> Plan:
     )
     p.add_argument("--rounds", type=int, help="timed rounds per server (default 5)")
     p.add_argument("--seconds", type=float, help="target length of a round (default 2)")
-    p.add_argument("--clients", type=int, default=4, help="h2load connections (default 4)")
+    p.add_argument(
+        "--client",
+        choices=("h2load", "go"),
+        default="h2load",
+        help="load client: h2load, or the Go client in loadgen/ (bidi interleaved)",
+    )
+    p.add_argument("--clients", type=int, default=4, help="client connections (default 4)")
     p.add_argument("--streams", type=int, default=16, help="streams per connection (16)")
     p.add_argument("--stream-books", type=int, default=100, help="books per ListBooks")
     p.add_argument("--echo-books", type=int, default=100, help="books per EchoBooks call")
@@ -149,17 +143,18 @@ def parse_args(argv: list[str] | None) -> Plan:
             kinds[name] = kind
     for name in a.profile:
         if name not in kinds or kinds[name].venv or name == "sync":
-            p.error(f"--profile {name}: choose from cello-aio, hand, typed, betterproto")
+            p.error(f"--profile {name}: choose from cello-<transport>, hand, typed, betterproto")
     return Plan(
         rounds=a.rounds or (1 if a.quick else 5),
         seconds=a.seconds or (0.3 if a.quick else 2.0),
-        clients=a.clients,
-        streams=a.streams,
+        load=Load(
+            clients=a.clients, streams=a.streams, pin=not a.no_pin and (os.cpu_count() or 1) >= 2
+        ),
+        client=a.client,
         stream_books=10 if a.quick else a.stream_books,
         echo_books=10 if a.quick else a.echo_books,
         calls=calls,
         kinds=kinds,
-        pin=not a.no_pin and (os.cpu_count() or 1) >= 2,
         profile=tuple(a.profile),
     )
 
@@ -210,20 +205,33 @@ def make_calls(plan: Plan) -> dict[str, Call]:
     from bench.v1 import bench_pb2 as pb2  # type: ignore[import-not-found]
     from servicers import BOOK_MESSAGE
 
-    book = frame(BOOK_MESSAGE.SerializeToString())
-    get = frame(pb2.GetBookRequest(isbn="978-0441013593").SerializeToString())
-    listing = frame(pb2.ListBooksRequest(count=plan.stream_books).SerializeToString())
+    book = BOOK_MESSAGE.SerializeToString()
+    get = pb2.GetBookRequest(isbn="978-0441013593").SerializeToString()
+    listing = pb2.ListBooksRequest(count=plan.stream_books).SerializeToString()
+    reply = len(frame(book))
     known = {
-        "GetBook": Call("GetBook", "GetBook", get, len(book), "calls/s"),
-        "GetBookDict": Call("GetBookDict", "GetBookDict", get, len(book), "calls/s"),
+        "GetBook": Call("GetBook", "GetBook", "unary", get, 1, frame(get), reply, "calls/s"),
+        "GetBookDict": Call(
+            "GetBookDict", "GetBookDict", "unary", get, 1, frame(get), reply, "calls/s"
+        ),
         "ListBooks": Call(
-            "ListBooks", "ListBooks", listing, plan.stream_books * len(book), "streams/s"
+            "ListBooks",
+            "ListBooks",
+            "server",
+            listing,
+            1,
+            frame(listing),
+            plan.stream_books * reply,
+            "streams/s",
         ),
         "EchoBooks": Call(
             "EchoBooks",
             "EchoBooks",
-            book * plan.echo_books,
-            plan.echo_books * len(book),
+            "bidi",
+            book,
+            plan.echo_books,
+            frame(book) * plan.echo_books,
+            plan.echo_books * reply,
             "streams/s",
         ),
     }
@@ -326,39 +334,20 @@ def check_replies(servers: dict[str, Server], plan: Plan) -> None:
                     raise AssertionError(f"{kind} {name}: reply differs:\n{got[0]}")
 
 
-def h2load(call: Call, port: int, requests: int, plan: Plan, body: Path) -> tuple[float, int]:
-    """Run h2load; (calls/s, DATA bytes received), after checking every call succeeded."""
-    cmd = [
-        "h2load",
-        f"--requests={requests}",
-        f"--clients={min(plan.clients, requests)}",
-        f"--max-concurrent-streams={plan.streams}",
-        "--threads=1",
-        f"--data={body}",
-        "--header=content-type: application/grpc",
-        "--header=te: trailers",
-        f"http://127.0.0.1:{port}/{SERVICE}/{call.method}",
-    ]
-    if plan.pin:
-        cmd = ["taskset", "-c", "0", *cmd]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    done = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out)
-    rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
-    data = re.search(r"traffic: .*?, .*? headers .*?, \S+ \((\d+)\) data", out)
-    if not (done and rate and data):
-        raise RuntimeError(f"cannot read h2load's output:\n{out}")
-    if int(done.group(1)) != requests:
-        raise RuntimeError(f"{call.name}: {done.group(1)} of {requests} calls succeeded:\n{out}")
-    return float(rate.group(1)), int(data.group(1))
+def drive(call: Call, port: int, requests: int, plan: Plan, files: Path) -> tuple[float, int]:
+    """One client run: (calls/s, reply bytes received)."""
+    if plan.client == "go":
+        return drivers.loadgen(files / "loadgen", call, port, requests, plan.load, files)
+    return drivers.h2load(call, port, requests, plan.load, files)
 
 
-def measure(servers: dict[str, Server], call: Call, plan: Plan, body: Path) -> dict[str, Samples]:
+def measure(servers: dict[str, Server], call: Call, plan: Plan, files: Path) -> dict[str, Samples]:
     """Calibrate each server's request count to ~plan.seconds, then alternate timed rounds."""
     servers = {k: s for k, s in servers.items() if call.name not in plan.kinds[k].unsupported}
     counts = {}
     for kind, server in servers.items():  # warm-up doubles as calibration
-        probe = max(plan.clients, 20 if call.unit == "streams/s" else 200)
-        rate, _ = h2load(call, server.port, probe, plan, body)
+        probe = max(plan.load.clients, 20 if call.unit == "streams/s" else 200)
+        rate, _ = drive(call, server.port, probe, plan, files)
         counts[kind] = max(probe, int(rate * plan.seconds))
     samples = {kind: Samples() for kind in servers}
     order = list(servers)
@@ -366,7 +355,7 @@ def measure(servers: dict[str, Server], call: Call, plan: Plan, body: Path) -> d
         for kind in order if r % 2 == 0 else order[::-1]:
             server, n = servers[kind], counts[kind]
             before = server.cpu()
-            rate, data = h2load(call, server.port, n, plan, body)
+            rate, data = drive(call, server.port, n, plan, files)
             cpu = server.cpu() - before
             if data != n * call.reply_bytes:
                 raise AssertionError(
@@ -376,7 +365,7 @@ def measure(servers: dict[str, Server], call: Call, plan: Plan, body: Path) -> d
             s = samples[kind]
             s.rates.append(rate)
             s.cpu_us.append(cpu / n * 1e6)
-            s.busy.append(cpu * rate / n)  # over h2load's own elapsed time
+            s.busy.append(cpu * rate / n)  # over the client's own elapsed time
     return samples
 
 
@@ -429,12 +418,14 @@ def summary(results: dict[str, dict[str, Samples]], plan: Plan) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     plan = parse_args(argv)
-    require_h2load()
+    if plan.client == "h2load":
+        require_h2load()
     started = time.perf_counter()
     print(
         f"cello benchmark: Python {platform.python_version()}, {os.cpu_count()} CPUs,"
-        f" load {load()}; h2load {plan.clients} connections x {plan.streams} streams"
-        + (", client on core 0, servers on the last core" if plan.pin else ", not pinned"),
+        f" load {load()}; {plan.client} {plan.load.clients} connections x"
+        f" {plan.load.streams} streams"
+        + (", client on core 0, servers on the last core" if plan.load.pin else ", not pinned"),
         flush=True,
     )
     pythons = peer_pythons(plan)
@@ -443,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cello-bench-") as tmp:
         stubs = Path(tmp) / "stubs"
         build_stubs(stubs, plan, pythons)
+        files = Path(tmp)
+        if plan.client == "go":
+            drivers.build_loadgen(files)
         for path in (str(stubs), str(HERE), str(REPO)):
             sys.path.insert(0, path)
         calls = make_calls(plan)
@@ -451,15 +445,14 @@ def main(argv: list[str] | None = None) -> int:
             for kind, spec in plan.kinds.items():  # start all first: their imports overlap
                 profile = HERE / f"profile-{kind}.prof" if kind in plan.profile else None
                 python = pythons[spec.venv] if spec.venv else None
-                servers[kind] = Server(kind, stubs, plan.pin, profile, python)
+                servers[kind] = Server(kind, stubs, plan.load.pin, profile, python)
             for server in servers.values():
                 server.wait_port()
             check_replies(servers, plan)
             results = {}
             for call in calls.values():
-                body = Path(tmp) / f"{call.name}.bin"
-                body.write_bytes(call.body)
-                results[call.name] = measure(servers, call, plan, body)
+                drivers.write_files(call, files)
+                results[call.name] = measure(servers, call, plan, files)
                 print("\n".join(report(call, results[call.name], plan)), flush=True)
             print("\n".join(summary(results, plan)))
         finally:
