@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -394,24 +395,40 @@ def report(call: Call, samples: dict[str, Samples], plan: Plan) -> list[str]:
 
 
 def summary(results: dict[str, dict[str, Samples]], plan: Plan) -> list[str]:
-    """Per server and call: median ratio [ratios of the slowest..fastest round] to the floor."""
-    calls = list(results)
+    """The closing tables: per server and call, throughput and CPU per call against the floor.
+
+    Each cell is the median's ratio to the baseline's median, and in brackets the ratios of
+    the server's worst and best rounds, so the spread shows next to the figure.
+    """
+    base = plan.kinds[BASELINE].label
     lines = [
         "",
-        f"Throughput relative to {plan.kinds[BASELINE].label} (median [min..max] over"
-        f" {plan.rounds} rounds; >1 is faster)",
-        f"  {'server':<25}" + "".join(f"{c:>20}" for c in calls),
+        f"Throughput relative to {base} (median [min..max] of {plan.rounds} rounds; >1 is faster)",
+        *table(results, plan, lambda s: s.rates, lambda value, floor: value / floor),
+        "",
+        f"Server CPU per call relative to {base} (its median CPU / the server's; >1 is cheaper)",
     ]
+    lines += table(results, plan, lambda s: s.cpu_us, lambda value, floor: floor / value)
+    return lines
+
+
+def table(
+    results: dict[str, dict[str, Samples]],
+    plan: Plan,
+    values: Callable[[Samples], list[float]],
+    ratio: Callable[[float, float], float],
+) -> list[str]:
+    lines = [f"  {'server':<25}" + "".join(f"{c:>20}" for c in results)]
     for kind, spec in plan.kinds.items():
         cells = []
-        for c in calls:
-            base = statistics.median(results[c][BASELINE].rates)
-            rates = results[c][kind].rates if kind in results[c] else []
-            low, mid, high = (
-                (min(rates), statistics.median(rates), max(rates)) if rates else (0, 0, 0)
-            )
-            cell = f"{mid / base:.2f} [{low / base:.2f}..{high / base:.2f}]" if rates else "n/a"
-            cells.append(f"{cell:>20}")
+        for samples in results.values():
+            floor = statistics.median(values(samples[BASELINE]))
+            if kind not in samples:
+                cells.append(f"{'n/a':>20}")
+                continue
+            got = sorted(ratio(v, floor) for v in values(samples[kind]))
+            mid = ratio(statistics.median(values(samples[kind])), floor)
+            cells.append(f"{f'{mid:.2f} [{got[0]:.2f}..{got[-1]:.2f}]':>20}")
         lines.append(f"  {spec.label:<25}" + "".join(cells))
     return lines
 
