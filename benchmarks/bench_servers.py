@@ -38,7 +38,7 @@ async def _cello(transport: str) -> tuple[Any, int]:
     from cello import GrpcConfig
     from cello.grpc import GrpcServer
 
-    options = CELLO_TRANSPORTS[transport]
+    options = CELLO_TRANSPORTS.get(transport, {})
     config = GrpcConfig(
         concurrency_limit=CONCURRENCY_LIMIT, health=False, transport=transport, **options
     )
@@ -103,9 +103,8 @@ ASYNC_SERVERS: dict[str, Callable[[], Awaitable[tuple[Any, int]]]] = {
     "hand": _hand,
     "typed": lambda: _hand(typed=True),
     "betterproto": _betterproto,
-    **{f"cello-{t}": (lambda t=t: _cello(t)) for t in CELLO_TRANSPORTS},  # type: ignore[misc]
 }
-SERVERS = (*ASYNC_SERVERS, "sync")
+SERVERS = (*ASYNC_SERVERS, "sync", *(f"cello-{t}" for t in CELLO_TRANSPORTS))
 
 
 def _wait_for_eof(stop: Callable[[], None]) -> None:
@@ -114,7 +113,10 @@ def _wait_for_eof(stop: Callable[[], None]) -> None:
 
 
 async def _serve_async(kind: str) -> None:
-    server, port = await ASYNC_SERVERS[kind]()
+    if kind.startswith("cello-"):
+        server, port = await _cello(kind.removeprefix("cello-"))
+    else:
+        server, port = await ASYNC_SERVERS[kind]()
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stopped.set)

@@ -7,12 +7,12 @@
 
 Builds `bench_service` with `cello-gen build`, starts each server in its own process pinned
 to one core (Cello once per transport of `--transports`; pydantic-rpc and connectrpc with
-their own venv's Python), and loads it with `h2load` pinned to the other, sending a pre-serialized
-request body. h2load ignores grpc-status, so every round checks the DATA bytes received
-against the exact size of the expected replies; one call per method is also made with a
-grpc client and compared message for message with the hand-written server's reply. Rounds
-alternate the server order (A B C, C B A, ...) so drift hits every server alike. See
-README.md.
+their own venv's Python), and loads it with `h2load` (or `--client go`) pinned to the other,
+sending pre-serialized requests. h2load ignores grpc-status, so every round checks the
+reply bytes received against the exact size of the expected replies; one call per method
+is also made with a grpc client and compared message for message with the hand-written
+server's reply. Rounds alternate the server order (A B C, C B A, ...) so drift hits every
+server alike. See README.md.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def parse_args(argv: list[str] | None) -> Plan:
         metavar="KIND",
         action="append",
         default=[],
-        help="run that server's main thread under cProfile (cello-aio, hand, typed,"
+        help="run that server's main thread under cProfile (cello-<transport>, hand, typed,"
         " betterproto; the profiled run's figures are not valid)",
     )
     a = p.parse_args(argv)
