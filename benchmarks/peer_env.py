@@ -22,11 +22,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE / ".peers"
 # each peer and its server; grpcio and protobuf follow the project's (requirements())
 PINS = {
-    # mcp 2 dropped `mcp.types.Content`, which pydantic-rpc 0.15 imports on `import pydantic_rpc`
-    "pydantic-rpc": ("pydantic-rpc==0.15.2", "mcp==1.30.0"),
+    # mcp 2 dropped `mcp.types.Content`, which pydantic-rpc 0.15 imports on `import pydantic_rpc`;
+    # pydantic is what does the work per call, so its version is part of the figures
+    "pydantic-rpc": ("pydantic-rpc==0.15.2", "mcp==1.30.0", "pydantic==2.14.4"),
     "connectrpc": ("connectrpc==0.13.0", "protoc-gen-connectrpc==0.13.0", "hypercorn==0.18.0"),
 }
-SHOWN = ("pydantic-rpc", "connectrpc", "hypercorn", "pydantic", "grpcio", "protobuf")
+SHOWN = ("pydantic-rpc", "pydantic", "mcp", "connectrpc", "hypercorn", "grpcio", "protobuf")
 
 
 def requirements(peer: str) -> list[str]:
