@@ -1,7 +1,8 @@
 """One benchmark server per process: `python bench_servers.py KIND STUBS_DIR [PROFILE]`.
 
 Serves `BenchService` on 127.0.0.1 (a free port), prints the port on stdout, and runs until
-stdin closes (the harness holds the pipe) or SIGTERM. KIND is one of `SERVERS`. With
+stdin closes (the harness holds the pipe) or SIGTERM. KIND is one of `SERVERS`, or
+`cello-TRANSPORT` for Cello on each transport of `CELLO_TRANSPORTS`. With
 PROFILE, the main thread (the event loop of the asyncio servers) runs under cProfile and
 the stats are written there on exit.
 """
@@ -22,19 +23,24 @@ REPO = HERE.parent
 # the same concurrency cap for every grpcio server, so only the Python around each call differs
 CONCURRENCY_LIMIT = 1000
 SYNC_WORKERS = 16
+# Cello's transports the benchmark knows, each with the GrpcConfig options it runs with
+# (beyond `transport=`); throughput.py runs those `cello._config.TRANSPORTS` also lists
+CELLO_TRANSPORTS: dict[str, dict[str, Any]] = {
+    "aio": {},
+    "threads": {"handler_threads": SYNC_WORKERS},  # the worker pool, as grpc sync's
+    "h2": {},
+}
 
 
-async def _cello(transport: str = "aio") -> tuple[Any, int]:
+async def _cello(transport: str) -> tuple[Any, int]:
     from bench_service import BenchService
 
     from cello import GrpcConfig
     from cello.grpc import GrpcServer
 
+    options = CELLO_TRANSPORTS.get(transport, {})
     config = GrpcConfig(
-        concurrency_limit=CONCURRENCY_LIMIT,
-        health=False,
-        transport=transport,
-        handler_threads=SYNC_WORKERS,  # the worker pool on "threads", as grpc sync's
+        concurrency_limit=CONCURRENCY_LIMIT, health=False, transport=transport, **options
     )
     server = GrpcServer(host="127.0.0.1", port=0, config=config, stubs_dir=sys.argv[2])
     server.register_service(BenchService())
@@ -94,14 +100,11 @@ async def _betterproto() -> tuple[Any, int]:
 
 
 ASYNC_SERVERS: dict[str, Callable[[], Awaitable[tuple[Any, int]]]] = {
-    "cello": _cello,
-    "cello-threads": lambda: _cello("threads"),
-    "cello-h2": lambda: _cello("h2"),
     "hand": _hand,
     "typed": lambda: _hand(typed=True),
     "betterproto": _betterproto,
 }
-SERVERS = ("cello", "cello-threads", "cello-h2", "hand", "typed", "sync", "betterproto")
+SERVERS = (*ASYNC_SERVERS, "sync", *(f"cello-{t}" for t in CELLO_TRANSPORTS))
 
 
 def _wait_for_eof(stop: Callable[[], None]) -> None:
@@ -110,7 +113,10 @@ def _wait_for_eof(stop: Callable[[], None]) -> None:
 
 
 async def _serve_async(kind: str) -> None:
-    server, port = await ASYNC_SERVERS[kind]()
+    if kind.startswith("cello-"):
+        server, port = await _cello(kind.removeprefix("cello-"))
+    else:
+        server, port = await ASYNC_SERVERS[kind]()
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stopped.set)
