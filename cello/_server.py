@@ -101,9 +101,9 @@ class GrpcServer:
         self._interceptors = list(interceptors)
         if self._interceptors and self.config.transport != "aio":
             raise DefinitionError(
-                f"interceptors= are grpc.aio server interceptors; transport="
-                f"{self.config.transport!r} has no grpc server to run them: use middleware= "
-                "(it runs on every transport), or GrpcConfig(transport='aio')"
+                f"interceptors= are grpc.aio interceptors, which transport="
+                f"{self.config.transport!r} cannot run: use middleware= (it runs on every "
+                "transport and port), or GrpcConfig(transport='aio')"
             )
         self._endpoints: list[Endpoint] | None = None
         self._by_class: dict[str, ServiceBinding] | None = None

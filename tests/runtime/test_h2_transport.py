@@ -28,7 +28,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from cello import DefinitionError, GrpcConfig, GrpcServer
+from cello import GrpcConfig, GrpcServer
 
 from ..tls.certs import server_cert
 from ..tls.conftest import Pki, pki, tls_stubs  # noqa: F401  (fixtures)
@@ -291,20 +291,6 @@ async def test_reflection_v1alpha_lists_services(server: GrpcServer) -> None:
         )
         assert (await call.read()).file_descriptor_response.file_descriptor_proto
         await call.done_writing()
-
-
-def test_interceptors_are_a_definition_error_on_h2() -> None:
-    class Interceptor(grpc.aio.ServerInterceptor):
-        async def intercept_service(self, continuation: Any, details: Any) -> Any:
-            return await continuation(details)
-
-    with pytest.raises(DefinitionError, match="interceptors=.*transport='h2'.*middleware="):
-        GrpcServer(config=GrpcConfig(transport="h2"), interceptors=[Interceptor()])
-
-
-def test_unknown_transport_names_the_choices() -> None:
-    with pytest.raises(ValueError, match="'aio', 'h2'"):
-        GrpcConfig(transport="h3")
 
 
 # ------------------------------------------------------------------- TLS

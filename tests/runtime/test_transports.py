@@ -222,11 +222,19 @@ async def test_health_drains_before_stop_on_threads() -> None:
         await stopping
 
 
-def test_interceptors_need_the_aio_transport() -> None:
-    with pytest.raises(DefinitionError, match="need transport 'aio'.*use middleware="):
-        GrpcServer(config=GrpcConfig(transport="threads"), interceptors=[object()])  # type: ignore[list-item]
+@pytest.mark.parametrize("transport", ["threads", "h2"])
+def test_interceptors_need_the_aio_transport(transport: str) -> None:
+    class Interceptor(grpc.aio.ServerInterceptor):
+        async def intercept_service(self, continuation: Any, details: Any) -> Any:
+            return await continuation(details)
+
+    config = GrpcConfig(transport=transport)
+    with pytest.raises(
+        DefinitionError, match=f"interceptors=.*transport='{transport}'.*middleware="
+    ):
+        GrpcServer(config=config, interceptors=[Interceptor()])
 
 
 def test_an_unknown_transport_is_refused() -> None:
-    with pytest.raises(ValueError, match="'aio', 'threads'.*'thread'"):
+    with pytest.raises(ValueError, match="'aio', 'threads', 'h2', got 'thread'"):
         GrpcConfig(transport="thread")
