@@ -56,13 +56,19 @@ def method_endpoint(
     convert = _converter(binding)
 
     if binding.server_streaming:
+        # The stream is one loop from the handler's iterator to the transport's write, with
+        # no async generator in between: each layer costs a hop through the event loop's
+        # machinery per message.
 
-        async def handler(request: Any, call: CallContext) -> AsyncIterator[Any]:
+        async def handler(request: Any, call: CallContext) -> None:
+            write = call._write  # type: ignore[attr-defined]
+            outcome = invoke(request, call)
+            items = outcome if _is_async_iterator(outcome) else results(outcome)
             first = True
-            async for item in results(invoke(request, call)):
+            async for item in items:
                 if isinstance(item, GrpcResponse):
                     item = await _unwrap(item, call, first)
-                yield convert(item)
+                await write(convert(item))
                 first = False
 
     else:
@@ -80,9 +86,16 @@ def method_endpoint(
         handler,
         client_streaming=binding.client_streaming,
         server_streaming=binding.server_streaming,
+        writes=True,
         middleware=middleware,
         limiter=limiter,
     )
+
+
+def _is_async_iterator(outcome: Any) -> bool:
+    """True for what a stream handler usually returns (an async generator), which is
+    iterated as is; anything else goes through `results`."""
+    return hasattr(outcome, "__anext__") and not hasattr(outcome, "__await__")
 
 
 def _off_the_loop(func: Callable[..., Any], threads: HandlerThreads) -> Callable[..., Any]:

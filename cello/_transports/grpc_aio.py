@@ -7,12 +7,13 @@ INTERNAL) and carries out `CallContext` operations on `grpc.aio.ServicerContext`
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
+from grpc.aio import EOF
 
 from .._call import CallContext, Metadata, pairs
 from .._endpoint import Endpoint, status_of
@@ -86,11 +87,17 @@ class GrpcAioCall(CallContext):
         CallContext.set_compression(self, algorithm)
         self._context.set_compression(COMPRESSION[self.compression])
 
-    async def _write(self, message: Any) -> None:
+    def _write(self, message: Any) -> Awaitable[None]:
+        # not a coroutine itself: once the headers are out, the caller awaits grpc's own
+        # write, one coroutine less per message of a stream
         payload = message.SerializeToString()
         self.response_size += len(payload)
         if not self._headers_sent:
-            await self._first_headers()
+            return self._first_write(payload)
+        return self._context.write(payload)  # type: ignore[no-any-return]
+
+    async def _first_write(self, payload: bytes) -> None:
+        await self._first_headers()
         await self._context.write(payload)
 
     async def _first_headers(self) -> None:
@@ -168,14 +175,14 @@ def _discarded(reply: Any) -> None:
     return None
 
 
-def _stream_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, CallContext], Any]:
-    def incoming(requests: Any, call: CallContext) -> Any:
-        return _parsed(requests, parse, call)
+def _stream_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, GrpcAioCall], Any]:
+    def incoming(requests: Any, call: GrpcAioCall) -> Any:
+        return _parsed(call._context.read, parse, call)
 
     return incoming
 
 
-def _unary_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, CallContext], Any]:
+def _unary_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, GrpcAioCall], Any]:
     def incoming(raw: bytes, call: CallContext) -> Any:
         call.request_size = len(raw)
         return parse(raw)
@@ -200,9 +207,14 @@ def _parser(request_type: Any) -> Callable[[bytes], Any]:
 
 
 async def _parsed(
-    requests: AsyncIterator[bytes], parse: Callable[[bytes], Any], call: CallContext
+    read: Callable[[], Awaitable[Any]], parse: Callable[[bytes], Any], call: CallContext
 ) -> AsyncIterator[Any]:
-    async for raw in requests:
+    """The request stream, read from the context: grpc's own request iterator would be
+    one more async generator per message."""
+    while True:
+        raw = await read()
+        if raw is EOF:
+            return
         call.request_size += len(raw)
         yield parse(raw)
 
