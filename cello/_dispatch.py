@@ -56,16 +56,17 @@ def method_endpoint(
     convert = _converter(binding)
 
     if binding.server_streaming:
-        # The stream is one loop from the handler's iterator to the transport's write, with
-        # no async generator in between: each layer costs a hop through the event loop's
-        # machinery per message.
+        # One loop from the handler's iterator to the transport's write, with no async
+        # generator in between: every message (and every suspension in a write) passes
+        # through each layer's frame.
 
         async def handler(request: Any, call: CallContext) -> None:
             write = call._write  # type: ignore[attr-defined]
-            outcome = invoke(request, call)
-            items = outcome if _is_async_iterator(outcome) else results(outcome)
             first = True
-            async for item in items:
+            # the handler's iterator is in no local variable: a traceback keeps this frame's
+            # locals alive, and the iterator must be freed (so closed, its `finally` run) as
+            # soon as a cancelled call unwinds
+            async for item in _items(invoke(request, call)):
                 if isinstance(item, GrpcResponse):
                     item = await _unwrap(item, call, first)
                 await write(convert(item))
@@ -92,10 +93,12 @@ def method_endpoint(
     )
 
 
-def _is_async_iterator(outcome: Any) -> bool:
-    """True for what a stream handler usually returns (an async generator), which is
-    iterated as is; anything else goes through `results`."""
-    return hasattr(outcome, "__anext__") and not hasattr(outcome, "__await__")
+def _items(outcome: Any) -> AsyncIterator[Any]:
+    """What a stream handler returned, as an async iterator: an async generator (the usual
+    case) as is, anything else through `results`."""
+    if hasattr(outcome, "__anext__") and not hasattr(outcome, "__await__"):
+        return outcome  # type: ignore[no-any-return]
+    return results(outcome)  # type: ignore[return-value]
 
 
 def _off_the_loop(func: Callable[..., Any], threads: HandlerThreads) -> Callable[..., Any]:
