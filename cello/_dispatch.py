@@ -56,13 +56,20 @@ def method_endpoint(
     convert = _converter(binding)
 
     if binding.server_streaming:
+        # One loop from the handler's iterator to the transport's write, with no async
+        # generator in between: every message (and every suspension in a write) passes
+        # through each layer's frame.
 
-        async def handler(request: Any, call: CallContext) -> AsyncIterator[Any]:
+        async def handler(request: Any, call: CallContext) -> None:
+            write = call._write  # type: ignore[attr-defined]
             first = True
-            async for item in results(invoke(request, call)):
+            # the handler's iterator is in no local variable: a traceback keeps this frame's
+            # locals alive, and the iterator must be freed (so closed, its `finally` run) as
+            # soon as a cancelled call unwinds
+            async for item in _items(invoke(request, call)):
                 if isinstance(item, GrpcResponse):
                     item = await _unwrap(item, call, first)
-                yield convert(item)
+                await write(convert(item))
                 first = False
 
     else:
@@ -80,9 +87,18 @@ def method_endpoint(
         handler,
         client_streaming=binding.client_streaming,
         server_streaming=binding.server_streaming,
+        writes=True,
         middleware=middleware,
         limiter=limiter,
     )
+
+
+def _items(outcome: Any) -> AsyncIterator[Any]:
+    """What a stream handler returned, as an async iterator: an async generator (the usual
+    case) as is, anything else through `results`."""
+    if hasattr(outcome, "__anext__") and not hasattr(outcome, "__await__"):
+        return outcome  # type: ignore[no-any-return]
+    return results(outcome)  # type: ignore[return-value]
 
 
 def _off_the_loop(func: Callable[..., Any], threads: HandlerThreads) -> Callable[..., Any]:

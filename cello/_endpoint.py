@@ -79,6 +79,7 @@ def endpoint(
     *,
     client_streaming: bool = False,
     server_streaming: bool = False,
+    writes: bool = False,
     middleware: Sequence[Middleware] = (),
     limiter: Limiter | None = None,
 ) -> Endpoint:
@@ -87,11 +88,13 @@ def endpoint(
     Args:
         method: `/package.Service/Method`.
         handler: `handler(request, call)`; for a unary response an awaitable of the response
-            message, for a server stream an async iterable of them.
+            message, for a server stream an async iterable of them (or, with `writes`,
+            a coroutine that writes each message through `call._write` itself).
+        writes: the server stream's handler writes its own messages.
         middleware: `async def mw(call, call_next)`, outermost first.
         limiter: the server's concurrency limit; None for no limit.
     """
-    run: Run = _streamer(handler) if server_streaming else handler
+    run: Run = _streamer(handler) if server_streaming and not writes else handler
     for mw in reversed(middleware):
         run = _layer(mw, run)
     enter, leave = _prologue(limiter, keep_request=not client_streaming)

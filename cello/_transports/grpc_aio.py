@@ -7,12 +7,13 @@ INTERNAL) and carries out `CallContext` operations on `grpc.aio.ServicerContext`
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
+from grpc.aio import EOF
 
 from .._call import CallContext, Metadata, pairs
 from .._endpoint import Endpoint, status_of
@@ -86,11 +87,17 @@ class GrpcAioCall(CallContext):
         CallContext.set_compression(self, algorithm)
         self._context.set_compression(COMPRESSION[self.compression])
 
-    async def _write(self, message: Any) -> None:
+    def _write(self, message: Any) -> Awaitable[None]:
+        # not a coroutine itself: once the headers are out, the caller awaits grpc's own
+        # write, one coroutine less per message of a stream
         payload = message.SerializeToString()
         self.response_size += len(payload)
         if not self._headers_sent:
-            await self._first_headers()
+            return self._first_write(payload)
+        return self._context.write(payload)  # type: ignore[no-any-return]
+
+    async def _first_write(self, payload: bytes) -> None:
+        await self._first_headers()
         await self._context.write(payload)
 
     async def _first_headers(self) -> None:
@@ -117,26 +124,23 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
 
     incoming = _stream_incoming(parse) if ep.client_streaming else _unary_incoming(parse)
 
-    # a unary reply is serialized inside the handler's try, so a failure there is its status
-    finish = _serialized if not ep.server_streaming else _discarded
+    # Both behaviours parse, run between the endpoint's enter and leave, and send a failure
+    # as the call's status (re-raised for grpc), in their own body: a shared coroutine
+    # would be one more frame that every suspension of a stream (each write) passes through.
 
-    async def served(raw: Any, call: GrpcAioCall, context: Context) -> Any:
-        """Parse, run between the middleware's enter and leave, finish the reply; a failure
-        is sent as the call's status and re-raised for grpc."""
+    async def unary_response(raw: Any, context: Context) -> bytes:
+        call = GrpcAioCall(method, context)
         try:
             request = incoming(raw, call)
             enter(request, call)
             try:
-                return finish(await run(request, call))
+                # serialized inside the try, so a failure there is the call's status
+                payload: bytes = (await run(request, call)).SerializeToString()
             finally:
                 leave()
         except BaseException as exc:
             await _fail(exc, call, context)
             raise
-
-    async def unary_response(raw: Any, context: Context) -> bytes:
-        call = GrpcAioCall(method, context)
-        payload: bytes = await served(raw, call, context)
         call.response_size = len(payload)
         call.code = 0
         if call.compression is not None and not call._headers_sent:
@@ -147,7 +151,16 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
 
     async def stream_response(raw: Any, context: Context) -> None:
         call = GrpcAioCall(method, context)
-        await served(raw, call, context)
+        try:
+            request = incoming(raw, call)
+            enter(request, call)
+            try:
+                await run(request, call)
+            finally:
+                leave()
+        except BaseException as exc:
+            await _fail(exc, call, context)
+            raise
         call.code = 0
         if call.trailers:
             context.set_trailing_metadata(call.trailers)
@@ -160,22 +173,14 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
     return handler
 
 
-def _serialized(reply: Any) -> bytes:
-    return reply.SerializeToString()  # type: ignore[no-any-return]
-
-
-def _discarded(reply: Any) -> None:
-    return None
-
-
-def _stream_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, CallContext], Any]:
-    def incoming(requests: Any, call: CallContext) -> Any:
-        return _parsed(requests, parse, call)
+def _stream_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, GrpcAioCall], Any]:
+    def incoming(requests: Any, call: GrpcAioCall) -> Any:
+        return _parsed(call._context.read, parse, call)
 
     return incoming
 
 
-def _unary_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, CallContext], Any]:
+def _unary_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, GrpcAioCall], Any]:
     def incoming(raw: bytes, call: CallContext) -> Any:
         call.request_size = len(raw)
         return parse(raw)
@@ -200,9 +205,14 @@ def _parser(request_type: Any) -> Callable[[bytes], Any]:
 
 
 async def _parsed(
-    requests: AsyncIterator[bytes], parse: Callable[[bytes], Any], call: CallContext
+    read: Callable[[], Awaitable[Any]], parse: Callable[[bytes], Any], call: CallContext
 ) -> AsyncIterator[Any]:
-    async for raw in requests:
+    """The request stream, read from the context: grpc's own request iterator would be
+    one more async generator per message."""
+    while True:
+        raw = await read()
+        if raw is EOF:
+            return
         call.request_size += len(raw)
         yield parse(raw)
 
