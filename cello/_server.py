@@ -20,7 +20,8 @@ from ._endpoint import Endpoint, Limiter, Middleware, endpoint
 from ._errors import DefinitionError, GrpcError
 from ._service import GrpcService
 from ._threads import HandlerThreads
-from ._transports.grpc_aio import COMPRESSION, generic_handlers
+from ._transports.grpc_aio import generic_handlers
+from ._transports.grpc_servicer import COMPRESSION
 
 if TYPE_CHECKING:
     from ._binding import ServiceBinding

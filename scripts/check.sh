@@ -21,8 +21,8 @@ say "types (mypy)"
 "$PY" -m mypy
 say "benchmark smoke (benchmarks/unary.py --quick)"
 "$PY" benchmarks/unary.py --quick >/dev/null  # it still runs; figures: run it in full
-say "benchmark smoke (benchmarks/throughput.py --quick)"
-"$PY" benchmarks/throughput.py --quick >/dev/null  # h2load against hand-written grpc.aio
+say "benchmark smoke (benchmarks/throughput.py --quick, every transport)"
+"$PY" benchmarks/throughput.py --quick --transports aio,threads,h2 >/dev/null  # h2load, byte-checked
 say "benchmark smoke (benchmarks/workers.py --quick)"
 "$PY" benchmarks/workers.py --quick >/dev/null  # cello serve --workers under h2load
 say "benchmark smoke (benchmarks/soak.py --quick)"

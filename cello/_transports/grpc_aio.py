@@ -6,55 +6,22 @@ INTERNAL) and carries out `CallContext` operations on `grpc.aio.ServicerContext`
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 import grpc.aio
-from google.protobuf.message import DecodeError
 from grpc.aio import EOF
 
-from .._call import CallContext, Metadata, pairs
+from .._call import CallContext, pairs
 from .._endpoint import Endpoint, status_of
 from .._errors import GrpcError
-
-if TYPE_CHECKING:
-    from .._identity import PeerIdentity
-
-Context = Any  # grpc.aio.ServicerContext
-
-COMPRESSION = {
-    None: grpc.Compression.NoCompression,
-    "gzip": grpc.Compression.Gzip,
-}
+from .grpc_servicer import STATUS, Context, ServicerCall, parser, unary_incoming
+from .grpc_servicer import generic_handlers as _grouped
 
 
-class GrpcAioCall(CallContext):
-    """A `CallContext` over a `grpc.aio.ServicerContext`; properties read it lazily."""
-
-    protocol = "grpc"
-    _headers_sent = False
-    _metadata: Metadata | None = None
-
-    def __init__(self, method: str, context: Context) -> None:
-        self.method = method
-        self._context = context
-
-    @property
-    def metadata(self) -> Metadata:
-        if self._metadata is None:
-            self._metadata = Metadata(self._context.invocation_metadata() or ())
-        return self._metadata
-
-    @property
-    def peer(self) -> str:
-        return str(self._context.peer())
-
-    @property
-    def deadline(self) -> float | None:
-        remaining = self._context.time_remaining()
-        return None if remaining is None else time.monotonic() + remaining
+class GrpcAioCall(ServicerCall):
+    """A `CallContext` over a `grpc.aio.ServicerContext`."""
 
     def time_remaining(self) -> float | None:
         remaining: float | None = self._context.time_remaining()
@@ -64,17 +31,6 @@ class GrpcAioCall(CallContext):
     def cancelled(self) -> bool:
         return self._abandoned or bool(self._context.cancelled())
 
-    @property
-    def peer_identity(self) -> PeerIdentity | None:
-        # loaded on first use: most servers never ask, and it is not on the call path
-        from .._identity import peer_identity_from_auth_context
-
-        return peer_identity_from_auth_context(self._context.auth_context() or {})
-
-    @property
-    def headers_sent(self) -> bool:
-        return self._headers_sent
-
     async def send_headers(
         self, metadata: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()
     ) -> None:
@@ -82,10 +38,6 @@ class GrpcAioCall(CallContext):
             raise RuntimeError(f"{self.method}: send_headers() after the headers were sent")
         self._headers_sent = True
         await self._context.send_initial_metadata(pairs(metadata))
-
-    def set_compression(self, algorithm: str | None) -> None:
-        CallContext.set_compression(self, algorithm)
-        self._context.set_compression(COMPRESSION[self.compression])
 
     def _write(self, message: Any) -> Awaitable[None]:
         # not a coroutine itself: once the headers are out, the caller awaits grpc's own
@@ -110,19 +62,15 @@ class GrpcAioCall(CallContext):
 
 def generic_handlers(endpoints: Sequence[Endpoint]) -> list[grpc.GenericRpcHandler]:
     """One grpc generic handler per service, serving `endpoints`."""
-    by_service: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {}
-    for ep in endpoints:
-        service, name = ep.method[1:].split("/", 1)
-        by_service.setdefault(service, {})[name] = method_handler(ep)
-    return [grpc.method_handlers_generic_handler(s, h) for s, h in by_service.items()]
+    return _grouped(endpoints, method_handler)
 
 
 def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
     """The grpc handler for one endpoint: parse, run, serialize, translate errors."""
-    parse = _parser(ep.request_type)
+    parse = parser(ep.request_type)
     method, run, enter, leave = ep.method, ep.run, ep.enter, ep.leave
 
-    incoming = _stream_incoming(parse) if ep.client_streaming else _unary_incoming(parse)
+    incoming = _stream_incoming(parse) if ep.client_streaming else unary_incoming(parse)
 
     # Both behaviours parse, run between the endpoint's enter and leave, and send a failure
     # as the call's status (re-raised for grpc), in their own body: a shared coroutine
@@ -180,30 +128,6 @@ def _stream_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, GrpcAioCal
     return incoming
 
 
-def _unary_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, GrpcAioCall], Any]:
-    def incoming(raw: bytes, call: CallContext) -> Any:
-        call.request_size = len(raw)
-        return parse(raw)
-
-    return incoming
-
-
-def _parser(request_type: Any) -> Callable[[bytes], Any]:
-    """bytes → `_pb2` message; malformed input is the client's fault: INVALID_ARGUMENT."""
-    from_string = request_type.FromString
-    type_name = request_type.DESCRIPTOR.full_name
-
-    def parse(raw: bytes) -> Any:
-        try:
-            return from_string(raw)
-        except (DecodeError, RuntimeError, ValueError) as exc:
-            raise GrpcError(
-                GrpcError.INVALID_ARGUMENT, f"request is not a valid {type_name} message"
-            ) from exc
-
-    return parse
-
-
 async def _parsed(
     read: Callable[[], Awaitable[Any]], parse: Callable[[bytes], Any], call: CallContext
 ) -> AsyncIterator[Any]:
@@ -225,7 +149,4 @@ async def _fail(exc: BaseException, call: GrpcAioCall, context: Context) -> None
     status = status_of(exc, call.method)
     call.code = status.code
     trailers = pairs([*call.trailers, *status.trailers])
-    await context.abort(_STATUS[status.code], status.message, trailing_metadata=trailers)
-
-
-_STATUS = {code.value[0]: code for code in grpc.StatusCode}
+    await context.abort(STATUS[status.code], status.message, trailing_metadata=trailers)

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
 
-from .._call import CallContext, Metadata, pairs
+from .._call import CallContext, pairs
 from .._endpoint import Endpoint, Status, status_of
 from .._errors import GrpcError
-from .._identity import PeerIdentity, peer_identity_from_auth_context
-from .grpc_aio import COMPRESSION, _parser
+from .grpc_servicer import STATUS, ServicerCall, parser, unary_incoming
+from .grpc_servicer import generic_handlers as _grouped
 
 Context = Any  # grpc.ServicerContext (the sync one)
 Send = Callable[[Any], None]
@@ -36,35 +35,13 @@ PROBE_THREADS = 4
 _local = threading.local()
 
 
-class GrpcThreadsCall(CallContext):
+class GrpcThreadsCall(ServicerCall):
     """A `CallContext` over grpc's sync `ServicerContext`, on the worker thread's loop."""
 
-    protocol = "grpc"
-    _headers_sent = False
-    _metadata: Metadata | None = None
     _failure: Status | None = None  # how the endpoint failed, sent once it has returned
     _finished = False  # this side ended the call: the end callback is no cancellation
     _task: asyncio.Task[Any] | None = None
     _send: Send | None = None  # a server stream's message sender (grpc's callback)
-
-    def __init__(self, method: str, context: Context) -> None:
-        self.method = method
-        self._context = context
-
-    @property
-    def metadata(self) -> Metadata:
-        if self._metadata is None:
-            self._metadata = Metadata(self._context.invocation_metadata() or ())
-        return self._metadata
-
-    @property
-    def peer(self) -> str:
-        return str(self._context.peer())
-
-    @property
-    def deadline(self) -> float | None:
-        remaining = self.time_remaining()
-        return None if remaining is None else time.monotonic() + remaining
 
     def time_remaining(self) -> float | None:
         remaining = float(self._context.time_remaining())
@@ -74,14 +51,6 @@ class GrpcThreadsCall(CallContext):
     def cancelled(self) -> bool:
         return self._abandoned
 
-    @property
-    def peer_identity(self) -> PeerIdentity | None:
-        return peer_identity_from_auth_context(self._context.auth_context() or {})
-
-    @property
-    def headers_sent(self) -> bool:
-        return self._headers_sent
-
     async def send_headers(
         self, metadata: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()
     ) -> None:
@@ -89,10 +58,6 @@ class GrpcThreadsCall(CallContext):
             raise RuntimeError(f"{self.method}: send_headers() after the headers were sent")
         self._headers_sent = True
         self._context.send_initial_metadata(pairs(metadata))
-
-    def set_compression(self, algorithm: str | None) -> None:
-        CallContext.set_compression(self, algorithm)
-        self._context.set_compression(COMPRESSION[self.compression])
 
     async def _write(self, message: Any) -> None:
         if self._abandoned:
@@ -128,18 +93,14 @@ def thread_loop() -> asyncio.AbstractEventLoop:
 
 def generic_handlers(endpoints: Sequence[Endpoint]) -> list[grpc.GenericRpcHandler]:
     """One grpc generic handler per service, serving `endpoints` on the sync server."""
-    by_service: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {}
-    for ep in endpoints:
-        service, name = ep.method[1:].split("/", 1)
-        by_service.setdefault(service, {})[name] = method_handler(ep)
-    return [grpc.method_handlers_generic_handler(s, h) for s, h in by_service.items()]
+    return _grouped(endpoints, method_handler)
 
 
 def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
     """The sync grpc handler for one endpoint: parse, run on the thread's loop, reply."""
-    parse = _parser(ep.request_type)
+    parse = parser(ep.request_type)
     method, run, enter, leave = ep.method, ep.run, ep.enter, ep.leave
-    incoming = _stream_incoming(parse) if ep.client_streaming else _unary_incoming(parse)
+    incoming = _stream_incoming(parse) if ep.client_streaming else unary_incoming(parse)
     # a unary reply is serialized inside the handler's try, so a failure there is its status
     finish = _serialized if not ep.server_streaming else _discarded
 
@@ -177,7 +138,7 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
             _settle(loop)
             call.code = failure.code
             context.set_trailing_metadata(pairs([*call.trailers, *failure.trailers]))
-            context.abort(_STATUS[failure.code], failure.message)
+            context.abort(STATUS[failure.code], failure.message)
         call.code = 0
         if call.trailers:
             context.set_trailing_metadata(call.trailers)
@@ -235,14 +196,6 @@ def _discarded(reply: Any) -> None:
     return None
 
 
-def _unary_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, CallContext], Any]:
-    def incoming(raw: bytes, call: CallContext) -> Any:
-        call.request_size = len(raw)
-        return parse(raw)
-
-    return incoming
-
-
 def _stream_incoming(parse: Callable[[bytes], Any]) -> Callable[[Any, CallContext], Any]:
     def incoming(requests: Iterator[bytes], call: CallContext) -> Any:
         return _Requests(requests, parse, call)
@@ -276,9 +229,6 @@ class _Requests:
             raise asyncio.CancelledError from None
         self._call.request_size += len(raw)
         return self._parse(raw)
-
-
-_STATUS = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class ThreadServer:
