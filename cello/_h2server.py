@@ -15,10 +15,12 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._h2conn import H2Protocol, Shared
 from ._webserver import _guarded_protocol, _with_tls_scope, bind
+
+if TYPE_CHECKING:
+    from ._h2conn import Shared
 
 logger = logging.getLogger("cello.grpc")
 
@@ -99,8 +101,15 @@ async def serve_h2(
             own app), so h2 does not re-validate them.
 
     Raises:
-        RuntimeError: the port cannot be bound.
+        RuntimeError: the port cannot be bound, or h2 is not installed.
     """
+    try:
+        from ._h2conn import H2Protocol, Shared
+    except ImportError as exc:
+        raise RuntimeError(
+            "GrpcConfig(transport='h2') serves HTTP/2 with the h2 library, which is not "
+            "installed: pip install 'cello[h2]'"
+        ) from exc
     import uvicorn
     from uvicorn.server import ServerState
 
