@@ -166,6 +166,10 @@ class Stream:
     async def _send_data(self, body: bytes, end: bool) -> None:
         proto = self._proto
         conn = proto.conn
+        size = len(body)
+        if size <= conn.max_outbound_frame_size and size <= conn.local_flow_control_window(self.id):
+            conn.send_data(self.id, body, end_stream=end)  # the usual case: one frame
+            return
         view = memoryview(body)
         while True:
             if self.closed:

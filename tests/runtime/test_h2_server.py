@@ -243,3 +243,24 @@ async def test_data_after_the_response_ended_is_dropped(server: GrpcServer, pb: 
         assert client.trailers(3)[b"grpc-status"] == b"0"
     finally:
         client.close()
+
+
+async def test_large_messages_cross_the_flow_control_windows(stubs_dir: Path, pb: Any) -> None:
+    """Requests and replies larger than the 64 KiB stream windows flow both ways: the
+    server acknowledges what the handler consumed and waits for the client's updates."""
+    srv = GrpcServer("127.0.0.1", 0, GrpcConfig(transport="h2"), stubs_dir=stubs_dir)
+    srv.register_service(EchoService())
+    await srv.start()
+    try:
+        async with grpc.aio.insecure_channel(srv.address) as channel:
+            stub = pb[1].EchoServiceStub(channel)
+            text = "é" * 300_000  # 600 KB each way
+            replies = await asyncio.gather(
+                *(stub.Echo(pb[0].Ping(text=text, count=i), timeout=20) for i in range(4))
+            )
+            assert [(r.text == text, r.count) for r in replies] == [(True, i + 1) for i in range(4)]
+            pings = [pb[0].Ping(text="x" * 70_000, count=1) for _ in range(5)]
+            total = await stub.Sum(iter(pings), timeout=20)
+            assert total.count == 5 and len(total.text) == 5 * 70_000 + 4
+    finally:
+        await srv.stop(0)
