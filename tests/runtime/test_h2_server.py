@@ -21,11 +21,11 @@ import h2.connection
 import h2.errors
 import h2.events
 import pytest
-from hyperframe.frame import DataFrame
+from hyperframe.frame import DataFrame, HeadersFrame
 
 from cello import GrpcConfig, GrpcServer
 
-from .services import EVENTS, EchoService
+from .services import EVENTS, EchoService, event
 
 ECHO = "/rt.v1.EchoService"
 GRPC_HEADERS = [("content-type", "application/grpc"), ("te", "trailers")]
@@ -262,5 +262,98 @@ async def test_large_messages_cross_the_flow_control_windows(stubs_dir: Path, pb
             pings = [pb[0].Ping(text="x" * 70_000, count=1) for _ in range(5)]
             total = await stub.Sum(iter(pings), timeout=20)
             assert total.count == 5 and len(total.text) == 5 * 70_000 + 4
+    finally:
+        await srv.stop(0)
+
+
+async def test_rapid_reset_spares_the_server(server: GrpcServer, pb: Any) -> None:
+    """Thousands of streams opened and reset at once (CVE-2023-44487's pattern) are
+    cancelled as they come; the same connection then serves a call."""
+    client = await RawClient.open(server.port)
+    try:
+        for stream_id in ids(2000):
+            client.request(stream_id, f"{ECHO}/Slow", None)
+            client.conn.reset_stream(stream_id)
+        last = 1 + 2 * 2000
+        ping = frame(pb[0].Ping(text="after", count=1).SerializeToString())
+        client.request(last, f"{ECHO}/Echo", ping)
+        await client.until(lambda _: client.ended(last), timeout=30)
+        assert not client.closed
+        assert client.trailers(last)[b"grpc-status"] == b"0"
+    finally:
+        client.close()
+    await still_serving(server, pb)
+
+
+async def test_stop_refuses_new_streams_and_lets_open_ones_finish(
+    server: GrpcServer, pb: Any
+) -> None:
+    """`stop(grace)`: GOAWAY naming the last stream served, REFUSED_STREAM for a stream
+    opened after it, and the open call completes."""
+    client = await RawClient.open(server.port)
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            slow = pb[1].EchoServiceStub(channel).Slow(pb[0].Ping(count=500), timeout=10)
+            started = asyncio.ensure_future(slow)
+            client.request(1, f"{ECHO}/Slow", frame(pb[0].Ping(count=500).SerializeToString()))
+            await client.until(lambda _: event("slow-started").is_set())
+            await asyncio.sleep(0.1)  # both calls are in their handlers
+            stopping = asyncio.create_task(server.stop(5))
+            await client.until(
+                lambda events: any(isinstance(e, h2.events.ConnectionTerminated) for e in events)
+            )
+            goaway = next(e for e in client.events if isinstance(e, h2.events.ConnectionTerminated))
+            assert (goaway.error_code, goaway.last_stream_id) == (0, 1)
+            # h2's client will not open a stream after a GOAWAY: send one by hand
+            block = client.conn.encoder.encode(
+                [
+                    (":method", "POST"),
+                    (":scheme", "http"),
+                    (":path", f"{ECHO}/Echo"),
+                    (":authority", "x"),
+                    *GRPC_HEADERS,
+                ]
+            )
+            headers = HeadersFrame(3, data=block, flags=["END_HEADERS", "END_STREAM"])
+            client.writer.write(headers.serialize())
+            frames = await raw_frames(client.reader)
+            assert (3, h2.errors.ErrorCodes.REFUSED_STREAM) in frames["resets"]
+            assert (await started).text == "slow"
+            await stopping
+    finally:
+        client.close()
+
+
+async def raw_frames(reader: asyncio.StreamReader) -> dict[str, list[Any]]:
+    """The frames the server sends until it closes, parsed by hand (h2 stops after GOAWAY)."""
+    buffer, resets = b"", []
+    async with asyncio.timeout(10):
+        while data := await reader.read(65536):
+            buffer += data
+            while len(buffer) >= 9:
+                length = int.from_bytes(buffer[:3], "big")
+                if len(buffer) < 9 + length:
+                    break
+                kind, stream_id = buffer[3], int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
+                if kind == 3:  # RST_STREAM
+                    resets.append((stream_id, int.from_bytes(buffer[9:13], "big")))
+                buffer = buffer[9 + length :]
+    return {"resets": resets}
+
+
+async def test_an_idle_connection_is_closed(stubs_dir: Path) -> None:
+    config = GrpcConfig(transport="h2", web_body_timeout=0.3)
+    srv = GrpcServer("127.0.0.1", 0, config, stubs_dir=stubs_dir)
+    srv.register_service(EchoService())
+    await srv.start()
+    try:
+        client = await RawClient.open(srv.port)
+        try:
+            await client.until(lambda _: False, timeout=10)  # read until the server closes
+            assert client.closed
+            goaway = [e for e in client.events if isinstance(e, h2.events.ConnectionTerminated)]
+            assert goaway and goaway[0].error_code == 0
+        finally:
+            client.close()
     finally:
         await srv.stop(0)
