@@ -33,6 +33,8 @@ MAX_HEADER_LIST_SIZE = 16384
 _CONNECTION_WINDOW = 1 << 20
 """Inbound connection window: streams' own 64 KiB windows bound what is buffered, so the
 connection's should not make one slow stream hold up the others' uploads."""
+_QUEUE_LIMIT = 65536
+"""Response bytes a stream may queue before its sender waits for them to be framed."""
 _MCS = h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS
 _MHLS = h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE
 _DISCONNECT = {"type": "http.disconnect"}
@@ -84,6 +86,8 @@ class Stream:
         "trailers",
         "pending_trailers",
         "responded",
+        "out",
+        "queued",
     )
 
     def __init__(self, stream_id: int, proto: H2Protocol, ended: bool) -> None:
@@ -98,6 +102,8 @@ class Stream:
         self.trailers = False
         self.pending_trailers: list[tuple[bytes, bytes]] = []
         self.responded = False  # the response ended (END_STREAM sent)
+        self.out: list[bytes] = []  # response body queued, not yet framed
+        self.queued = 0
 
     def wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
@@ -137,58 +143,55 @@ class Stream:
             return  # the client left, or the response ended: nothing more to say
         kind = message["type"]
         proto = self._proto
-        conn = proto.conn
         try:
             if kind == "http.response.body":
                 body = message.get("body", b"")
-                end = not message.get("more_body", False) and not self.trailers
                 if body:
-                    await self._send_data(body, end)
-                elif end:
-                    conn.end_stream(self.id)
-                if end:
-                    proto.responded(self)
+                    # queued, not framed: the stream's messages of one loop iteration go
+                    # out as one DATA frame (`H2Protocol.push`), as few h2 calls as can be
+                    self.out.append(body)
+                    self.queued += len(body)
+                    proto.pending[self] = None
+                if not message.get("more_body", False):
+                    end = not self.trailers
+                    await self._drain(end)
+                    if end:
+                        proto.responded(self)
+                elif self.queued >= _QUEUE_LIMIT:
+                    await self._drain(False)  # back-pressure: wait for the client's window
             elif kind == "http.response.start":
                 self.trailers = bool(message.get("trailers", False))
                 status = str(message["status"]).encode()
-                conn.send_headers(self.id, [(b":status", status), *message.get("headers", ())])
+                headers = [(b":status", status), *message.get("headers", ())]
+                proto.conn.send_headers(self.id, headers)
             elif kind == _TRAILERS:
                 self.pending_trailers += message.get("headers", ())
                 if not message.get("more_trailers", False):
-                    conn.send_headers(self.id, self.pending_trailers, end_stream=True)
-                    proto.responded(self)
+                    await self._drain(False)
+                    if not self.closed:
+                        proto.conn.send_headers(self.id, self.pending_trailers, end_stream=True)
+                        proto.responded(self)
             else:
                 raise RuntimeError(f"h2 server: unexpected ASGI message type {kind!r}")
-        except h2.exceptions.StreamClosedError:
+        except h2.exceptions.ProtocolError:
+            logger.debug("h2 server: stream %d closed while sending", self.id, exc_info=True)
             self.closed = True
         proto.schedule_flush()
 
-    async def _send_data(self, body: bytes, end: bool) -> None:
+    async def _drain(self, end: bool) -> None:
+        """Frame everything queued (ending the stream with it if `end`), waiting for
+        flow-control window as needed: only this stream waits, for its client to read."""
         proto = self._proto
-        conn = proto.conn
-        size = len(body)
-        if size <= conn.max_outbound_frame_size and size <= conn.local_flow_control_window(self.id):
-            conn.send_data(self.id, body, end_stream=end)  # the usual case: one frame
-            return
-        view = memoryview(body)
         while True:
             if self.closed:
+                self.out.clear()
                 return
-            window = conn.local_flow_control_window(self.id)
-            if window <= 0 and view:
-                # the client is not reading: wait for its WINDOW_UPDATE, holding only
-                # this stream (other streams and connections go on)
-                self.window = proto.loop.create_future()
-                proto.schedule_flush()
-                await self.window
-                self.window = None
-                continue
-            size = min(len(view), window, conn.max_outbound_frame_size)
-            last = size == len(view)
-            conn.send_data(self.id, view[:size].tobytes(), end_stream=end and last)
-            view = view[size:]
-            if last:
+            if proto.push(self, end):
                 return
+            self.window = proto.loop.create_future()
+            proto.schedule_flush()
+            await self.window
+            self.window = None
 
 
 class H2Protocol(asyncio.Protocol):
@@ -201,6 +204,7 @@ class H2Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.streams: dict[int, Stream] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.pending: dict[Stream, None] = {}  # streams with response body queued
         self._sniffed = b""
         self._flush_pending = False
         self._base: dict[str, Any] = {}
@@ -273,6 +277,7 @@ class H2Protocol(asyncio.Protocol):
             stream.wake()
             stream.wake_sender()
         self.streams.clear()
+        self.pending.clear()
 
     def pause_writing(self) -> None:
         self._write_paused = True  # the client reads slowly: read nothing more from it
@@ -349,13 +354,15 @@ class H2Protocol(asyncio.Protocol):
 
     def _window(self, event: Any) -> None:
         stream_id = getattr(event, "stream_id", 0)
+        streams = self.streams.values()  # the connection window, or all initial ones
         if stream_id:
-            stream = self.streams.get(stream_id)
-            if stream is not None:
-                stream.wake_sender()
-            return
-        for stream in self.streams.values():  # the connection window, or all initial ones
+            one = self.streams.get(stream_id)
+            streams = () if one is None else (one,)  # type: ignore[assignment]
+        for stream in streams:
             stream.wake_sender()
+            if stream.out:
+                self.pending[stream] = None
+        self.schedule_flush()
 
     def _goaway(self, event: h2.events.ConnectionTerminated) -> None:
         if not self.streams:
@@ -434,8 +441,49 @@ class H2Protocol(asyncio.Protocol):
             self._flush_pending = True
             self.loop.call_soon(self._flush)
 
+    def push(self, stream: Stream, end: bool = False) -> bool:
+        """Frame as much of `stream`'s queued body as its window allows, in as few DATA
+        frames as can be; True when all of it went (and the stream ended, with `end`)."""
+        conn = self.conn
+        out = stream.out
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        stream.queued = 0
+        size = len(data)
+        if not size:
+            if end:
+                conn.end_stream(stream.id)
+            return True
+        window = conn.local_flow_control_window(stream.id)
+        limit = conn.max_outbound_frame_size
+        if size <= window and size <= limit:  # the usual case: one frame
+            conn.send_data(stream.id, data, end_stream=end)
+            return True
+        view = memoryview(data)
+        pos = 0
+        while pos < size and window > 0:
+            chunk = min(size - pos, window, limit)
+            last = pos + chunk == size
+            conn.send_data(stream.id, view[pos : pos + chunk].tobytes(), end_stream=end and last)
+            pos += chunk
+            window -= chunk
+        if pos < size:
+            out.append(view[pos:].tobytes())
+            stream.queued = size - pos
+            return False
+        return True
+
     def _flush(self) -> None:
         self._flush_pending = False
+        if self.pending:
+            for stream in self.pending:
+                if stream.out and not stream.closed:
+                    try:
+                        self.push(stream)  # what is left waits for a window update
+                    except h2.exceptions.ProtocolError:
+                        stream.closed = True
+                        stream.out.clear()
+            self.pending.clear()
         data = self.conn.data_to_send()
         if data and not self.transport.is_closing():
             self.transport.write(data)
