@@ -282,7 +282,7 @@ class GrpcServer:
         logger.info("serving %s: %s", ", ".join(names), "; ".join(self.listeners))
 
     async def _start_h2(self) -> None:
-        """Serve gRPC, gRPC-Web and Connect on `port` with hypercorn (`transport="h2"`)."""
+        """Serve gRPC, gRPC-Web and Connect on `port` (`transport="h2"`)."""
         from ._h2server import serve_h2
 
         with paused():  # see `paused`

@@ -1,9 +1,9 @@
 """`serve_web`: runs an ASGI app (normally a `GrpcWebApp`) on its own port with uvicorn.
 
-uvicorn rather than hypercorn: it accepts a pre-bound socket (so port 0 is resolved before
+uvicorn: it accepts a pre-bound socket (so port 0 is resolved before
 serving), flushes each `more_body` chunk at once (server streams reach the browser as
-they are produced), and shuts down on `should_exit`. gRPC-Web is HTTP/1.1-friendly, so
-hypercorn's HTTP/2 brings nothing here.
+they are produced), and shuts down on `should_exit`. The `h2` transport hands its
+HTTP/1.1 connections to the same uvicorn protocol (`cello/_h2server.py`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`GrpcConfig(transport="h2")`: native gRPC, gRPC-Web and Connect on one hypercorn port.
+"""`GrpcConfig(transport="h2")`: native gRPC, gRPC-Web and Connect on one port.
 
 Called over the wire by grpcio's client, by a raw HTTP/2 client (the `h2` library, to see
 frames and trailers grpcio hides), by httpx for the web protocols, and (marked `peer`)

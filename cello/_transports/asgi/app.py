@@ -48,7 +48,7 @@ class GrpcWebApp:
     (`root_path`) is stripped before the method is looked up. Unary and server-streaming
     rpcs are served: gRPC-Web in binary and text modes, Connect in JSON and binary (and
     `GET` for side-effect-free rpcs); on an HTTP/2 server with the ASGI trailers
-    extension (hypercorn, `GrpcConfig(transport="h2")`), native gRPC too, all four call
+    extension (Cello's HTTP/2 server, `GrpcConfig(transport="h2")`), native gRPC too, all four call
     shapes. `GET /cello.schema.v1/FileDescriptorSet.binpb`
     returns the schema as a binary `FileDescriptorSet`.
 

@@ -284,8 +284,8 @@ class Writer(ResponseWriter):
             logger.error("gRPC: invalid trailing metadata dropped", exc_info=True)
             trailers = status_headers(code, message, ())
         if not self.headers_sent:
-            # hypercorn cannot end a stream on its first HEADERS frame (a true trailers-only
-            # response): headers, then the status in trailers, which every client accepts
+            # not a one-frame trailers-only response (the ASGI interface has no way to say
+            # one): headers, then the status in trailers, which every client accepts
             await self.start()
         await self._send(_END)
         await self._send({"type": _TRAILERS, "headers": trailers, "more_trailers": False})
