@@ -17,7 +17,7 @@ import logging
 import ssl
 from typing import TYPE_CHECKING, Any
 
-from ._webserver import _guarded_protocol, _with_tls_scope, bind
+from ._webserver import _guarded_protocol, _with_tls_scope, bind, bind_error
 
 if TYPE_CHECKING:
     from ._h2conn import Shared
@@ -116,10 +116,7 @@ async def serve_h2(
     try:
         sock = bind(host, port, reuse_port=reuse_port)
     except OSError as exc:
-        raise RuntimeError(
-            f"cannot bind gRPC to {host}:{port}: {exc}; stop the other server, choose "
-            "another port, or share the port on purpose with GrpcConfig(reuse_port=True)"
-        ) from exc
+        raise bind_error("gRPC", host, port, str(exc), "port") from exc
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,

@@ -249,11 +249,10 @@ class GrpcServer:
         except RuntimeError:  # grpcio's message only says "Failed to bind"
             bound = 0
         if bound == 0:
-            raise RuntimeError(
-                f"cannot bind gRPC to {self.host}:{self.port}: the port is in use (or the "
-                "address is not local); stop the other server, choose another port, or "
-                "share the port on purpose with GrpcConfig(reuse_port=True)"
-            )
+            from ._webserver import bind_error  # only on failure
+
+            reason = "the port is in use (or the address is not local)"
+            raise bind_error("gRPC", self.host, self.port, reason, "port")
         self.port = bound
         await server.start()
         self._server = server

@@ -60,6 +60,15 @@ class WebServerHandle:
         await asyncio.shield(self._task)
 
 
+def bind_error(what: str, host: str, port: int, reason: str, option: str) -> RuntimeError:
+    """The error of a port that cannot be bound: which server, the address, why (`reason`),
+    and the fixes, `option` being the setting that chooses the port."""
+    return RuntimeError(
+        f"cannot bind {what} to {host}:{port}: {reason}; stop the other server, choose "
+        f"another {option}, or share the port on purpose with GrpcConfig(reuse_port=True)"
+    )
+
+
 def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A listening, non-blocking TCP socket on `host:port`.
 
@@ -195,10 +204,7 @@ async def serve_web(
     try:
         sock = bind(host, port, reuse_port=reuse_port)
     except OSError as exc:
-        raise RuntimeError(
-            f"cannot bind gRPC-Web to {host}:{port}: {exc}; stop the other server, choose "
-            "another web_port, or share the port on purpose with GrpcConfig(reuse_port=True)"
-        ) from exc
+        raise bind_error("gRPC-Web", host, port, str(exc), "web_port") from exc
     bound_port = sock.getsockname()[1]
     options: dict[str, Any] = {
         "lifespan": "on",
