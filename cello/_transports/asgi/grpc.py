@@ -45,6 +45,7 @@ from .http import (
     Request,
     Send,
     grpc_deadline,
+    gzipped_request,
     method_path,
     peer,
     plain,
@@ -129,15 +130,11 @@ def _prepare(
     """The endpoint, deadline and request compression, checked before the body."""
     headers = request.headers
     deadline = grpc_deadline(headers)
-    encoding = headers.get("grpc-encoding")
-    if encoding is not None and encoding not in ("identity", "gzip"):
-        encoding = encoding.strip().lower()
-        if encoding not in ("identity", "gzip"):
-            raise Finished(GrpcError.UNIMPLEMENTED, f"Compression {encoding!r} is not supported")
+    gzipped = gzipped_request(headers)
     ep = find(method_path(request.scope))
     if ep is None:
         raise Finished(GrpcError.UNIMPLEMENTED, "Method not found!")
-    return ep, deadline, encoding == "gzip"
+    return ep, deadline, gzipped
 
 
 async def _read_unary(receive: Receive, limit: int) -> bytes:

@@ -50,6 +50,7 @@ from .http import (
     encode_metadata,
     expose_headers,
     grpc_deadline,
+    gzipped_request,
     method_path,
     peer,
 )
@@ -117,9 +118,7 @@ def _prepare(
     headers = request.headers
     metadata = headers.metadata()
     deadline = grpc_deadline(headers)
-    encoding = (headers.get("grpc-encoding") or "identity").strip().lower()
-    if encoding not in ("identity", "gzip"):
-        raise Finished(GrpcError.UNIMPLEMENTED, f"Compression {encoding!r} is not supported")
+    gzipped = gzipped_request(headers)
     ep = find(method_path(request.scope))
     if ep is None:
         raise Finished(GrpcError.UNIMPLEMENTED, "Method not found!")
@@ -133,7 +132,7 @@ def _prepare(
         # is its 5-byte frame header plus the message
         what = f"a {declared}-byte body" if text else str(int(declared) - 5)
         raise too_large(what, limits.max_message_size, close=True)
-    return ep, deadline, metadata, encoding == "gzip"
+    return ep, deadline, metadata, gzipped
 
 
 def _body_cap(limits: Limits, text: bool) -> int:

@@ -135,6 +135,21 @@ def grpc_deadline(headers: RequestHeaders) -> float | None:
         ) from None
 
 
+def gzipped_request(headers: RequestHeaders) -> bool:
+    """Whether the request's messages are gzip-compressed, from `grpc-encoding`.
+
+    Raises:
+        Finished: UNIMPLEMENTED, an encoding other than identity or gzip.
+    """
+    encoding = headers.get("grpc-encoding")
+    if encoding is None or encoding == "identity":
+        return False  # the usual headers need no normalizing
+    encoding = encoding.strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise Finished(GrpcError.UNIMPLEMENTED, f"Compression {encoding!r} is not supported")
+    return encoding == "gzip"
+
+
 def status_headers(code: int, message: str, trailing: Iterable[tuple[Any, Any]]) -> list[Header]:
     """`grpc-status`, `grpc-message` (percent-encoded) and the trailing metadata, as headers.
 
