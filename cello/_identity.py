@@ -43,18 +43,43 @@ class PeerIdentity:
             else x509.load_der_x509_certificate(data)
         )
         cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        try:
-            sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        except x509.ExtensionNotFound:
-            sans = x509.SubjectAlternativeName([])
+        names = _alternative_names(cert)
+
+        def of(kind: type[x509.GeneralName]) -> tuple[str, ...]:
+            return tuple(str(n.value) for n in names if isinstance(n, kind))
+
         return cls(
             subject=cert.subject.rfc4514_string(),
             common_name=str(cns[0].value) if cns else None,
-            dns_names=tuple(sans.get_values_for_type(x509.DNSName)),
-            uris=tuple(sans.get_values_for_type(x509.UniformResourceIdentifier)),
-            ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress)),
-            emails=tuple(sans.get_values_for_type(x509.RFC822Name)),
+            dns_names=of(x509.DNSName),
+            uris=of(x509.UniformResourceIdentifier),
+            ip_addresses=of(x509.IPAddress),
+            emails=of(x509.RFC822Name),
         )
+
+
+# A subjectAltName extension holding an empty SEQUENCE, as DER writes it (without and with
+# `critical`). RFC 5280 forbids it, yet CAs issue it; cryptography >= 51 then refuses to
+# parse *any* extension of the certificate, so it is recognised here byte for byte.
+_EMPTY_SAN = (
+    b"\x06\x03\x55\x1d\x11\x04\x02\x30\x00",
+    b"\x06\x03\x55\x1d\x11\x01\x01\xff\x04\x02\x30\x00",
+)
+
+
+def _alternative_names(cert: Any) -> list[Any]:
+    """The certificate's subject alternative names; [] without the extension or with an
+    empty one, on every cryptography release (51 refuses to build or parse an empty one)."""
+    from cryptography import x509
+
+    try:
+        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return []
+    except ValueError:
+        if any(marker in cert.tbs_certificate_bytes for marker in _EMPTY_SAN):
+            return []
+        raise
 
 
 def peer_identity_from_auth_context(
