@@ -24,7 +24,7 @@ REPO = HERE.parent
 CONCURRENCY_LIMIT = 1000
 SYNC_WORKERS = 16
 # Cello's transports the benchmark knows, each with the GrpcConfig options it runs with
-# (beyond `transport=`); throughput.py runs those `cello._config.TRANSPORTS` also lists
+# (beyond `transport=`); throughput.py runs those `cello._definitions.config.TRANSPORTS` also lists
 CELLO_TRANSPORTS: dict[str, dict[str, Any]] = {
     "aio": {},
     "threads": {"handler_threads": SYNC_WORKERS},  # the worker pool, as grpc sync's
@@ -54,7 +54,7 @@ async def _hand(typed: bool = False) -> tuple[Any, int]:
     from servicers import AioBench, TypedAioBench
 
     from cello import GrpcConfig
-    from cello._server import server_options
+    from cello._server.ports import server_options
 
     config = GrpcConfig(concurrency_limit=CONCURRENCY_LIMIT)
     server = grpc.aio.server(
@@ -75,7 +75,7 @@ def _sync() -> tuple[Any, int]:
     from servicers import SyncBench
 
     from cello import GrpcConfig
-    from cello._server import server_options
+    from cello._server.ports import server_options
 
     config = GrpcConfig(concurrency_limit=CONCURRENCY_LIMIT)
     server = grpc.server(

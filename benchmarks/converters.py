@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         from google.protobuf import json_format
         from servicers import BOOK_MESSAGE, book_message
 
-        from cello._convert import dict_to_message
-        from cello._stubs import load_bindings
+        from cello._wire.convert import dict_to_message
+        from cello._wire.stubs import load_bindings
 
         (service,) = load_bindings([BenchService], stubs_dir=tmp).values()
         get = next(m for m in service.methods if m.name == "GetBook")

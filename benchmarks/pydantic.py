@@ -62,7 +62,7 @@ def per_call(fn: Callable[[], Any], loops: int, repeat: int) -> float:
 
 def conversions(loops: int, repeat: int) -> dict[str, dict[str, float]]:
     """Decode and encode cost of one Book per kind, through the generated converters."""
-    from cello._stubs import load_bindings
+    from cello._wire.stubs import load_bindings
     from examples import library, library_pydantic
 
     out: dict[str, dict[str, float]] = {}

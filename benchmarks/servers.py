@@ -100,7 +100,7 @@ async def _start_hand(settings: ServerSettings) -> tuple[object, int]:
     from handwritten import add_to_server
 
     from cello import GrpcConfig
-    from cello._server import server_options
+    from cello._server.ports import server_options
 
     # the same grpcio options and concurrency cap as Cello's server, so only dispatch differs
     config = GrpcConfig(concurrency_limit=settings.concurrency_limit)
@@ -147,10 +147,10 @@ async def _handler_costs(settings: ServerSettings, repeats: int, calls: int) -> 
     from handwritten import HandWrittenLibrary
 
     from cello import access_log, token_auth
-    from cello._dispatch import method_endpoint
-    from cello._endpoint import Limiter
-    from cello._stubs import load_bindings
+    from cello._call.dispatch import method_endpoint
+    from cello._call.endpoint import Limiter
     from cello._transports.grpc_aio import method_handler
+    from cello._wire.stubs import load_bindings
     from examples.library import LibraryService
 
     (service,) = load_bindings([LibraryService], stubs_dir=settings.stubs_dir).values()

@@ -106,7 +106,7 @@ def parse_args(argv: list[str] | None) -> Plan:
         "--transports",
         help="comma-separated Cello transports, one row each"
         f" (default {','.join(TRANSPORTS)}; aio with --quick); those not in"
-        " cello._config.TRANSPORTS are skipped with a note",
+        " cello._definitions.config.TRANSPORTS are skipped with a note",
     )
     p.add_argument("--rounds", type=int, help="timed rounds per server (default 5)")
     p.add_argument("--seconds", type=float, help="target length of a round (default 2)")
@@ -162,12 +162,12 @@ def parse_args(argv: list[str] | None) -> Plan:
 
 def transports(wanted: str | None, quick: bool) -> list[str]:
     """The transports to run: those asked for that this checkout's Cello has, with a note."""
-    from cello._config import TRANSPORTS as HAVE
+    from cello._definitions.config import TRANSPORTS as HAVE
 
     asked = wanted.split(",") if wanted else ["aio"] if quick else list(TRANSPORTS)
     for t in asked:
         if t not in HAVE:
-            print(f"note: cello ({t}) skipped: cello._config.TRANSPORTS is {HAVE}")
+            print(f"note: cello ({t}) skipped: cello._definitions.config.TRANSPORTS is {HAVE}")
     return [t for t in asked if t in HAVE]
 
 
@@ -247,7 +247,7 @@ def peer_options() -> str:
     from bench_servers import CONCURRENCY_LIMIT
 
     from cello import GrpcConfig
-    from cello._server import server_options
+    from cello._server.ports import server_options
 
     return json.dumps(server_options(GrpcConfig(concurrency_limit=CONCURRENCY_LIMIT)))
 

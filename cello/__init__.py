@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import typing
 
-from ._app import App
-from ._call import CallContext, current_call
-from ._config import GrpcConfig
+from ._call.context import CallContext, current_call
+from ._call.middleware import access_log, map_exceptions, token_auth
+from ._definitions.config import GrpcConfig
+from ._definitions.messages import GrpcRequest, GrpcResponse
+from ._definitions.service import GrpcService, grpc_method
 from ._errors import (
     CelloError,
     DefinitionError,
@@ -18,19 +20,13 @@ from ._errors import (
 )
 from ._lazy import lazy_dir as _lazy_dir
 from ._lazy import lazy_getattr as _lazy_getattr
-from ._messages import GrpcRequest, GrpcResponse
-from ._middleware import access_log, map_exceptions, token_auth
-from ._server import GrpcServer
-from ._service import GrpcService, grpc_method
+from ._server.app import App
+from ._server.server import GrpcServer
 
 if typing.TYPE_CHECKING:
-    from ._channel import GrpcChannel
-    from ._identity import PeerIdentity, peer_identity_from_auth_context
-    from ._stubs import SchemaSource
-    from ._syncchannel import SyncGrpcChannel
-    from ._tls import ClientTls, TlsConfig
-    from ._transports.asgi import GrpcWebApp
-    from ._types import (
+    from ._client.channel import GrpcChannel
+    from ._client.sync_channel import SyncGrpcChannel
+    from ._definitions.markers import (
         Doc,
         Double,
         EnumOptions,
@@ -48,6 +44,10 @@ if typing.TYPE_CHECKING:
         UInt64,
         enum_options,
     )
+    from ._protocols import GrpcWebApp
+    from ._security.identity import PeerIdentity, peer_identity_from_auth_context
+    from ._security.tls import ClientTls, TlsConfig
+    from ._wire.stubs import SchemaSource
 
 
 __all__ = [
@@ -100,30 +100,30 @@ __all__ = [
 # descriptor and JSON machinery they pull in) are imported on first use, so `import cello`
 # costs little more than `import grpc`: each frozen dataclass costs about 1 ms to define
 _LAZY = {
-    "ClientTls": "._tls",
-    "GrpcChannel": "._channel",
-    "GrpcWebApp": "._transports.asgi",
-    "PeerIdentity": "._identity",
-    "SchemaSource": "._stubs",
-    "SyncGrpcChannel": "._syncchannel",
-    "TlsConfig": "._tls",
-    "peer_identity_from_auth_context": "._identity",
-    "Doc": "._types",
-    "Double": "._types",
-    "EnumOptions": "._types",
-    "Field": "._types",
-    "Fixed32": "._types",
-    "Fixed64": "._types",
-    "Float": "._types",
-    "Int32": "._types",
-    "Int64": "._types",
-    "SFixed32": "._types",
-    "SFixed64": "._types",
-    "SInt32": "._types",
-    "SInt64": "._types",
-    "UInt32": "._types",
-    "UInt64": "._types",
-    "enum_options": "._types",
+    "ClientTls": "._security.tls",
+    "GrpcChannel": "._client.channel",
+    "GrpcWebApp": "._protocols",
+    "PeerIdentity": "._security.identity",
+    "SchemaSource": "._wire.stubs",
+    "SyncGrpcChannel": "._client.sync_channel",
+    "TlsConfig": "._security.tls",
+    "peer_identity_from_auth_context": "._security.identity",
+    "Doc": "._definitions.markers",
+    "Double": "._definitions.markers",
+    "EnumOptions": "._definitions.markers",
+    "Field": "._definitions.markers",
+    "Fixed32": "._definitions.markers",
+    "Fixed64": "._definitions.markers",
+    "Float": "._definitions.markers",
+    "Int32": "._definitions.markers",
+    "Int64": "._definitions.markers",
+    "SFixed32": "._definitions.markers",
+    "SFixed64": "._definitions.markers",
+    "SInt32": "._definitions.markers",
+    "SInt64": "._definitions.markers",
+    "UInt32": "._definitions.markers",
+    "UInt64": "._definitions.markers",
+    "enum_options": "._definitions.markers",
 }
 
 

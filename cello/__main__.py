@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._serve import main
+from ._cli.serve import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -13,10 +13,10 @@ import grpc.aio
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
 from google.type import date_pb2, timeofday_pb2
 
-from ._client import Metadata, encoded_requests, to_grpc_metadata
-from ._closing import AsyncClosing, Closing
+from ._client.closing import AsyncClosing, Closing
+from ._client.typed import Metadata, encoded_requests, to_grpc_metadata
 from ._errors import GrpcError
-from ._wire import (
+from ._wire.wellknown import (
     UUID,
     Choices,
     Decimal,

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import typing
 
-from ._call import CallContext, current_call
-from ._config import GrpcConfig
+from ._call.context import CallContext, current_call
+from ._definitions.config import GrpcConfig
+from ._definitions.messages import GrpcRequest, GrpcResponse
+from ._definitions.service import GrpcService, grpc_method
 from ._errors import GrpcError
 from ._lazy import lazy_dir as _lazy_dir
 from ._lazy import lazy_getattr as _lazy_getattr
-from ._messages import GrpcRequest, GrpcResponse
-from ._server import GrpcServer
-from ._service import GrpcService, grpc_method
+from ._server.server import GrpcServer
 
 if typing.TYPE_CHECKING:
-    from ._channel import GrpcChannel
-    from ._identity import PeerIdentity
-    from ._syncchannel import SyncGrpcChannel
-    from ._tls import ClientTls, TlsConfig
-    from ._transports.asgi import GrpcWebApp
+    from ._client.channel import GrpcChannel
+    from ._client.sync_channel import SyncGrpcChannel
+    from ._protocols import GrpcWebApp
+    from ._security.identity import PeerIdentity
+    from ._security.tls import ClientTls, TlsConfig
 
 
 __all__ = [
@@ -42,12 +42,12 @@ __all__ = [
 # the clients, gRPC-Web and TLS (and the protobuf descriptor and JSON machinery they pull
 # in) are imported on first use, so `import cello` costs little more than `import grpc`
 _LAZY = {
-    "ClientTls": "._tls",
-    "GrpcChannel": "._channel",
-    "GrpcWebApp": "._transports.asgi",
-    "PeerIdentity": "._identity",
-    "SyncGrpcChannel": "._syncchannel",
-    "TlsConfig": "._tls",
+    "ClientTls": "._security.tls",
+    "GrpcChannel": "._client.channel",
+    "GrpcWebApp": "._protocols",
+    "PeerIdentity": "._security.identity",
+    "SyncGrpcChannel": "._client.sync_channel",
+    "TlsConfig": "._security.tls",
 }
 
 

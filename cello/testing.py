@@ -18,13 +18,13 @@ from typing import Any, TypeAlias, TypeVar, overload
 import grpc
 import grpc.aio
 
-from ._channel import GrpcChannel
-from ._client import StubClient, from_rpc_error
-from ._config import GrpcConfig
+from ._client.channel import GrpcChannel
+from ._client.typed import StubClient, from_rpc_error
+from ._definitions.config import GrpcConfig
+from ._definitions.messages import GrpcResponse
+from ._definitions.service import GrpcService
 from ._errors import DefinitionError, GrpcError, status_name
-from ._messages import GrpcResponse
-from ._server import GrpcServer
-from ._service import GrpcService
+from ._server.server import GrpcServer
 
 __all__ = [
     "RaisesStatus",

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cello._service import GrpcService
+from cello._definitions.service import GrpcService
 
 from .introspect import build_schema, package_of
 from .lock import Lock

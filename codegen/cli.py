@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from cello._definitions.service import GrpcService
 from cello._errors import CelloError, DefinitionError
-from cello._service import GrpcService
 
 from .build import generate, import_target, stale_files, with_siblings, write_outputs
 from .evolution import Change, compare, describe, reservations

@@ -10,8 +10,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Any, get_args, get_origin
 
+from cello._definitions.markers import ENUM_OPTIONS_ATTR, Doc, EnumOptions
 from cello._errors import DefinitionError
-from cello._types import ENUM_OPTIONS_ATTR, Doc, EnumOptions
 
 FILE_ATTR = "__cello_file__"
 OPTIONS_ATTR = "__cello_options__"

@@ -3,7 +3,7 @@
 `_kwd_Book(d)` turns a plain dict into `_pb2.Book`'s keyword arguments for the spellings a
 handler usually returns (proto-name keys, exact scalar types, lists, dicts, `datetime`,
 `timedelta`, enum names, members and numbers). Anything else raises `_c.OffPath`, and
-`_encd_Book` hands the dict to the generic mapping (`cello._convert.dict_to_message`),
+`_encd_Book` hands the dict to the generic mapping (`cello._wire.convert.dict_to_message`),
 which gives the same message or the error naming the field (docs/dict-mapping.md).
 """
 

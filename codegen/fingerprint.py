@@ -4,8 +4,8 @@ Stubs are a pure function of the generator, protoc, the default package, the cal
 other inputs (lock, file options) and the Python source the services are defined in.
 Hashing that source (the service modules and every module of user code their globals
 reach, transitively) keys the stub cache without modelling or rendering anything, so a
-warm start skips both. This module imports nothing of the generator but `cello._service`:
-the stub loader uses it on every start.
+warm start skips both. This module imports nothing of the generator but
+`cello._definitions.service`: the stub loader uses it on every start.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from cello._service import GrpcService
+from cello._definitions.service import GrpcService
 
 _HERE = Path(__file__).resolve().parent
 

@@ -14,8 +14,8 @@ from collections import abc
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+from cello._definitions.markers import Field, ScalarMarker
 from cello._errors import DefinitionError
-from cello._types import Field, ScalarMarker
 
 from .model import Convert, Kind, Label, TypeRef, Wkt
 

@@ -8,9 +8,8 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, get_args, get_origin, get_type_hints
 
-from cello._errors import DefinitionError
-from cello._messages import GrpcRequest, GrpcResponse
-from cello._service import (
+from cello._definitions.messages import GrpcRequest, GrpcResponse
+from cello._definitions.service import (
     GrpcService,
     MethodOptions,
     is_async_iterator,
@@ -18,6 +17,7 @@ from cello._service import (
     streaming_kind,
     to_rpc_name,
 )
+from cello._errors import DefinitionError
 
 from . import contract, naming
 from .cycles import refuse_required_cycles

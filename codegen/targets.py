@@ -10,8 +10,8 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
+from cello._definitions.service import GrpcService
 from cello._errors import DefinitionError
-from cello._service import GrpcService
 
 
 def import_target(spec: str) -> list[type[GrpcService]]:
@@ -67,7 +67,7 @@ def module_services(module: ModuleType) -> list[type[GrpcService]]:
         if inspect.isclass(value)
         and issubclass(value, GrpcService)
         and value is not GrpcService
-        # a script's classes may carry its import name (see cello._script, on main)
+        # a script's classes may carry its import name (see cello._wire.script, on main)
         and (value.__module__ == module.__name__ or sys.modules.get(value.__module__) is module)
         and value.rpc_methods()
     ]

@@ -1,15 +1,81 @@
-"""The public API surface and the one-way dependencies between runtime and generator."""
+"""The public API surface, the package layering of `cello/`, and the generator's one door.
+
+The runtime is a stack of packages, each allowed to import only those below it (the map is
+drawn in docs/architecture.md). `LAYERS` below is that map as code: a new import that runs
+upward, or any import cycle between modules, fails here before it lands.
+"""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 import cello
 import cello.grpc
 
 ROOT = Path(__file__).resolve().parents[1]
+GENERATOR = ROOT / "cello" / "codegen"
+TEMPLATES = ROOT / "cello" / "templates"
+
+# package → the cello packages (and root modules) it may import. The public faces
+# (`cello/__init__.py`, `grpc.py`, `client.py`, `testing.py`, `__main__.py`) and the stub-ABI
+# shims (`_binding.py`, `_convert.py`) sit on top and may import anything.
+BASE = {"_errors", "_lazy"}
+LAYERS: dict[str, set[str]] = {
+    "_security": {"_errors"},
+    "_definitions": {"_errors", "_security"},
+    "_wire": {"_errors", "_definitions"},
+    "_call": {"_errors", "_security", "_definitions", "_wire"},
+    "_protocols": {"_errors", "_security", "_definitions", "_wire", "_call"},
+    "_transports": {"_errors", "_security", "_definitions", "_wire", "_call"},
+    "_client": {"_errors", "_security", "_definitions", "_wire"},
+    "_server": BASE | {"_security", "_definitions", "_wire", "_call", "_protocols", "_transports"},
+    "_cli": BASE | {"_security", "_definitions", "_server"},
+}
+FACES = {"__init__", "__main__", "grpc", "client", "testing", "_binding", "_convert"}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Modules `path` imports, relative imports resolved (`from . import x` → `pkg.x`)."""
+    package = _module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else None
+    package = package or _module_name(path)
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                names.add(node.module)
+                names |= {f"{node.module}.{a.name}" for a in node.names}
+            elif node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+                names.add(module)
+                names |= {f"{module}.{a.name}" for a in node.names}
+    return names
+
+
+def _runtime_modules() -> list[Path]:
+    return sorted(
+        p
+        for p in (ROOT / "cello").rglob("*.py")
+        if not p.is_relative_to(GENERATOR) and not p.is_relative_to(TEMPLATES)
+    )
+
+
+def _role(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "cello" and len(parts) > 1 else None
 
 
 def test_public_names_are_sorted_and_exported() -> None:
@@ -40,48 +106,61 @@ def test_seed_imports_work() -> None:
     )
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+def test_every_runtime_module_has_a_role() -> None:
+    """`cello/` is packages by role; only the public faces and the root modules sit loose."""
+    loose = {p.stem for p in (ROOT / "cello").glob("*.py")}
+    assert loose <= FACES | BASE, f"put {sorted(loose - FACES - BASE)} in a package by role"
+    packages = {p.name for p in (ROOT / "cello").iterdir() if (p / "__init__.py").exists()}
+    assert packages - {"codegen", "templates"} == set(LAYERS)
+    for package in LAYERS:
+        doc = ast.get_docstring(ast.parse((ROOT / "cello" / package / "__init__.py").read_text()))
+        assert doc and "Imports" in doc, f"{package}/__init__.py: say what it owns and imports"
 
 
-def _imports(path: Path) -> set[str]:
-    """Modules `path` imports, relative imports resolved (`from . import x` → `pkg.x`)."""
-    package = _module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else None
-    package = package or _module_name(path)
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level == 0 and node.module:
-                names.add(node.module)
-            elif node.level:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                module = ".".join([*base, node.module] if node.module else base)
-                names.add(module)
-                names |= {f"{module}.{a.name}" for a in node.names}
-    return names
+@pytest.mark.parametrize("package", sorted(LAYERS))
+def test_packages_import_only_the_layers_below(package: str) -> None:
+    for path in sorted((ROOT / "cello" / package).rglob("*.py")):
+        reached = {_role(n) for n in _imports(path) if n.startswith("cello.")} - {None, package}
+        upward = {r for r in reached if r != "codegen"} - LAYERS[package] - BASE
+        assert not upward, f"{path.relative_to(ROOT)} imports {sorted(upward)} (upward)"
 
 
-def _runtime_modules() -> list[Path]:
-    return sorted(p for p in (ROOT / "cello").rglob("*.py") if not p.is_relative_to(GENERATOR))
+def test_no_import_cycles_between_modules() -> None:
+    """Deferred imports count too: a cycle hidden in a function is still a cycle."""
+    modules = {_module_name(p): p for p in _runtime_modules()}
+    graph = {
+        name: {
+            n
+            for n in _imports(path)
+            if n in modules and n != name and not name.startswith(n + ".")  # parent packages
+        }
+        for name, path in modules.items()
+    }
+    done: set[str] = set()
 
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in trail:
+            cycle = trail[trail.index(name) :] + (name,)
+            raise AssertionError("import cycle: " + " → ".join(cycle))
+        if name in done:
+            return
+        for target in sorted(graph[name]):
+            visit(target, (*trail, name))
+        done.add(name)
 
-GENERATOR = ROOT / "cello" / "codegen"
-TEMPLATES = ROOT / "cello" / "templates"
-CALL_LAYER = ("_call", "_endpoint", "_dispatch", "_middleware", "_messages")
+    for name in sorted(graph):
+        visit(name, ())
 
 
 def test_only_the_stub_loader_reaches_the_generator() -> None:
     forbidden = ("cello.codegen", "codegen", "jinja2", "grpc_tools")
-    for path in [p for p in _runtime_modules() if not p.is_relative_to(TEMPLATES)]:
+    door = ROOT / "cello" / "_wire" / "stubs.py"
+    for path in _runtime_modules():
         reached = {n for n in _imports(path) if n.startswith(forbidden)}
-        if path.name == "_stubs.py":  # the one door: the stub loader
-            assert {n for n in reached if not n.startswith("cello.codegen")} <= {"grpc_tools"}
+        if path == door:
+            assert all(n.startswith(("cello.codegen", "grpc_tools")) for n in reached)
         else:
-            assert not reached, f"{path.name} imports {reached}"
+            assert not reached, f"{path.relative_to(ROOT)} imports {reached}"
 
 
 def test_generator_model_knows_nothing_of_jinja_or_grpc() -> None:
@@ -91,40 +170,57 @@ def test_generator_model_knows_nothing_of_jinja_or_grpc() -> None:
 
 def test_the_call_layer_knows_no_transport_and_no_grpc() -> None:
     """Handlers and middleware see a `CallContext`, never a grpc or HTTP object."""
-    for name in CALL_LAYER:
-        reached = _imports(ROOT / "cello" / f"{name}.py")
-        bad = {
-            n
-            for n in reached
-            if n.startswith(("grpc", "cello._transports", "cello._web", "uvicorn", "httpx"))
-        }
-        assert not bad, f"{name}.py imports {bad}"
-
-
-def test_transports_import_the_call_layer_never_the_reverse() -> None:
-    transports = ROOT / "cello" / "_transports"
-    for path in _runtime_modules():
-        if path.is_relative_to(transports) or path.name in ("_server.py", "__init__.py", "grpc.py"):
-            continue
-        reached = {n for n in _imports(path) if n.startswith("cello._transports")}
-        assert not reached, f"{path.name} imports a transport: {reached}"
-    for path in sorted(transports.rglob("*.py")):
+    for path in sorted((ROOT / "cello" / "_call").glob("*.py")):
         reached = _imports(path)
-        assert not {n for n in reached if n.startswith(("cello._server", "cello._app"))}
+        bad = {n for n in reached if n.split(".")[0] in ("grpc", "uvicorn", "httpx", "h2")}
+        assert not bad, f"{path.name} imports {bad}"
 
 
-def test_the_asgi_side_is_grpc_free_and_protocols_are_independent() -> None:
-    asgi = ROOT / "cello" / "_transports" / "asgi"
+def test_the_protocols_are_grpc_free_and_independent() -> None:
+    protocols_dir = ROOT / "cello" / "_protocols"
     shared = {"__init__", "app", "http", "call", "schema"}  # plumbing every protocol may use
-    protocols = {p.stem for p in asgi.glob("*.py")} - shared
-    assert {"grpc_web", "connect"} <= protocols
-    for path in sorted(asgi.glob("*.py")):
+    protocols = {p.stem for p in protocols_dir.glob("*.py")} - shared
+    assert {"grpc", "grpc_web", "connect"} <= protocols
+    for path in sorted(protocols_dir.glob("*.py")):
         reached = _imports(path)
         assert not {n for n in reached if n == "grpc" or n.startswith("grpc.")}, path.name
         if path.stem in protocols:
-            others = {f"cello._transports.asgi.{p}" for p in protocols - {path.stem}}
+            others = {f"cello._protocols.{p}" for p in protocols - {path.stem}}
             assert not reached & others, f"{path.name} imports another protocol"
-    assert not (ROOT / "cello" / "_webcall.py").exists()  # the ServicerContext imitation
+
+
+def test_transports_serve_any_asgi_app() -> None:
+    """The h2 and uvicorn servers run an ASGI app; they know no Cello protocol."""
+    for path in sorted((ROOT / "cello" / "_transports").rglob("*.py")):
+        reached = {n for n in _imports(path) if n.startswith("cello._protocols")}
+        assert not reached, f"{path.relative_to(ROOT)} imports {reached}"
+
+
+def test_the_stub_abi_covers_what_the_templates_import() -> None:
+    """Generated stubs import these module paths; every name they use must resolve there,
+    so stubs written by earlier builds keep loading after a move inside `cello/`."""
+    import importlib
+
+    text = "\n".join(p.read_text() for p in sorted(ROOT.glob("templates/*.j2")))
+    text += (ROOT / "codegen" / "imports.py").read_text()
+    imported: list[tuple[str, object]] = []
+    for module, name, alias in re.findall(r"from (cello(?:\.\w+)*) import (\w+) as (\w+)", text):
+        try:
+            value: object = importlib.import_module(f"{module}.{name}")
+        except ModuleNotFoundError:
+            value = getattr(importlib.import_module(module), name)
+        imported.append((alias, value))
+    assert {alias for alias, _ in imported} >= {"_c", "_w", "_Method", "_Client"}
+    goldens = ROOT / "tests" / "codegen" / "cases"
+    used = {
+        (alias, attr)
+        for path in goldens.rglob("*.py")
+        if any(part.startswith("expected") for part in path.parts)
+        for alias, attr in re.findall(r"\b(_[cw])\.([A-Za-z_]\w*)", path.read_text())
+    }
+    assert len(used) > 20
+    for alias, attr in sorted(used):
+        assert any(a == alias and hasattr(m, attr) for a, m in imported), f"{alias}.{attr}"
 
 
 def test_every_package_ships_in_the_wheel() -> None:

@@ -13,8 +13,8 @@ import grpc
 import grpc.aio
 from grpc.aio import EOF
 
-from .._call import CallContext, pairs
-from .._endpoint import Endpoint, status_of
+from .._call.context import CallContext, pairs
+from .._call.endpoint import Endpoint, status_of
 from .._errors import GrpcError
 from .grpc_servicer import STATUS, Context, ServicerCall, parser, unary_incoming
 from .grpc_servicer import generic_handlers as _grouped

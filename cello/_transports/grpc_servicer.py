@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from .._call import CallContext, Metadata
-from .._endpoint import Endpoint
+from .._call.context import CallContext, Metadata
+from .._call.endpoint import Endpoint
 from .._errors import GrpcError
 
 if TYPE_CHECKING:
-    from .._identity import PeerIdentity
+    from .._security.identity import PeerIdentity
 
 Context = Any  # grpc.aio.ServicerContext or grpc.ServicerContext
 
@@ -60,7 +60,7 @@ class ServicerCall(CallContext):
     @property
     def peer_identity(self) -> PeerIdentity | None:
         # loaded on first use: most servers never ask, and it is not on the call path
-        from .._identity import peer_identity_from_auth_context
+        from .._security.identity import peer_identity_from_auth_context
 
         return peer_identity_from_auth_context(self._context.auth_context() or {})
 

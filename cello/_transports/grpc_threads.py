@@ -17,8 +17,8 @@ from typing import Any
 
 import grpc
 
-from .._call import CallContext, pairs
-from .._endpoint import Endpoint, Status, status_of
+from .._call.context import CallContext, pairs
+from .._call.endpoint import Endpoint, Status, status_of
 from .._errors import GrpcError
 from .grpc_servicer import STATUS, ServicerCall, parser, unary_incoming
 from .grpc_servicer import generic_handlers as _grouped

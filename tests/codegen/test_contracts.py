@@ -329,7 +329,7 @@ def test_one_path_cannot_hold_two_packages() -> None:
 
 
 def test_the_stub_loader_imports_a_files_imports_first() -> None:
-    from cello._stubs import _imports_first
+    from cello._wire.stubs import _imports_first
 
     texts = {
         "p/a.proto": 'import "p/z.proto";\nimport "google/protobuf/empty.proto";\n',

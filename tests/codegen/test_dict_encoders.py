@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cello._convert import dict_to_message
-from cello._stubs import load_bindings
+from cello._wire.convert import dict_to_message
+from cello._wire.stubs import load_bindings
 
 from .cases.rich import service as rich
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cello import DefinitionError
-from cello._service import to_rpc_name
+from cello._definitions.service import to_rpc_name
 from cello.codegen import naming
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cello._stubs import load_bindings
+from cello._wire.stubs import load_bindings
 
 from .cases.rich import service as rich
 

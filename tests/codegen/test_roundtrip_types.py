@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cello import WireError
-from cello._stubs import load_bindings
+from cello._wire.stubs import load_bindings
 
 from .cases.types import service as types
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cello import WireError
-from cello._stubs import load_bindings
+from cello._wire.stubs import load_bindings
 from examples import library
 
 from .cases.rich import service as rich

@@ -81,7 +81,7 @@ def _struct(**values: Any) -> struct_pb2.Struct:
 
 async def test_untyped_method_round_trips_dicts_keeping_integers(dicts: Any) -> None:
     reply = await dicts.Get(_struct(id=7))
-    from cello._wire import from_struct
+    from cello._wire.wellknown import from_struct
 
     data = from_struct(reply)
     assert data == {"id": 7, "name": "Alice", "ratio": 0.5}
@@ -89,21 +89,21 @@ async def test_untyped_method_round_trips_dicts_keeping_integers(dicts: Any) -> 
 
 
 async def test_untyped_stream_returning_one_response_sends_one_message(dicts: Any) -> None:
-    from cello._wire import from_struct
+    from cello._wire.wellknown import from_struct
 
     replies = [from_struct(r) async for r in dicts.List(_struct())]
     assert replies == [{"users": [{"id": 1}, {"id": 2}]}]
 
 
 async def test_untyped_async_generator_stream(dicts: Any) -> None:
-    from cello._wire import from_struct
+    from cello._wire.wellknown import from_struct
 
     replies = [from_struct(r) async for r in dicts.Many(_struct(n=3))]
     assert replies == [{"i": 0}, {"i": 1}, {"i": 2}]
 
 
 async def test_untyped_client_stream_receives_grpc_requests(dicts: Any) -> None:
-    from cello._wire import from_struct
+    from cello._wire.wellknown import from_struct
 
     reply = await dicts.Collect(iter([_struct(id=1), _struct(id=2)]))
     assert from_struct(reply) == {"ids": [1, 2]}

@@ -15,7 +15,7 @@ import grpc.aio
 import httpx
 import pytest
 
-from cello._stubs import loaded_bindings
+from cello._wire.stubs import loaded_bindings
 from cello.codegen.cli import main as cello_gen
 from cello.grpc import GrpcConfig, GrpcError, GrpcServer
 from tests.codegen.cases.contracts import service as contracts

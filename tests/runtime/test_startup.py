@@ -88,16 +88,16 @@ def project(tmp_path: Path) -> Path:
 
 def test_import_cello_leaves_client_web_tls_reflection_and_json_unloaded(tmp_path: Path) -> None:
     heavy = [
-        "cello._binding",
-        "cello._certwatch",
-        "cello._channel",
-        "cello._identity",
-        "cello._tls",
-        "cello._transports.asgi",
-        "cello._types",
-        "cello._syncchannel",
-        "cello._reflection",
-        "cello._stubs",
+        "cello._wire.binding",
+        "cello._security.certwatch",
+        "cello._client.channel",
+        "cello._security.identity",
+        "cello._security.tls",
+        "cello._protocols",
+        "cello._definitions.markers",
+        "cello._client.sync_channel",
+        "cello._server.reflection",
+        "cello._wire.stubs",
         "google.protobuf.json_format",
         "grpc_reflection.v1alpha.reflection",  # (`import grpc` loads the bare packages)
         "grpc_health.v1.health_pb2",
@@ -113,11 +113,11 @@ import sys
 import cello, cello.grpc
 print(sorted(m for m in {heavy!r} if m in sys.modules))
 from cello import GrpcChannel, GrpcWebApp, Int32, PeerIdentity, TlsConfig
-from cello._channel import GrpcChannel as Channel
-from cello._identity import PeerIdentity as Identity
-from cello._tls import TlsConfig as Tls
-from cello._transports.asgi import GrpcWebApp as WebApp
-from cello._types import Int32 as Marker
+from cello._client.channel import GrpcChannel as Channel
+from cello._security.identity import PeerIdentity as Identity
+from cello._security.tls import TlsConfig as Tls
+from cello._protocols import GrpcWebApp as WebApp
+from cello._definitions.markers import Int32 as Marker
 print(
     GrpcChannel is Channel and cello.grpc.GrpcWebApp is GrpcWebApp is WebApp
     and cello.grpc.TlsConfig is TlsConfig is Tls and Int32 is Marker
@@ -216,7 +216,7 @@ def test_fingerprint_is_stable_and_refuses_classes_made_in_functions() -> None:
 def test_the_collector_pause_restores_the_collector_as_it_was(enabled: bool) -> None:
     import gc
 
-    from cello._collector import paused
+    from cello._server.collector import paused
 
     was = gc.isenabled()
     try:

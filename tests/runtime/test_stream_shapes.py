@@ -8,7 +8,7 @@ import grpc.aio
 import pytest
 
 from cello import GrpcConfig, GrpcServer
-from cello._config import TRANSPORTS
+from cello._definitions.config import TRANSPORTS
 
 from .stream_services import Streams
 

@@ -151,8 +151,8 @@ def test_an_edit_of_the_file_options_misses(project: Path) -> None:
 
 
 def test_an_upgrade_of_cellos_runtime_misses(project: Path) -> None:
-    # generated stubs build on runtime modules the service never imports (`cello._wire`,
-    # `cello._binding`): stubs cached by another version of them must not be reused
+    # generated stubs build on runtime modules the service never imports (`cello._wire.wellknown`,
+    # `cello._wire.binding`): stubs cached by another version of them must not be reused
     lib = copy_of_cello(project)
     warm(project, lib=lib)
     wire = lib / "cello" / "_wire.py"

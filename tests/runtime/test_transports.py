@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from cello import CallContext, DefinitionError, GrpcConfig, GrpcError, GrpcServer
-from cello._config import TRANSPORTS
+from cello._definitions.config import TRANSPORTS
 
 from .transport_services import FLAGS, SEEN, Shapes, flag
 

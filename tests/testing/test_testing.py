@@ -148,7 +148,9 @@ def test_plugin_in_a_users_own_suite(tmp_path: Path) -> None:
     assert "FAILED test_greeter.py::test_wrong_expectation_fails" in result.stdout
     expected = "E       AssertionError: expected status NOT_FOUND, got INVALID_ARGUMENT: 'name is"
     assert expected in result.stdout
-    assert "cello/_client.py" not in result.stdout  # the expectation, not the call's traceback
+    assert (
+        "cello/_client/typed.py" not in result.stdout
+    )  # the expectation, not the call's traceback
 
 
 async def test_web_url_only_when_grpc_web_is_served() -> None:

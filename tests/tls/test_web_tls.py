@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from cello import PeerIdentity, peer_identity_from_auth_context
-from cello._identity import auth_context_from_asgi_scope
-from cello._webserver import serve_web
+from cello._security.identity import auth_context_from_asgi_scope
+from cello._transports.uvicorn import serve_web
 from cello.grpc import GrpcServer
 
 from .conftest import Pki, start, tls_config

@@ -36,7 +36,7 @@ import pytest
 import web_sample_service as sample
 
 from cello import GrpcConfig, GrpcServer, GrpcWebApp
-from cello._webserver import serve_web
+from cello._transports.uvicorn import serve_web
 from cello.codegen.cli import main as cello_gen
 from examples.library import LibraryService
 

@@ -25,7 +25,7 @@ import web_probe_service as probe
 from google.protobuf import json_format, struct_pb2
 
 from cello import App, GrpcConfig, GrpcServer, GrpcWebApp
-from cello._webserver import serve_web
+from cello._transports.uvicorn import serve_web
 from examples.library import LibraryService
 
 MAX = 64 * 1024

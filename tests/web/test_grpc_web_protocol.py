@@ -19,7 +19,7 @@ from google.protobuf import struct_pb2, wrappers_pb2
 
 from cello import GrpcWebApp
 from cello._transports.grpc_aio import generic_handlers
-from cello._webserver import serve_web
+from cello._transports.uvicorn import serve_web
 
 MAX = 64 * 1024
 ORIGIN = "http://page.example:8080"

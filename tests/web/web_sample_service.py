@@ -13,7 +13,7 @@ import threading
 from google.protobuf import struct_pb2, wrappers_pb2
 
 from cello import GrpcError
-from cello._endpoint import endpoint
+from cello._call.endpoint import endpoint
 
 SERVICE = "cello.test.Sample"
 

@@ -1,0 +1,269 @@
+"""`cello serve module:app`: the command line, and what one server process runs.
+
+Without `--workers` or `--reload` the app is served in this process. With them, this
+process supervises (`supervisor.py`) and each worker is `cello serve ... --worker`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import importlib
+import inspect
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._definitions.config import GrpcConfig
+from .._definitions.service import GrpcService
+from .._errors import CelloError
+from .._server.app import App
+from .._server.server import GrpcServer
+from .logs import LOG_FORMATS, configure_logging
+
+logger = logging.getLogger("cello.serve")
+
+
+class ServeError(CelloError):
+    """`cello serve` cannot start: a bad target or flag."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ServeOptions:
+    """What `cello serve` was asked for (the flags)."""
+
+    target: str
+    host: str | None = None
+    port: int | None = None
+    web_port: int | None = None
+    drain_delay: float | None = None
+    grace: float | None = None
+    workers: int = 0
+    reload: bool = False
+    access_log: bool = False
+    log_format: str = "text"
+
+    def worker_args(self) -> list[str]:
+        """The flags a worker is started with (ports resolved by the supervisor)."""
+        args = [self.target, "--log-format", self.log_format]
+        if self.drain_delay is not None:
+            args.append(f"--drain-delay={self.drain_delay}")
+        if self.grace is not None:
+            args.append(f"--grace={self.grace}")
+        if self.access_log:
+            args.append("--access-log")
+        return args
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cello", description="Serve a Cello app.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve module:app (an App, a GrpcService, or a module)")
+    serve.add_argument("target", metavar="MODULE[:ATTR]")
+    serve.add_argument("--host", help="address to bind (overrides the config)")
+    serve.add_argument("--port", type=int, help="gRPC port (overrides the config; 0: any)")
+    serve.add_argument(
+        "--web-port", type=int, metavar="PORT", help="gRPC-Web port (overrides the config)"
+    )
+    serve.add_argument(
+        "--drain-delay",
+        type=float,
+        metavar="SECS",
+        help="on SIGTERM, report NOT_SERVING and keep serving this long (drain_delay_secs)",
+    )
+    serve.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECS",
+        help="then let in-flight calls finish this long (shutdown_grace_secs)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N processes sharing the ports (SO_REUSEPORT); SIGHUP restarts them one by one",
+    )
+    serve.add_argument(
+        "--reload", action="store_true", help="development: restart when a .py file changes"
+    )
+    serve.add_argument("--access-log", action="store_true", help="log one line per call")
+    serve.add_argument("--log-format", choices=LOG_FORMATS, default="text")
+    # the supervisor's side of the worker protocol; not for people
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `cello` and `python -m cello`; returns the exit code."""
+    args = _parser().parse_args(argv)
+    options = ServeOptions(
+        target=args.target,
+        host=args.host,
+        port=args.port,
+        web_port=args.web_port,
+        drain_delay=args.drain_delay,
+        grace=args.grace,
+        workers=args.workers,
+        reload=args.reload,
+        access_log=args.access_log,
+        log_format=args.log_format,
+    )
+    configure_logging(options.log_format, access_log=options.access_log)
+    try:
+        if options.workers < 0 or (args.port is not None and not 0 <= args.port <= 65535):
+            raise ServeError("--workers must be >= 0 and --port between 0 and 65535")
+        if args.prepare:
+            return prepare(options)
+        if args.worker:
+            asyncio.run(serve_worker(options, ready_fd=int(os.environ["CELLO_READY_FD"])))
+            return 0
+        if options.workers or options.reload:
+            from .supervisor import supervise
+
+            return supervise(options)
+        asyncio.run(serve_app(options))
+        return 0
+    except (CelloError, RuntimeError, ValueError, OSError) as exc:
+        print(f"cello serve: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def load_app(target: str) -> App:
+    """The `App` named by `module:attr`, or one serving the GrpcService classes named.
+
+    `module:attr` may name an `App`, a `GrpcService` class or instance; `module` alone
+    uses its `app` if that is an `App`, else every GrpcService class defined in it.
+    The working directory is importable, as for `python -m`.
+
+    Raises:
+        ServeError: the target cannot be imported or serves nothing.
+    """
+    module_name, _, attr = target.partition(":")
+    if str(Path.cwd()) not in sys.path and "" not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ServeError(f"cannot import {module_name!r} (from {target!r}): {exc}") from exc
+    if attr:
+        try:
+            found = [getattr(module, attr)]
+        except AttributeError:
+            raise ServeError(
+                f"{module_name} has no {attr!r}; name an App, a GrpcService or the module"
+            ) from None
+    elif isinstance(getattr(module, "app", None), App):
+        found = [module.app]
+    else:
+        found = [
+            value
+            for value in vars(module).values()
+            if inspect.isclass(value)
+            and issubclass(value, GrpcService)
+            and value.__module__ == module.__name__
+        ]
+    if len(found) == 1 and isinstance(found[0], App):
+        return found[0]
+    app = App()
+    app.enable_grpc()
+    for value in found:
+        if inspect.isclass(value) and issubclass(value, GrpcService):
+            value = value()
+        if not isinstance(value, GrpcService):
+            raise ServeError(
+                f"{target} is {type(value).__name__}; name an App, a GrpcService or a module"
+            )
+        app.register_service(value)
+    if not found:
+        raise ServeError(f"{module_name} defines no App named `app` and no GrpcService classes")
+    return app
+
+
+def effective_config(app: App, options: ServeOptions, *, worker: bool = False) -> GrpcConfig:
+    """The app's config with the command line's overrides (and port sharing for workers)."""
+    config = app.grpc_config or GrpcConfig()
+    changes: dict[str, Any] = {}
+    if options.host is not None:
+        changes["host"] = options.host
+    if options.port is not None:
+        changes["port"] = options.port
+    if options.web_port is not None:
+        changes["web_port"] = options.web_port
+    if options.drain_delay is not None:
+        changes["drain_delay_secs"] = options.drain_delay
+    if options.grace is not None:
+        changes["shutdown_grace_secs"] = options.grace
+    if options.access_log:
+        changes["access_log"] = True
+    if worker:
+        changes["reuse_port"] = True
+    return dataclasses.replace(config, **changes)
+
+
+def _server(app: App, config: GrpcConfig) -> GrpcServer:
+    server = GrpcServer(config=config, stubs_dir=getattr(app, "stubs_dir", None))
+    for service in app._services:
+        server.register_service(service)
+    return server
+
+
+def prepare(options: ServeOptions) -> int:
+    """Supervisor's first step, in a process of its own: import the app, build or check
+    its stubs once (so workers find them built), and print the config as one JSON line."""
+    app = load_app(options.target)
+    config = effective_config(app, options)
+    _server(app, config).endpoints()  # generates into the cache, or checks the build
+    fields = (
+        "host",
+        "port",
+        "web_port",
+        "enable_web",
+        "shutdown_grace_secs",
+        "drain_delay_secs",
+        "transport",
+    )
+    settings = {name: getattr(config, name) for name in fields}
+    settings["tls"] = getattr(config, "tls", None) is not None
+    print(json.dumps(settings), flush=True)
+    return 0
+
+
+async def serve_app(options: ServeOptions) -> None:
+    """Serve in this process until SIGINT or SIGTERM (no workers)."""
+    app = load_app(options.target)
+    app.grpc_config = effective_config(app, options)
+    await app.serve()
+
+
+async def serve_worker(options: ServeOptions, *, ready_fd: int) -> None:
+    """One worker: serve with the ports shared, report "ready" on `ready_fd`, and stop on
+    SIGTERM (draining) or when the supervisor is gone."""
+    app = load_app(options.target)
+    app.grpc_config = effective_config(app, options, worker=True)
+    stop = asyncio.Event()
+    supervisor = os.getppid()
+
+    def ready(server: GrpcServer) -> None:
+        os.write(ready_fd, f"ready {os.getpid()} {server.port} {server.web_port or 0}\n".encode())
+        os.close(ready_fd)
+
+    async def watch_supervisor() -> None:
+        while os.getppid() == supervisor:  # orphaned workers must not serve on
+            await asyncio.sleep(1)
+        logger.warning("the supervisor (pid %d) is gone; stopping", supervisor)
+        stop.set()
+
+    watcher = asyncio.create_task(watch_supervisor())
+    try:
+        await app.serve(stop=stop, ready=ready)
+    finally:
+        watcher.cancel()

@@ -1,0 +1,139 @@
+"""`GrpcConfig`: the server's settings, validated when constructed."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._security.tls import TlsConfig
+
+
+# What serves the gRPC port; each value is one module under `cello/_transports/`.
+TRANSPORTS = ("aio", "threads", "h2")
+
+
+def _default_transport() -> str:
+    # $CELLO_TRANSPORT picks the default, so a whole test suite or deployment can run on
+    # another transport without code changes; an explicit `transport=` wins.
+    return os.environ.get("CELLO_TRANSPORT", "aio")
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcConfig:
+    """Settings of a Cello gRPC server.
+
+    Args:
+        port: the gRPC port (0 picks a free one).
+        max_message_size: the largest message, in bytes, received or sent.
+        reflection: serve `grpc.reflection.v1` and `v1alpha`, so tools can discover services.
+        enable_web: also serve gRPC-Web for browsers, on `web_port`.
+        keepalive_secs: interval of HTTP/2 keepalive pings.
+        concurrency_limit: the most rpcs of the registered services served at once, both
+            ports together; more get RESOURCE_EXHAUSTED. Health and reflection are outside
+            it, so probes answer when the server is busy.
+        host: the address to bind; the default, "127.0.0.1", serves this machine only.
+            Serving every interface is a choice: "0.0.0.0" (IPv4) or "[::]" (IPv6 and IPv4).
+        health: serve `grpc.health.v1.Health`.
+        web_port: the gRPC-Web HTTP port (0 picks a free one).
+        web_origins: origins allowed to call gRPC-Web from other sites' pages (CORS); the
+            default, none, allows same-origin pages only; `("*",)` allows any site.
+        shutdown_grace_secs: how long in-flight calls may finish when the server stops.
+        tls: serve both ports over TLS (and mTLS), see `TlsConfig`; None serves plaintext.
+        access_log: log one line per call (logger `cello.access`).
+        compression: compress responses by default: `"gzip"` or None.
+        web_allowed_headers: request headers, besides gRPC-Web's own, that cross-origin
+            pages may send (e.g. `("authorization",)`).
+        web_body_timeout: seconds a gRPC-Web request body may take to arrive in full (the
+            call's deadline, if shorter, bounds it too), and that a web connection may stay
+            idle or with a half-sent request head before it is closed.
+        drain_delay_secs: on stop, how long health reports NOT_SERVING while every call is
+            still served, before new calls are refused (so load balancers and readiness
+            probes see the drain first); 0 stops at once, Kubernetes wants a few seconds.
+        reuse_port: share the ports with other processes (SO_REUSEPORT), as `cello serve
+            --workers` does; off, a port already in use is an error.
+        web_json_ignore_unknown_fields: Connect JSON requests on the web port may carry
+            fields the message does not have (they are dropped); by default such a request
+            is refused with INVALID_ARGUMENT naming the field.
+        handler_threads: the size of the thread pool plain `def` handlers (and sync
+            generators) run in, so they never block the event loop; it bounds how many
+            sync calls run at once (the rest wait for a thread). With transport "threads"
+            it is the gRPC port's worker pool: every call there holds one thread.
+        transport: what serves the gRPC port: "aio", grpcio's asyncio server (the default,
+            or `$CELLO_TRANSPORT` when set); "threads", grpc's sync server with an event
+            loop per worker thread; "h2", Cello's own HTTP/2 server (`pip install
+            'cello[h2]'`, the `h2` library), serving gRPC, gRPC-Web and Connect on `port`
+            (then `web_port` is the same port). See docs/transports.md for the trade-offs.
+    """
+
+    port: int = 50051
+    max_message_size: int = 4_194_304
+    reflection: bool = False
+    enable_web: bool = False
+    keepalive_secs: int = 60
+    concurrency_limit: int = 100
+    host: str = "127.0.0.1"
+    health: bool = True
+    web_port: int = 8080
+    web_origins: tuple[str, ...] = ()
+    shutdown_grace_secs: float = 5.0
+    tls: TlsConfig | None = None
+    access_log: bool = False
+    compression: str | None = None
+    web_allowed_headers: tuple[str, ...] = ()
+    web_body_timeout: float = 10.0
+    drain_delay_secs: float = 0.0
+    reuse_port: bool = False
+    web_json_ignore_unknown_fields: bool = False
+    handler_threads: int = 16
+    transport: str = field(default_factory=_default_transport)
+
+    def __post_init__(self) -> None:
+        _check_int("port", self.port, 0, 65535)
+        _check_int("web_port", self.web_port, 0, 65535)
+        _check_int("max_message_size", self.max_message_size, 1, 2**31 - 1)
+        _check_int("keepalive_secs", self.keepalive_secs, 1, 24 * 3600)
+        _check_int("concurrency_limit", self.concurrency_limit, 1, 1_000_000)
+        _check_int("handler_threads", self.handler_threads, 1, 1024)
+        if self.transport not in TRANSPORTS:
+            choices = ", ".join(repr(t) for t in TRANSPORTS)
+            raise ValueError(
+                f"GrpcConfig.transport must be one of {choices}, got {self.transport!r} "
+                "(from $CELLO_TRANSPORT if you did not pass it)"
+            )
+        if self.shutdown_grace_secs < 0:
+            raise ValueError(f"shutdown_grace_secs must be >= 0, got {self.shutdown_grace_secs}")
+        if self.tls is not None and not _is_tls_config(self.tls):
+            raise ValueError(
+                f"GrpcConfig.tls must be a TlsConfig, got {self.tls!r}; "
+                "use GrpcConfig(tls=TlsConfig(cert_chain=..., private_key=...))"
+            )
+        if self.drain_delay_secs < 0:
+            raise ValueError(f"drain_delay_secs must be >= 0, got {self.drain_delay_secs}")
+        if isinstance(self.web_origins, str):
+            object.__setattr__(self, "web_origins", (self.web_origins,))
+        if isinstance(self.web_allowed_headers, str):
+            object.__setattr__(self, "web_allowed_headers", (self.web_allowed_headers,))
+        if self.compression not in (None, "gzip"):
+            raise ValueError(
+                f"GrpcConfig.compression must be None or 'gzip', got {self.compression!r}"
+            )
+        if not 0 < self.web_body_timeout <= 3600:
+            raise ValueError(
+                f"GrpcConfig.web_body_timeout must be in (0, 3600] seconds, "
+                f"got {self.web_body_timeout}"
+            )
+
+
+def _is_tls_config(value: object) -> bool:
+    from .._security.tls import TlsConfig  # the TLS module loads only for servers that use TLS
+
+    return isinstance(value, TlsConfig)
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"GrpcConfig.{name} must be an int, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"GrpcConfig.{name} must be between {low} and {high}, got {value}")

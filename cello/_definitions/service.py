@@ -1,0 +1,204 @@
+"""The service base class and the `@grpc_method` decorator: what users write."""
+
+from __future__ import annotations
+
+import inspect
+from collections import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import (
+    Any,
+    ClassVar,
+    TypeVar,
+    get_origin,
+    get_type_hints,
+    overload,
+)
+
+from .._errors import DefinitionError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MARK = "__cello_grpc_method__"
+
+
+@dataclass(frozen=True, slots=True)
+class MethodOptions:
+    """What `@grpc_method(...)` declared; `None` means "not said, infer from annotations"."""
+
+    name: str | None = None
+    server_streaming: bool | None = None
+    client_streaming: bool | None = None
+    implemented: bool = True
+    idempotent: bool = False
+
+
+@overload
+def grpc_method(func: F, /) -> F: ...
+@overload
+def grpc_method(
+    *,
+    stream: bool | None = None,
+    client_stream: bool | None = None,
+    name: str | None = None,
+    implemented: bool = True,
+    idempotent: bool = False,
+) -> Callable[[F], F]: ...
+def grpc_method(
+    func: F | None = None,
+    /,
+    *,
+    stream: bool | None = None,
+    client_stream: bool | None = None,
+    name: str | None = None,
+    implemented: bool = True,
+    idempotent: bool = False,
+) -> F | Callable[[F], F]:
+    """Mark a method of a `GrpcService` as an rpc.
+
+    An `async def` runs on the event loop; a plain `def` (or a generator, for a server
+    stream) runs in the server's thread pool (`GrpcConfig.handler_threads`).
+
+    Args:
+        stream: the server sends a stream of responses (server streaming).
+        client_stream: the client sends a stream of requests; with `stream` it is bidirectional.
+        name: the rpc's name on the wire; defaults to the method name in UpperCamel case.
+        implemented: False declares the rpc for the schema only (a body of `...` is
+            enough): it is emitted in the `.proto` and answers UNIMPLEMENTED.
+        idempotent: the rpc has no side effects: the `.proto` says
+            `option idempotency_level = NO_SIDE_EFFECTS;`, and Connect clients may call it
+            with HTTP `GET` (cacheable).
+
+    Streaming may also be inferred from `AsyncIterator[...]` annotations; an explicit
+    argument that contradicts them is a definition error.
+    """
+    options = MethodOptions(
+        name=name,
+        server_streaming=stream,
+        client_streaming=client_stream,
+        implemented=implemented,
+        idempotent=idempotent,
+    )
+
+    def mark(f: F) -> F:
+        if not callable(f):
+            raise DefinitionError(f"@grpc_method decorates a function, got {f!r}")
+        is_async = inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
+        if not is_async and client_stream and implemented:
+            raise DefinitionError(
+                f"{f.__module__}.{f.__qualname__}: a client-streaming method must be "
+                "`async def` (it reads requests with `async for`); add `async`"
+            )
+        setattr(f, _MARK, options)
+        return f
+
+    if func is not None:
+        return mark(func)
+    return mark
+
+
+def method_options(func: Any) -> MethodOptions | None:
+    """The options `@grpc_method` attached to `func`, or None if it is not an rpc."""
+    options = getattr(func, _MARK, None)
+    return options if isinstance(options, MethodOptions) else None
+
+
+def to_rpc_name(python_name: str) -> str:
+    """`get_user` → `GetUser`; names already in UpperCamel case are kept."""
+    if "_" not in python_name:
+        return python_name[:1].upper() + python_name[1:]
+    return "".join(part[:1].upper() + part[1:] for part in python_name.split("_") if part)
+
+
+class GrpcService:
+    """Base class for a gRPC service; its `@grpc_method` methods are the rpcs.
+
+    Class attributes:
+        name: the service name on the wire (defaults to the class name).
+        package: the protobuf package (defaults to the project's, else the module's name).
+    """
+
+    name: ClassVar[str]
+    package: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__
+
+    @classmethod
+    def rpc_methods(cls) -> list[tuple[str, Callable[..., Any], MethodOptions]]:
+        """`(python_name, function, options)` for every rpc, in declaration order."""
+        found: dict[str, tuple[str, Callable[..., Any], MethodOptions]] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                options = method_options(value)
+                if options is not None:
+                    found[attr] = (attr, value, options)
+                elif attr in found:
+                    del found[attr]
+        return list(found.values())
+
+    def get_methods(self) -> list[dict[str, Any]]:
+        """The rpcs as `[{"name": ..., "stream": ..., "client_stream": ...}, ...]`."""
+        result = []
+        for attr, func, options in self.rpc_methods():
+            client, server = streaming_kind(func, options, where=f"{type(self).__name__}.{attr}")
+            name = options.name or to_rpc_name(attr)
+            result.append({"name": name, "stream": server, "client_stream": client})
+        return result
+
+
+def is_async_iterator(hint: Any) -> bool:
+    """True for `AsyncIterator[T]`, `AsyncIterable[T]` and `AsyncGenerator[T, ...]`."""
+    return get_origin(hint) in (abc.AsyncIterator, abc.AsyncIterable, abc.AsyncGenerator)
+
+
+def is_sync_iterator(hint: Any) -> bool:
+    """True for `Iterator[T]`, `Iterable[T]` and `Generator[T, ...]`: a sync server stream."""
+    return get_origin(hint) in (abc.Iterator, abc.Iterable, abc.Generator)
+
+
+def is_sync_handler(func: Callable[..., Any]) -> bool:
+    """A plain `def` (or sync generator) handler, which runs in a thread."""
+    return not (inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func))
+
+
+def streaming_kind(
+    func: Callable[..., Any], options: MethodOptions, *, where: str
+) -> tuple[bool, bool]:
+    """`(client_streaming, server_streaming)` from the decorator and the annotations.
+
+    Raises:
+        DefinitionError: the decorator and the annotations disagree.
+    """
+    try:
+        hints = get_type_hints(func, include_extras=True)
+    except Exception as exc:  # unresolvable forward references
+        raise DefinitionError(f"{where}: cannot resolve type hints ({exc})") from exc
+    returns = hints.get("return")
+    server_hint = inspect.isasyncgenfunction(func) or is_async_iterator(returns)
+    if is_sync_handler(func):
+        server_hint = server_hint or inspect.isgeneratorfunction(func) or is_sync_iterator(returns)
+    params = list(inspect.signature(func).parameters)[1:]
+    client_hint = any(is_async_iterator(hints.get(p)) for p in params)
+    if client_hint and options.implemented and is_sync_handler(func):
+        raise DefinitionError(
+            f"{where}: a client-streaming method must be `async def` (it reads requests "
+            "with `async for`); add `async`"
+        )
+    server = _agree(where, "stream", options.server_streaming, server_hint, "returns")
+    client = _agree(where, "client_stream", options.client_streaming, client_hint, "takes")
+    return client, server
+
+
+def _agree(where: str, arg: str, declared: bool | None, annotated: bool, verb: str) -> bool:
+    if declared is None or declared == annotated:
+        return annotated or bool(declared)
+    if declared and not annotated:
+        # `stream=True` on an unannotated method (the seed's style) is a declaration, not a clash.
+        return True
+    raise DefinitionError(
+        f"{where}: @grpc_method({arg}=False) but the method {verb} an async iterator; "
+        f"drop `{arg}=False` or change the annotation"
+    )

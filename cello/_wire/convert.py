@@ -1,0 +1,524 @@
+"""The one mapping between protobuf messages and plain dicts, used on both sides of a call.
+
+`GrpcRequest.data` inside a handler, a handler's dict result, and `GrpcChannel`'s
+requests and responses all go through `message_to_dict` and `dict_to_message`, so the
+server's view and the client's view of a message are the same dict. The mapping is
+documented in docs/dict-mapping.md; in short:
+
+- keys are proto field names, every field present (absent `optional` → None);
+- integers stay `int` (int64 too), floats `float`, bytes `bytes`, bools `bool`;
+- enums are their value names; an unknown number stays an `int`;
+- Timestamp ↔ aware UTC `datetime`, Duration ↔ `timedelta`, Struct ↔ `dict`,
+  Value ↔ any JSON-like value, Empty ↔ `{}`;
+- repeated ↔ `list`, map ↔ `dict`, other messages ↔ nested dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import functools
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias, TypeVar
+
+from google.protobuf import descriptor as _d
+from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf.message import Message
+
+from . import wellknown as _wire
+
+if TYPE_CHECKING:  # with upb, descriptors are the C types; the stubs say "either"
+    from google._upb import _message as _upb
+
+    Descriptor: TypeAlias = _d.Descriptor | _upb.Descriptor
+    FieldDescriptor: TypeAlias = _d.FieldDescriptor | _upb.FieldDescriptor
+    EnumDescriptor: TypeAlias = _d.EnumDescriptor | _upb.EnumDescriptor
+
+M = TypeVar("M", bound=Message)
+_TYPE = _d.FieldDescriptor
+_INTS = frozenset(
+    {
+        _TYPE.TYPE_INT32,
+        _TYPE.TYPE_INT64,
+        _TYPE.TYPE_UINT32,
+        _TYPE.TYPE_UINT64,
+        _TYPE.TYPE_SINT32,
+        _TYPE.TYPE_SINT64,
+        _TYPE.TYPE_FIXED32,
+        _TYPE.TYPE_FIXED64,
+        _TYPE.TYPE_SFIXED32,
+        _TYPE.TYPE_SFIXED64,
+    }
+)
+_FLOATS = frozenset({_TYPE.TYPE_FLOAT, _TYPE.TYPE_DOUBLE})
+
+_WKT_TO_PY: dict[str, Callable[[Any], Any]] = {
+    "google.protobuf.Struct": _wire.from_struct,
+    "google.protobuf.Value": _wire.from_value,
+    "google.protobuf.ListValue": lambda m: [_wire.from_value(v) for v in m.values],
+    "google.protobuf.Timestamp": _wire.from_timestamp,
+    "google.protobuf.Duration": _wire.from_duration,
+    "google.protobuf.Empty": lambda _m: {},
+}
+
+
+def message_to_dict(message: Message) -> Any:
+    """A message as a dict keyed by proto field names, every field present.
+
+    Unlike protobuf's JSON mapping, 64-bit integers stay `int`, bytes stay `bytes`, enums
+    are their value names, Timestamps are aware `datetime`s and Struct is a plain dict.
+    """
+    descriptor: Descriptor = message.DESCRIPTOR
+    special = _WKT_TO_PY.get(descriptor.full_name)
+    if special is not None:
+        return special(message)
+    result: dict[str, Any] = {}
+    for field in descriptor.fields:
+        if field.has_presence and not message.HasField(field.name):
+            if not _in_real_oneof(field):
+                result[field.name] = None  # absent optional field: None, like the dataclass
+            continue
+        value = getattr(message, field.name)
+        value_field = _map_value_field(field)
+        if value_field is not None:
+            result[field.name] = {k: _value(value_field, v) for k, v in value.items()}
+        elif _is_repeated(field):
+            result[field.name] = [_value(field, v) for v in value]
+        else:
+            result[field.name] = _value(field, value)
+    return result
+
+
+def dict_to_message(data: Any, message_type: type[M]) -> M:
+    """A dict (or a message of that type, passed through) → a message of `message_type`.
+
+    Also takes a dataclass instance where a message is expected, and for enums a value
+    name, the Python member name, an `enum.Enum` member or a number.
+
+    Raises:
+        ValueError: the dict does not fit the message; the text names `Message.field`.
+    """
+    if isinstance(data, message_type):
+        return data
+    message = message_type()
+    _fill(message, data, message.DESCRIPTOR.full_name)
+    return message
+
+
+def _in_real_oneof(field: FieldDescriptor) -> bool:
+    """True for oneof members; proto3 `optional` fields sit in a synthetic one-field oneof."""
+    oneof = field.containing_oneof
+    return oneof is not None and not (len(oneof.fields) == 1 and oneof.name == f"_{field.name}")
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    return bool(field.is_repeated)
+
+
+def _map_value_field(field: FieldDescriptor) -> FieldDescriptor | None:
+    """The `value` field of a map field's entry type, or None for any other field."""
+    entry = field.message_type
+    if entry is None or not _is_repeated(field) or not entry.GetOptions().map_entry:
+        return None
+    return entry.fields_by_name["value"]
+
+
+def _value(field: FieldDescriptor, value: Any) -> Any:
+    if field.type == _TYPE.TYPE_MESSAGE:
+        return message_to_dict(value)
+    if field.type == _TYPE.TYPE_ENUM and field.enum_type is not None:
+        known = field.enum_type.values_by_number.get(value)
+        return known.name if known is not None else value  # unknown number: kept, not lost
+    return value
+
+
+# -- dict → message ---------------------------------------------------------------------
+
+
+def _fill(message: Any, data: Any, where: str) -> None:
+    """Set `message`'s fields from `data` (a mapping, a dataclass or a well-known value)."""
+    descriptor: Descriptor = message.DESCRIPTOR
+    name = descriptor.full_name
+    if name in _WKT_FROM_PY:
+        _WKT_FROM_PY[name](message, data, where)
+        return
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        data = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}: {name} needs a dict, got {type(data).__name__} {data!r}")
+    fields = _fields_by_key(descriptor)
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None:
+            raise ValueError(
+                f"{where}: {name} has no field {key!r}; its fields are "
+                f"{', '.join(f.name for f in descriptor.fields) or 'none'}"
+            )
+        if value is None:
+            continue  # absent (an optional field left unset, or the proto3 default)
+        at = f"{where}.{field.name}"
+        value_field = _map_value_field(field)
+        if value_field is not None:
+            _fill_map(getattr(message, field.name), field, value_field, value, at)
+        elif _is_repeated(field):
+            if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+                raise ValueError(f"{at}: expected a list, got {type(value).__name__} {value!r}")
+            target = getattr(message, field.name)
+            for i, item in enumerate(value):
+                if field.type == _TYPE.TYPE_MESSAGE:
+                    _fill(target.add(), item, f"{at}[{i}]")
+                else:
+                    target.append(_scalar(field, item, f"{at}[{i}]"))
+        elif field.type == _TYPE.TYPE_MESSAGE:
+            getattr(message, field.name).SetInParent()  # present even when `value` is {}
+            _fill(getattr(message, field.name), value, at)
+        else:
+            setattr(message, field.name, _scalar(field, value, at))
+
+
+def _fill_map(
+    target: Any, field: FieldDescriptor, value_field: FieldDescriptor, value: Any, at: str
+) -> None:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{at}: expected a dict, got {type(value).__name__} {value!r}")
+    entry = field.message_type
+    assert entry is not None  # a map field always has an entry type
+    key_field = entry.fields_by_name["key"]
+    for k, v in value.items():
+        key = _scalar(key_field, k, f"{at}[{k!r}]")
+        if value_field.type == _TYPE.TYPE_MESSAGE:
+            _fill(target[key], v, f"{at}[{k!r}]")
+        else:
+            target[key] = _scalar(value_field, v, f"{at}[{k!r}]")
+
+
+def _scalar(field: FieldDescriptor, value: Any, at: str) -> Any:
+    """A Python value checked (and for enums resolved) for a non-message field."""
+    kind = field.type
+    if kind == _TYPE.TYPE_ENUM and field.enum_type is not None:
+        return _enum_number(field.enum_type, value, at)
+    if kind in _INTS:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if isinstance(value, float) and value.is_integer():
+            value, ok = int(value), True
+        expect = "an int"
+    elif kind in _FLOATS:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        expect = "a number"
+    elif kind == _TYPE.TYPE_BOOL:
+        ok, expect = isinstance(value, bool), "a bool"
+    elif kind == _TYPE.TYPE_STRING:
+        ok, expect = isinstance(value, str), "a str"
+    else:  # bytes
+        ok = isinstance(value, (bytes, bytearray, memoryview))
+        value, expect = bytes(value) if ok else value, "bytes"
+    if not ok:
+        raise ValueError(f"{at}: expected {expect}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _enum_number(enum_type: EnumDescriptor, value: Any, at: str) -> int:
+    names = _enum_names(enum_type)
+    if isinstance(value, enum.Enum):
+        number = names.get(value.name)
+        if number is not None:
+            return number
+        value = value.value  # an IntEnum member whose name the schema spells differently
+    if isinstance(value, str):
+        number = names.get(value)
+        if number is not None:
+            return number
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if -(2**31) <= value < 2**31:
+            return value  # an unknown number is kept (proto3 enums are open), never zeroed
+    raise ValueError(
+        f"{at}: {value!r} is not a value of {enum_type.full_name}; use one of "
+        f"{', '.join(v.name for v in enum_type.values)} or its number"
+    )
+
+
+@functools.cache
+def _enum_names(enum_type: EnumDescriptor) -> dict[str, int]:
+    """Every spelling of each value: `GENRE_FICTION`, and `FICTION` without the prefix."""
+    prefix = _upper_snake(enum_type.name) + "_"
+    names: dict[str, int] = {}
+    for value in enum_type.values:
+        names.setdefault(value.name.removeprefix(prefix), value.number)
+        names.setdefault(value.name.removeprefix(prefix).lower(), value.number)
+    for value in enum_type.values:
+        names[value.name] = value.number  # the full name always wins
+    return names
+
+
+@functools.cache
+def _fields_by_key(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
+    """Fields by proto name, and by JSON (camelCase) name as protobuf's JSON mapping does."""
+    fields: dict[str, FieldDescriptor] = {f.json_name: f for f in descriptor.fields}
+    fields.update((f.name, f) for f in descriptor.fields)
+    return fields
+
+
+def _upper_snake(name: str) -> str:
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).upper()
+
+
+# -- well-known types --------------------------------------------------------------------
+
+
+def _time_filler(python_type: type, convert: str, expect: str) -> Callable[[Any, Any, str], None]:
+    """The filler of a Timestamp or Duration: from `python_type` through the message's
+    `convert` method, from its JSON string form (`expect` names it), or from a copy."""
+
+    def fill(message: Any, value: Any, where: str) -> None:
+        if isinstance(value, python_type):
+            getattr(message, convert)(value)
+        elif isinstance(value, str):
+            _from_json(message, value, where, expect)
+        elif isinstance(value, Message) and value.DESCRIPTOR is message.DESCRIPTOR:
+            message.CopyFrom(value)
+        else:
+            raise ValueError(
+                f"{where}: expected a {python_type.__name__}, got {type(value).__name__} {value!r}"
+            )
+
+    return fill
+
+
+# a naive datetime is taken as UTC
+_fill_timestamp = _time_filler(dt.datetime, "FromDatetime", "an RFC 3339 timestamp")
+_fill_duration = _time_filler(dt.timedelta, "FromTimedelta", 'a duration like "1.5s"')
+
+
+def _from_json(message: Any, text: str, where: str, expect: str) -> None:
+    try:
+        message.FromJsonString(text)
+    except ValueError as exc:
+        raise ValueError(f"{where}: expected {expect}, got {text!r}") from exc
+
+
+def _fill_struct(message: Any, value: Any, where: str) -> None:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected a dict, got {type(value).__name__} {value!r}")
+    message.Clear()
+    _json_like(lambda: message.update(_jsonable(value)), where)
+
+
+def _fill_value(message: Any, value: Any, where: str) -> None:
+    _json_like(lambda: message.CopyFrom(_wire.value(_jsonable(value))), where)
+
+
+def _fill_list(message: Any, value: Any, where: str) -> None:
+    _json_like(lambda: message.extend(_jsonable(list(value))), where)
+
+
+def _fill_empty(message: Any, value: Any, where: str) -> None:
+    if value:  # Empty carries nothing; dropping data without a word is not an option
+        raise ValueError(f"{where}: google.protobuf.Empty takes no data, got {value!r}")
+
+
+def _json_like(action: Callable[[], Any], where: str) -> None:
+    try:
+        action()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: not JSON-like ({exc})") from exc
+
+
+def _jsonable(value: Any) -> Any:
+    """Datetimes and durations inside a Struct become strings, as protobuf's JSON has them."""
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        ts = timestamp_pb2.Timestamp()
+        ts.FromDatetime(value)
+        return ts.ToJsonString()
+    if isinstance(value, dt.timedelta):
+        d = duration_pb2.Duration()
+        d.FromTimedelta(value)
+        return d.ToJsonString()
+    if isinstance(value, enum.Enum):
+        return value.name
+    return value
+
+
+_WKT_FROM_PY: dict[str, Callable[[Any, Any, str], None]] = {
+    "google.protobuf.Timestamp": _fill_timestamp,
+    "google.protobuf.Duration": _fill_duration,
+    "google.protobuf.Struct": _fill_struct,
+    "google.protobuf.Value": _fill_value,
+    "google.protobuf.ListValue": _fill_list,
+    "google.protobuf.Empty": _fill_empty,
+}
+
+
+# -- generated dict encoders -------------------------------------------------------------
+# A stub's `_encd_X(d)` builds the message from a plain dict in one constructor call, for
+# the common spellings only: proto-name keys, exact `str`/`int`/`float`/`bool`/`bytes`,
+# lists, dicts, `datetime`, `timedelta`, enum names, members and numbers. Anything else
+# (JSON-name keys, RFC 3339 strings, dataclasses, a float for an int, ...) raises
+# `OffPath`, and the encoder hands the whole dict to `dict_to_message`, which gives the
+# same message or the error naming the field. So the fast path only ever has to be right
+# when it succeeds.
+
+
+class OffPath(Exception):
+    """A value the generated dict encoder leaves to the generic mapping."""
+
+
+def off_path(value: object = None) -> NoReturn:
+    """Leave this dict to the generic mapping (used inside generated expressions)."""
+    raise OffPath
+
+
+def dict_encoder(
+    kwargs: Callable[[Any], dict[str, Any]], message_type: type[M]
+) -> Callable[[Any], M]:
+    """A dict → `message_type` encoder: `kwargs` builds the constructor's arguments (the
+    generated `_kwd_X`), and whatever it does not take goes to `dict_to_message`."""
+
+    def encode(data: Any) -> M:
+        try:
+            return message_type(**kwargs(data))
+        except Exception:  # noqa: BLE001 - the generic mapping decides, and names the field
+            return dict_to_message(data, message_type)
+
+    return encode
+
+
+class DictEnum:
+    """One enum's spellings in a dict → its number, as `_enum_number` resolves them.
+
+    Only exact `str`s, members of the user's enum class and `int`s are looked up here;
+    other values (an `IntEnum` of another class, a bool) are off the path.
+    """
+
+    __slots__ = ("names", "members", "py_class")
+
+    def __init__(self, wrapper: Any, py_class: type[enum.Enum]) -> None:
+        descriptor: EnumDescriptor = wrapper.DESCRIPTOR
+        self.names = dict(_enum_names(descriptor))
+        self.members: dict[object, int] = {}
+        for member in py_class:
+            try:
+                self.members[member] = _enum_number(descriptor, member, "")
+            except ValueError:
+                pass  # refused by the generic mapping too: left to it, for its error
+        self.py_class = py_class
+
+    def __call__(self, value: Any) -> int:
+        kind = type(value)
+        if kind is int:
+            if -(2**31) <= value < 2**31:
+                return value  # type: ignore[no-any-return]
+        elif kind is str:
+            number = self.names.get(value)
+            if number is not None:
+                return number
+        elif kind is self.py_class:
+            number = self.members.get(value)
+            if number is not None:
+                return number
+        raise OffPath
+
+
+def items(value: Any) -> list[Any] | tuple[Any, ...]:
+    """A repeated field's list (or tuple) as given; any other iterable is off the path."""
+    if type(value) is list or type(value) is tuple:
+        return value
+    raise OffPath
+
+
+def keyed(value: Any, key_type: type) -> Any:
+    """A map field's `(key, value)` pairs, from a plain dict whose keys are exactly
+    `key_type` (a bool is not an int key, as in the generic mapping)."""
+    if type(value) is dict and all(type(k) is key_type for k in value):
+        return value.items()
+    raise OffPath
+
+
+def dict_timestamp(value: Any) -> dict[str, int]:
+    """A `datetime`, or an RFC 3339 string in the usual form, as a Timestamp's fields: the
+    numbers `FromDatetime` or `FromJsonString` give, without a temporary message."""
+    kind = type(value)
+    if kind is str:
+        return _rfc3339(value)
+    if kind is not dt.datetime:
+        raise OffPath  # a subclass, a message: the generic mapping
+    offset = value.utcoffset()
+    if offset is None:
+        delta = value - _wire._EPOCH_NAIVE
+    elif offset.microseconds:
+        raise OffPath  # `FromDatetime` keeps the local microsecond here; let it decide
+    else:
+        delta = value - _wire._EPOCH
+    seconds = delta.days * 86400 + delta.seconds
+    if not _wire._MIN_SECONDS <= seconds <= _wire._MAX_SECONDS:
+        raise OffPath
+    return {"seconds": seconds, "nanos": delta.microseconds * 1000}
+
+
+# the form `Timestamp.ToJsonString` and `datetime.isoformat` write; `FromJsonString` (which
+# takes a few more, through `strptime`) gives the same numbers for these
+_RFC3339 = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d{1,9}))?(?:Z|([+-])(\d\d):(\d\d))", re.ASCII
+)
+_DURATION = re.compile(r"-?\d+(?:\.\d*)?s", re.ASCII)
+
+
+def _rfc3339(text: str) -> dict[str, int]:
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise OffPath
+    fraction, sign, off_h, off_m = match.groups()
+    try:  # the date and time: checked as `strptime` checks them, but 50 times faster
+        delta = dt.datetime.fromisoformat(text[:19]) - _wire._EPOCH_NAIVE
+    except ValueError:
+        raise OffPath from None
+    seconds = delta.days * 86400 + delta.seconds
+    nanos = round(float("0." + fraction) * 1e9) if fraction else 0  # as `FromJsonString`
+    if sign:
+        offset = (int(off_h) * 60 + int(off_m)) * 60
+        seconds += -offset if sign == "+" else offset
+    if not (_wire._MIN_SECONDS <= seconds <= _wire._MAX_SECONDS and nanos < 1_000_000_000):
+        raise OffPath
+    return {"seconds": seconds, "nanos": nanos}
+
+
+def dict_duration(value: Any) -> dict[str, int]:
+    """A `timedelta`, or a string like `"1.5s"`, as a Duration's fields: the numbers
+    `FromTimedelta` or `FromJsonString` give."""
+    kind = type(value)
+    if kind is dt.timedelta:
+        seconds, nanos = value.days * 86400 + value.seconds, value.microseconds * 1000
+        if seconds < 0 and nanos > 0:  # protobuf's sign rule: nanos take the sign of seconds
+            seconds, nanos = seconds + 1, nanos - 1_000_000_000
+        return {"seconds": seconds, "nanos": nanos}
+    if kind is not str or _DURATION.fullmatch(value) is None:
+        raise OffPath
+    point = value.find(".")  # from here on, `FromJsonString`'s arithmetic
+    if point == -1:
+        seconds, nanos = int(value[:-1]), 0
+    else:
+        seconds = int(value[:point])
+        fraction = float(("-0" if value[0] == "-" else "0") + value[point:-1])
+        nanos = int(round(fraction * 1e9))
+    valid = (
+        -_wire._MAX_DURATION_SECONDS <= seconds <= _wire._MAX_DURATION_SECONDS
+        and -1_000_000_000 < nanos < 1_000_000_000
+        and not (seconds > 0 > nanos or seconds < 0 < nanos)
+    )
+    if not valid:
+        raise OffPath
+    return {"seconds": seconds, "nanos": nanos}
+
+
+def dict_message(value: Any, message_type: type[M]) -> M:
+    """Any other well-known message (Struct, Value, Date...) from its dict value, built by
+    the generic mapping; the constructor copies it in."""
+    message = message_type()
+    _fill(message, value, message.DESCRIPTOR.full_name)
+    return message
