@@ -62,20 +62,34 @@ def fingerprint(
 def _generator_digest() -> str:
     """The generator's own source and templates, the runtime modules generated stubs build
     on (an upgrade of Cello may change what they expect), protobuf's version and protoc's
-    build. About 70 files: read with `os` rather than `pathlib`, it costs under 2 ms."""
+    build. About 100 files: read with `os` rather than `pathlib`, it costs about 2 ms."""
     from google.protobuf import __version__ as protobuf_version
 
     protoc = importlib.util.find_spec("grpc_tools.protoc")  # located, not loaded: it is large
     h = hashlib.sha256(f"{protobuf_version}|{protoc and protoc.origin}".encode())
-    runtime = os.path.dirname(os.path.realpath(inspect.getfile(GrpcService)))
-    folders = ((str(_HERE), ".py"), (str(_HERE.parent / "templates"), ".j2"), (runtime, ".py"))
+    # the whole runtime package, not one folder of it: stubs build on `_wire/`, `_client/`
+    # and the stub-ABI modules, which live beside `GrpcService`'s package, not in it
+    runtime = os.path.dirname(os.path.dirname(os.path.realpath(inspect.getfile(GrpcService))))
+    folders = [(str(_HERE), ".py"), (str(_HERE.parent / "templates"), ".j2")]
+    folders += [(d, ".py") for d in _package_folders(runtime)]
     for folder, suffix in folders:
         names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(suffix))
         for name in names:
             with open(os.path.join(folder, name), "rb") as file:
-                h.update(f"{os.path.basename(folder)}/{name}".encode() + b"\0")
+                label = os.path.relpath(os.path.join(folder, name), os.path.dirname(runtime))
+                h.update(label.encode() + b"\0")
                 h.update(file.read() + b"\0")
     return h.hexdigest()
+
+
+def _package_folders(root: str) -> list[str]:
+    """`root` and its subpackages' folders, sorted, but the generator and the templates
+    (hashed on their own, and symlinks in a checkout)."""
+    found = []
+    for folder, dirs, _ in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", "codegen", "templates"))
+        found.append(folder)
+    return sorted(found)
 
 
 @functools.cache

@@ -44,12 +44,18 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """Modules `path` imports, relative imports resolved (`from . import x` → `pkg.x`)."""
+def _imports(path: Path, *, typing: bool = True) -> set[str]:
+    """Modules `path` imports, relative imports resolved (`from . import x` → `pkg.x`);
+    without `typing`, those under `if TYPE_CHECKING:` (never run) are left out."""
     package = _module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else None
     package = package or _module_name(path)
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    if not typing:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                node.body = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -131,7 +137,7 @@ def test_no_import_cycles_between_modules() -> None:
     graph = {
         name: {
             n
-            for n in _imports(path)
+            for n in _imports(path, typing=False)
             if n in modules and n != name and not name.startswith(n + ".")  # parent packages
         }
         for name, path in modules.items()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .serve import ServeError, ServeOptions
+from .options import ServeError, ServeOptions
 
 logger = logging.getLogger("cello.serve")
 

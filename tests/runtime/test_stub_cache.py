@@ -155,7 +155,7 @@ def test_an_upgrade_of_cellos_runtime_misses(project: Path) -> None:
     # `cello._wire.binding`): stubs cached by another version of them must not be reused
     lib = copy_of_cello(project)
     warm(project, lib=lib)
-    wire = lib / "cello" / "_wire.py"
+    wire = lib / "cello" / "_wire" / "wellknown.py"
     wire.write_text(wire.read_text() + "\n# another release\n")
     assert serve(project, lib=lib)["generator_ran"] is True
 
