@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import grpc
 import grpc.aio
 import pytest
 
-from cello.grpc import ClientTls, GrpcChannel, GrpcError, GrpcServer
+from cello.grpc import ClientTls, GrpcChannel, GrpcError, GrpcServer, SyncGrpcChannel
 
 from .conftest import Pki, start, tls_config
 from .services import Count, Nothing
@@ -32,6 +33,17 @@ async def test_tls_unary_and_server_stream(tls_server: GrpcServer, pki: Pki) -> 
         assert [int(n) for n in numbers] == [0, 1, 2, 3, 4]
         # no client certificate on a TLS-only port: the call has no identity
         assert (await channel.call(VAULT, "Whoami", {})).data["verified"] is False
+
+
+async def test_sync_channel_over_mtls(mtls_server: GrpcServer, pki: Pki) -> None:
+    def blocking() -> object:
+        with SyncGrpcChannel.connect(
+            mtls_server.address, tls=alice(pki), raise_on_error=True
+        ) as channel:
+            return channel.call(VAULT, "Secret", {}).data
+
+    # off the loop that serves the server, which a blocking call would stall
+    assert await asyncio.to_thread(blocking) == {"value": "the eagle lands at noon"}
 
 
 async def test_typed_client_connect_owns_its_channel(
