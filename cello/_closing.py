@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Generator
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 Opened = TypeVar("Opened", bound="AsyncClosing")
 
@@ -81,10 +81,12 @@ class Connecting(Generic[Opened]):
         if self._opened is not None:
             await self._opened.close()
 
-    def __getattr__(self, name: str) -> Any:
-        # only reached for a name `Connecting` lacks: a client's, used without `await`
-        raise AttributeError(
-            f"{self._what}.connect(...) has not connected yet, so it has no {name!r}; write "
-            f"`client = await {self._what}.connect(...)` or "
-            f"`async with {self._what}.connect(...) as client:`"
-        )
+    if not TYPE_CHECKING:  # hidden from type checkers, which report a forgotten await
+
+        def __getattr__(self, name: str) -> Any:
+            # only reached for a name `Connecting` lacks: a client's, used without `await`
+            raise AttributeError(
+                f"{self._what}.connect(...) has not connected yet, so it has no {name!r}; "
+                f"write `client = await {self._what}.connect(...)` or "
+                f"`async with {self._what}.connect(...) as client:`"
+            )

@@ -90,8 +90,8 @@ async def test_typed_client_connect_misused_says_how(
     with pytest.raises(AttributeError) as info:
         pending.Secret  # noqa: B018  (a forgotten await)
     assert str(info.value) == (
-        "VaultServiceClient.connect(...) has not connected yet, so it has no 'Secret'; write "
-        "`client = await VaultServiceClient.connect(...)` or "
+        "VaultServiceClient.connect(...) has not connected yet, so it has no 'Secret'; "
+        "write `client = await VaultServiceClient.connect(...)` or "
         "`async with VaultServiceClient.connect(...) as client:`"
     )
     credentials = grpc.ssl_channel_credentials(pki.ca.cert_pem)
