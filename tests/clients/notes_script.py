@@ -51,6 +51,7 @@ def _sync_tls(target: str, tls: ClientTls, pem: list[bytes]) -> dict[str, Any]:
         "echo": echoed,
         "credentials": by_credentials,
         "no_cert": _refused(lambda: NoteServiceSyncClient.connect(target, tls=no_cert)),
+        "unreachable": _refused(lambda: NoteServiceSyncClient.connect("127.0.0.1:1", timeout=0.3)),
     }
 
 

@@ -120,6 +120,9 @@ async def test_connect_takes_client_tls_awaited_or_in_async_with(
         "await_with": "await, async with",
     }
     sync_no_cert = result["sync"].pop("no_cert")
+    name, message, _ = result["sync"].pop("unreachable")
+    assert name == "UNAVAILABLE"
+    assert message.startswith("could not connect to 127.0.0.1:1 within 0.3s: ")
     assert result["sync"] == {"echo": "sync", "credentials": "credentials"}
     # connecting without the certificate the port requires fails at once, with the fix
     for name, message, details in (no_cert, sync_no_cert):
