@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 import grpc
 import grpc.aio
@@ -13,9 +13,9 @@ import grpc.aio
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
 from google.type import date_pb2, timeofday_pb2
 
-from ._client.closing import AsyncClosing, Closing
-from ._client.typed import Metadata, encoded_requests, to_grpc_metadata
-from ._errors import GrpcError
+from ._client.closing import AsyncClosing, Closing, Connecting
+from ._client.connection import ChannelOptions, open_channel, open_sync_channel
+from ._client.typed import Metadata, encoded_requests, from_rpc_error, to_grpc_metadata
 from ._wire.wellknown import (
     UUID,
     Choices,
@@ -48,6 +48,9 @@ from ._wire.wellknown import (
     value,
     wrong_type,
 )
+
+if TYPE_CHECKING:
+    from ._security.tls import ClientTls  # a client loads TLS only when it connects with it
 
 __all__ = [
     "AsyncClient",
@@ -117,13 +120,6 @@ class Rpc(Generic[RequestT, ResponseT]):
     decode: Callable[[Any], ResponseT]
 
 
-def _error(exc: grpc.RpcError) -> GrpcError:
-    """grpc's sync and async call errors both carry code, details and trailers."""
-    call: Any = exc
-    trailing = call.trailing_metadata() or ()
-    return GrpcError(call.code().value[0], call.details() or "", metadata=dict(trailing))
-
-
 def _factory(channel: Any, rpc: Rpc[Any, Any]) -> Any:
     return getattr(channel, rpc.kind)(
         rpc.path,
@@ -134,47 +130,66 @@ def _factory(channel: Any, rpc: Rpc[Any, Any]) -> Any:
 
 class _Base:
     rpcs: ClassVar[tuple[Rpc[Any, Any], ...]] = ()
-    # the grpc module whose channels `connect` opens: `grpc.aio` or `grpc`
-    _grpc: ClassVar[Any]
 
     def __init__(self, channel: Any) -> None:
         self.channel = channel
         # one multicallable per rpc, made once; a call only looks it up by path
         self._calls: dict[str, Any] = {rpc.path: _factory(channel, rpc) for rpc in self.rpcs}
 
-    @classmethod
-    def connect(
-        cls,
-        target: str,
-        *,
-        credentials: grpc.ChannelCredentials | None = None,
-        options: Iterable[tuple[str, Any]] = (),
-    ) -> Self:
-        """A client on a new channel to `target` (`host:port`), closed by `close` or `with`.
-
-        Args:
-            target: the server address.
-            credentials: TLS credentials; None makes a plaintext channel.
-            options: grpc channel options.
-        """
-        opts = tuple(options)
-        if credentials is None:
-            return cls(cls._grpc.insecure_channel(target, options=opts))
-        return cls(cls._grpc.secure_channel(target, credentials, options=opts))
-
 
 class AsyncClient(AsyncClosing, _Base):
     """Base of generated async clients; errors come out as `GrpcError`.
 
     Args:
-        channel: a `grpc.aio.Channel`, or use `connect` to have the client own one
-            (closed by `close` or `async with`).
+        channel: a `grpc.aio.Channel`, or use `await Client.connect(...)` (or
+            `async with Client.connect(...)`) to have the client open one.
     """
-
-    _grpc: ClassVar[Any] = grpc.aio
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
         super().__init__(channel)
+
+    @classmethod
+    def connect(
+        cls,
+        target: str,
+        *,
+        tls: ClientTls | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: ChannelOptions = (),
+        timeout: float = 10.0,
+        max_message_size: int = 4_194_304,
+    ) -> Connecting[Self]:
+        """A client on its own channel to `target`, once connected; close it when done.
+
+        `client = await LibraryServiceClient.connect("host:443", tls=ClientTls())`, or
+        `async with LibraryServiceClient.connect(...) as client:` to close it after.
+
+        Args:
+            target: "host:port".
+            tls: connect over TLS (`cello.ClientTls`; mTLS with a client certificate);
+                None is plaintext.
+            credentials: grpc channel credentials made by hand, instead of `tls`.
+            options: more grpc channel arguments (`[("grpc.keepalive_time_ms", 30_000)]`).
+            timeout: seconds to wait for the connection.
+            max_message_size: largest message sent or received, in bytes.
+
+        Raises:
+            GrpcError: UNAVAILABLE when no connection is made within `timeout`, or at once
+                when the TLS handshake fails, with the reason and the fix.
+        """
+
+        async def opening() -> Self:
+            channel = await open_channel(
+                target,
+                tls=tls,
+                credentials=credentials,
+                options=options,
+                timeout=timeout,
+                max_message_size=max_message_size,
+            )
+            return cls(channel)
+
+        return Connecting(cls.__name__, opening)
 
     async def close(self) -> None:
         """Close the channel."""
@@ -228,7 +243,7 @@ class AsyncClient(AsyncClosing, _Base):
                 payload, timeout=timeout, metadata=to_grpc_metadata(metadata)
             )
         except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from exc
+            raise from_rpc_error(exc) from exc
         return rpc.decode(reply)
 
     async def _replies(
@@ -246,7 +261,7 @@ class AsyncClient(AsyncClosing, _Base):
             async for reply in call:
                 yield rpc.decode(reply)
         except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from exc
+            raise from_rpc_error(exc) from exc
 
 
 class SyncClient(Closing, _Base):
@@ -256,10 +271,33 @@ class SyncClient(Closing, _Base):
         channel: a `grpc.Channel`, or use `connect` to have the client own one.
     """
 
-    _grpc: ClassVar[Any] = grpc
-
     def __init__(self, channel: grpc.Channel) -> None:
         super().__init__(channel)
+
+    @classmethod
+    def connect(
+        cls,
+        target: str,
+        *,
+        tls: ClientTls | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: ChannelOptions = (),
+        timeout: float = 10.0,
+        max_message_size: int = 4_194_304,
+    ) -> Self:
+        """A client on its own channel to `target`, once connected; `close()` it or `with` it.
+
+        Takes the arguments of `AsyncClient.connect`, and raises its errors.
+        """
+        channel = open_sync_channel(
+            target,
+            tls=tls,
+            credentials=credentials,
+            options=options,
+            timeout=timeout,
+            max_message_size=max_message_size,
+        )
+        return cls(channel)
 
     def close(self) -> None:
         """Close the channel."""
@@ -313,7 +351,7 @@ class SyncClient(Closing, _Base):
                 payload, timeout=timeout, metadata=to_grpc_metadata(metadata)
             )
         except grpc.RpcError as exc:
-            raise _error(exc) from exc
+            raise from_rpc_error(exc) from exc
         return rpc.decode(reply)
 
     def _replies(
@@ -332,4 +370,4 @@ def _decoded(call: Any, decode: Callable[[Any], ResponseT]) -> Iterator[Response
         for reply in call:
             yield decode(reply)
     except grpc.RpcError as exc:
-        raise _error(exc) from exc
+        raise from_rpc_error(exc) from exc

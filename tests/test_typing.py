@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import grpc.aio
 
-from cello import GrpcConfig, GrpcError
+from cello import ClientTls, GrpcConfig, GrpcError
 from cello.grpc import GrpcServer
 from shelf import Lookup, Shelf, Volume
 from typingtest.v1.typingtest_cello import ShelfClient
@@ -66,6 +66,15 @@ async def title_of(address: str, isbn: str) -> str:
     return volume.title
 
 
+async def connected(address: str) -> str:
+    async with ShelfClient.connect(address, tls=ClientTls()) as client:
+        first: Volume = await client.Find(Lookup(isbn="1"))
+    client = await ShelfClient.connect(address, options=[("grpc.primary_user_agent", "t")])
+    async with client:
+        second: Volume = await client.Find(Lookup(isbn="2"))
+    return first.title + second.title
+
+
 async def more(address: str) -> None:
     async with grpc.aio.insecure_channel(address) as channel:
         await ShelfClient(channel).Find(Lookup(isbn="1"))
@@ -76,6 +85,7 @@ MISTAKES = {
     "cello": 'config: GrpcConfig = GrpcConfig(port="50051")',
     "stub": "pages: str = Volume(isbn='1', title='t').pages",
     "client": "wrong: int = await ShelfClient(channel).Find(Lookup(isbn='1'))",
+    "connect": "unawaited = await ShelfClient.connect(address).Find(Lookup(isbn='1'))",
 }
 
 CONFIG = """

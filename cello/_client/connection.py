@@ -1,8 +1,11 @@
-"""`open_channel`: a grpc.aio channel, plaintext or TLS, connected; a failure says why."""
+"""`open_channel`, `open_sync_channel`: a grpc channel, plaintext or TLS, connected or why not."""
 
 from __future__ import annotations
 
 import asyncio
+import queue
+import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -38,36 +41,93 @@ _NO_CLIENT_CERT = (
 _PLAINTEXT = "if the server uses TLS, connect with tls=ClientTls(...)"
 
 
+ChannelOptions = Iterable[tuple[str, Any]]
+"""grpc channel arguments, e.g. `[("grpc.keepalive_time_ms", 30_000)]`."""
+
+
 async def open_channel(
     target: str,
     *,
     tls: ClientTls | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
+    options: ChannelOptions = (),
     timeout: float = 10.0,
     max_message_size: int = 4_194_304,
 ) -> grpc.aio.Channel:
     """Open a channel to `target` ("host:port"), over TLS with `tls`, and wait until ready.
 
-    `max_message_size` caps the messages sent and received, in bytes.
+    Args:
+        target: "host:port".
+        tls: connect over TLS (mTLS with a client certificate); None is plaintext.
+        credentials: grpc channel credentials made by hand, instead of `tls`.
+        options: more grpc channel arguments; one named here replaces the one set from
+            the other arguments.
+        timeout: seconds to wait for the connection.
+        max_message_size: largest message sent or received, in bytes.
 
     Raises:
         GrpcError: UNAVAILABLE with the reason (a TLS handshake failure at once, with the
             fix), or when no connection is made within `timeout` seconds.
+        TypeError: both `tls` and `credentials` are given.
     """
-    options = [
-        ("grpc.max_send_message_length", max_message_size),
-        ("grpc.max_receive_message_length", max_message_size),
-    ]
-    if tls is None:
-        channel = grpc.aio.insecure_channel(target, options=options)
-    else:
-        opts = [*options, *tls.channel_options()]
-        channel = grpc.aio.secure_channel(target, tls.credentials(), options=opts)
+    channel: grpc.aio.Channel = _channel(
+        grpc.aio, target, tls, credentials, options, max_message_size
+    )
     try:
         await _ready(channel, target, tls, timeout)
     except BaseException:
         await channel.close()
         raise
     return channel
+
+
+def open_sync_channel(
+    target: str,
+    *,
+    tls: ClientTls | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
+    options: ChannelOptions = (),
+    timeout: float = 10.0,
+    max_message_size: int = 4_194_304,
+) -> grpc.Channel:
+    """`open_channel` for grpc's blocking channel: the same arguments and errors."""
+    channel: grpc.Channel = _channel(grpc, target, tls, credentials, options, max_message_size)
+    try:
+        _ready_sync(channel, target, tls, timeout)
+    except BaseException:
+        channel.close()
+        raise
+    return channel
+
+
+def _channel(
+    module: Any,
+    target: str,
+    tls: ClientTls | None,
+    credentials: grpc.ChannelCredentials | None,
+    options: ChannelOptions,
+    max_message_size: int,
+) -> Any:
+    """A channel of `module` (`grpc` or `grpc.aio`), not yet connected."""
+    if tls is not None and credentials is not None:
+        raise TypeError(
+            f"connect({target!r}): pass tls= or credentials=, not both; tls=ClientTls(...) "
+            "covers CA, client certificate and server name, credentials= is for grpc "
+            "credentials made by hand"
+        )
+    given = list(options)
+    ours = [
+        ("grpc.max_send_message_length", max_message_size),
+        ("grpc.max_receive_message_length", max_message_size),
+    ]
+    if tls is not None:
+        ours += tls.channel_options()
+        credentials = tls.credentials()
+    # an argument the caller gives replaces ours rather than appearing twice
+    opts = [o for o in ours if o[0] not in {k for k, _ in given}] + given
+    if credentials is None:
+        return module.insecure_channel(target, options=opts)
+    return module.secure_channel(target, credentials, options=opts)
 
 
 async def _ready(
@@ -80,31 +140,73 @@ async def _ready(
     while state != grpc.ChannelConnectivity.READY:
         if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
             reason = await _failure_reason(channel)
-            hint, final = _hint(reason, tls)
-            if final:
-                raise GrpcError(
-                    GrpcError.UNAVAILABLE, f"cannot connect to {target}: {reason}; {hint}"
-                )
+            _give_up_if_hopeless(target, reason, tls)
         try:
             await asyncio.wait_for(channel.wait_for_state_change(state), end - loop.time())
         except TimeoutError:
-            hint = _hint(reason, tls)[0] if reason else ""
-            detail = f": {reason}; {hint}" if reason else ""
-            raise GrpcError(
-                GrpcError.UNAVAILABLE, f"could not connect to {target} within {timeout}s{detail}"
-            ) from None
+            raise _timed_out(target, reason, tls, timeout) from None
         state = channel.get_state(try_to_connect=True)
+
+
+def _ready_sync(channel: grpc.Channel, target: str, tls: ClientTls | None, timeout: float) -> None:
+    """`_ready` for a blocking channel, which reports its states to a callback."""
+    states: queue.SimpleQueue[grpc.ChannelConnectivity] = queue.SimpleQueue()
+    report = states.put  # one bound method, so that unsubscribe finds it
+    channel.subscribe(report, try_to_connect=True)
+    end = time.monotonic() + timeout
+    reason = ""
+    try:
+        while True:
+            try:
+                state = states.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                raise _timed_out(target, reason, tls, timeout) from None
+            if state == grpc.ChannelConnectivity.READY:
+                return
+            if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                reason = _failure_reason_sync(channel)
+                _give_up_if_hopeless(target, reason, tls)
+    finally:
+        channel.unsubscribe(report)
+
+
+_PROBE = "/grpc.health.v1.Health/Check"
 
 
 async def _failure_reason(channel: grpc.aio.Channel) -> str:
     """Why the channel failed to connect: grpc only tells it to a call, so make one."""
-    probe: Any = channel.unary_unary("/grpc.health.v1.Health/Check")
+    probe: Any = channel.unary_unary(_PROBE)
     try:
         await probe(b"", timeout=5, wait_for_ready=False)
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.UNAVAILABLE:
             return exc.details() or ""
     return ""
+
+
+def _failure_reason_sync(channel: grpc.Channel) -> str:
+    probe: Any = channel.unary_unary(_PROBE)
+    try:
+        probe(b"", timeout=5, wait_for_ready=False)
+    except grpc.RpcError as exc:
+        call: Any = exc
+        if call.code() == grpc.StatusCode.UNAVAILABLE:
+            return call.details() or ""
+    return ""
+
+
+def _give_up_if_hopeless(target: str, reason: str, tls: ClientTls | None) -> None:
+    hint, final = _hint(reason, tls)
+    if final:
+        raise GrpcError(GrpcError.UNAVAILABLE, f"cannot connect to {target}: {reason}; {hint}")
+
+
+def _timed_out(target: str, reason: str, tls: ClientTls | None, timeout: float) -> GrpcError:
+    hint = _hint(reason, tls)[0] if reason else ""
+    detail = f": {reason}; {hint}" if reason else ""
+    return GrpcError(
+        GrpcError.UNAVAILABLE, f"could not connect to {target} within {timeout}s{detail}"
+    )
 
 
 def _hint(reason: str, tls: ClientTls | None) -> tuple[str, bool]:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
 
 from .._definitions.messages import GrpcRequest, GrpcResponse
+from .._security.tls import ClientTls
 from .channel import GrpcChannel
 from .closing import Closing
 from .typed import Metadata
@@ -36,13 +37,15 @@ class SyncGrpcChannel(Closing):
         raise_on_error: bool = False,
         max_message_size: int = 4_194_304,
         local_stubs: bool = True,
+        tls: ClientTls | None = None,
     ) -> SyncGrpcChannel:
         """Open a channel to `target` ("host:port") and wait until it is ready.
 
-        Takes the options of `GrpcChannel.connect`.
+        Takes the options of `GrpcChannel.connect`, `tls=` included.
 
         Raises:
-            GrpcError: UNAVAILABLE if no connection is made within `timeout` seconds.
+            GrpcError: UNAVAILABLE if no connection is made within `timeout` seconds, or at
+                once when the TLS handshake fails.
         """
         loop = _LoopThread()
         connecting = GrpcChannel.connect(
@@ -51,6 +54,7 @@ class SyncGrpcChannel(Closing):
             raise_on_error=raise_on_error,
             max_message_size=max_message_size,
             local_stubs=local_stubs,
+            tls=tls,
         )
         try:
             channel = loop.wait(connecting)

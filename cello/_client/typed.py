@@ -10,8 +10,8 @@ import grpc.aio
 
 from .._errors import GrpcError
 from .._wire.binding import MethodBinding, ServiceBinding
-from .closing import AsyncClosing
-from .connection import open_channel
+from .closing import AsyncClosing, Connecting
+from .connection import ChannelOptions, open_channel
 
 if TYPE_CHECKING:
     from .._security.tls import ClientTls  # generated stubs load this module; TLS loads when used
@@ -28,12 +28,12 @@ def to_grpc_metadata(metadata: Metadata | None) -> tuple[tuple[str, str | bytes]
     return tuple((str(k).lower(), v) for k, v in pairs)
 
 
-def from_rpc_error(exc: grpc.aio.AioRpcError) -> GrpcError:
-    """The one translation of a grpc client error into Cello's `GrpcError`."""
-    trailing = exc.trailing_metadata() or ()
-    metadata = dict(trailing)
+def from_rpc_error(exc: grpc.RpcError) -> GrpcError:
+    """The one translation of a grpc client error (aio or blocking) into Cello's `GrpcError`."""
+    call: Any = exc  # both kinds of call error carry code, details and trailers
+    metadata = dict(call.trailing_metadata() or ())
     details = status_details(metadata.get("grpc-status-details-bin"))
-    return GrpcError(exc.code().value[0], exc.details() or "", metadata=metadata, details=details)
+    return GrpcError(call.code().value[0], call.details() or "", metadata=metadata, details=details)
 
 
 def status_details(raw: Any) -> list[Any]:
@@ -92,7 +92,8 @@ class StubClient(AsyncClosing):
 
     Args:
         channel: a `grpc.aio.Channel` (e.g. `grpc.aio.insecure_channel("host:port")` or a
-            `grpc.aio.secure_channel`); or use `await Client.connect("host:port", tls=...)`.
+            `grpc.aio.secure_channel`); or use `await Client.connect("host:port", tls=...)`
+            (or `async with Client.connect(...)`).
     """
 
     service: ClassVar[ServiceBinding]
@@ -103,36 +104,47 @@ class StubClient(AsyncClosing):
         self._calls = [multicallable(channel, m) for m in self.service.methods]
 
     @classmethod
-    async def connect(
+    def connect(
         cls: type[Client],
         target: str,
         *,
         tls: ClientTls | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: ChannelOptions = (),
         timeout: float = 10.0,
         max_message_size: int = 4_194_304,
-    ) -> Client:
+    ) -> Connecting[Client]:
         """A client on its own channel to `target`, once connected; close it when done.
 
-        `async with await LibraryServiceClient.connect("host:443", tls=ClientTls()) as c:`
+        `client = await LibraryServiceClient.connect("host:443", tls=ClientTls())`, or
+        `async with LibraryServiceClient.connect(...) as client:` to close it after.
 
         Args:
             target: "host:port".
             tls: connect over TLS (mTLS with a client certificate); None is plaintext.
+            credentials: grpc channel credentials made by hand, instead of `tls`.
+            options: more grpc channel arguments (`[("grpc.keepalive_time_ms", 30_000)]`).
             timeout: seconds to wait for the connection.
             max_message_size: largest message sent or received, in bytes.
 
         Raises:
             GrpcError: UNAVAILABLE with the reason and the fix (see `GrpcChannel.connect`).
         """
-        channel = await open_channel(
-            target,
-            tls=tls,
-            timeout=timeout,
-            max_message_size=max_message_size,
-        )
-        client = cls(channel)
-        client._owns_channel = True
-        return client
+
+        async def opening() -> Client:
+            channel = await open_channel(
+                target,
+                tls=tls,
+                credentials=credentials,
+                options=options,
+                timeout=timeout,
+                max_message_size=max_message_size,
+            )
+            client = cls(channel)
+            client._owns_channel = True
+            return client
+
+        return Connecting(cls.__name__, opening)
 
     async def close(self) -> None:
         """Close the channel if this client opened it (`connect`); a given one stays open."""

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from cello.grpc import GrpcServer
+from tests.tls.certs import Issued
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("client_script.py")
+NOTES_SCRIPT = Path(__file__).with_name("notes_script.py")
 MODULE = "demo/library/v1/library_client.py"
 
 
@@ -90,6 +92,69 @@ async def test_async_and_sync_clients_over_the_wire(
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     _expected_calls(json.loads(out))
+
+
+async def _run(script: Path, client_dir: Path, *args: str) -> object:
+    """Run `script` with the client tree and the checkout on the path; its JSON output."""
+    env = {**os.environ, "PYTHONPATH": f"{client_dir}{os.pathsep}{ROOT}"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), *args,
+        cwd=client_dir, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return json.loads(out)
+
+
+async def test_connect_takes_client_tls_awaited_or_in_async_with(
+    notes_client_dir: Path, notes_mtls_server: tuple[GrpcServer, Issued, Issued]
+) -> None:
+    server, ca, client = notes_mtls_server
+    pem = [str(p) for p in (ca.cert_path, client.cert_path, client.key_path)]
+    result = await _run(NOTES_SCRIPT, notes_client_dir, "tls", server.address, *pem)
+    assert isinstance(result, dict)
+    no_cert = result["async"].pop("no_cert")
+    assert result["async"] == {
+        "awaited": "awaited",
+        "async_with": "async with",
+        "await_with": "await, async with",
+    }
+    sync_no_cert = result["sync"].pop("no_cert")
+    name, message, _ = result["sync"].pop("unreachable")
+    assert name == "UNAVAILABLE"
+    assert message.startswith("could not connect to 127.0.0.1:1 within 0.3s: ")
+    assert result["sync"] == {"echo": "sync", "credentials": "credentials"}
+    # connecting without the certificate the port requires fails at once, with the fix
+    for name, message, details in (no_cert, sync_no_cert):
+        assert (name, details) == ("UNAVAILABLE", [])
+        assert message.startswith(f"cannot connect to {server.address}: ")
+        assert "requires a client certificate (mTLS)" in message
+
+
+async def test_error_details_reach_the_standalone_client(
+    notes_client_dir: Path, notes_server: GrpcServer
+) -> None:
+    result = await _run(NOTES_SCRIPT, notes_client_dir, "details", notes_server.address)
+    refusal = [
+        "INVALID_ARGUMENT",
+        "bad note",
+        [
+            [
+                "google.rpc.BadRequest",
+                {"fieldViolations": [{"field": "text", "description": "too short"}]},
+            ],
+            [
+                "google.rpc.ErrorInfo",
+                {"reason": "NOTE_TOO_SHORT", "domain": "notes.example", "metadata": {"min": "3"}},
+            ],
+        ],
+    ]
+    assert result == {
+        "async": refusal,
+        "async_stream": refusal,
+        "sync": refusal,
+        "sync_stream": refusal,
+    }
 
 
 @pytest.mark.peer

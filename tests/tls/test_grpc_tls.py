@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import grpc
 import grpc.aio
 import pytest
 
-from cello.grpc import ClientTls, GrpcChannel, GrpcError, GrpcServer
+from cello.grpc import ClientTls, GrpcChannel, GrpcError, GrpcServer, SyncGrpcChannel
 
 from .conftest import Pki, start, tls_config
 from .services import Count, Nothing
@@ -34,6 +35,17 @@ async def test_tls_unary_and_server_stream(tls_server: GrpcServer, pki: Pki) -> 
         assert (await channel.call(VAULT, "Whoami", {})).data["verified"] is False
 
 
+async def test_sync_channel_over_mtls(mtls_server: GrpcServer, pki: Pki) -> None:
+    def blocking() -> object:
+        with SyncGrpcChannel.connect(
+            mtls_server.address, tls=alice(pki), raise_on_error=True
+        ) as channel:
+            return channel.call(VAULT, "Secret", {}).data
+
+    # off the loop that serves the server, which a blocking call would stall
+    assert await asyncio.to_thread(blocking) == {"value": "the eagle lands at noon"}
+
+
 async def test_typed_client_connect_owns_its_channel(
     tls_server: GrpcServer, pki: Pki, tls_stubs: Path
 ) -> None:
@@ -45,6 +57,48 @@ async def test_typed_client_connect_owns_its_channel(
         assert await client.Echo(text="typed") == "typed"
         assert [n async for n in client.Counter(Count(upto=3))] == [0, 1, 2]
     assert client.channel.get_state() == grpc.ChannelConnectivity.SHUTDOWN
+
+
+async def test_typed_client_connect_in_async_with_with_credentials_or_options(
+    mtls_server: GrpcServer, pki: Pki, tls_stubs: Path
+) -> None:
+    from tlstest.v1.tlstest_cello import VaultServiceClient
+
+    async with VaultServiceClient.connect(mtls_server.address, tls=alice(pki)) as client:
+        assert await client.Secret(Nothing()) == "the eagle lands at noon"
+    assert client.channel.get_state() == grpc.ChannelConnectivity.SHUTDOWN
+    # grpc credentials made by hand, and channel options that replace Cello's own
+    credentials = grpc.ssl_channel_credentials(
+        pki.ca.cert_pem, pki.alice.key_pem, pki.alice.cert_pem
+    )
+    small = [("grpc.max_receive_message_length", 64)]
+    async with await VaultServiceClient.connect(
+        mtls_server.address, credentials=credentials, options=small
+    ) as client:
+        assert await client.Echo(text="short") == "short"
+        with pytest.raises(GrpcError) as info:
+            await client.Echo(text="x" * 100)
+        assert info.value.code == GrpcError.RESOURCE_EXHAUSTED
+
+
+async def test_typed_client_connect_misused_says_how(
+    mtls_server: GrpcServer, pki: Pki, tls_stubs: Path
+) -> None:
+    from tlstest.v1.tlstest_cello import VaultServiceClient
+
+    pending = VaultServiceClient.connect(mtls_server.address, tls=alice(pki))
+    with pytest.raises(AttributeError) as info:
+        pending.Secret  # noqa: B018  (a forgotten await)
+    assert str(info.value) == (
+        "VaultServiceClient.connect(...) has not connected yet, so it has no 'Secret'; "
+        "write `client = await VaultServiceClient.connect(...)` or "
+        "`async with VaultServiceClient.connect(...) as client:`"
+    )
+    credentials = grpc.ssl_channel_credentials(pki.ca.cert_pem)
+    with pytest.raises(TypeError, match=r"pass tls= or credentials=, not both"):
+        await VaultServiceClient.connect(
+            mtls_server.address, tls=alice(pki), credentials=credentials
+        )
 
 
 async def test_existing_secure_channel_works_with_typed_client(
