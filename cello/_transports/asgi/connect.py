@@ -27,8 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format
-
+from ... import _protojson as protojson
 from ..._call import Pairs
 from ..._endpoint import DETAILS_KEY, Endpoint
 from ..._errors import GrpcError
@@ -145,34 +144,14 @@ def _codec(request_type: Any, json_mode: bool, ignore_unknown: bool) -> Codec:
                 ) from None
 
         return Codec("proto", parse_binary, binary)
-    wkt = name.startswith("google.protobuf.")
 
     def parse_json(raw: bytes) -> Any:
         try:
-            data = json.loads(raw or b"{}")
-        except ValueError as exc:
-            raise Finished(GrpcError.INVALID_ARGUMENT, f"invalid JSON for {name}: {exc}") from None
-        if not wkt and not isinstance(data, dict):
-            raise Finished(
-                GrpcError.INVALID_ARGUMENT,
-                f"invalid JSON for {name}: expected an object, got {type(data).__name__}",
-            )
-        try:
-            return json_format.ParseDict(data, request_type(), ignore_unknown_fields=ignore_unknown)
-        except (json_format.ParseError, TypeError, ValueError) as exc:
-            # json_format names the field in ParseError; a few mismatches (a wrapper
-            # given an object) escape as TypeError
-            problem = " ".join(str(exc).split())
-            raise Finished(
-                GrpcError.INVALID_ARGUMENT, f"invalid JSON for {name}: {problem}"
-            ) from None
+            return protojson.parse(raw, request_type, ignore_unknown_fields=ignore_unknown)
+        except protojson.JsonError as exc:
+            raise Finished(GrpcError.INVALID_ARGUMENT, str(exc)) from None
 
-    return Codec("json", parse_json, _json)
-
-
-def _json(message: Any) -> bytes:
-    text: str = json_format.MessageToJson(message, indent=None, ensure_ascii=False)
-    return text.encode("utf-8")
+    return Codec("json", parse_json, protojson.dumps)
 
 
 @functools.cache
