@@ -359,12 +359,14 @@ class GrpcServer:
             return []
         from grpc_health.v1 import health_pb2
 
+        from ._reflection import unknown_service
+
         serving = health_pb2.HealthCheckResponse.SERVING
 
         async def check(request: Any, call: CallContext) -> Any:
             known = request.service == "" or request.service in self._bindings
             if not known:
-                raise GrpcError(GrpcError.NOT_FOUND, f"unknown service {request.service!r}")
+                raise GrpcError(GrpcError.NOT_FOUND, unknown_service(request.service))
             status = serving if self._health is None else self._health.status(request.service)
             return health_pb2.HealthCheckResponse(status=status)
 

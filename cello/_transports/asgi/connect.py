@@ -9,9 +9,10 @@ be called with `GET ?encoding=json&message=...`. Server streams (`application/co
 `application/connect+proto`) are enveloped messages ending with an end-of-stream message
 that holds the error, if any, and the trailers.
 
-Client-streaming and bidi rpcs answer UNIMPLEMENTED, naming the reason: bidi needs HTTP/2
-full duplex, which the web port's HTTP/1.1 server lacks, and request streams (which
-HTTP/1.1 could carry, half duplex) are not implemented on it yet.
+Client-streaming and bidi rpcs answer UNIMPLEMENTED, saying to call them over gRPC: the
+same answer on every transport, whether the port speaks HTTP/1.1 (uvicorn's web port) or
+HTTP/2 too (the `h2` transport's one port). Bidi needs the full duplex HTTP/1.1 lacks, and
+request streams are not implemented here on either.
 """
 
 from __future__ import annotations
@@ -109,11 +110,6 @@ _HTTP_STATUS = (200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501,
 _ENVELOPE = struct.Struct(">BI")
 FLAG_COMPRESSED, FLAG_END_STREAM = 0x01, 0x02
 _TYPE_PREFIX = "type.googleapis.com/"
-_NO_BIDI = (
-    "the web port does not serve client-streaming or bidi rpcs over Connect (bidi needs "
-    "HTTP/2 full duplex, which this HTTP/1.1 server lacks, and request streams are not "
-    "implemented on it); call them on the gRPC port"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +304,7 @@ def _prepare(
     if ep is None:
         raise Finished(GrpcError.UNIMPLEMENTED, f"Method not found: {path}")
     if ep.client_streaming:
-        raise Finished(GrpcError.UNIMPLEMENTED, _NO_BIDI)
+        raise Finished(GrpcError.UNIMPLEMENTED, _request_streams_refused(ep))
     if ep.server_streaming and not kind.stream:
         raise Finished(
             GrpcError.UNIMPLEMENTED,
@@ -322,6 +318,16 @@ def _prepare(
             "application/json or application/proto",
         )
     return ep, deadline, metadata
+
+
+def _request_streams_refused(ep: Endpoint) -> str:
+    """Why a client-streaming or bidi rpc is refused; it names neither the transport nor
+    the HTTP version, so every port gives the same answer."""
+    kind = "bidi-streaming" if ep.server_streaming else "client-streaming"
+    return (
+        f"{ep.method} is a {kind} rpc, and Connect is served for unary and "
+        "server-streaming rpcs only; call it over gRPC (application/grpc, on the gRPC port)"
+    )
 
 
 def _deadline(headers: RequestHeaders) -> float | None:
