@@ -29,7 +29,9 @@ JSON = {"content-type": "application/json", "connect-protocol-version": "1"}
 
 
 async def start(transport: str = "aio") -> GrpcServer:
-    config = GrpcConfig(transport=transport, enable_web=True, web_port=0)
+    # h2 serves the web protocols on its one port
+    web_port = {} if transport == "h2" else {"web_port": 0}
+    config = GrpcConfig(transport=transport, enable_web=True, **web_port)
     server = GrpcServer("127.0.0.1", 0, config)
     server.register_service(json_service.JsonProbe())
     await server.start()
