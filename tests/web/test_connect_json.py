@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import struct
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -51,7 +52,7 @@ async def client(server: GrpcServer) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def blob_types(server: GrpcServer) -> Any:
+def blob_type(server: GrpcServer) -> Any:
     (binding,) = [m for m in server.bindings[SVC[1:]].methods if m.name == "Echo"]
     return binding.request_type
 
@@ -121,7 +122,7 @@ async def test_json_nested_past_the_stack_is_invalid_argument(transport: str) ->
 async def test_binary_nested_past_protobufs_limit_is_invalid_argument(transport: str) -> None:
     server = await start(transport)
     try:
-        blob = blob_types(server)()
+        blob = blob_type(server)()
         leaf = blob
         for _ in range(150):  # protobuf's decoders stop at 100
             leaf = leaf.child
@@ -246,12 +247,12 @@ def canonical(meta: Any) -> str:
 async def test_struct_numbers_read_the_same_on_every_protocol(
     server: GrpcServer, client: httpx.AsyncClient
 ) -> None:
-    blob = blob_types(server)
+    blob = blob_type(server)
     seen: dict[str, str] = {}
 
     unary = await client.post(f"{SVC}/Echo", json={"meta": META}, headers=JSON)
     seen["connect-json"] = canonical(unary.json()["meta"])
-    assert '"n": 4,' in unary.text and "4.0" not in unary.text
+    assert re.search(r'"n": 4[,}]', unary.text) and "4.0" not in unary.text  # map order varies
     query = urllib.parse.urlencode({"encoding": "json", "message": json.dumps({"meta": META})})
     get = await client.get(f"{SVC}/Echo?{query}")
     seen["connect-get"] = canonical(get.json()["meta"])
