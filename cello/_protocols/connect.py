@@ -9,9 +9,10 @@ be called with `GET ?encoding=json&message=...`. Server streams (`application/co
 `application/connect+proto`) are enveloped messages ending with an end-of-stream message
 that holds the error, if any, and the trailers.
 
-Client-streaming and bidi rpcs answer UNIMPLEMENTED, naming the reason: bidi needs HTTP/2
-full duplex, which the web port's HTTP/1.1 server lacks, and request streams (which
-HTTP/1.1 could carry, half duplex) are not implemented on it yet.
+Client-streaming and bidi rpcs answer UNIMPLEMENTED, saying to call them over gRPC: the
+same answer on every transport, whether the port speaks HTTP/1.1 (uvicorn's web port) or
+HTTP/2 too (the `h2` transport's one port). Bidi needs the full duplex HTTP/1.1 lacks, and
+request streams are not implemented here on either.
 """
 
 from __future__ import annotations
@@ -27,11 +28,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format
-
 from .._call.context import Pairs
 from .._call.endpoint import DETAILS_KEY, Endpoint
 from .._errors import GrpcError
+from .._wire import protojson
 from .call import (
     HttpCall,
     ResponseWriter,
@@ -110,11 +110,6 @@ _HTTP_STATUS = (200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501,
 _ENVELOPE = struct.Struct(">BI")
 FLAG_COMPRESSED, FLAG_END_STREAM = 0x01, 0x02
 _TYPE_PREFIX = "type.googleapis.com/"
-_NO_BIDI = (
-    "the web port does not serve client-streaming or bidi rpcs over Connect (bidi needs "
-    "HTTP/2 full duplex, which this HTTP/1.1 server lacks, and request streams are not "
-    "implemented on it); call them on the gRPC port"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,34 +140,14 @@ def _codec(request_type: Any, json_mode: bool, ignore_unknown: bool) -> Codec:
                 ) from None
 
         return Codec("proto", parse_binary, binary)
-    wkt = name.startswith("google.protobuf.")
 
     def parse_json(raw: bytes) -> Any:
         try:
-            data = json.loads(raw or b"{}")
-        except ValueError as exc:
-            raise Finished(GrpcError.INVALID_ARGUMENT, f"invalid JSON for {name}: {exc}") from None
-        if not wkt and not isinstance(data, dict):
-            raise Finished(
-                GrpcError.INVALID_ARGUMENT,
-                f"invalid JSON for {name}: expected an object, got {type(data).__name__}",
-            )
-        try:
-            return json_format.ParseDict(data, request_type(), ignore_unknown_fields=ignore_unknown)
-        except (json_format.ParseError, TypeError, ValueError) as exc:
-            # json_format names the field in ParseError; a few mismatches (a wrapper
-            # given an object) escape as TypeError
-            problem = " ".join(str(exc).split())
-            raise Finished(
-                GrpcError.INVALID_ARGUMENT, f"invalid JSON for {name}: {problem}"
-            ) from None
+            return protojson.parse(raw, request_type, ignore_unknown_fields=ignore_unknown)
+        except protojson.JsonError as exc:
+            raise Finished(GrpcError.INVALID_ARGUMENT, str(exc)) from None
 
-    return Codec("json", parse_json, _json)
-
-
-def _json(message: Any) -> bytes:
-    text: str = json_format.MessageToJson(message, indent=None, ensure_ascii=False)
-    return text.encode("utf-8")
+    return Codec("json", parse_json, protojson.dumps)
 
 
 @functools.cache
@@ -329,7 +304,7 @@ def _prepare(
     if ep is None:
         raise Finished(GrpcError.UNIMPLEMENTED, f"Method not found: {path}")
     if ep.client_streaming:
-        raise Finished(GrpcError.UNIMPLEMENTED, _NO_BIDI)
+        raise Finished(GrpcError.UNIMPLEMENTED, _request_streams_refused(ep))
     if ep.server_streaming and not kind.stream:
         raise Finished(
             GrpcError.UNIMPLEMENTED,
@@ -343,6 +318,16 @@ def _prepare(
             "application/json or application/proto",
         )
     return ep, deadline, metadata
+
+
+def _request_streams_refused(ep: Endpoint) -> str:
+    """Why a client-streaming or bidi rpc is refused; it names neither the transport nor
+    the HTTP version, so every port gives the same answer."""
+    kind = "bidi-streaming" if ep.server_streaming else "client-streaming"
+    return (
+        f"{ep.method} is a {kind} rpc, and Connect is served for unary and "
+        "server-streaming rpcs only; call it over gRPC (application/grpc, on the gRPC port)"
+    )
 
 
 def _deadline(headers: RequestHeaders) -> float | None:

@@ -83,10 +83,10 @@ class Health:
 
     def __init__(self, server: Any, *, sync: bool = False) -> None:
         self.servicer: Any = None
-        if server is not None:
-            self.servicer = health.HealthServicer() if sync else HealthServicer()
-        self._sync = sync
         self._status: dict[str, int] = {}
+        if server is not None:
+            self.servicer = _SyncServicer(self._status) if sync else _AioServicer(self._status)
+        self._sync = sync
         self._changed = asyncio.Event()
         if server is not None:
             health_pb2_grpc.add_HealthServicer_to_server(self.servicer, server)
@@ -122,7 +122,7 @@ class Health:
 
     async def _check(self, request: Any, call: CallContext) -> Any:
         if request.service not in self._status:
-            raise GrpcError(GrpcError.NOT_FOUND, f"unknown service {request.service!r}")
+            raise GrpcError(GrpcError.NOT_FOUND, unknown_service(request.service))
         return health_pb2.HealthCheckResponse(status=self._status[request.service])
 
     async def _watch(self, request: Any, call: CallContext) -> AsyncIterator[Any]:
@@ -136,6 +136,41 @@ class Health:
                 last = status
                 yield health_pb2.HealthCheckResponse(status=status)
             await changed.wait()
+
+
+def unknown_service(service: str) -> str:
+    """The message of the NOT_FOUND a health `Check` of an unserved service gets, on every
+    transport and protocol."""
+    return f"unknown service {service!r}"
+
+
+class _AioServicer(HealthServicer):  # type: ignore[misc]
+    """grpc_health's servicer (its `Watch`), with a `Check` that names the unknown service
+    (grpc_health's says nothing), read from `Health`'s statuses as on `h2`."""
+
+    def __init__(self, statuses: dict[str, int]) -> None:
+        super().__init__()
+        self._statuses = statuses
+
+    async def Check(self, request: Any, context: Any) -> Any:
+        status = self._statuses.get(request.service)
+        if status is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, unknown_service(request.service))
+        return health_pb2.HealthCheckResponse(status=status)
+
+
+class _SyncServicer(health.HealthServicer):  # type: ignore[misc]
+    """The same for grpc's sync server (`transport="threads"`)."""
+
+    def __init__(self, statuses: dict[str, int]) -> None:
+        super().__init__()
+        self._statuses = statuses
+
+    def Check(self, request: Any, context: Any) -> Any:
+        status = self._statuses.get(request.service)
+        if status is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, unknown_service(request.service))
+        return health_pb2.HealthCheckResponse(status=status)
 
 
 def _describe_v1(v1alpha: Any) -> None:

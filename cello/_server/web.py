@@ -62,11 +62,13 @@ def web_health(
         return []
     from grpc_health.v1 import health_pb2
 
+    from .reflection import unknown_service
+
     serving = health_pb2.HealthCheckResponse.SERVING
 
     async def check(request: Any, call: CallContext) -> Any:
         if not (request.service == "" or known(request.service)):
-            raise GrpcError(GrpcError.NOT_FOUND, f"unknown service {request.service!r}")
+            raise GrpcError(GrpcError.NOT_FOUND, unknown_service(request.service))
         current = health()
         status = serving if current is None else current.status(request.service)
         return health_pb2.HealthCheckResponse(status=status)

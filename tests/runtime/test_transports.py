@@ -4,12 +4,15 @@ errors, middleware, health and reflection, on "aio" and on "threads"."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import grpc.aio
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -238,3 +241,103 @@ def test_interceptors_need_the_aio_transport(transport: str) -> None:
 def test_an_unknown_transport_is_refused() -> None:
     with pytest.raises(ValueError, match="'aio', 'threads', 'h2', got 'thread'"):
         GrpcConfig(transport="thread")
+
+
+# The same call gets the same status and message on every transport: (code, message) by
+# protocol and call; Connect's codes are its names.
+SAME_EVERYWHERE = {
+    ("grpc", "health of an unknown service"): (5, "unknown service 'nope'"),
+    ("grpc", "unknown method"): (12, "Method not found!"),
+    ("grpc", "unknown service"): (12, "Method not found!"),
+    ("grpc-web", "unknown method"): (12, "Method not found!"),
+    ("grpc-web", "client stream"): (
+        12,
+        "gRPC-Web does not support client-streaming or bidi methods",
+    ),
+    ("connect", "health of an unknown service"): ("not_found", "unknown service 'nope'"),
+    ("connect", "unknown method"): ("unimplemented", f"Method not found: /{SERVICE}/Nope"),
+    ("connect", "unknown service"): ("unimplemented", "Method not found: /no.such.Service/Say"),
+    ("connect", "client stream"): (
+        "unimplemented",
+        f"/{SERVICE}/Gather is a client-streaming rpc, and Connect is served for unary and "
+        "server-streaming rpcs only; call it over gRPC (application/grpc, on the gRPC port)",
+    ),
+    ("connect", "bidi stream"): (
+        "unimplemented",
+        f"/{SERVICE}/Chat is a bidi-streaming rpc, and Connect is served for unary and "
+        "server-streaming rpcs only; call it over gRPC (application/grpc, on the gRPC port)",
+    ),
+}
+
+
+async def _grpc_answers(server: GrpcServer) -> dict[tuple[str, str], tuple[Any, str]]:
+    from grpc_health.v1 import health_pb2
+
+    calls = {
+        "health of an unknown service": (
+            "/grpc.health.v1.Health/Check",
+            health_pb2.HealthCheckRequest(service="nope").SerializeToString(),
+        ),
+        "unknown method": (f"/{SERVICE}/Nope", b""),
+        "unknown service": ("/no.such.Service/Say", b""),
+    }
+    answers: dict[tuple[str, str], tuple[Any, str]] = {}
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        for name, (path, body) in calls.items():
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await channel.unary_unary(path)(body)
+            answers["grpc", name] = (caught.value.code().value[0], caught.value.details() or "")
+    return answers
+
+
+async def _web_answers(client: httpx.AsyncClient) -> dict[tuple[str, str], tuple[Any, str]]:
+    def envelope(payload: bytes) -> bytes:
+        return len(payload).to_bytes(5, "big") + payload  # flags 0, then the length
+
+    answers: dict[tuple[str, str], tuple[Any, str]] = {}
+    web = {"content-type": "application/grpc-web+proto"}
+    for name, path in (
+        ("unknown method", f"/{SERVICE}/Nope"),
+        ("client stream", f"/{SERVICE}/Gather"),
+    ):
+        response = await client.post(path, content=envelope(b""), headers=web)
+        answers["grpc-web", name] = (
+            int(response.headers["grpc-status"]),
+            urllib.parse.unquote(response.headers["grpc-message"]),
+        )
+    json_headers = {"content-type": "application/json", "connect-protocol-version": "1"}
+    unary = {
+        "health of an unknown service": ("/grpc.health.v1.Health/Check", {"service": "nope"}),
+        "unknown method": (f"/{SERVICE}/Nope", {}),
+        "unknown service": ("/no.such.Service/Say", {}),
+    }
+    for name, (path, body) in unary.items():
+        error = (await client.post(path, json=body, headers=json_headers)).json()
+        answers["connect", name] = (error["code"], error["message"])
+    for name, path in (
+        ("client stream", f"/{SERVICE}/Gather"),
+        ("bidi stream", f"/{SERVICE}/Chat"),
+    ):
+        response = await client.post(
+            path, content=envelope(b"{}"), headers={"content-type": "application/connect+json"}
+        )
+        end = json.loads(response.content[5:])  # the end-of-stream message, the only one
+        answers["connect", name] = (end["error"]["code"], end["error"]["message"])
+    return answers
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_the_same_call_gets_the_same_answer_on_every_transport(transport: str) -> None:
+    # the web protocols on the web port (uvicorn, HTTP/1.1), or on h2's one port over HTTP/2
+    web = {"enable_web": True} if transport == "h2" else {"enable_web": True, "web_port": 0}
+    server = await start(transport, **web)
+    try:
+        answers = await _grpc_answers(server)
+        http2 = transport == "h2"
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{server.web_port}", http1=not http2, http2=http2
+        ) as client:
+            answers |= await _web_answers(client)
+    finally:
+        await server.stop(0)
+    assert answers == SAME_EVERYWHERE

@@ -271,7 +271,8 @@ async def test_client_streaming_is_unimplemented_naming_the_reason(
     assert response.status_code == 200  # streaming errors travel in the end-of-stream message
     messages, end = envelopes(response.content)
     assert messages == [] and end["error"]["code"] == "unimplemented"
-    assert "HTTP/1.1" in end["error"]["message"] and "gRPC port" in end["error"]["message"]
+    assert end["error"]["message"].startswith(f"{SVC}/Gather is a client-streaming rpc")
+    assert "call it over gRPC" in end["error"]["message"]
 
 
 # -- server streaming ---------------------------------------------------------------
