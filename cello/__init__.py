@@ -9,6 +9,7 @@ from ._call import CallContext, current_call
 from ._config import GrpcConfig
 from ._errors import (
     CelloError,
+    CelloWarning,
     DefinitionError,
     GenerationError,
     GrpcError,
@@ -21,7 +22,7 @@ from ._lazy import lazy_getattr as _lazy_getattr
 from ._messages import GrpcRequest, GrpcResponse
 from ._middleware import access_log, map_exceptions, token_auth
 from ._server import GrpcServer
-from ._service import GrpcService, grpc_method
+from ._service import GrpcService, grpc_method, not_rpc
 
 if typing.TYPE_CHECKING:
     from ._channel import GrpcChannel
@@ -54,6 +55,7 @@ __all__ = [
     "App",
     "CallContext",
     "CelloError",
+    "CelloWarning",
     "ClientTls",
     "DefinitionError",
     "Doc",
@@ -92,6 +94,7 @@ __all__ = [
     "enum_options",
     "grpc_method",
     "map_exceptions",
+    "not_rpc",
     "peer_identity_from_auth_context",
     "token_auth",
 ]

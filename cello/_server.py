@@ -18,7 +18,7 @@ from ._config import GrpcConfig
 from ._dispatch import service_endpoints
 from ._endpoint import Endpoint, Limiter, Middleware, endpoint
 from ._errors import DefinitionError, GrpcError
-from ._service import GrpcService
+from ._service import GrpcService, warn_unmarked_methods
 from ._threads import HandlerThreads
 from ._transports.grpc_aio import generic_handlers
 from ._transports.grpc_servicer import COMPRESSION
@@ -123,6 +123,9 @@ class GrpcServer:
     def register_service(self, service: GrpcService) -> None:
         """Add a service instance; its `name` must be unique on this server.
 
+        A public `async def` of the service without `@grpc_method` is not served; it gets a
+        `CelloWarning` unless it is `_private` or marked `@not_rpc`.
+
         Raises:
             DefinitionError: not a `GrpcService` instance, a duplicate name, or the server
                 is already running.
@@ -139,6 +142,7 @@ class GrpcServer:
         if service.name in self._services:
             raise DefinitionError(f"a service named {service.name!r} is already registered")
         self._services[service.name] = service
+        warn_unmarked_methods(type(service), stacklevel=2)
 
     def get_services(self) -> dict[str, GrpcService]:
         """Registered services by name."""

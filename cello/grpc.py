@@ -11,7 +11,7 @@ from ._lazy import lazy_dir as _lazy_dir
 from ._lazy import lazy_getattr as _lazy_getattr
 from ._messages import GrpcRequest, GrpcResponse
 from ._server import GrpcServer
-from ._service import GrpcService, grpc_method
+from ._service import GrpcService, grpc_method, not_rpc
 
 if typing.TYPE_CHECKING:
     from ._channel import GrpcChannel
@@ -37,6 +37,7 @@ __all__ = [
     "TlsConfig",
     "current_call",
     "grpc_method",
+    "not_rpc",
 ]
 
 # the clients, gRPC-Web and TLS (and the protobuf descriptor and JSON machinery they pull
