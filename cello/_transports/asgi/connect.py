@@ -20,6 +20,7 @@ import base64
 import binascii
 import functools
 import json
+import re
 import struct
 import time
 import urllib.parse
@@ -162,12 +163,31 @@ def _codec(request_type: Any, json_mode: bool, ignore_unknown: bool) -> Codec:
         except (json_format.ParseError, TypeError, ValueError) as exc:
             # json_format names the field in ParseError; a few mismatches (a wrapper
             # given an object) escape as TypeError
-            problem = " ".join(str(exc).split())
+            problem = _with_enum_names(" ".join(str(exc).split()), request_type)
             raise Finished(
                 GrpcError.INVALID_ARGUMENT, f"invalid JSON for {name}: {problem}"
             ) from None
 
     return Codec("json", parse_json, _json)
+
+
+_BAD_ENUM = re.compile(r"Invalid enum value (\S+) for enum type ([\w.]+)")
+
+
+def _with_enum_names(problem: str, request_type: Any) -> str:
+    """json_format's "Invalid enum value TOOLS for enum type shop.Category", plus the names
+    the JSON mapping takes, and the one meant when the enum's prefix was left out."""
+    found = _BAD_ENUM.search(problem)
+    if found is None:
+        return problem
+    try:
+        enum_type = request_type.DESCRIPTOR.file.pool.FindEnumTypeByName(found[2])
+    except KeyError:
+        return problem
+    names = [value.name for value in enum_type.values]
+    meant = [name for name in names if name.endswith(f"_{found[1]}")]
+    guess = f" (did you mean {meant[0]}?)" if len(meant) == 1 else ""
+    return f"{problem.rstrip('.')}; use one of {', '.join(names)}{guess} or its number"
 
 
 def _json(message: Any) -> bytes:
