@@ -18,7 +18,7 @@ from ._config import GrpcConfig
 from ._dispatch import service_endpoints
 from ._endpoint import Endpoint, Limiter, Middleware, endpoint
 from ._errors import DefinitionError, GrpcError
-from ._service import GrpcService, warn_unmarked_methods
+from ._service import GrpcService, warn_unserved_methods
 from ._threads import HandlerThreads
 from ._transports.grpc_aio import generic_handlers
 from ._transports.grpc_servicer import COMPRESSION
@@ -142,7 +142,7 @@ class GrpcServer:
         if service.name in self._services:
             raise DefinitionError(f"a service named {service.name!r} is already registered")
         self._services[service.name] = service
-        warn_unmarked_methods(type(service), stacklevel=2)
+        warn_unserved_methods(type(service), stacklevel=2)
 
     def get_services(self) -> dict[str, GrpcService]:
         """Registered services by name."""

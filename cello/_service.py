@@ -165,45 +165,6 @@ class GrpcService:
                     del found[attr]
         return list(found.values())
 
-    @classmethod
-    def unmarked_methods(cls) -> list[str]:
-        """Why each public `async def` that is neither an rpc nor `@not_rpc` is not served.
-
-        One line per method, naming `module.Class.method` and the fix. Private (`_name`)
-        methods, and members of `GrpcService` itself, are never rpcs.
-        """
-        defined: dict[str, tuple[type, Any]] = {}
-        rpc_in: dict[str, type] = {}  # the nearest class that declared `attr` an rpc
-        for klass in reversed(cls.__mro__):
-            if klass is object or klass is GrpcService:
-                continue
-            for attr, value in vars(klass).items():
-                defined[attr] = (klass, value)
-                if method_options(value) is not None:
-                    rpc_in[attr] = klass
-        problems = []
-        for attr, (klass, value) in defined.items():
-            func = getattr(value, "__func__", value)  # a staticmethod or classmethod
-            coroutine = inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
-            base = rpc_in.get(attr)
-            # a sync helper is common; a sync method replacing an rpc hides that rpc
-            suspect = coroutine or (base is not None and callable(func))
-            if attr.startswith("_") or not suspect or method_options(value) is not None:
-                continue
-            if getattr(value, _NOT_RPC, False) or getattr(func, _NOT_RPC, False):
-                continue
-            where = f"{klass.__module__}.{klass.__qualname__}.{attr}"
-            why = (
-                f"overrides the rpc {base.__qualname__}.{attr} without @grpc_method"
-                if base is not None
-                else "is a public `async def` without @grpc_method"
-            )
-            problems.append(
-                f"{where} {why}, so it is not served; add @grpc_method, or name it `_{attr}`, "
-                "or mark it @not_rpc"
-            )
-        return problems
-
     def get_methods(self) -> list[dict[str, Any]]:
         """The rpcs as `[{"name": ..., "stream": ..., "client_stream": ...}, ...]`."""
         result = []
@@ -214,9 +175,53 @@ class GrpcService:
         return result
 
 
-def warn_unmarked_methods(cls: type[GrpcService], *, stacklevel: int = 2) -> None:
-    """Warn (`CelloWarning`) about each public `async def` of `cls` that is not served."""
-    for problem in cls.unmarked_methods():
+def unserved_methods(cls: type[GrpcService]) -> list[str]:
+    """Why each public `async def` that is neither an rpc nor `@not_rpc` is not served.
+
+    One line per method, naming `module.Class.method` and the fix. Private (`_name`)
+    methods, and members of `GrpcService` itself, are never rpcs.
+    """
+    defined: dict[str, tuple[type, Any]] = {}
+    rpc_in: dict[str, type] = {}  # the nearest class that declared `attr` an rpc
+    for klass in reversed(cls.__mro__):
+        if klass is object or klass is GrpcService:
+            continue
+        for attr, value in vars(klass).items():
+            defined[attr] = (klass, value)
+            if method_options(value) is not None:
+                rpc_in[attr] = klass
+    problems = []
+    for attr, (klass, value) in defined.items():
+        func = getattr(value, "__func__", value)  # a staticmethod or classmethod
+        coroutine = inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+        base = rpc_in.get(attr)
+        # a sync helper is common; a sync method replacing an rpc hides that rpc
+        suspect = coroutine or (base is not None and callable(func))
+        if attr.startswith("_") or not suspect or method_options(value) is not None:
+            continue
+        if getattr(value, _NOT_RPC, False) or getattr(func, _NOT_RPC, False):
+            continue
+        where = f"{klass.__module__}.{klass.__qualname__}.{attr}"
+        why = (
+            f"overrides the rpc {base.__qualname__}.{attr} without @grpc_method"
+            if base is not None
+            else "is a public `async def` without @grpc_method"
+        )
+        problems.append(
+            f"{where} {why}, so it is not served; add @grpc_method, or name it `_{attr}`, "
+            "or mark it @not_rpc"
+        )
+    return problems
+
+
+def warn_unserved_methods(cls: type[GrpcService], *, stacklevel: int = 2) -> None:
+    """Warn (`CelloWarning`) about each public `async def` of `cls` that is not served.
+
+    A warning rather than an error: the service works as written, and a helper method is
+    legitimate; a warning (not a log line) points at the `register_service` call, is
+    filtered by its category, and fails the user's test suite under `-W error`.
+    """
+    for problem in unserved_methods(cls):
         warnings.warn(problem, CelloWarning, stacklevel=stacklevel + 1)
 
 
