@@ -283,8 +283,9 @@ def _element(
 
 
 def refuse_plain_class(hint: Any, where: str) -> None:
-    """Raise for a class of the user's code (not the standard library's) that is not a
-    message: most likely a message whose `@dataclass` was forgotten.
+    """Raise for a class of the user's code (not the standard library's, nor an installed
+    package's) that is not a message: most likely a message whose `@dataclass` was
+    forgotten.
 
     Raises:
         DefinitionError: `hint` is such a class, with the fix.
@@ -294,6 +295,10 @@ def refuse_plain_class(hint: Any, where: str) -> None:
     if is_message_class(hint) or is_enum_class(hint):
         return
     if hint.__module__.partition(".")[0] in sys.stdlib_module_names:
+        return
+    # a third party's class (numpy's, say) was not meant as a message
+    where_defined = getattr(sys.modules.get(hint.__module__), "__file__", None) or ""
+    if "site-packages" in where_defined or "dist-packages" in where_defined:
         return
     raise DefinitionError(
         f"{where}: `{_describe(hint)}` is a plain class, not a message; add @dataclass "
