@@ -152,6 +152,21 @@ def test_config_accepts_settings_the_transport_uses(kwargs: dict[str, object]) -
     assert all(getattr(config, name) == value for name, value in kwargs.items())
 
 
+@pytest.mark.parametrize("transport", ["threads", "h2"])
+def test_interceptors_are_refused_where_grpc_aio_does_not_run_them(transport: str) -> None:
+    """The one setting outside GrpcConfig: `interceptors=` on the server."""
+    import grpc.aio
+
+    class Interceptor(grpc.aio.ServerInterceptor):
+        async def intercept_service(self, continuation, details):  # type: ignore[no-untyped-def]
+            return await continuation(details)
+
+    config = GrpcConfig(transport=transport)
+    with pytest.raises(DefinitionError) as caught:
+        GrpcServer("127.0.0.1", 0, config, interceptors=[Interceptor()])
+    assert f"transport={transport!r} cannot run: use middleware=" in str(caught.value)
+
+
 class OrderService(GrpcService):
     name = "OrderService"
 
