@@ -8,9 +8,10 @@ from ._call.context import CallContext, current_call
 from ._call.middleware import access_log, map_exceptions, token_auth
 from ._definitions.config import GrpcConfig
 from ._definitions.messages import GrpcRequest, GrpcResponse
-from ._definitions.service import GrpcService, grpc_method
+from ._definitions.service import GrpcService, grpc_method, not_rpc
 from ._errors import (
     CelloError,
+    CelloWarning,
     DefinitionError,
     GenerationError,
     GrpcError,
@@ -54,6 +55,7 @@ __all__ = [
     "App",
     "CallContext",
     "CelloError",
+    "CelloWarning",
     "ClientTls",
     "DefinitionError",
     "Doc",
@@ -92,6 +94,7 @@ __all__ = [
     "enum_options",
     "grpc_method",
     "map_exceptions",
+    "not_rpc",
     "peer_identity_from_auth_context",
     "token_auth",
 ]

@@ -8,6 +8,8 @@ CelloError
 ├── TlsError             a certificate or key cannot be used (also a ValueError)
 └── WireError            a message on the wire has a value Python cannot hold exactly
                          (also a ValueError: the server answers INVALID_ARGUMENT)
+
+CelloWarning (a UserWarning)  a definition Cello serves, but probably not as meant
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class WireError(CelloError, ValueError):
     zero member, a timestamp finer than a microsecond) instead of changing the value. The
     server answers INVALID_ARGUMENT with the message; a typed client raises it.
     """
+
+
+class CelloWarning(UserWarning):
+    """A definition that works, but likely not as its author meant (e.g. a public `async def`
+    on a service without `@grpc_method`, which is not served). Filter it by this category."""
 
 
 _STATUS_NAMES = (

@@ -7,7 +7,7 @@ import typing
 from ._call.context import CallContext, current_call
 from ._definitions.config import GrpcConfig
 from ._definitions.messages import GrpcRequest, GrpcResponse
-from ._definitions.service import GrpcService, grpc_method
+from ._definitions.service import GrpcService, grpc_method, not_rpc
 from ._errors import GrpcError
 from ._lazy import lazy_dir as _lazy_dir
 from ._lazy import lazy_getattr as _lazy_getattr
@@ -37,6 +37,7 @@ __all__ = [
     "TlsConfig",
     "current_call",
     "grpc_method",
+    "not_rpc",
 ]
 
 # the clients, gRPC-Web and TLS (and the protobuf descriptor and JSON machinery they pull

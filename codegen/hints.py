@@ -39,6 +39,8 @@ WKT_HINTS: dict[Any, Wkt] = {
 STRING_TYPES: dict[Any, Convert] = {uuid.UUID: Convert.UUID, decimal.Decimal: Convert.DECIMAL}
 
 _SUGGEST: dict[Any, str] = {
+    list: "use `list[T]` with the element type, e.g. `list[str]`",
+    abc.Sequence: "use `list[T]` with the element type, e.g. `list[str]`",
     set: "use `list[...]`",
     frozenset: "use `list[...]`",
     tuple: "use `tuple[T, ...]`, `list[T]` or a dataclass",
@@ -168,10 +170,17 @@ def map_hint(hint: Any, where: str) -> Mapped:
     if origin is list or origin is abc.Sequence:
         (item,) = get_args(hint) or (None,)
         if item is None:
-            raise DefinitionError(f"{where}: bare `list` has no element type; use `list[T]`")
+            raise DefinitionError(
+                f"{where}: bare `list` has no element type; use `list[T]`, e.g. `list[str]`"
+            )
         element = _element(item, where, container="list")
         return _with(element, Label.REPEATED, number, optional, where)
     if origin is dict or origin is abc.Mapping:
+        if not get_args(hint):  # bare `typing.Dict`
+            raise DefinitionError(
+                f"{where}: bare `{_describe(hint)}` has no key and value types; use "
+                "`dict[K, V]`, e.g. `dict[str, int]` (or `dict[str, Any]` for any JSON object)"
+            )
         key, value = get_args(hint)
         if value is Any and _scalar_name(key, None) == "string":
             return _with(_wkt(Wkt.STRUCT), Label.SINGULAR, number, optional, where)
@@ -265,8 +274,36 @@ def _element(
             f"{where}: type `{_describe(bare)}` could not be resolved; "
             "define it at module level so its name can be looked up"
         )
-    fix = _SUGGEST.get(get_origin(bare) or bare, "use a scalar, a dataclass, an Enum, list or dict")
+    refuse_plain_class(bare, where)
+    fix = _SUGGEST.get(
+        get_origin(bare) or bare,
+        "use a scalar, a dataclass, an Enum, `list[T]` or `dict[K, V]`",
+    )
     raise DefinitionError(f"{where}: type `{_describe(hint)}` has no protobuf mapping; {fix}")
+
+
+def refuse_plain_class(hint: Any, where: str) -> None:
+    """Raise for a class of the user's code (not the standard library's, nor an installed
+    package's) that is not a message: most likely a message whose `@dataclass` was
+    forgotten.
+
+    Raises:
+        DefinitionError: `hint` is such a class, with the fix.
+    """
+    if not isinstance(hint, type) or hint in _SUGGEST:
+        return
+    if is_message_class(hint) or is_enum_class(hint):
+        return
+    if hint.__module__.partition(".")[0] in sys.stdlib_module_names:
+        return
+    # a third party's class (numpy's, say) was not meant as a message
+    where_defined = getattr(sys.modules.get(hint.__module__), "__file__", None) or ""
+    if "site-packages" in where_defined or "dist-packages" in where_defined:
+        return
+    raise DefinitionError(
+        f"{where}: `{_describe(hint)}` is a plain class, not a message; add @dataclass "
+        "to it (or derive it from pydantic.BaseModel)"
+    )
 
 
 def _literal(hint: Any, where: str) -> Mapped:

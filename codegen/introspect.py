@@ -22,7 +22,14 @@ from cello._errors import DefinitionError
 from . import contract, naming
 from .cycles import refuse_required_cycles
 from .fields import class_fields
-from .hints import Mapped, is_enum_class, is_message_class, map_hint, mentions_newtype
+from .hints import (
+    Mapped,
+    is_enum_class,
+    is_message_class,
+    map_hint,
+    mentions_newtype,
+    refuse_plain_class,
+)
 from .layout import PackageFiles, check_one_package_per_file
 from .model import (
     EnumDef,
@@ -298,6 +305,7 @@ class _SchemaBuilder:
         ref = self._message_ref(pkg, hint, f"{where}(return)")
         if ref is not None:
             return ref
+        refuse_plain_class(hint, f"{where}(return)")  # not a scalar wrapped in `.value`
         name = f"{rpc}Response"
         return self._synthesized(pkg, name, PyShape.VALUE, [("value", hint, False)], where)
 

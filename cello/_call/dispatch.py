@@ -53,7 +53,7 @@ def method_endpoint(
     """The endpoint of one rpc: the user's method wrapped in request/response conversion."""
     func = getattr(instance, binding.python_name)
     invoke = _invoker(binding, func, threads or HandlerThreads(8))
-    convert = _converter(binding)
+    convert = _converter(binding, func)
 
     if binding.server_streaming:
         # One loop from the handler's iterator to the transport's write, with no async
@@ -179,6 +179,16 @@ def _decoded(decode: Callable[[Any], Any], message: Any) -> Any:
         raise invalid_argument(exc) from exc
 
 
+def _misfit(result: Any, handler: Callable[..., Any]) -> str | None:
+    from .._wire.misfit import misfit  # the error path only: never imported by a healthy server
+
+    try:
+        return misfit(result, handler)
+    except Exception:  # the located message is a courtesy; the original error still logs
+        logger.debug("could not locate the misfit in %r", result, exc_info=True)
+        return None
+
+
 async def _unwrap(result: GrpcResponse[Any], call: CallContext, first: bool) -> Any:
     """A `GrpcResponse`'s data, after applying its headers, trailers and status."""
     if result.metadata and first and not call.headers_sent:
@@ -190,11 +200,13 @@ async def _unwrap(result: GrpcResponse[Any], call: CallContext, first: bool) -> 
     return result.data
 
 
-def _converter(binding: MethodBinding) -> Callable[[Any], Any]:
+def _converter(binding: MethodBinding, handler: Callable[..., Any]) -> Callable[[Any], Any]:
     """A handler's result → the `_pb2` response (a message passes through as is).
 
     A plain dict goes to the stub's generated dict encoder where there is one (stubs of
     older generators have none), else to the generic mapping; both give the same message.
+    When the generated encoder fails, the result is walked again against `handler`'s
+    return type, to log which field is wrong; the fast path pays nothing for it.
     """
     encode = binding.encode_response
     response_type = binding.response_type
@@ -225,7 +237,15 @@ def _converter(binding: MethodBinding) -> Callable[[Any], Any]:
         except Exception as exc:
             shown = repr(result)
             shown = shown if len(shown) <= 80 else shown[:77] + "..."
-            logger.error("%s returned %s, expected %s", where, shown, expected_name, exc_info=exc)
+            # a refused dict already names its field
+            mapping = accepts_dict and isinstance(result, Mapping)
+            problem = None if mapping else _misfit(result, handler)
+            if problem is not None:
+                logger.error("%s returned %s: %s", where, shown, problem)
+            else:
+                logger.error(
+                    "%s returned %s, expected %s", where, shown, expected_name, exc_info=exc
+                )
             raise GrpcError(GrpcError.INTERNAL, INTERNAL_MESSAGE) from exc
 
     return convert

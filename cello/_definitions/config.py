@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 
 # What serves the gRPC port; each value is one module under `cello/_transports/`.
 TRANSPORTS = ("aio", "threads", "h2")
+# defaults the contradiction checks compare with: a default is never "configured"
+_WEB_PORT = 8080
+_KEEPALIVE_SECS = 60
 
 
 def _default_transport() -> str:
@@ -29,14 +32,14 @@ class GrpcConfig:
         max_message_size: the largest message, in bytes, received or sent.
         reflection: serve `grpc.reflection.v1` and `v1alpha`, so tools can discover services.
         enable_web: also serve gRPC-Web for browsers, on `web_port`.
-        keepalive_secs: interval of HTTP/2 keepalive pings.
+        keepalive_secs: interval of HTTP/2 keepalive pings (transports "aio" and "threads").
         concurrency_limit: the most rpcs of the registered services served at once, both
             ports together; more get RESOURCE_EXHAUSTED. Health and reflection are outside
             it, so probes answer when the server is busy.
         host: the address to bind; the default, "127.0.0.1", serves this machine only.
             Serving every interface is a choice: "0.0.0.0" (IPv4) or "[::]" (IPv6 and IPv4).
         health: serve `grpc.health.v1.Health`.
-        web_port: the gRPC-Web HTTP port (0 picks a free one).
+        web_port: the gRPC-Web HTTP port (0 picks a free one), with `enable_web`.
         web_origins: origins allowed to call gRPC-Web from other sites' pages (CORS); the
             default, none, allows same-origin pages only; `("*",)` allows any site.
         shutdown_grace_secs: how long in-flight calls may finish when the server stops.
@@ -65,17 +68,21 @@ class GrpcConfig:
             loop per worker thread; "h2", Cello's own HTTP/2 server (`pip install
             'cello[h2]'`, the `h2` library), serving gRPC, gRPC-Web and Connect on `port`
             (then `web_port` is the same port). See docs/transports.md for the trade-offs.
+
+    Raises:
+        ValueError: a value out of range, or settings that contradict each other (a setting
+            the chosen transport would ignore), naming the fix.
     """
 
     port: int = 50051
     max_message_size: int = 4_194_304
     reflection: bool = False
     enable_web: bool = False
-    keepalive_secs: int = 60
+    keepalive_secs: int = _KEEPALIVE_SECS
     concurrency_limit: int = 100
     host: str = "127.0.0.1"
     health: bool = True
-    web_port: int = 8080
+    web_port: int = _WEB_PORT
     web_origins: tuple[str, ...] = ()
     shutdown_grace_secs: float = 5.0
     tls: TlsConfig | None = None
@@ -123,6 +130,37 @@ class GrpcConfig:
             raise ValueError(
                 f"GrpcConfig.web_body_timeout must be in (0, 3600] seconds, "
                 f"got {self.web_body_timeout}"
+            )
+        self._refuse_ignored_settings()
+
+    def _refuse_ignored_settings(self) -> None:
+        """A setting the transport would ignore is an error, not a silent no-op.
+
+        Only values other than the default count as configured, and `web_port=0` ("any
+        free port") claims no port, so nothing is lost where it goes unused: helpers that
+        pass it whatever the transport keep working, `$CELLO_TRANSPORT=h2` included.
+        """
+        web_port = self.web_port not in (_WEB_PORT, 0)
+        if self.transport == "h2":
+            if web_port and self.web_port != self.port:
+                raise ValueError(
+                    f"GrpcConfig(transport='h2', web_port={self.web_port}): transport 'h2' "
+                    f"serves gRPC-Web and Connect on `port` ({self.port}), so web_port would "
+                    "be ignored; drop web_port, or use transport='aio' for a gRPC-Web port "
+                    "of its own"
+                )
+            if self.keepalive_secs != _KEEPALIVE_SECS:
+                raise ValueError(
+                    f"GrpcConfig(transport='h2', keepalive_secs={self.keepalive_secs}): "
+                    "transport 'h2' sends no keepalive pings (it closes connections idle "
+                    "for web_body_timeout), so keepalive_secs would be ignored; drop "
+                    "keepalive_secs, or use transport='aio' or 'threads'"
+                )
+        elif web_port and not self.enable_web:
+            raise ValueError(
+                f"GrpcConfig(web_port={self.web_port}) without enable_web=True: no gRPC-Web "
+                "port is served, so web_port would be ignored; add enable_web=True, or drop "
+                "web_port"
             )
 
 

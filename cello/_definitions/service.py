@@ -1,8 +1,9 @@
-"""The service base class and the `@grpc_method` decorator: what users write."""
+"""The service base class, the `@grpc_method` decorator and the `@not_rpc` marker."""
 
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections import abc
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,11 +16,12 @@ from typing import (
     overload,
 )
 
-from .._errors import DefinitionError
+from .._errors import CelloWarning, DefinitionError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _MARK = "__cello_grpc_method__"
+_NOT_RPC = "__cello_not_rpc__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,11 @@ def grpc_method(
     def mark(f: F) -> F:
         if not callable(f):
             raise DefinitionError(f"@grpc_method decorates a function, got {f!r}")
+        if getattr(f, _NOT_RPC, False):
+            raise DefinitionError(
+                f"{f.__module__}.{f.__qualname__} is marked both @grpc_method and @not_rpc; "
+                "keep one"
+            )
         is_async = inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
         if not is_async and client_stream and implemented:
             raise DefinitionError(
@@ -95,6 +102,25 @@ def grpc_method(
     if func is not None:
         return mark(func)
     return mark
+
+
+def not_rpc(func: F, /) -> F:
+    """Mark a public `async def` of a `GrpcService` as a helper, not an rpc.
+
+    A public coroutine method without `@grpc_method` is usually a forgotten decorator, so
+    registering its service warns (`CelloWarning`); this marker (or a `_private` name)
+    says it is meant.
+
+    Raises:
+        DefinitionError: `func` is also marked `@grpc_method`.
+    """
+    if method_options(func) is not None:
+        raise DefinitionError(
+            f"{func.__module__}.{func.__qualname__} is marked both @grpc_method and "
+            "@not_rpc; keep one"
+        )
+    setattr(func, _NOT_RPC, True)
+    return func
 
 
 def method_options(func: Any) -> MethodOptions | None:
@@ -147,6 +173,56 @@ class GrpcService:
             name = options.name or to_rpc_name(attr)
             result.append({"name": name, "stream": server, "client_stream": client})
         return result
+
+
+def unserved_methods(cls: type[GrpcService]) -> list[str]:
+    """Why each public `async def` that is neither an rpc nor `@not_rpc` is not served.
+
+    One line per method, naming `module.Class.method` and the fix. Private (`_name`)
+    methods, and members of `GrpcService` itself, are never rpcs.
+    """
+    defined: dict[str, tuple[type, Any]] = {}
+    rpc_in: dict[str, type] = {}  # the nearest class that declared `attr` an rpc
+    for klass in reversed(cls.__mro__):
+        if klass is object or klass is GrpcService:
+            continue
+        for attr, value in vars(klass).items():
+            defined[attr] = (klass, value)
+            if method_options(value) is not None:
+                rpc_in[attr] = klass
+    problems = []
+    for attr, (klass, value) in defined.items():
+        func = getattr(value, "__func__", value)  # a staticmethod or classmethod
+        coroutine = inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+        base = rpc_in.get(attr)
+        # a sync helper is common; a sync method replacing an rpc hides that rpc
+        suspect = coroutine or (base is not None and callable(func))
+        if attr.startswith("_") or not suspect or method_options(value) is not None:
+            continue
+        if getattr(value, _NOT_RPC, False) or getattr(func, _NOT_RPC, False):
+            continue
+        where = f"{klass.__module__}.{klass.__qualname__}.{attr}"
+        why = (
+            f"overrides the rpc {base.__qualname__}.{attr} without @grpc_method"
+            if base is not None
+            else "is a public `async def` without @grpc_method"
+        )
+        problems.append(
+            f"{where} {why}, so it is not served; add @grpc_method, or name it `_{attr}`, "
+            "or mark it @not_rpc"
+        )
+    return problems
+
+
+def warn_unserved_methods(cls: type[GrpcService], *, stacklevel: int = 2) -> None:
+    """Warn (`CelloWarning`) about each public `async def` of `cls` that is not served.
+
+    A warning rather than an error: the service works as written, and a helper method is
+    legitimate; a warning (not a log line) points at the `register_service` call, is
+    filtered by its category, and fails the user's test suite under `-W error`.
+    """
+    for problem in unserved_methods(cls):
+        warnings.warn(problem, CelloWarning, stacklevel=stacklevel + 1)
 
 
 def is_async_iterator(hint: Any) -> bool:

@@ -21,7 +21,7 @@ from .._call.dispatch import service_endpoints
 from .._call.endpoint import Endpoint, Limiter, Middleware
 from .._call.sync_handlers import HandlerThreads
 from .._definitions.config import GrpcConfig
-from .._definitions.service import GrpcService
+from .._definitions.service import GrpcService, warn_unserved_methods
 from .._errors import DefinitionError
 from . import ports, web
 from .collector import paused
@@ -106,6 +106,9 @@ class GrpcServer:
     def register_service(self, service: GrpcService) -> None:
         """Add a service instance; its `name` must be unique on this server.
 
+        A public `async def` of the service without `@grpc_method` is not served; it gets a
+        `CelloWarning` unless it is `_private` or marked `@not_rpc`.
+
         Raises:
             DefinitionError: not a `GrpcService` instance, a duplicate name, or the server
                 is already running.
@@ -122,6 +125,7 @@ class GrpcServer:
         if service.name in self._services:
             raise DefinitionError(f"a service named {service.name!r} is already registered")
         self._services[service.name] = service
+        warn_unserved_methods(type(service), stacklevel=2)
 
     def get_services(self) -> dict[str, GrpcService]:
         """Registered services by name."""

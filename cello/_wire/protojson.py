@@ -79,7 +79,7 @@ def parse(raw: bytes, message_type: Any, *, ignore_unknown_fields: bool = False)
     except (json_format.ParseError, TypeError, ValueError) as exc:
         # json_format names the field in ParseError; a few mismatches (a wrapper given
         # an object) escape as TypeError
-        problem = " ".join(str(exc).split())
+        problem = _with_enum_names(" ".join(str(exc).split()), message_type)
         raise JsonError(f"invalid JSON for {name}: {problem}") from None
     return message
 
@@ -203,3 +203,22 @@ def _is_leaf(field: Any, base64: bool) -> bool:
             or (message is not None and message.full_name == "google.protobuf.BytesValue")
         )
     return message is not None and message.full_name in _STRUCTS
+
+
+_BAD_ENUM = re.compile(r"Invalid enum value (\S+) for enum type ([\w.]+)")
+
+
+def _with_enum_names(problem: str, message_type: Any) -> str:
+    """json_format's "Invalid enum value TOOLS for enum type shop.Category", plus the names
+    the JSON mapping takes, and the one meant when the enum's prefix was left out."""
+    found = _BAD_ENUM.search(problem)
+    if found is None:
+        return problem
+    try:
+        enum_type = message_type.DESCRIPTOR.file.pool.FindEnumTypeByName(found[2])
+    except KeyError:
+        return problem
+    names = [value.name for value in enum_type.values]
+    meant = [name for name in names if name.endswith(f"_{found[1]}")]
+    guess = f" (did you mean {meant[0]}?)" if len(meant) == 1 else ""
+    return f"{problem.rstrip('.')}; use one of {', '.join(names)}{guess} or its number"

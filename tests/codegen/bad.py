@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Dict  # noqa: UP035  (a bare `Dict` is refused)
 
 from cello import Field, Int32
 from cello.grpc import GrpcService, grpc_method
@@ -61,6 +61,40 @@ class WithNoInit:
 @dataclass
 class GetUserRequest:
     id: int
+
+
+@dataclass
+class WithBareList:
+    tags: list  # type: ignore[type-arg]
+
+
+@dataclass
+class WithBareDict:
+    scores: Dict  # type: ignore[type-arg]  # noqa: UP006
+
+
+class NotADataclass:
+    sku: str
+    qty: int
+
+
+@dataclass
+class WithPlainClassField:
+    item: NotADataclass
+
+
+class PlainRequest(GrpcService):
+    package = "bad.v1"
+
+    @grpc_method
+    async def Put(self, item: NotADataclass) -> None: ...
+
+
+class PlainResponse(GrpcService):
+    package = "bad.v1"
+
+    @grpc_method
+    async def Get(self) -> NotADataclass: ...
 
 
 def service_using(message: type, package: str = "bad.v1") -> type[GrpcService]:

@@ -25,6 +25,13 @@ from . import bad
         (bad.WithOptionalList, ["bad.WithOptionalList.items", "optional list"]),
         (bad.WithClashingNames, ["bad.WithClashingNames.user_id", "clashes", "userId"]),
         (bad.WithNoInit, ["bad.WithNoInit.b", "init=False"]),
+        (bad.WithBareList, ["bad.WithBareList.tags", "`list`", "use `list[T]`"]),
+        (bad.WithBareDict, ["bad.WithBareDict.scores", "`Dict`", "use `dict[K, V]`"]),
+        (
+            bad.WithPlainClassField,
+            ["bad.WithPlainClassField.item", "`NotADataclass` is a plain class", "add @dataclass"],
+        ),
+        (bad.NotADataclass, ["`NotADataclass` is a plain class", "add @dataclass"]),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else "",
 )
@@ -46,6 +53,8 @@ def test_bad_field_types(message: type, fragments: list[str]) -> None:
         (bad.BadRpcName, ["bad.BadRpcName.call", "'Get User'", "not a valid identifier"]),
         (bad.InjectedName, ["service name", "not a valid identifier"]),
         (bad.TwoRpcsOneName, ["bad.TwoRpcsOneName.fetch", "'GetUser'", "distinct `name=`"]),
+        (bad.PlainRequest, ["bad.PlainRequest.Put.item", "plain class", "add @dataclass"]),
+        (bad.PlainResponse, ["bad.PlainResponse.Get(return)", "plain class", "add @dataclass"]),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else "",
 )

@@ -103,6 +103,70 @@ def test_config_rejects_bad_values(kwargs: dict[str, object]) -> None:
         GrpcConfig(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "fragments"),
+    [
+        (
+            {"transport": "h2", "enable_web": True, "web_port": 8081},
+            ["transport='h2', web_port=8081", "on `port` (50051)", "drop web_port"],
+        ),
+        (
+            {"transport": "h2", "keepalive_secs": 30},
+            ["transport='h2', keepalive_secs=30", "no keepalive pings", "drop keepalive_secs"],
+        ),
+        (
+            {"transport": "aio", "web_port": 8081},
+            ["GrpcConfig(web_port=8081) without enable_web=True", "add enable_web=True"],
+        ),
+        (
+            {"transport": "threads", "web_port": 9000},
+            ["GrpcConfig(web_port=9000) without enable_web=True", "add enable_web=True"],
+        ),
+    ],
+    ids=["h2-web-port", "h2-keepalive", "aio-web-port-unserved", "threads-web-port-unserved"],
+)
+def test_config_refuses_settings_the_transport_would_ignore(
+    kwargs: dict[str, object], fragments: list[str]
+) -> None:
+    """`transport="h2"` used to drop a configured `web_port=8081` without a word."""
+    with pytest.raises(ValueError) as caught:
+        GrpcConfig(**kwargs)  # type: ignore[arg-type]
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"transport": "h2", "web_port": 0},  # any free port: met by the h2 port
+        {"transport": "h2", "port": 9000, "web_port": 9000},
+        {"transport": "h2", "keepalive_secs": 60},
+        {"transport": "aio", "web_port": 0},
+        {"transport": "aio", "enable_web": True, "web_port": 8081},
+        {"transport": "threads", "enable_web": True, "web_port": 8081, "keepalive_secs": 30},
+    ],
+    ids=["h2-any-port", "h2-same-port", "h2-default-keepalive", "aio-any-port", "aio", "threads"],
+)
+def test_config_accepts_settings_the_transport_uses(kwargs: dict[str, object]) -> None:
+    config = GrpcConfig(**kwargs)  # type: ignore[arg-type]
+    assert all(getattr(config, name) == value for name, value in kwargs.items())
+
+
+@pytest.mark.parametrize("transport", ["threads", "h2"])
+def test_interceptors_are_refused_where_grpc_aio_does_not_run_them(transport: str) -> None:
+    """The one setting outside GrpcConfig: `interceptors=` on the server."""
+    import grpc.aio
+
+    class Interceptor(grpc.aio.ServerInterceptor):
+        async def intercept_service(self, continuation, details):  # type: ignore[no-untyped-def]
+            return await continuation(details)
+
+    config = GrpcConfig(transport=transport)
+    with pytest.raises(DefinitionError) as caught:
+        GrpcServer("127.0.0.1", 0, config, interceptors=[Interceptor()])
+    assert f"transport={transport!r} cannot run: use middleware=" in str(caught.value)
+
+
 class OrderService(GrpcService):
     name = "OrderService"
 

@@ -152,6 +152,21 @@ async def test_a_dict_that_does_not_fit_names_the_field(client: GrpcChannel) -> 
     assert bad.status_code == GrpcError.INTERNAL  # the handler's bug, logged on the server
 
 
+async def test_enum_names_without_their_prefix_are_taken_and_a_bad_one_lists_the_names(
+    client: GrpcChannel,
+) -> None:
+    """The dict mapping takes `"LARGE"` for `SIZE_LARGE` (Connect JSON, strictly proto3,
+    does not, but lists the names too: tests/web/test_connect.py)."""
+    short = await client.call("maptest.v1.MappingService", "Echo", {"id": 1, "size": "LARGE"})
+    assert short.data["size"] == "SIZE_LARGE"
+    bad = await client.call("maptest.v1.MappingService", "Echo", {"id": 1, "size": "HUGE"})
+    assert bad.status_code == GrpcError.INVALID_ARGUMENT
+    assert bad.message == (
+        "maptest.v1.Order.size: 'HUGE' is not a value of maptest.v1.Size; use one of "
+        "SIZE_UNSPECIFIED, SIZE_SMALL, SIZE_LARGE or its number"
+    )
+
+
 async def test_a_refused_dict_is_logged_naming_the_field(
     client: GrpcChannel, caplog: pytest.LogCaptureFixture
 ) -> None:

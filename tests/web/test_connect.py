@@ -188,6 +188,26 @@ async def test_bad_json_is_invalid_argument_naming_the_field(
     assert named in error["message"] and "connecttest.v1.ItemKey" in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("shade", "meant"),
+    [("DEEP", " (did you mean SHADE_DEEP?)"), ("DARK", "")],
+    ids=["prefix-left-out", "unknown-name"],
+)
+async def test_a_bad_enum_name_lists_the_valid_names(
+    client: httpx.AsyncClient, shade: str, meant: str
+) -> None:
+    """The message used to stop at "Invalid enum value DEEP for enum type ..."."""
+    response = await client.post(f"{SVC}/Save", json={"shade": shade}, headers=JSON)
+    assert response.status_code == 400
+    error = response.json()
+    assert error["code"] == "invalid_argument"
+    assert error["message"] == (
+        "invalid JSON for connecttest.v1.Item: Failed to parse shade field: Invalid enum "
+        f"value {shade} for enum type connecttest.v1.Shade at Item.shade; use one of "
+        f"SHADE_PALE, SHADE_DEEP{meant} or its number"
+    )
+
+
 async def test_unknown_fields_ignored_under_the_option() -> None:
     server = await start(web_json_ignore_unknown_fields=True)
     try:
