@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from traceback import print_exception
 from typing import Any
 
 from ._app import App
@@ -25,12 +26,21 @@ from ._errors import CelloError
 from ._logs import LOG_FORMATS, configure_logging
 from ._server import GrpcServer
 from ._service import GrpcService
+from ._userimport import error_line, import_failure, is_missing
 
 logger = logging.getLogger("cello.serve")
 
 
 class ServeError(CelloError):
-    """`cello serve` cannot start: a bad target or flag."""
+    """`cello serve` cannot start: a bad target or flag.
+
+    Args:
+        in_user_code: the user's code raised it (its traceback is worth offering).
+    """
+
+    def __init__(self, message: str, *, in_user_code: bool = False) -> None:
+        super().__init__(message)
+        self.in_user_code = in_user_code
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,10 +57,13 @@ class ServeOptions:
     reload: bool = False
     access_log: bool = False
     log_format: str = "text"
+    traceback: bool = False
 
     def worker_args(self) -> list[str]:
         """The flags a worker is started with (ports resolved by the supervisor)."""
         args = [self.target, "--log-format", self.log_format]
+        if self.traceback:
+            args.append("--traceback")
         if self.drain_delay is not None:
             args.append(f"--drain-delay={self.drain_delay}")
         if self.grace is not None:
@@ -94,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--access-log", action="store_true", help="log one line per call")
     serve.add_argument("--log-format", choices=LOG_FORMATS, default="text")
+    serve.add_argument(
+        "--traceback",
+        action="store_true",
+        help="on an error, print the whole traceback before the one-line message",
+    )
     # the supervisor's side of the worker protocol; not for people
     serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
@@ -114,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reload=args.reload,
         access_log=args.access_log,
         log_format=args.log_format,
+        traceback=args.traceback,
     )
     configure_logging(options.log_format, access_log=options.access_log)
     try:
@@ -130,11 +149,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             return supervise(options)
         asyncio.run(serve_app(options))
         return 0
-    except (CelloError, RuntimeError, ValueError, OSError) as exc:
-        print(f"cello serve: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the command line's one boundary: one line, exit 2
+        report(exc, traceback=options.traceback)
+        return 2
+
+
+def report(exc: BaseException, *, traceback: bool) -> None:
+    """Print `exc` as one `cello serve:` line on stderr (after its traceback if asked).
+
+    Cello's own errors already say what to fix; anything else is shown with its type and
+    the line of the user's code that raised it.
+    """
+    if traceback:
+        print_exception(exc)
+    line = str(exc) if isinstance(exc, CelloError) else error_line(exc)
+    if not traceback and (getattr(exc, "in_user_code", False) or not isinstance(exc, CelloError)):
+        line += " (--traceback shows the whole traceback)"
+    print(f"cello serve: {line}", file=sys.stderr, flush=True)
 
 
 def load_app(target: str) -> App:
@@ -148,12 +181,21 @@ def load_app(target: str) -> App:
         ServeError: the target cannot be imported or serves nothing.
     """
     module_name, _, attr = target.partition(":")
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        raise _not_a_module(module_name, attr)
     if str(Path.cwd()) not in sys.path and "" not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ServeError(f"cannot import {module_name!r} (from {target!r}): {exc}") from exc
+    except Exception as exc:  # whatever the user's module raised at import time
+        if is_missing(exc, module_name):
+            raise ServeError(
+                f"cannot import {module_name!r} (from {target!r}): no module named "
+                f"{exc.name!r}; run cello serve from the directory holding it, or install it"
+            ) from exc
+        raise ServeError(
+            f"{import_failure(module_name, exc)}; fix the module", in_user_code=True
+        ) from exc
     if attr:
         try:
             found = [getattr(module, attr)]
@@ -186,6 +228,22 @@ def load_app(target: str) -> App:
     if not found:
         raise ServeError(f"{module_name} defines no App named `app` and no GrpcService classes")
     return app
+
+
+def _not_a_module(path: str, attr: str) -> ServeError:
+    """The error for `cello serve app.py`: a file path where a module name belongs."""
+    file = (Path.cwd() / path).resolve()
+    stem = file.with_suffix("") if file.suffix == ".py" else file
+    start = ""
+    try:
+        module = ".".join(stem.relative_to(Path.cwd().resolve()).parts)
+    except ValueError:
+        module, start = stem.name, f"from {stem.parent}, "
+    fix = "drop the .py" if path.endswith(".py") else "write the module with dots"
+    return ServeError(
+        f"{path!r} is a file path, but cello serve takes a module: {fix}; "
+        f"{start}run `cello serve {module}:{attr or 'app'}`"
+    )
 
 
 def effective_config(app: App, options: ServeOptions, *, worker: bool = False) -> GrpcConfig:

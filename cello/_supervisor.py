@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._serve import ServeError, ServeOptions
+from ._serve import ServeError, ServeOptions, report
 
 logger = logging.getLogger("cello.serve")
 
@@ -85,7 +85,7 @@ class Supervisor:
             )
             failed = [r for r in started if isinstance(r, BaseException)]
             if failed:
-                print(f"cello serve: {failed[0]}", file=sys.stderr)
+                report(failed[0], traceback=self.options.traceback)
                 self.stopping.set()
             else:
                 self._announce()
@@ -102,7 +102,7 @@ class Supervisor:
             await asyncio.gather(
                 *(self._retire(Worker(0, p)) for p in self._children if p.returncode is None)
             )
-            return 1 if failed else 0
+            return 2 if failed else 0  # as for any error that stops `cello serve` starting
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
@@ -138,7 +138,7 @@ class Supervisor:
                 sys.executable, "-m", "cello.codegen.cli", "build"
             )
             if await build.wait():
-                return 1  # cello-gen printed why
+                return 2  # cello-gen printed why
         o = self.options
         flags = [f"--host={o.host}"] if o.host is not None else []
         flags += [f"--port={o.port}"] if o.port is not None else []
@@ -151,7 +151,7 @@ class Supervisor:
         )
         out, _ = await child.communicate()  # its error line goes straight to stderr
         if child.returncode:
-            return child.returncode
+            return 2  # it printed why
         self.settings.update(json.loads(out.decode().strip().splitlines()[-1]))
         return 0
 
