@@ -269,6 +269,7 @@ def effective_config(app: App, options: ServeOptions, *, worker: bool = False) -
 
 def _server(app: App, config: GrpcConfig) -> GrpcServer:
     server = GrpcServer(config=config, stubs_dir=getattr(app, "stubs_dir", None))
+    server._log_serving = False  # it serves nothing; the supervisor prints the schema
     for service in app._services:
         server.register_service(service)
     return server
@@ -279,7 +280,8 @@ def prepare(options: ServeOptions) -> int:
     its stubs once (so workers find them built), and print the config as one JSON line."""
     app = load_app(options.target)
     config = effective_config(app, options)
-    _server(app, config).endpoints()  # generates into the cache, or checks the build
+    server = _server(app, config)
+    server.endpoints()  # generates into the cache, or checks the build
     fields = (
         "host",
         "port",
@@ -291,6 +293,7 @@ def prepare(options: ServeOptions) -> int:
     )
     settings = {name: getattr(config, name) for name in fields}
     settings["tls"] = getattr(config, "tls", None) is not None
+    settings["schema"] = server.schema_source.describe() if server.schema_source else None
     print(json.dumps(settings), flush=True)
     return 0
 
@@ -322,6 +325,6 @@ async def serve_worker(options: ServeOptions, *, ready_fd: int) -> None:
 
     watcher = asyncio.create_task(watch_supervisor())
     try:
-        await app.serve(stop=stop, ready=ready)
+        await app.serve(stop=stop, ready=ready, announce=False)  # the supervisor announces
     finally:
         watcher.cancel()

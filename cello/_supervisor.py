@@ -123,6 +123,8 @@ class Supervisor:
             print(
                 f"cello: serving gRPC-Web with {workers} on {scheme}://{shown}:{self.settings['web_port']}"
             )
+        if self.settings.get("schema"):
+            print(f"cello: serving {self.settings['schema']}")
         sys.stdout.flush()
 
     # -- the children --------------------------------------------------------------------
@@ -220,7 +222,8 @@ class Supervisor:
         task = asyncio.create_task(self._watch(worker))
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
-        logger.info("worker %d serving (pid %d)", slot, worker.pid)
+        # no log line here: the startup lines name every worker's pid, and a restart or a
+        # replacement logs its own
         return worker
 
     async def _watch(self, worker: Worker) -> None:
@@ -286,6 +289,7 @@ class Supervisor:
         """Rebuild the stubs, then replace each worker: start the new one, wait until it
         serves, and only then drain the old one. Keeps the old workers on any failure."""
         async with self._replacing:
+            schema = self.settings.get("schema")
             if await self._prepare():
                 logger.error("the app does not start; keeping the running workers")
                 return False
@@ -306,6 +310,8 @@ class Supervisor:
                 if old is not None:
                     await self._retire(old)
                     logger.info("worker %d replaced (pid %d, was %d)", slot, new.pid, old.pid)
+            if self.settings.get("schema") != schema:  # e.g. a new build's lock
+                logger.info("serving %s", self.settings["schema"])
             return True
 
     async def _reload_loop(self) -> None:
