@@ -26,7 +26,7 @@ from ._errors import CelloError
 from ._logs import LOG_FORMATS, configure_logging
 from ._server import GrpcServer
 from ._service import GrpcService
-from ._userimport import error_line, import_failure, is_missing
+from ._userimport import definition, error_line, import_failure, is_missing
 
 logger = logging.getLogger("cello.serve")
 
@@ -219,7 +219,7 @@ def load_app(target: str) -> App:
     app.enable_grpc()
     for value in found:
         if inspect.isclass(value) and issubclass(value, GrpcService):
-            value = value()
+            value = _instance(value)
         if not isinstance(value, GrpcService):
             raise ServeError(
                 f"{target} is {type(value).__name__}; name an App, a GrpcService or a module"
@@ -228,6 +228,20 @@ def load_app(target: str) -> App:
     if not found:
         raise ServeError(f"{module_name} defines no App named `app` and no GrpcService classes")
     return app
+
+
+def _instance(service: type[GrpcService]) -> GrpcService:
+    """`service()`, or a one-line error naming the class and what its `__init__` raised."""
+    try:
+        return service()
+    except Exception as exc:  # the user's __init__, or its signature
+        name = f"{service.__module__}.{service.__qualname__}"
+        raise ServeError(
+            f"{error_line(exc, doing=f'cannot create {name}()', near=definition(service))}; "
+            "cello serve creates a GrpcService class without arguments: fix its __init__, or "
+            "name an App or an instance",
+            in_user_code=True,
+        ) from exc
 
 
 def _not_a_module(path: str, attr: str) -> ServeError:

@@ -3,6 +3,7 @@ becomes one line naming the user's file and line, the exception type and its mes
 
 from __future__ import annotations
 
+import inspect
 import os
 import sysconfig
 import traceback
@@ -36,12 +37,19 @@ def import_failure(name: str, exc: BaseException) -> str:
     The location is the error's own for a SyntaxError, else the deepest frame of the user's
     code in the traceback (the deepest frame at all if none is the user's).
     """
-    return f"{_where(exc)}cannot import {name!r}: {describe(exc)}"
+    return error_line(exc, doing=f"cannot import {name!r}")
 
 
-def error_line(exc: BaseException) -> str:
-    """`file:line: ExcType: message` for an error raised outside an import."""
-    return f"{_where(exc)}{describe(exc)}"
+def error_line(exc: BaseException, *, doing: str = "", near: str = "") -> str:
+    """`file:line: doing: ExcType: message`, located as for an import (see `import_failure`).
+
+    Args:
+        doing: what failed, e.g. "cannot create Shop()"; omitted when empty.
+        near: the `file:line` to show when no frame of the traceback is the user's code
+            (a bad call of the user's function fails in the caller, Cello).
+    """
+    where = _where(exc, user_only=bool(near)) or (f"{near}: " if near else "")
+    return f"{where}{doing + ': ' if doing else ''}{describe(exc)}"
 
 
 def describe(exc: BaseException) -> str:
@@ -53,7 +61,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def _where(exc: BaseException) -> str:
+def _where(exc: BaseException, *, user_only: bool = False) -> str:
     if isinstance(exc, SyntaxError):
         return f"{_relative(exc.filename)}:{exc.lineno}: " if exc.filename else ""
     frames = [
@@ -62,7 +70,7 @@ def _where(exc: BaseException) -> str:
         if "importlib" not in Path(f.filename).parts and not f.filename.startswith("<frozen")
     ]
     users = [f for f in frames if not _resolved(f.filename).startswith(_NOT_USER_CODE)]
-    if not (users or frames):
+    if not (users or frames) or (user_only and not users):
         return ""
     frame = (users or frames)[-1]
     return f"{_relative(frame.filename)}:{frame.lineno}: "
@@ -73,6 +81,14 @@ def _resolved(path: str) -> str:
         return str(Path(path).resolve())
     except OSError:
         return path
+
+
+def definition(thing: type) -> str:
+    """`file:line` where the class `thing` is defined, or "" if that is unknown."""
+    try:
+        return f"{_relative(inspect.getsourcefile(thing) or '')}:{inspect.getsourcelines(thing)[1]}"
+    except (OSError, TypeError):
+        return ""
 
 
 def _relative(path: str) -> str:

@@ -96,6 +96,35 @@ async def test_a_file_path_is_told_to_drop_the_py(
     ]
 
 
+SERVICE_WITH_ARGUMENTS = """
+from cello.grpc import GrpcService, grpc_method
+
+
+class Shop(GrpcService):
+    def __init__(self, db):
+        self.db = db
+
+    @grpc_method
+    async def Ping(self, text: str) -> str:
+        return text
+"""
+
+
+@pytest.mark.parametrize("mode", MODES, ids=list(MODES))
+async def test_a_service_class_that_cannot_be_created_is_one_line(
+    serve: Serve, tmp_path: Path, mode: str
+) -> None:
+    (tmp_path / "shop.py").write_text(SERVICE_WITH_ARGUMENTS)
+    served = await serve("shop:Shop", *MODES[mode], cwd=tmp_path)
+    assert await served.exited() == 2
+    (line,) = _errors(served)
+    assert line.startswith(
+        "cello serve: shop.py:5: cannot create shop.Shop(): TypeError: Shop.__init__() missing "
+        "1 required positional argument: 'db'; cello serve creates a GrpcService class without "
+        "arguments"
+    ), line
+
+
 async def test_a_missing_module_says_where_to_run_from(serve: Serve, tmp_path: Path) -> None:
     served = await serve("nowhere_xyz:app", cwd=tmp_path)
     assert await served.exited() == 2
