@@ -86,9 +86,10 @@ def _resolved(path: str) -> str:
 def definition(thing: type) -> str:
     """`file:line` where the class `thing` is defined, or "" if that is unknown."""
     try:
-        return f"{_relative(inspect.getsourcefile(thing) or '')}:{inspect.getsourcelines(thing)[1]}"
-    except (OSError, TypeError):
+        path, line = inspect.getsourcefile(thing), inspect.getsourcelines(thing)[1]
+    except (OSError, TypeError):  # defined in a REPL, or built in
         return ""
+    return f"{_relative(path)}:{line}" if path else ""
 
 
 def _relative(path: str) -> str:
