@@ -6,11 +6,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-import traceback
 from pathlib import Path
 from types import ModuleType
 
 from cello._definitions.service import GrpcService
+from cello._definitions.userimport import import_failure, is_missing
 from cello._errors import DefinitionError
 
 
@@ -43,20 +43,13 @@ def import_module(name: str) -> ModuleType:
     """Import a user module, turning any failure into a one-line `DefinitionError`."""
     try:
         return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+    except Exception as exc:  # whatever the user's module raised at import time
+        if is_missing(exc, name):
             raise DefinitionError(
                 f"cannot import {name!r}: no module named {exc.name!r}; run cello-gen from "
                 "the project root (the directory holding the package) or install the project"
             ) from exc
-        raise DefinitionError(_failure(name, exc)) from exc
-    except SyntaxError as exc:
-        where = f"{_relative(exc.filename)}:{exc.lineno}" if exc.filename else "?"
-        raise DefinitionError(
-            f"{where}: cannot import {name!r}: SyntaxError: {exc.msg}; fix the module"
-        ) from exc
-    except Exception as exc:  # whatever the user's module raised at import time
-        raise DefinitionError(_failure(name, exc)) from exc
+        raise DefinitionError(f"{import_failure(name, exc)}; fix the module") from exc
 
 
 def module_services(module: ModuleType) -> list[type[GrpcService]]:
@@ -85,18 +78,6 @@ def _service_named(module: ModuleType, spec: str, class_name: str) -> type[GrpcS
         f"{spec}: {class_name!r} in {module.__name__} ({_module_file(module)}) {problem}; "
         f"name one of its services: {names}"
     )
-
-
-def _failure(name: str, exc: BaseException) -> str:
-    """`file:line: cannot import 'name': ExcType: message` at the deepest frame of user code."""
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if "importlib" not in Path(f.filename).parts and not f.filename.startswith("<frozen")
-    ]
-    where = f"{_relative(frames[-1].filename)}:{frames[-1].lineno}: " if frames else ""
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return f"{where}cannot import {name!r}: {detail}; fix the module"
 
 
 def _module_file(module: ModuleType) -> str:

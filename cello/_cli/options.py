@@ -1,18 +1,30 @@
-"""What `cello serve` was asked for, read by both the serving process and the supervisor.
+"""What `cello serve` was asked for, and how it reports that it cannot start.
 
-Its own module so that `serve.py` (which starts the supervisor) and `supervisor.py` (which
-starts `serve.py` workers) share it without importing each other.
+Read by both the serving process and the supervisor: its own module so that `serve.py`
+(which starts the supervisor) and `supervisor.py` (which starts `serve.py` workers) share
+it without importing each other.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
+from traceback import print_exception
 
+from .._definitions.userimport import error_line
 from .._errors import CelloError
 
 
 class ServeError(CelloError):
-    """`cello serve` cannot start: a bad target or flag."""
+    """`cello serve` cannot start: a bad target or flag.
+
+    Args:
+        in_user_code: the user's code raised it (its traceback is worth offering).
+    """
+
+    def __init__(self, message: str, *, in_user_code: bool = False) -> None:
+        super().__init__(message)
+        self.in_user_code = in_user_code
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,10 +41,13 @@ class ServeOptions:
     reload: bool = False
     access_log: bool = False
     log_format: str = "text"
+    traceback: bool = False
 
     def worker_args(self) -> list[str]:
         """The flags a worker is started with (ports resolved by the supervisor)."""
         args = [self.target, "--log-format", self.log_format]
+        if self.traceback:
+            args.append("--traceback")
         if self.drain_delay is not None:
             args.append(f"--drain-delay={self.drain_delay}")
         if self.grace is not None:
@@ -40,3 +55,17 @@ class ServeOptions:
         if self.access_log:
             args.append("--access-log")
         return args
+
+
+def report(exc: BaseException, *, traceback: bool) -> None:
+    """Print `exc` as one `cello serve:` line on stderr (after its traceback if asked).
+
+    Cello's own errors already say what to fix; anything else is shown with its type and
+    the line of the user's code that raised it.
+    """
+    if traceback:
+        print_exception(exc)
+    line = str(exc) if isinstance(exc, CelloError) else error_line(exc)
+    if not traceback and (getattr(exc, "in_user_code", False) or not isinstance(exc, CelloError)):
+        line += " (--traceback shows the whole traceback)"
+    print(f"cello serve: {line}", file=sys.stderr, flush=True)

@@ -21,11 +21,11 @@ from typing import Any
 
 from .._definitions.config import GrpcConfig
 from .._definitions.service import GrpcService
-from .._errors import CelloError
+from .._definitions.userimport import definition, error_line, import_failure, is_missing
 from .._server.app import App
 from .._server.server import GrpcServer
 from .logs import LOG_FORMATS, configure_logging
-from .options import ServeError, ServeOptions
+from .options import ServeError, ServeOptions, report
 
 logger = logging.getLogger("cello.serve")
 
@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--access-log", action="store_true", help="log one line per call")
     serve.add_argument("--log-format", choices=LOG_FORMATS, default="text")
+    serve.add_argument(
+        "--traceback",
+        action="store_true",
+        help="on an error, print the whole traceback before the one-line message",
+    )
     # the supervisor's side of the worker protocol; not for people
     serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
@@ -84,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reload=args.reload,
         access_log=args.access_log,
         log_format=args.log_format,
+        traceback=args.traceback,
     )
     configure_logging(options.log_format, access_log=options.access_log)
     try:
@@ -100,11 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return supervise(options)
         asyncio.run(serve_app(options))
         return 0
-    except (CelloError, RuntimeError, ValueError, OSError) as exc:
-        print(f"cello serve: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the command line's one boundary: one line, exit 2
+        report(exc, traceback=options.traceback)
+        return 2
 
 
 def load_app(target: str) -> App:
@@ -118,12 +124,21 @@ def load_app(target: str) -> App:
         ServeError: the target cannot be imported or serves nothing.
     """
     module_name, _, attr = target.partition(":")
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        raise _not_a_module(module_name, attr)
     if str(Path.cwd()) not in sys.path and "" not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ServeError(f"cannot import {module_name!r} (from {target!r}): {exc}") from exc
+    except Exception as exc:  # whatever the user's module raised at import time
+        if is_missing(exc, module_name):
+            raise ServeError(
+                f"cannot import {module_name!r} (from {target!r}): no module named "
+                f"{exc.name!r}; run cello serve from the directory holding it, or install it"
+            ) from exc
+        raise ServeError(
+            f"{import_failure(module_name, exc)}; fix the module", in_user_code=True
+        ) from exc
     if attr:
         try:
             found = [getattr(module, attr)]
@@ -147,7 +162,7 @@ def load_app(target: str) -> App:
     app.enable_grpc()
     for value in found:
         if inspect.isclass(value) and issubclass(value, GrpcService):
-            value = value()
+            value = _instance(value)
         if not isinstance(value, GrpcService):
             raise ServeError(
                 f"{target} is {type(value).__name__}; name an App, a GrpcService or a module"
@@ -156,6 +171,36 @@ def load_app(target: str) -> App:
     if not found:
         raise ServeError(f"{module_name} defines no App named `app` and no GrpcService classes")
     return app
+
+
+def _instance(service: type[GrpcService]) -> GrpcService:
+    """`service()`, or a one-line error naming the class and what its `__init__` raised."""
+    try:
+        return service()
+    except Exception as exc:  # the user's __init__, or its signature
+        name = f"{service.__module__}.{service.__qualname__}"
+        raise ServeError(
+            f"{error_line(exc, doing=f'cannot create {name}()', near=definition(service))}; "
+            "cello serve creates a GrpcService class without arguments: fix its __init__, or "
+            "name an App or an instance",
+            in_user_code=True,
+        ) from exc
+
+
+def _not_a_module(path: str, attr: str) -> ServeError:
+    """The error for `cello serve app.py`: a file path where a module name belongs."""
+    file = (Path.cwd() / path).resolve()
+    stem = file.with_suffix("") if file.suffix == ".py" else file
+    start = ""
+    try:
+        module = ".".join(stem.relative_to(Path.cwd().resolve()).parts)
+    except ValueError:
+        module, start = stem.name, f"from {stem.parent}, "
+    fix = "drop the .py" if path.endswith(".py") else "write the module with dots"
+    return ServeError(
+        f"{path!r} is a file path, but cello serve takes a module: {fix}; "
+        f"{start}run `cello serve {module}:{attr or 'app'}`"
+    )
 
 
 def effective_config(app: App, options: ServeOptions, *, worker: bool = False) -> GrpcConfig:
@@ -181,6 +226,7 @@ def effective_config(app: App, options: ServeOptions, *, worker: bool = False) -
 
 def _server(app: App, config: GrpcConfig) -> GrpcServer:
     server = GrpcServer(config=config, stubs_dir=getattr(app, "stubs_dir", None))
+    server._log_serving = False  # it serves nothing; the supervisor prints the schema
     for service in app._services:
         server.register_service(service)
     return server
@@ -191,7 +237,8 @@ def prepare(options: ServeOptions) -> int:
     its stubs once (so workers find them built), and print the config as one JSON line."""
     app = load_app(options.target)
     config = effective_config(app, options)
-    _server(app, config).endpoints()  # generates into the cache, or checks the build
+    server = _server(app, config)
+    server.endpoints()  # generates into the cache, or checks the build
     fields = (
         "host",
         "port",
@@ -203,6 +250,7 @@ def prepare(options: ServeOptions) -> int:
     )
     settings = {name: getattr(config, name) for name in fields}
     settings["tls"] = getattr(config, "tls", None) is not None
+    settings["schema"] = server.schema_source.describe() if server.schema_source else None
     print(json.dumps(settings), flush=True)
     return 0
 
@@ -234,6 +282,6 @@ async def serve_worker(options: ServeOptions, *, ready_fd: int) -> None:
 
     watcher = asyncio.create_task(watch_supervisor())
     try:
-        await app.serve(stop=stop, ready=ready)
+        await app.serve(stop=stop, ready=ready, announce=False)  # the supervisor announces
     finally:
         watcher.cancel()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .options import ServeError, ServeOptions
+from .options import ServeError, ServeOptions, report
 
 logger = logging.getLogger("cello.serve")
 
@@ -85,7 +85,7 @@ class Supervisor:
             )
             failed = [r for r in started if isinstance(r, BaseException)]
             if failed:
-                print(f"cello serve: {failed[0]}", file=sys.stderr)
+                report(failed[0], traceback=self.options.traceback)
                 self.stopping.set()
             else:
                 self._announce()
@@ -102,7 +102,7 @@ class Supervisor:
             await asyncio.gather(
                 *(self._retire(Worker(0, p)) for p in self._children if p.returncode is None)
             )
-            return 1 if failed else 0
+            return 2 if failed else 0  # as for any error that stops `cello serve` starting
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
@@ -123,6 +123,8 @@ class Supervisor:
             print(
                 f"cello: serving gRPC-Web with {workers} on {scheme}://{shown}:{self.settings['web_port']}"
             )
+        if self.settings.get("schema"):
+            print(f"cello: serving {self.settings['schema']}")
         sys.stdout.flush()
 
     # -- the children --------------------------------------------------------------------
@@ -138,7 +140,7 @@ class Supervisor:
                 sys.executable, "-m", "cello.codegen.cli", "build"
             )
             if await build.wait():
-                return 1  # cello-gen printed why
+                return 2  # cello-gen printed why
         o = self.options
         flags = [f"--host={o.host}"] if o.host is not None else []
         flags += [f"--port={o.port}"] if o.port is not None else []
@@ -151,7 +153,7 @@ class Supervisor:
         )
         out, _ = await child.communicate()  # its error line goes straight to stderr
         if child.returncode:
-            return child.returncode
+            return 2  # it printed why
         self.settings.update(json.loads(out.decode().strip().splitlines()[-1]))
         return 0
 
@@ -220,7 +222,8 @@ class Supervisor:
         task = asyncio.create_task(self._watch(worker))
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
-        logger.info("worker %d serving (pid %d)", slot, worker.pid)
+        # no log line here: the startup lines name every worker's pid, and a restart or a
+        # replacement logs its own
         return worker
 
     async def _watch(self, worker: Worker) -> None:
@@ -286,6 +289,7 @@ class Supervisor:
         """Rebuild the stubs, then replace each worker: start the new one, wait until it
         serves, and only then drain the old one. Keeps the old workers on any failure."""
         async with self._replacing:
+            schema = self.settings.get("schema")
             if await self._prepare():
                 logger.error("the app does not start; keeping the running workers")
                 return False
@@ -306,6 +310,8 @@ class Supervisor:
                 if old is not None:
                     await self._retire(old)
                     logger.info("worker %d replaced (pid %d, was %d)", slot, new.pid, old.pid)
+            if self.settings.get("schema") != schema:  # e.g. a new build's lock
+                logger.info("serving %s", self.settings["schema"])
             return True
 
     async def _reload_loop(self) -> None:

@@ -66,7 +66,7 @@ class GrpcConfig:
         transport: what serves the gRPC port: "aio", grpcio's asyncio server (the default,
             or `$CELLO_TRANSPORT` when set); "threads", grpc's sync server with an event
             loop per worker thread; "h2", Cello's own HTTP/2 server (`pip install
-            'cello[h2]'`, the `h2` library), serving gRPC, gRPC-Web and Connect on `port`
+            'cello-grpc[h2]'`, the `h2` library), serving gRPC, gRPC-Web and Connect on `port`
             (then `web_port` is the same port). See docs/transports.md for the trade-offs.
 
     Raises:

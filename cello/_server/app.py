@@ -57,12 +57,16 @@ class App:
         *,
         stop: asyncio.Event | None = None,
         ready: Callable[[GrpcServer], object] | None = None,
+        announce: bool = True,
     ) -> None:
         """The body of `run()`, for callers that own the event loop.
 
         Args:
             stop: ends serving when set; SIGINT and SIGTERM set it too.
             ready: called with the server once it serves (`cello serve` workers report in).
+            announce: print the `cello: serving ...` lines (ports, then schema) on stdout.
+                `cello serve --workers` turns it off: its supervisor prints them once for
+                every worker.
         """
         if self.grpc_config is None:
             raise RuntimeError("call app.enable_grpc(GrpcConfig(...)) before running")
@@ -78,17 +82,19 @@ class App:
         )
         for service in self._services:
             server.register_service(service)
+        server._log_serving = False  # printed below, or by the caller: once either way
         self.grpc_server = server
         await server.start()
-        for line in server.listeners:  # the real bind address, and whether TLS is on
-            print(f"cello: serving {line}", flush=True)
+        if announce:
+            for line in server.listeners:  # the real bind address, and whether TLS is on
+                print(f"cello: serving {line}", flush=True)
         reload_on_hup = self.grpc_config.tls is not None and hasattr(signal, "SIGHUP")
         if reload_on_hup:
             try:
                 loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
             except (NotImplementedError, RuntimeError):  # not the main thread
                 reload_on_hup = False
-        if server.schema_source is not None:
+        if announce and server.schema_source is not None:
             print(f"cello: serving {server.schema_source.describe()}", flush=True)
         if ready is not None:
             ready(server)

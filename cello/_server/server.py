@@ -57,8 +57,9 @@ class GrpcServer:
             port only (use middleware for behaviour shared with gRPC-Web). Transport
             "aio" only.
 
-    After `start()` (or `web_app()`), `schema_source` says which schema is served; it is
-    also logged on `cello.grpc` at INFO.
+    After `start()` (or `web_app()`), `schema_source` says which schema is served. The
+    schema and the ports served are logged on `cello.grpc` at INFO, unless an `App` runs the
+    server: it prints those lines on stdout instead.
     """
 
     def __init__(
@@ -102,6 +103,9 @@ class GrpcServer:
         self._certs: CertificateWatcher | None = None
         self.web_port: int | None = None
         self.schema_source: SchemaSource | None = None  # known once the stubs are loaded
+        # the "serving ..." lines are logged, unless an owner prints them instead (App, on
+        # stdout): each is shown once
+        self._log_serving = True
 
     def register_service(self, service: GrpcService) -> None:
         """Add a service instance; its `name` must be unique on this server.
@@ -215,7 +219,8 @@ class GrpcServer:
                 await self.stop(0)
                 raise
             self.web_port = self._web.port
-        logger.info("serving %s: %s", ", ".join(names), "; ".join(self.listeners))
+        if self._log_serving:
+            logger.info("serving %s: %s", ", ".join(names), "; ".join(self.listeners))
 
     def web_app(self) -> GrpcWebApp:
         """The gRPC-Web ASGI app for the registered services, to mount in an ASGI server.
@@ -271,7 +276,8 @@ class GrpcServer:
             bindings, self.schema_source = load_schema(
                 [type(s) for s in instances], stubs_dir=self.stubs_dir, package=self.package
             )
-            logger.info("serving %s", self.schema_source.describe())
+            if self._log_serving:
+                logger.info("serving %s", self.schema_source.describe())
             by_class = self._by_class = {b.python_class: b for b in bindings.values()}
         middleware = list(self.middleware)
         if self.config.access_log:

@@ -108,7 +108,7 @@ async def serve_h2(
     except ImportError as exc:
         raise RuntimeError(
             "GrpcConfig(transport='h2') serves HTTP/2 with the h2 library, which is not "
-            "installed: pip install 'cello[h2]'"
+            "installed: pip install 'cello-grpc[h2]'"
         ) from exc
     import uvicorn
     from uvicorn.server import ServerState
