@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ._binding import ServiceBinding
 from ._errors import StaleStubsError
-from ._pool import is_duplicate_file_error, load_supplement
+from ._pool import is_duplicate_file_error, load_supplement, record_loaded
 from ._script import adopt_script_module
 from ._service import GrpcService
 
@@ -447,7 +447,7 @@ def _import_pb2(name: str, folder: Path) -> None:
     if name in sys.modules:
         return
     try:
-        importlib.import_module(name)
+        record_loaded(importlib.import_module(name).DESCRIPTOR.name)
     except TypeError as exc:
         if not is_duplicate_file_error(exc):
             raise
