@@ -473,6 +473,14 @@ class ConverterBuilder:
         """A decoded field; a field or parameter with a default is left out when absent."""
         if f.has_default and m.shape is not PyShape.VALUE and self.presence_required(f):
             return (f.python_name, self.decode_plain(m, f), f'm.HasField("{f.name}")')
+        if (
+            m.shape is PyShape.DATACLASS
+            and f.has_default
+            and f.label is Label.OPTIONAL
+            and not f.nullable
+        ):
+            # a non-zero scalar default carries presence: absent leaves the default
+            return (f.python_name, self.decode_plain(m, f), f'm.HasField("{f.name}")')
         if m.shape is not PyShape.PARAMS or not f.has_default:
             return (f.python_name, self.decode(m, f), None)
         if f.type.kind is Kind.ENUM and f.label is not Label.REPEATED and not f.nullable:

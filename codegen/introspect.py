@@ -21,7 +21,7 @@ from cello._service import (
 
 from . import contract, naming
 from .cycles import refuse_required_cycles
-from .fields import class_fields
+from .fields import class_fields, needs_presence
 from .hints import Mapped, is_enum_class, is_message_class, map_hint, mentions_newtype
 from .layout import PackageFiles, check_one_package_per_file
 from .model import (
@@ -375,6 +375,8 @@ class _SchemaBuilder:
             mapped = map_hint(hint, fwhere)
             if spec.number is not None:
                 mapped = dataclasses.replace(mapped, number=spec.number)
+            if needs_presence(spec, mapped):  # absent on the wire means the Python default
+                mapped = dataclasses.replace(mapped, label=Label.OPTIONAL)
             fields.append((spec.name, mapped))
             docs[spec.name] = contract.clean_doc(spec.description) or contract.field_doc(hint)
         history = self._history(full, cls, scope, "message")
