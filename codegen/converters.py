@@ -103,6 +103,7 @@ class EnumTable:
     members: str  # the enum's `_D_` table
     py_class: str
     zero: str | None  # expression of the Python default standing for 0, if any
+    closed: bool = False  # refuse numbers the enum lacks (else they decode as plain ints)
 
 
 @dataclass
@@ -240,6 +241,8 @@ class ConverterBuilder:
                 self.ref(enum.full_name, f"_D_{self.ident(enum)}"),
                 self.py_class(enum),
                 zero,
+                # a oneof member stays closed: a plain int would not say which member it is
+                enum.closed or f.oneof is not None,
             )
         )
         return name

@@ -492,7 +492,8 @@ class _SchemaBuilder:
         if not new:
             return full
         scope, name = local_name(cls, where)
-        prefixed = contract.enum_options_of(cls).prefix
+        options = contract.enum_options_of(cls)
+        prefixed = options.prefix
         prefix = naming.to_upper_snake(name)
         members: list[Any] = list(cls)  # type: ignore[call-overload]
         if not members:
@@ -544,6 +545,7 @@ class _SchemaBuilder:
             numbering.reserved,
             doc=contract.docstring(cls),
             scope=scope,
+            closed=options.closed,
         )
         return full
 
