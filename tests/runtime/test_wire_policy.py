@@ -17,11 +17,12 @@ from typing import Any
 
 import grpc
 import grpc.aio
+import httpx
 import pytest
 
 from cello import WireError
 from cello.codegen.cli import main as cello_gen
-from cello.grpc import GrpcServer
+from cello.grpc import GrpcConfig, GrpcServer
 
 from .wire_services import Genre, Other, Priority, Shelf, Stamp
 
@@ -306,3 +307,22 @@ async def test_typed_client_refuses_a_reply_without_a_required_field(pb: Any, ty
                 await client.Mark(sent)
     finally:
         await server.stop(0)
+
+
+async def test_connect_json_keeps_an_unknown_enum_number_as_a_number(stubs: Path) -> None:
+    server = GrpcServer(
+        host="127.0.0.1", port=0, stubs_dir=stubs, config=GrpcConfig(enable_web=True, web_port=0)
+    )
+    server.register_service(Shelf())
+    await server.start()
+    headers = {"content-type": "application/json", "connect-protocol-version": "1"}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.web_port}") as client:
+            sent = {"title": "t", "genre": 99, "tags": ["GENRE_FICTION", 98]}
+            put = await client.post("/cellowire.v1.Shelf/Put", json=sent, headers=headers)
+            seen = await client.post("/cellowire.v1.Shelf/Inspect", json=sent, headers=headers)
+    finally:
+        await server.stop(0)
+    assert put.status_code == 200, put.text
+    assert put.json()["genre"] == 99 and put.json()["tags"] == ["GENRE_FICTION", 98]
+    assert seen.json()["value"][:4] == ["unknown 99", "MEDIUM", "FICTION", "unknown 98"]
