@@ -25,6 +25,7 @@ from ._service import GrpcService, grpc_method
 
 if typing.TYPE_CHECKING:
     from ._channel import GrpcChannel
+    from ._codec import from_bytes, from_json, to_bytes, to_json
     from ._identity import PeerIdentity, peer_identity_from_auth_context
     from ._stubs import SchemaSource
     from ._syncchannel import SyncGrpcChannel
@@ -90,15 +91,20 @@ __all__ = [
     "access_log",
     "current_call",
     "enum_options",
+    "from_bytes",
+    "from_json",
     "grpc_method",
     "map_exceptions",
     "peer_identity_from_auth_context",
+    "to_bytes",
+    "to_json",
     "token_auth",
 ]
 
-# the clients, gRPC-Web, TLS, the schema markers and the stub loader (and the protobuf
-# descriptor and JSON machinery they pull in) are imported on first use, so `import cello`
-# costs little more than `import grpc`: each frozen dataclass costs about 1 ms to define
+# the clients, gRPC-Web, TLS, the schema markers, the message codec and the stub loader (and
+# the protobuf descriptor and JSON machinery they pull in) are imported on first use, so
+# `import cello` costs little more than `import grpc`: each frozen dataclass costs about
+# 1 ms to define
 _LAZY = {
     "ClientTls": "._tls",
     "GrpcChannel": "._channel",
@@ -124,6 +130,10 @@ _LAZY = {
     "UInt32": "._types",
     "UInt64": "._types",
     "enum_options": "._types",
+    "from_bytes": "._codec",
+    "from_json": "._codec",
+    "to_bytes": "._codec",
+    "to_json": "._codec",
 }
 
 
