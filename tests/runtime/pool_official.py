@@ -122,12 +122,24 @@ async def main(case: str, out: Path) -> dict[str, Any]:
         official.SimpleRequest(response_size=3, response_type=official.UNCOMPRESSABLE),
         official.SimpleResponse,
     )
-    stand_in = server.bindings["grpc.testing.TestService"].methods[0].request_type
+    binding = server.bindings["grpc.testing.TestService"].methods[0]
+    pb2 = sys.modules[binding.encode_request.__module__]._pb2  # what `_cello.py` imported
     return {
         "body": reply.payload.body.hex(),
         "type": official.PayloadType.Name(reply.payload.type),
-        "official_class": stand_in is official.Empty,
+        "official_class": binding.request_type is official.Empty,
+        # names of protoc's module the stand-in lacks: only the message Cello's file lacks
+        "missing": sorted(_names(official) - _names(pb2)),
+        "same_enum": pb2.PayloadType.values() == official.PayloadType.values(),
+        "descriptor": pb2.DESCRIPTOR.name.startswith("test/grpc_testing/test"),
     }
+
+
+def _names(module: ModuleType) -> set[str]:
+    """A `_pb2` module's names, without those of its own machinery."""
+    machinery = {"_builder", "_descriptor", "_descriptor_pool", "_globals", "_runtime_version"}
+    machinery |= {"_sym_db", "_symbol_database"}
+    return {n for n in vars(module) if not n.startswith("__") and n not in machinery}
 
 
 def run() -> None:

@@ -204,4 +204,7 @@ def test_the_stand_in_pb2_exposes_top_level_enum_values_of_a_larger_official_fil
         "body": "000000",
         "type": "COMPRESSABLE",
         "official_class": True,
+        "missing": ["EchoStatus", "_ECHOSTATUS"],
+        "same_enum": True,
+        "descriptor": True,
     }
