@@ -45,7 +45,10 @@ def needs_presence(spec: FieldSpec, mapped: Mapped) -> bool:
         return False
     default = spec.default
     if default is dataclasses.MISSING:
-        default = spec.default_factory()
+        try:
+            default = spec.default_factory()
+        except Exception:  # noqa: BLE001 - presence is right for any value it may give
+            return True
     if mapped.type.kind is Kind.ENUM:
         # an enum without a member for 0 already decodes an absent field as the default
         members = list(mapped.python)
