@@ -48,6 +48,7 @@ if typing.TYPE_CHECKING:
     from ._protocols import GrpcWebApp
     from ._security.identity import PeerIdentity, peer_identity_from_auth_context
     from ._security.tls import ClientTls, TlsConfig
+    from ._wire.codec import from_bytes, from_json, to_bytes, to_json
     from ._wire.stubs import SchemaSource
 
 
@@ -92,16 +93,21 @@ __all__ = [
     "access_log",
     "current_call",
     "enum_options",
+    "from_bytes",
+    "from_json",
     "grpc_method",
     "map_exceptions",
     "not_rpc",
     "peer_identity_from_auth_context",
+    "to_bytes",
+    "to_json",
     "token_auth",
 ]
 
-# the clients, gRPC-Web, TLS, the schema markers and the stub loader (and the protobuf
-# descriptor and JSON machinery they pull in) are imported on first use, so `import cello`
-# costs little more than `import grpc`: each frozen dataclass costs about 1 ms to define
+# the clients, gRPC-Web, TLS, the schema markers, the message codec and the stub loader (and
+# the protobuf descriptor and JSON machinery they pull in) are imported on first use, so
+# `import cello` costs little more than `import grpc`: each frozen dataclass costs about
+# 1 ms to define
 _LAZY = {
     "ClientTls": "._security.tls",
     "GrpcChannel": "._client.channel",
@@ -127,6 +133,10 @@ _LAZY = {
     "UInt32": "._definitions.markers",
     "UInt64": "._definitions.markers",
     "enum_options": "._definitions.markers",
+    "from_bytes": "._wire.codec",
+    "from_json": "._wire.codec",
+    "to_bytes": "._wire.codec",
+    "to_json": "._wire.codec",
 }
 
 

@@ -156,6 +156,7 @@ def client_context(file: FileDef, siblings: list[FileDef] | None = None) -> dict
                 "described": [lit(e.full_name)],
                 "members": [(f"{b.ident(e)}.{name}", str(n)) for name, n in enum_members(e)],
                 "py_class": b.ident(e),
+                "closed": e.closed,
             }
             for e in file.enums
         ],

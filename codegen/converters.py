@@ -103,6 +103,7 @@ class EnumTable:
     members: str  # the enum's `_D_` table
     py_class: str
     zero: str | None  # expression of the Python default standing for 0, if any
+    closed: bool = False  # refuse numbers the enum lacks (else they decode as plain ints)
 
 
 @dataclass
@@ -240,6 +241,8 @@ class ConverterBuilder:
                 self.ref(enum.full_name, f"_D_{self.ident(enum)}"),
                 self.py_class(enum),
                 zero,
+                # a oneof member stays closed: a plain int would not say which member it is
+                enum.closed or f.oneof is not None,
             )
         )
         return name
@@ -472,6 +475,14 @@ class ConverterBuilder:
     def _dec_field(self, m: MessageDef, f: FieldDef) -> tuple[str, str, str | None]:
         """A decoded field; a field or parameter with a default is left out when absent."""
         if f.has_default and m.shape is not PyShape.VALUE and self.presence_required(f):
+            return (f.python_name, self.decode_plain(m, f), f'm.HasField("{f.name}")')
+        if (
+            m.shape is PyShape.DATACLASS
+            and f.has_default
+            and f.label is Label.OPTIONAL
+            and not f.nullable
+        ):
+            # a non-zero scalar default carries presence: absent leaves the default
             return (f.python_name, self.decode_plain(m, f), f'm.HasField("{f.name}")')
         if m.shape is not PyShape.PARAMS or not f.has_default:
             return (f.python_name, self.decode(m, f), None)

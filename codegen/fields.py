@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass
 from typing import Any
 
 from cello._errors import DefinitionError
 
-from .hints import is_pydantic_model
+from .hints import Mapped, is_pydantic_model
+from .model import Convert, Kind, Label
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,38 @@ class FieldSpec:
         return self.default is not dataclasses.MISSING or (
             self.default_factory is not dataclasses.MISSING
         )
+
+
+def needs_presence(spec: FieldSpec, mapped: Mapped) -> bool:
+    """Whether a singular scalar or enum field's Python default is not the proto3 zero value.
+
+    Without presence a peer that leaves the field out (every Connect, Go or Node client
+    does, for the zero value as for a field it never set) is decoded as 0 or "", not as the
+    default the class declares. Such a field is emitted `optional`, so absent means the
+    Python default; a default factory is called once here to see what it gives.
+    """
+    if mapped.label is not Label.SINGULAR or mapped.members or not spec.has_default:
+        return False
+    if mapped.type.kind is Kind.MESSAGE:
+        return False
+    default = spec.default
+    if default is dataclasses.MISSING:
+        try:
+            default = spec.default_factory()
+        except Exception:  # noqa: BLE001 - presence is right for any value it may give
+            return True
+    if mapped.type.kind is Kind.ENUM:
+        # an enum without a member for 0 already decodes an absent field as the default
+        members = list(mapped.python)
+        return (
+            isinstance(default, enum.Enum)
+            and isinstance(default.value, int)
+            and default.value != 0
+            and any(m.value == 0 for m in members)
+        )
+    if mapped.type.convert in (Convert.UUID, Convert.DECIMAL):
+        return default is not None
+    return not (isinstance(default, int | float | str | bytes) and not default)
 
 
 def class_fields(cls: type, where: str) -> list[FieldSpec]:

@@ -21,7 +21,7 @@ from cello._errors import DefinitionError
 
 from . import contract, naming
 from .cycles import refuse_required_cycles
-from .fields import class_fields
+from .fields import class_fields, needs_presence
 from .hints import (
     Mapped,
     is_enum_class,
@@ -383,6 +383,8 @@ class _SchemaBuilder:
             mapped = map_hint(hint, fwhere)
             if spec.number is not None:
                 mapped = dataclasses.replace(mapped, number=spec.number)
+            if needs_presence(spec, mapped):  # absent on the wire means the Python default
+                mapped = dataclasses.replace(mapped, label=Label.OPTIONAL)
             fields.append((spec.name, mapped))
             docs[spec.name] = contract.clean_doc(spec.description) or contract.field_doc(hint)
         history = self._history(full, cls, scope, "message")
@@ -498,7 +500,8 @@ class _SchemaBuilder:
         if not new:
             return full
         scope, name = local_name(cls, where)
-        prefixed = contract.enum_options_of(cls).prefix
+        options = contract.enum_options_of(cls)
+        prefixed = options.prefix
         prefix = naming.to_upper_snake(name)
         members: list[Any] = list(cls)  # type: ignore[call-overload]
         if not members:
@@ -550,6 +553,7 @@ class _SchemaBuilder:
             numbering.reserved,
             doc=contract.docstring(cls),
             scope=scope,
+            closed=options.closed,
         )
         return full
 

@@ -171,6 +171,7 @@ class EnumDef:
     reserved: Reserved = field(default_factory=Reserved)
     doc: str = ""
     scope: tuple[str, ...] = ()  # enclosing messages, outermost first
+    closed: bool = False  # `@enum_options(closed=True)`: an unknown number is refused
 
     @property
     def local_name(self) -> str:

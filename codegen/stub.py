@@ -161,6 +161,7 @@ def stub_context(file: FileDef, siblings: list[FileDef] | None = None) -> dict[s
                     if v.python_name
                 ],
                 "py_class": b.py_class(e),
+                "closed": e.closed,
             }
             for e in file.enums
         ],

@@ -69,21 +69,26 @@ class EnumOptions:
         prefix: prefix every value name with the enum's name (`GENRE_FICTION`), the protobuf
             style guide's advice; False keeps the bare names (`FICTION`), as in many
             published contracts. Value names must then be unique in their scope.
+        closed: refuse a number the enum lacks (INVALID_ARGUMENT naming the field), as
+            proto2 enums do. By default enums are open, as proto3 specifies: an unknown
+            number from a newer peer reaches the handler as a plain `int` (not a member,
+            so `isinstance(value, MyEnum)` is False) and is sent back unchanged.
     """
 
     prefix: bool = True
+    closed: bool = False
 
 
 ENUM_OPTIONS_ATTR = "__cello_enum_options__"
 
 
-def enum_options(*, prefix: bool = True) -> Callable[[E], E]:
+def enum_options(*, prefix: bool = True, closed: bool = False) -> Callable[[E], E]:
     """Class decorator setting how an `Enum` maps to protobuf (see `EnumOptions`).
 
     Raises:
         TypeError: the decorated class is not an `Enum`.
     """
-    options = EnumOptions(prefix=prefix)
+    options = EnumOptions(prefix=prefix, closed=closed)
 
     def apply(cls: E) -> E:
         if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):

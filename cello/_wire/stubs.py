@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from .._definitions.service import GrpcService
 from .._errors import StaleStubsError
 from .binding import ServiceBinding
-from .pool import is_duplicate_file_error, load_supplement
+from .pool import is_duplicate_file_error, load_supplement, record_loaded
 from .script import adopt_script_module
 
 if TYPE_CHECKING:
@@ -447,7 +447,7 @@ def _import_pb2(name: str, folder: Path) -> None:
     if name in sys.modules:
         return
     try:
-        importlib.import_module(name)
+        record_loaded(importlib.import_module(name).DESCRIPTOR.name)
     except TypeError as exc:
         if not is_duplicate_file_error(exc):
             raise

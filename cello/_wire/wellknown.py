@@ -30,22 +30,31 @@ V = TypeVar("V")
 
 
 class WireEnum(dict[int, V]):
-    """Wire number → Python enum member for one field; a number it lacks is refused.
+    """Wire number → Python enum member for one field.
 
     Generated stubs build one per enum field at import, so decoding stays one dict lookup;
-    `__missing__` runs only for a number the field cannot take.
+    `__missing__` runs only for a number the enum lacks. Enums are open, as proto3 says: such
+    a number (a newer peer's member) decodes as a plain `int`, which the encoder sends back
+    unchanged. A closed enum (`@enum_options(closed=True)`) refuses it.
     """
 
-    __slots__ = ("where", "enum")
+    __slots__ = ("where", "enum", "closed")
 
     def __init__(
-        self, where: str, enum: str, members: Mapping[int, V], *, zero: V | None = None
+        self,
+        where: str,
+        enum: str,
+        members: Mapping[int, V],
+        *,
+        zero: V | None = None,
+        closed: bool = False,
     ) -> None:
         super().__init__(members)
         if zero is not None and 0 not in self:
             self[0] = zero  # the field's Python default stands for "unset"
         self.where = where
         self.enum = enum
+        self.closed = closed
 
     def __missing__(self, number: int) -> V:
         if number == 0:
@@ -53,22 +62,29 @@ class WireEnum(dict[int, V]):
                 f"{self.where}: required enum {self.enum} is unset (0) and has no member 0; "
                 "the sender must set it, or give the field a default"
             )
+        if not self.closed:
+            return number  # type: ignore[return-value]  # an unknown member, kept as an int
         raise WireError(
             f"{self.where}: {number} is not a number of enum {self.enum} (sent by a newer "
-            "schema?); add the member to the Python enum, or have the sender use a known value"
+            "schema?); add the member to the Python enum, have the sender use a known value, "
+            "or drop `@enum_options(closed=True)` to accept unknown numbers"
         )
 
 
 class PyEnum(dict[K, V]):
-    """Python enum member → wire number; anything else is refused with a TypeError."""
+    """Python enum member → wire number; a plain `int` passes through unless the enum is
+    closed (an unknown member decoded from a newer peer); anything else is a TypeError."""
 
-    __slots__ = ("enum",)
+    __slots__ = ("enum", "closed")
 
-    def __init__(self, enum: str, members: Mapping[K, V]) -> None:
+    def __init__(self, enum: str, members: Mapping[K, V], *, closed: bool = False) -> None:
         super().__init__(members)
         self.enum = enum
+        self.closed = closed
 
     def __missing__(self, value: object) -> V:
+        if not self.closed and type(value) is int and -(2**31) <= value < 2**31:
+            return value  # type: ignore[return-value]
         raise TypeError(f"expected a member of {self.enum}, got {type(value).__name__} {value!r}")
 
 

@@ -151,6 +151,14 @@ HISTORY = (
         absent=("reserved",),
     ),
     Step(
+        # a non-zero default carries presence, so a peer leaving the field out gets it:
+        # `optional` on a proto3 scalar is wire-compatible (same encoding), buf agrees
+        "default-gives-presence",
+        book="title: str\ngenre: Genre\nisbn: str\nsubtitle: str\npages: int = 100",
+        present=("optional int64 pages = 3;",),
+        absent=("reserved",),
+    ),
+    Step(
         "remove-field",
         book="title: str\ngenre: Genre\nisbn: str\nsubtitle: str",
         present=("reserved 3;", 'reserved "pages";', "string subtitle = 5;"),

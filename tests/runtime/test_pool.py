@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -158,3 +163,48 @@ async def test_a_service_in_the_official_health_package_is_served_beside_health(
         assert health.data == {"status": "SERVING"}
     finally:
         await server.stop(0)
+
+
+def _official_first(case: str, tmp_path: Path) -> dict[str, Any]:
+    """Run `pool_official.py` in a fresh process: the official `_pb2` imported first."""
+    root = Path(__file__).parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    env["CELLO_CACHE_DIR"] = str(tmp_path / "cache")
+    script = "from tests.runtime.pool_official import run; run()"
+    done = subprocess.run(
+        [sys.executable, "-c", script, case, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_a_code_first_part_of_the_official_health_contract_serves_beside_its_pb2(
+    tmp_path: Path,
+) -> None:
+    # the same file name as grpcio-health-checking's, and only `Check` of its three rpcs:
+    # not "stale" (nothing of Cello's changed), and restarting would not have helped
+    assert _official_first("health", tmp_path) == {"status": "SERVING"}
+
+
+def test_the_stand_in_pb2_exposes_top_level_enum_values_of_a_larger_official_file(
+    tmp_path: Path,
+) -> None:
+    # the official test.proto has a message the code-first case lacks, so Cello's file is
+    # supplemented, and its `_cello.py` reads `_pb2.COMPRESSABLE` from the stand-in
+    assert _official_first("grpc_testing", tmp_path) == {
+        "body": "000000",
+        "type": "COMPRESSABLE",
+        "official_class": True,
+        "missing": ["EchoStatus", "_ECHOSTATUS"],
+        "same_enum": True,
+        "descriptor": True,
+    }

@@ -121,3 +121,32 @@ def test_import_cello_does_not_import_pydantic() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+async def test_a_non_zero_default_holds_for_a_peer_leaving_the_field_out(
+    stubs: Path, channel: Any
+) -> None:
+    pb2 = _modules(stubs)[0]
+    call = channel.unary_unary(
+        "/pyd.v1.BookShop/Find",
+        request_serializer=pb2.Query.SerializeToString,
+        response_deserializer=pb2.Book.FromString,
+    )
+    assert (await call(pb2.Query(isbn="1-2"))).pages == 3  # `limit: int = 3`, not 0
+    assert (await call(pb2.Query(isbn="1-2", limit=0))).pages == 0
+
+
+async def test_an_unknown_enum_number_fails_the_models_validation(
+    stubs: Path, channel: Any
+) -> None:
+    # pydantic validates an enum field against its members: closed, whatever proto3 says
+    pb2 = _modules(stubs)[0]
+    call = channel.unary_unary(
+        "/pyd.v1.BookShop/Store",
+        request_serializer=pb2.Book.SerializeToString,
+        response_deserializer=pb2.Book.FromString,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call(pb2.Book(isbn="1", title="t", genre=9))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "genre" in (caught.value.details() or "")

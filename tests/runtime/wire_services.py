@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from cello import enum_options
 from cello.grpc import GrpcService, grpc_method
 
 
@@ -21,6 +22,14 @@ class Priority(enum.IntEnum):
     HIGH = 3
 
 
+@enum_options(closed=True)
+class Shade(enum.IntEnum):
+    """Closed: a number it lacks is refused, as before enums were open."""
+
+    LIGHT = 0
+    DARK = 1
+
+
 @dataclass
 class Book:
     title: str
@@ -32,6 +41,7 @@ class Book:
     kind: Genre | str | None = None
     published: dt.datetime | None = None
     loan: dt.timedelta | None = None
+    shade: Shade = Shade.LIGHT
 
 
 @dataclass
@@ -62,7 +72,13 @@ class Shelf(GrpcService):
 
     @grpc_method
     async def Find(self, genre: Genre, priority: Priority = Priority.MEDIUM) -> str:
-        return f"{genre.name}/{priority.name}"
+        return f"{_name(genre)}/{_name(priority)}"
+
+    @grpc_method
+    async def Inspect(self, request: Book) -> list[str]:
+        """How the handler sees each enum value: a member's name, or `unknown <number>`."""
+        values = [request.genre, request.priority, *request.tags, *request.shelf.values()]
+        return [_name(v) for v in [*values, request.mood]]
 
     @grpc_method
     async def Broken(self, request: Book) -> Book:
@@ -79,3 +95,8 @@ class Shelf(GrpcService):
     @grpc_method
     async def Wait(self, at: dt.datetime, wait: dt.timedelta = dt.timedelta(seconds=5)) -> str:
         return f"{at.isoformat()}/{wait.total_seconds()}"
+
+
+def _name(value: enum.Enum | int | None) -> str:
+    # an enum is open: a number it lacks (a newer peer's member) is a plain int
+    return value.name if isinstance(value, enum.Enum) else f"unknown {value}"

@@ -81,9 +81,12 @@ def _enc_Stamp(o: _m0.Stamp) -> _pb2.Stamp:
 
 
 def _dec_Stamp(m: _pb2.Stamp) -> _m0.Stamp:
+    kw: dict[str, Any] = {}
+    if m.HasField("by"):
+        kw["by"] = m.by
     return _m0.Stamp(
         at=_w.from_timestamp(m.at, "Stamp.at") if m.HasField("at") else _w.absent("Stamp.at"),
-        by=m.by,
+        **kw,
     )
 
 

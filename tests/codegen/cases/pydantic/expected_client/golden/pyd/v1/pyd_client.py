@@ -124,9 +124,12 @@ def _enc_Stamp(o: Stamp) -> Any:
 
 
 def _dec_Stamp(m: Any) -> Stamp:
+    kw: dict[str, Any] = {}
+    if m.HasField("by"):
+        kw["by"] = m.by
     return Stamp(
         at=_w.from_timestamp(m.at, "Stamp.at") if m.HasField("at") else _w.absent("Stamp.at"),
-        by=m.by,
+        **kw,
     )
 
 

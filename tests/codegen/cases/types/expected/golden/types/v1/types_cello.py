@@ -42,10 +42,13 @@ def _enc_Line(o: _m0.Line) -> _pb2.Line:
 
 
 def _dec_Line(m: _pb2.Line) -> _m0.Line:
+    kw: dict[str, Any] = {}
+    if m.HasField("quantity"):
+        kw["quantity"] = m.quantity
     return _m0.Line(
         sku=m.sku,  # type: ignore[arg-type]
         price=_w.dec_decimal(m.price, "Line.price"),
-        quantity=m.quantity,
+        **kw,
     )
 
 
@@ -86,13 +89,14 @@ def _enc_Order(o: _m0.Order) -> _pb2.Order:
 
 def _dec_Order(m: _pb2.Order) -> _m0.Order:
     kw: dict[str, Any] = {}
+    if m.HasField("status"):
+        kw["status"] = _L_Order_status.dec(m.status)
     if m.HasField("due"):
         kw["due"] = _w.from_date(m.due, "Order.due")
     return _m0.Order(
         id=m.id,  # type: ignore[arg-type]
         ref=_w.dec_uuid(m.ref, "Order.ref"),
         total=_w.dec_decimal(m.total, "Order.total"),
-        status=_L_Order_status.dec(m.status),
         lines=tuple(_dec_Line(x) for x in x_lines) if (x_lines := m.lines) else (),
         tags=tuple(x_tags) if (x_tags := m.tags) else (),
         refunds=(

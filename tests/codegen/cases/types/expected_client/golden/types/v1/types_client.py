@@ -70,10 +70,13 @@ def _enc_Line(o: Line) -> Any:
 
 
 def _dec_Line(m: Any) -> Line:
+    kw: dict[str, Any] = {}
+    if m.HasField("quantity"):
+        kw["quantity"] = m.quantity
     return Line(
         sku=m.sku,
         price=_w.dec_decimal(m.price, "Line.price"),
-        quantity=m.quantity,
+        **kw,
     )
 
 
@@ -114,13 +117,14 @@ def _enc_Order(o: Order) -> Any:
 
 def _dec_Order(m: Any) -> Order:
     kw: dict[str, Any] = {}
+    if m.HasField("status"):
+        kw["status"] = _L_Order_status.dec(m.status)
     if m.HasField("due"):
         kw["due"] = _w.from_date(m.due, "Order.due")
     return Order(
         id=m.id,
         ref=_w.dec_uuid(m.ref, "Order.ref"),
         total=_w.dec_decimal(m.total, "Order.total"),
-        status=_L_Order_status.dec(m.status),
         lines=tuple(_dec_Line(x) for x in x_lines) if (x_lines := m.lines) else (),
         tags=tuple(x_tags) if (x_tags := m.tags) else (),
         refunds=(
