@@ -47,6 +47,7 @@ if typing.TYPE_CHECKING:
         UInt32,
         UInt64,
         enum_options,
+        which_oneof,
     )
 
 
@@ -94,6 +95,7 @@ __all__ = [
     "map_exceptions",
     "peer_identity_from_auth_context",
     "token_auth",
+    "which_oneof",
 ]
 
 # the clients, gRPC-Web, TLS, the schema markers and the stub loader (and the protobuf
@@ -124,6 +126,7 @@ _LAZY = {
     "UInt32": "._types",
     "UInt64": "._types",
     "enum_options": "._types",
+    "which_oneof": "._types",
 }
 
 

@@ -112,23 +112,42 @@ class FieldDef:
     doc: str = ""  # becomes a `//` comment above the field
     as_tuple: bool = False  # a repeated field the Python class holds as `tuple[T, ...]`
     newtype: bool = False  # the Python hint names a `NewType` of the wire type
+    json_name: str | None = None  # declared `json_name`; None: protoc derives it
 
 
 @dataclass(frozen=True, slots=True)
 class OneofDef:
-    """A oneof: one Python field whose Union members became several proto fields."""
+    """A oneof: one Python field whose Union members became several proto fields (the short
+    form), or, `declared`, a group of Python fields marked `Field(n, oneof=name)`."""
 
     name: str
-    python_name: str
+    python_name: str  # the Python field; for a declared oneof, its name
     optional: bool  # the Python hint admits None
+    declared: bool = False  # each member is a Python field of its own
 
 
 @dataclass(frozen=True, slots=True)
 class Reserved:
-    """Numbers and names no longer in use (kept so they are never reused)."""
+    """Numbers and names no longer in use (kept so they are never reused): the lock's, and
+    those a class declares (`__cello_reserved__`)."""
 
     numbers: tuple[int, ...] = ()
     names: tuple[str, ...] = ()
+    ranges: tuple[tuple[int, int], ...] = ()  # declared `first to last`, both included
+
+    def holds(self, number: int) -> bool:
+        """Whether `number` is reserved, alone or in a range."""
+        return number in self.numbers or any(a <= number <= b for a, b in self.ranges)
+
+    def merged(self, other: Reserved) -> Reserved:
+        """Both reservations together (a number inside a range is kept once, in the range)."""
+        ranges = tuple(sorted({*self.ranges, *other.ranges}))
+        numbers = {*self.numbers, *other.numbers}
+        return Reserved(
+            numbers=tuple(sorted(n for n in numbers if not any(a <= n <= b for a, b in ranges))),
+            names=tuple(sorted({*self.names, *other.names})),
+            ranges=ranges,
+        )
 
 
 @dataclass(frozen=True, slots=True)
