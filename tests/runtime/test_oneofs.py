@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+import httpx
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
@@ -16,7 +17,7 @@ import cello
 from cello.codegen.build import generate, import_target, with_siblings
 from cello.codegen.cli import main as cello_gen
 from cello.codegen.protoc import wkt_include
-from cello.grpc import GrpcServer
+from cello.grpc import GrpcConfig, GrpcServer
 from tests.codegen.cases.oneofs import service as oneofs
 from tests.codegen.cases.packages import common, trace
 from tests.codegen.cases.packages import service as collector
@@ -171,3 +172,22 @@ def test_the_collector_build_imports_across_packages(collector_stubs: Path) -> N
     assert "from ...common.v1 import common_pb2" in text
     stub = (collector_stubs / "telemetry/collector/trace/v1/trace_service_cello.py").read_text()
     assert "from ....trace.v1 import trace_cello as _s_trace" in stub
+
+
+async def test_connect_json_uses_declared_json_names_and_member_names() -> None:
+    config = GrpcConfig(enable_web=True, web_port=0)
+    server = GrpcServer(host="127.0.0.1", port=0, config=config)
+    server.register_service(oneofs.OneofService())
+    await server.start()
+    headers = {"content-type": "application/json", "connect-protocol-version": "1"}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.web_port}") as web:
+            sent = {"labelText": "x", "otherText": "b"}
+            reply = await web.post("/oneofs.v1.OneofService/Echo", json=sent, headers=headers)
+            assert reply.status_code == 200, reply.text
+            assert reply.json() == sent
+            sent = {"small": 3}  # an int32 member: a JSON number, not a string
+            reply = await web.post("/oneofs.v1.OneofService/Echo", json=sent, headers=headers)
+            assert reply.json() == sent
+    finally:
+        await server.stop(0)
