@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 from cello._errors import DefinitionError
 
 from . import contract, naming
-from .fields import FieldSpec, class_fields
+from .declared import (
+    FieldSlot,
+    check_declared_member,
+    check_json_names,
+    grouped,
+    refuse_declared_reserved,
+)
+from .fields import class_fields
 from .hints import Mapped, is_enum_class, map_hint, mentions_newtype
 from .layout import PackageFiles
 from .model import (
@@ -72,16 +79,6 @@ def _owner_name(owner: Any) -> str:
     if isinstance(owner, type):
         return f"{owner.__module__}.{owner.__qualname__}"
     return str(owner)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Slot:
-    """A proto field being built: names, mapped type, and its oneof if any."""
-
-    proto: str
-    python: str
-    mapped: Mapped
-    oneof: str | None
 
 
 class TypeBuilder:
@@ -194,7 +191,7 @@ class TypeBuilder:
             if spec.number is not None:
                 mapped = dataclasses.replace(mapped, number=spec.number)
             if mapped.oneof is not None:
-                _check_declared_member(mapped, spec, hint, fwhere)
+                check_declared_member(mapped, spec, hint, fwhere)
             fields.append((spec.name, mapped))
             docs[spec.name] = contract.clean_doc(spec.description) or contract.field_doc(hint)
         history = self._history(full, cls, scope, "message")
@@ -252,7 +249,7 @@ class TypeBuilder:
 
         The members of a declared oneof are printed together, where its first member is.
         """
-        slots: list[_Slot] = []
+        slots: list[FieldSlot] = []
         oneofs: list[OneofDef] = []
         seen: dict[str, str] = {}
 
@@ -265,7 +262,7 @@ class TypeBuilder:
                     "rename one of them"
                 )
             seen[proto] = py
-            slots.append(_Slot(proto, py, mapped, oneof))
+            slots.append(FieldSlot(proto, py, mapped, oneof))
 
         groups: dict[str, str] = {}  # declared oneof → its first member's Python name
         for py_name, mapped in fields:
@@ -299,10 +296,10 @@ class TypeBuilder:
                     f"{where}.{seen[group]}: field name {group!r} clashes with the oneof "
                     f"{group!r} of {where}.{first}; rename the oneof or the field"
                 )
-        slots = _grouped(slots, set(groups))
-        _check_json_names(slots, where)
+        slots = grouped(slots, set(groups))
+        check_json_names(slots, where)
         declared = declared or Reserved()
-        _refuse_declared_reserved(
+        refuse_declared_reserved(
             [(s.proto, s.mapped.number, s.python) for s in slots], declared, where
         )
         numbering = assign_numbers(
@@ -310,7 +307,7 @@ class TypeBuilder:
             history=history or (self.lock.message_history(full) if self.lock else None),
             declared=declared,
         )
-        _refuse_declared_reserved(
+        refuse_declared_reserved(
             [(s.proto, n, s.python) for s, n in zip(slots, numbering.numbers, strict=True)],
             declared,
             where,
@@ -392,7 +389,7 @@ class TypeBuilder:
         numbering = assign_numbers(
             slots, history=self._history(full, cls, scope, "enum"), enum=True, declared=declared
         )
-        _refuse_declared_reserved(
+        refuse_declared_reserved(
             [
                 (s.name, n, s.where.rsplit(".", 1)[-1])
                 for s, n in zip(slots, numbering.numbers, strict=True)
@@ -432,77 +429,6 @@ class TypeBuilder:
                     f"scopes enum values to their {place}; rename one, or keep the "
                     "enum-name prefix (drop `@enum_options(prefix=False)`)"
                 )
-
-
-def _check_declared_member(mapped: Mapped, spec: FieldSpec, hint: Any, where: str) -> None:
-    """A declared oneof member is `Annotated[T | None, Field(n, oneof="group")] = None`."""
-    if mapped.label in (Label.REPEATED, Label.MAP):
-        raise DefinitionError(
-            f"{where}: a {mapped.label.value} field cannot be a oneof member (protobuf allows "
-            "none); wrap it in a dataclass and make that the member"
-        )
-    if not mapped.optional or spec.default is not None:
-        raise DefinitionError(
-            f"{where}: a declared member of oneof {mapped.oneof!r} is unset when another is "
-            f'set, so type it `T | None = None`: `Annotated[T | None, Field(n, oneof="...")] '
-            "= None`"
-        )
-    if mapped.number is None:
-        raise DefinitionError(
-            f"{where}: a declared member of oneof {mapped.oneof!r} needs its number: "
-            f'`Field(n, oneof="{mapped.oneof}")`'
-        )
-
-
-def _grouped(slots: list[_Slot], declared: set[str]) -> list[_Slot]:
-    """Slots with each declared oneof's members moved together, where its first member is."""
-    out: list[_Slot] = []
-    for slot in slots:
-        if slot.oneof in declared and any(s.oneof == slot.oneof for s in out):
-            continue
-        if slot.oneof in declared:
-            out += [s for s in slots if s.oneof == slot.oneof]
-        else:
-            out.append(slot)
-    return out
-
-
-def _check_json_names(slots: list[_Slot], where: str) -> None:
-    """Declared `json_name`s are identifiers, and no two fields share a JSON name (protoc
-    refuses that too, but this names the Python fields)."""
-    taken: dict[str, str] = {}
-    for s in slots:
-        if s.mapped.json_name is not None:
-            naming.check_json_name(s.mapped.json_name, where=f"{where}.{s.python}")
-        json = s.mapped.json_name or naming.to_camel(s.proto)
-        other = taken.setdefault(json, s.python)
-        if other != s.python:
-            raise DefinitionError(
-                f"{where}.{s.python}: JSON name {json!r} is also the JSON name of "
-                f"{where}.{other}; give one of them `Field(n, json_name=...)`"
-            )
-
-
-def _refuse_declared_reserved(
-    slots: list[tuple[str, int | None, str]],
-    declared: Reserved,
-    where: str,
-    *,
-    what: str = "field",
-) -> None:
-    """Raise if a field (or enum value) uses a number or name `__cello_reserved__` reserves."""
-    for name, number, py in slots:
-        if name in declared.names:
-            raise DefinitionError(
-                f"{where}.{py}: the {what} name {name!r} is reserved by {where}."
-                f"{contract.RESERVED_ATTR}; rename the {what}, or drop {name!r} from it"
-            )
-        if number is not None and declared.holds(number):
-            raise DefinitionError(
-                f"{where}.{py}: {what} number {number} is reserved by {where}."
-                f"{contract.RESERVED_ATTR}; give the {what} another number, or drop {number} "
-                "from it"
-            )
 
 
 def _claim_ident(pkg: Package, local: str, where: str) -> None:
