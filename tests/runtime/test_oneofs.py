@@ -191,3 +191,19 @@ async def test_connect_json_uses_declared_json_names_and_member_names() -> None:
             assert reply.json() == sent
     finally:
         await server.stop(0)
+
+
+async def test_a_request_with_two_members_set_is_not_sent(oneof_server: GrpcServer) -> None:
+    from cello import GrpcChannel, GrpcError
+
+    channel = await GrpcChannel.connect(oneof_server.address, raise_on_error=True)
+    try:
+        service = "oneofs.v1.OneofService"
+        reply = await channel.call(service, "Echo", oneofs.Value(text="a"))  # type: ignore[arg-type]
+        assert reply.data == {"text": "a", "label": ""}
+        with pytest.raises(GrpcError) as info:
+            await channel.call(service, "Echo", oneofs.Value(big=1, text="a"))  # type: ignore[arg-type]
+    finally:
+        await channel.close()
+    assert info.value.code == GrpcError.INVALID_ARGUMENT
+    assert "big and text are both set" in info.value.message and "oneof kind" in info.value.message
