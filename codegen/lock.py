@@ -131,8 +131,13 @@ def streaming_key(method: MethodDef) -> str:
 
 
 def locked_field(f: FieldDef) -> LockedField:
-    """The lock entry of a model field."""
-    return LockedField(f.number, type_key(f.type), f.label.value, f.key_type, f.oneof)
+    """The lock entry of a model field.
+
+    A oneof member is `singular` whichever Python form declares it (a declared member is
+    `T | None` in Python, but its wire is the short form's), so switching forms is no change.
+    """
+    label = Label.SINGULAR if f.oneof is not None else f.label
+    return LockedField(f.number, type_key(f.type), label.value, f.key_type, f.oneof)
 
 
 def locked_rpc(m: MethodDef) -> LockedRpc:

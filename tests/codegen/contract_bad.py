@@ -96,3 +96,17 @@ class AutoNumbersSkipReserved:
     a: str = ""
     b: str = ""
     c: str = ""
+
+
+# -- the same oneof in both forms: no change to the lock ------------------------------------
+
+
+@dataclass
+class ShortForm:
+    value: Annotated[int, Int64, Field(1)] | Annotated[str, Field(2)] | None = None
+
+
+@dataclass
+class DeclaredForm:
+    value_int64: Annotated[int | None, Int64, Field(1, oneof="value")] = None
+    value_string: Annotated[str | None, Field(2, oneof="value")] = None

@@ -107,3 +107,19 @@ def test_types_of_another_package_go_in_its_file_with_an_import() -> None:
     # `__cello_types__`: emitted though no rpc reaches them
     assert "message TracesData {" in texts["telemetry/trace/v1/trace.proto"]
     assert "enum SpanFlags {" in texts["telemetry/trace/v1/trace.proto"]
+
+
+def test_switching_a_oneof_to_declared_members_is_no_change_to_the_lock() -> None:
+    from cello.codegen.evolution import compare
+    from cello.codegen.lock import Lock, lock_from_schema
+
+    def lock_of(message: type) -> tuple[Lock, object]:
+        schema = build_schema([service_using(message)])
+        return lock_from_schema(schema, previous=Lock(), package=None, targets=()), schema
+
+    short, _ = lock_of(bad.ShortForm)
+    declared, schema = lock_of(bad.DeclaredForm)
+    # the same wire, recorded alike: members are `singular` in the lock either way
+    assert short.messages["bad.v1.ShortForm"] == declared.messages["bad.v1.DeclaredForm"]
+    renamed = Lock(messages={"bad.v1.DeclaredForm": short.messages["bad.v1.ShortForm"]})
+    assert compare(renamed, schema) == []  # type: ignore[arg-type]
