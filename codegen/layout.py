@@ -87,7 +87,9 @@ class PackageFiles:
         if len(folders) > 1:
             raise DefinitionError(
                 f"package {self.package!r}: its files {paths} are in different directories; "
-                "the files of one package share a directory (the stubs import each other)"
+                "the files of one package share a directory (the stubs import each other), "
+                "so give the module of the types meant for another directory its own "
+                f'package: `{contract.PACKAGE_ATTR} = "other.v1"`'
             )
         files = []
         for path in paths:
