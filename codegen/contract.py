@@ -122,9 +122,8 @@ def declared_reserved(cls: type, *, where: str, enum: bool) -> Reserved:
     value = cls.__dict__.get(RESERVED_ATTR, ())
     if isinstance(value, int | str | range):
         value = (value,)
-    numbers: set[int] = set()
-    ranges: set[tuple[int, int]] = set()
-    names: set[str] = set()
+    ranges: list[tuple[int, int]] = []
+    names: list[str] = []
     low, high = (-(2**31), 2**31 - 1) if enum else (1, MAX_FIELD_NUMBER)
     what = "enum value" if enum else "field"
     here = f"{where}.{RESERVED_ATTR}"
@@ -135,7 +134,7 @@ def declared_reserved(cls: type, *, where: str, enum: bool) -> Reserved:
         )
     for item in value:
         if isinstance(item, str):
-            names.add(naming.check_field_name(item, what=f"reserved {what} name", where=here))
+            names.append(naming.check_field_name(item, what=f"reserved {what} name", where=here))
             continue
         if isinstance(item, int) and not isinstance(item, bool):
             first, last = item, item
@@ -148,11 +147,9 @@ def declared_reserved(cls: type, *, where: str, enum: bool) -> Reserved:
             )
         if not (low <= first and last <= high):
             raise DefinitionError(f"{here}: {item!r} is outside the {what} numbers {low}..{high}")
-        if first == last:
-            numbers.add(first)
-        else:
-            ranges.add((first, last))
-    return Reserved(tuple(sorted(numbers)), tuple(sorted(names)), tuple(sorted(ranges)))
+        ranges.append((first, last))
+    # in the order written: a descriptor lists them so
+    return Reserved(declared_ranges=tuple(ranges), declared_names=tuple(names))
 
 
 def file_path(declared: Any, package: str, default: str, *, where: str) -> str:

@@ -84,7 +84,7 @@ def refuse_declared_reserved(
 ) -> None:
     """Raise if a field (or enum value) uses a number or name `__cello_reserved__` reserves."""
     for name, number, py in slots:
-        if name in declared.names:
+        if name in declared.declared_names:
             raise DefinitionError(
                 f"{where}.{py}: the {what} name {name!r} is reserved by {where}."
                 f"{contract.RESERVED_ATTR}; rename the {what}, or drop {name!r} from it"

@@ -163,7 +163,7 @@ def lock_from_schema(
             if before is not None:
                 removed = {**before.removed, **before.values}
             removed = {n: v for n, v in sorted(removed.items()) if n not in values}
-            enums[e.full_name] = LockedEnum(values, e.reserved, removed)
+            enums[e.full_name] = LockedEnum(values, e.reserved.lock_only(), removed)
         for s in file.services:
             services[s.full_name] = {m.name: locked_rpc(m) for m in s.methods}
     return Lock(package, targets, messages, enums, services)
@@ -173,7 +173,7 @@ def _locked_message(m: MessageDef, before: LockedMessage | None) -> LockedMessag
     fields = {f.name: locked_field(f) for f in m.fields}
     removed = {**before.removed, **before.fields} if before is not None else {}
     gone = {n: f for n, f in sorted(removed.items()) if n not in fields}
-    return LockedMessage(fields, m.reserved, gone)
+    return LockedMessage(fields, m.reserved.lock_only(), gone)
 
 
 # -- JSON ----------------------------------------------------------------------------------

@@ -328,7 +328,7 @@ class TypeBuilder:
             )
             for s, number in zip(slots, numbering.numbers, strict=True)
         )
-        return defs, tuple(oneofs), numbering.reserved.merged(declared)
+        return defs, tuple(oneofs), numbering.reserved.with_declared(declared)
 
     def _resolve(self, pkg: Package, mapped: Mapped) -> Mapped:
         """Fill in the full name of a message or enum type."""
@@ -409,7 +409,7 @@ class TypeBuilder:
             full,
             tuple(values),
             python,
-            numbering.reserved.merged(declared),
+            numbering.reserved.with_declared(declared),
             doc=contract.docstring(cls),
             scope=scope,
         )

@@ -128,26 +128,27 @@ class OneofDef:
 
 @dataclass(frozen=True, slots=True)
 class Reserved:
-    """Numbers and names no longer in use (kept so they are never reused): the lock's, and
-    those a class declares (`__cello_reserved__`)."""
+    """Numbers and names never to be used: the lock's (fields removed since an earlier
+    build, kept so they are never reused) and those the class declares itself
+    (`__cello_reserved__`), the latter in the order written, as a contract's descriptor
+    lists them. The lock records only its own."""
 
-    numbers: tuple[int, ...] = ()
-    names: tuple[str, ...] = ()
-    ranges: tuple[tuple[int, int], ...] = ()  # declared `first to last`, both included
+    numbers: tuple[int, ...] = ()  # the lock's
+    names: tuple[str, ...] = ()  # the lock's
+    declared_ranges: tuple[tuple[int, int], ...] = ()  # `first to last`, both included
+    declared_names: tuple[str, ...] = ()
 
     def holds(self, number: int) -> bool:
         """Whether `number` is reserved, alone or in a range."""
-        return number in self.numbers or any(a <= number <= b for a, b in self.ranges)
+        return number in self.numbers or any(a <= number <= b for a, b in self.declared_ranges)
 
-    def merged(self, other: Reserved) -> Reserved:
-        """Both reservations together (a number inside a range is kept once, in the range)."""
-        ranges = tuple(sorted({*self.ranges, *other.ranges}))
-        numbers = {*self.numbers, *other.numbers}
-        return Reserved(
-            numbers=tuple(sorted(n for n in numbers if not any(a <= n <= b for a, b in ranges))),
-            names=tuple(sorted({*self.names, *other.names})),
-            ranges=ranges,
-        )
+    def with_declared(self, declared: Reserved) -> Reserved:
+        """The lock's reservations with a class's own."""
+        return Reserved(self.numbers, self.names, declared.declared_ranges, declared.declared_names)
+
+    def lock_only(self) -> Reserved:
+        """Only the lock's reservations: what the lock records (the code keeps its own)."""
+        return Reserved(self.numbers, self.names)
 
 
 @dataclass(frozen=True, slots=True)

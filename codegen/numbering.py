@@ -134,13 +134,11 @@ def _free(
         if candidate in blocked or (not enum and candidate in RESERVED_RANGE):
             candidate += 1
             continue
-        inside = [b for a, b in (declared.ranges if declared else ()) if a <= candidate <= b]
-        if inside:
-            candidate = max(inside) + 1
-        elif declared is not None and candidate in declared.numbers:
-            candidate += 1
-        else:
+        ranges = declared.declared_ranges if declared else ()
+        inside = [b for a, b in ranges if a <= candidate <= b]
+        if not inside:
             break
+        candidate = max(inside) + 1
     if not enum and candidate > MAX_FIELD_NUMBER:
         raise DefinitionError(f"{where}: no field number is left; give it an explicit number")
     return candidate

@@ -172,14 +172,20 @@ class _ProtoView:
 
     @staticmethod
     def reserved(reserved: Reserved) -> list[str]:
-        """`reserved` lines: numbers, then ranges (`8 to 9`), then names."""
+        """`reserved` lines: the class's own in the order written (`8 to 9` for a range),
+        then the lock's, sorted; numbers first, then names."""
         lines = []
-        numbers = [str(n) for n in sorted(reserved.numbers)]
-        numbers += [f"{a} to {b}" for a, b in sorted(reserved.ranges)]
+        numbers = [str(a) if a == b else f"{a} to {b}" for a, b in reserved.declared_ranges]
+        ranges = reserved.declared_ranges
+        numbers += [
+            str(n) for n in sorted(reserved.numbers) if not any(a <= n <= b for a, b in ranges)
+        ]
         if numbers:
             lines.append("reserved " + ", ".join(numbers) + ";")
-        if reserved.names:
-            lines.append("reserved " + ", ".join(f'"{n}"' for n in sorted(reserved.names)) + ";")
+        names = [*reserved.declared_names]
+        names += [n for n in sorted(reserved.names) if n not in reserved.declared_names]
+        if names:
+            lines.append("reserved " + ", ".join(f'"{n}"' for n in names) + ";")
         return lines
 
     @staticmethod

@@ -110,3 +110,10 @@ class ShortForm:
 class DeclaredForm:
     value_int64: Annotated[int | None, Int64, Field(1, oneof="value")] = None
     value_string: Annotated[str | None, Field(2, oneof="value")] = None
+
+
+@dataclass
+class ReservedInOrder:
+    __cello_reserved__ = (range(8, 10), 5, "b", "a")
+
+    a_field: str = ""

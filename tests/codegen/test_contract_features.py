@@ -13,6 +13,7 @@ import pytest
 from cello import DefinitionError, Field
 from cello.codegen.build import generate
 from cello.codegen.introspect import build_schema
+from cello.codegen.model import Reserved
 from cello.codegen.render import render
 
 from . import contract_bad as bad
@@ -123,3 +124,14 @@ def test_switching_a_oneof_to_declared_members_is_no_change_to_the_lock() -> Non
     assert short.messages["bad.v1.ShortForm"] == declared.messages["bad.v1.DeclaredForm"]
     renamed = Lock(messages={"bad.v1.DeclaredForm": short.messages["bad.v1.ShortForm"]})
     assert compare(renamed, schema) == []  # type: ignore[arg-type]
+
+
+def test_declared_reservations_keep_their_order_and_stay_out_of_the_lock() -> None:
+    from cello.codegen.lock import Lock, lock_from_schema
+
+    schema = build_schema([service_using(bad.ReservedInOrder)])
+    text = next(t for p, t in render(schema).items() if p.endswith(".proto"))
+    # a descriptor lists reserved ranges and names in the order written: so does Cello
+    assert 'reserved 8 to 9, 5;\n  reserved "b", "a";\n  string a_field = 1;' in text
+    lock = lock_from_schema(schema, previous=Lock(), package=None, targets=())
+    assert lock.messages["bad.v1.ReservedInOrder"].reserved == Reserved()  # the code has them
