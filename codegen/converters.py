@@ -476,12 +476,13 @@ class ConverterBuilder:
     def _pyi_shadowed(self, m: MessageDef, ref: TypeRef) -> bool:
         """Whether a nested type of `m`'s scope hides message `ref` from an unqualified name."""
         target = self.messages.get(ref.name)
-        if target is None:
-            return False
+        package = m.full_name.removesuffix("." + m.local_name)
+        if target is None or target.full_name != f"{package}.{target.local_name}":
+            return False  # another package's type: protoc's `.pyi` reaches it by its module
         path = target.local_name.split(".")
         here = [*m.scope, m.name]
-        local = {t.local_name for t in self.messages.values()}
-        local |= {t.local_name for t in self.enums.values()}
+        same: list[MessageDef | EnumDef] = [*self.messages.values(), *self.enums.values()]
+        local = {t.local_name for t in same if t.full_name == f"{package}.{t.local_name}"}
         for depth in range(len(here), -1, -1):
             found = [*here[:depth], path[0]]
             if ".".join(found) in local:  # the innermost type the unqualified name reaches
