@@ -188,6 +188,12 @@ class TypeBuilder:
             fwhere = f"{where}.{spec.name}"
             hint = hints[spec.name]
             mapped = map_hint(hint, fwhere)
+            if spec.number is not None and mapped.members:
+                raise DefinitionError(
+                    f"{fwhere}: number {spec.number} is on the whole union, but a oneof has no "
+                    "number of its own; number each member: "
+                    "`Annotated[str, Field(7)] | Annotated[int, Field(8)]`"
+                )
             if spec.number is not None:
                 mapped = dataclasses.replace(mapped, number=spec.number)
             if mapped.oneof is not None:

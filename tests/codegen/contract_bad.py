@@ -117,3 +117,8 @@ class ReservedInOrder:
     __cello_reserved__ = (range(8, 10), 5, "b", "a")
 
     a_field: str = ""
+
+
+@dataclass
+class UnionNumberedByMetadata:
+    value: str | int | None = field(default=None, metadata={"number": 4})

@@ -26,6 +26,10 @@ M = "tests.codegen.contract_bad"
     ("message", "fragments"),
     [
         (bad.UnionNumbered, [f"{M}.UnionNumbered.value", "Field(9)", "no number of its own"]),
+        (
+            bad.UnionNumberedByMetadata,
+            [f"{M}.UnionNumberedByMetadata.value", "number 4", "no number of its own"],
+        ),
         (bad.TwoInts, [f"{M}.TwoInts.value", "both a Python `int`", 'oneof="group"']),
         (bad.TwoStrings, [f"{M}.TwoStrings.value", "both a Python `str`"]),
         (bad.MemberNotOptional, [f"{M}.MemberNotOptional.text", "`T | None = None`"]),
