@@ -170,6 +170,8 @@ def test_the_collector_build_imports_across_packages(collector_stubs: Path) -> N
     assert "telemetry/trace/v1/trace_pb2.py" in built
     text = (collector_stubs / "telemetry/trace/v1/trace_pb2.py").read_text()
     assert "from ...common.v1 import common_pb2" in text
+    proto = (collector_stubs / "telemetry/trace/v1/trace.proto").read_text()
+    assert "message TracesData {" in proto and "enum SpanFlags {" in proto  # __cello_types__
     stub = (collector_stubs / "telemetry/collector/trace/v1/trace_service_cello.py").read_text()
     assert "from ....trace.v1 import trace_cello as _s_trace" in stub
 
