@@ -284,23 +284,19 @@ class TypeBuilder:
             elif mapped.oneof is not None:
                 group = mapped.oneof
                 if group not in groups:
-                    fwhere = f"{where}.{py_name}"
-                    naming.check_field_name(group, what="oneof name", where=fwhere)
-                    if group in seen:
-                        raise DefinitionError(
-                            f"{fwhere}: oneof name {group!r} clashes with {where}.{seen[group]}; "
-                            "rename the oneof or the field"
-                        )
+                    naming.check_field_name(group, what="oneof name", where=f"{where}.{py_name}")
                     groups[group] = py_name
                     oneofs.append(OneofDef(group, group, True, declared=True))
                 add(proto, py_name, self._resolve(pkg, mapped), group)
             else:
                 add(proto, py_name, self._resolve(pkg, mapped), None)
-        for group, first in groups.items():
-            if group in seen and seen[group] != first:
+        for group, first in groups.items():  # protoc: one name per field or oneof
+            clash = [o.python_name for o in oneofs if not o.declared and o.name == group]
+            clash += [s.python for s in slots if s.proto == group]
+            if clash:
                 raise DefinitionError(
-                    f"{where}.{seen[group]}: field name {group!r} clashes with the oneof "
-                    f"{group!r} of {where}.{first}; rename the oneof or the field"
+                    f"{where}.{first}: oneof name {group!r} clashes with {where}.{clash[0]}; "
+                    "rename the oneof or the field"
                 )
         slots = grouped(slots, set(groups))
         check_json_names(slots, where)

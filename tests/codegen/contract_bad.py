@@ -122,3 +122,14 @@ class ReservedInOrder:
 @dataclass
 class UnionNumberedByMetadata:
     value: str | int | None = field(default=None, metadata={"number": 4})
+
+
+@dataclass
+class MemberNamedLikeItsOneof:
+    kind: Annotated[str | None, Field(1, oneof="kind")] = None
+
+
+@dataclass
+class OneofNamedLikeAUnion:
+    text: Annotated[str | None, Field(1, oneof="value")] = None
+    value: int | str | None = None

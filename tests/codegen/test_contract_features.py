@@ -36,6 +36,8 @@ M = "tests.codegen.contract_bad"
         (bad.MemberWithoutNumber, [f"{M}.MemberWithoutNumber.text", "field number 0"]),
         (bad.RepeatedMember, [f"{M}.RepeatedMember.items", "repeated field cannot be a oneof"]),
         (bad.OneofNameClash, [f"{M}.OneofNameClash.text", "oneof name 'kind' clashes"]),
+        (bad.MemberNamedLikeItsOneof, ["MemberNamedLikeItsOneof.kind", "'kind' clashes"]),
+        (bad.OneofNamedLikeAUnion, ["OneofNamedLikeAUnion.text", "'value' clashes with"]),
         (bad.UsesReservedNumber, [f"{M}.UsesReservedNumber.a", "number 3", "__cello_reserved__"]),
         (bad.UsesReservedName, [f"{M}.UsesReservedName.old_name", "'old_name' is reserved"]),
         (bad.BadReserved, [f"{M}.BadReserved.__cello_reserved__", "range(5, 2)", "not empty"]),
