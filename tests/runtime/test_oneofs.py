@@ -125,9 +125,13 @@ def collector_stubs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("built", [True, False], ids=["built", "on-the-fly"])
+@pytest.mark.parametrize(
+    ("built", "transport"),
+    [(True, "aio"), (False, "aio"), (False, "threads"), (False, "h2")],
+    ids=["built", "on-the-fly", "threads", "h2"],
+)
 async def test_a_collector_using_three_packages_serves_their_messages(
-    built: bool, collector_stubs: Path, tmp_path: Path
+    built: bool, transport: str, collector_stubs: Path, tmp_path: Path
 ) -> None:
     peer = peer_classes(collector.__name__, tmp_path)
     Request = peer["telemetry.collector.trace.v1.ExportTraceServiceRequest"]
@@ -142,7 +146,12 @@ async def test_a_collector_using_three_packages_serves_their_messages(
     scope.spans.add(name="ok", kind=2, attributes=[{"key": "n", "value": {"int_value": 7}}])
     scope.spans.add(name="")
     service = collector.TraceService()
-    server = GrpcServer(host="127.0.0.1", port=0, stubs_dir=collector_stubs if built else None)
+    server = GrpcServer(
+        host="127.0.0.1",
+        port=0,
+        stubs_dir=collector_stubs if built else None,
+        config=GrpcConfig(transport=transport),
+    )
     server.register_service(service)
     await server.start()
     try:
