@@ -44,6 +44,7 @@ if typing.TYPE_CHECKING:
         UInt32,
         UInt64,
         enum_options,
+        which_oneof,
     )
     from ._protocols import GrpcWebApp
     from ._security.identity import PeerIdentity, peer_identity_from_auth_context
@@ -102,6 +103,7 @@ __all__ = [
     "to_bytes",
     "to_json",
     "token_auth",
+    "which_oneof",
 ]
 
 # the clients, gRPC-Web, TLS, the schema markers, the message codec and the stub loader (and
@@ -137,6 +139,7 @@ _LAZY = {
     "from_json": "._wire.codec",
     "to_bytes": "._wire.codec",
     "to_json": "._wire.codec",
+    "which_oneof": "._definitions.markers",
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from cello._definitions.service import GrpcService
 
+from .imports import relative_package
 from .introspect import build_schema, package_of
 from .lock import Lock
 from .model import Schema
@@ -95,25 +96,24 @@ def write_outputs(texts: dict[str, str], out: Path) -> list[Path]:
 
 def _relative_imports(root: Path, protos: list[str]) -> None:
     """protoc writes `from a.b import c_pb2` for an imported file; make imports between files
-    of one build and folder relative, so they work wherever the output is imported from
-    (the stub loader imports it under a private package name)."""
+    of one build relative (`from . import c_pb2`, `from ..common.v1 import common_pb2`), so
+    they work wherever the output is imported from (the stub loader imports it under a
+    private package name)."""
     for proto in protos:
-        folder, _, _ = proto.rpartition("/")
-        dotted = folder.replace("/", ".")
-        siblings = [
-            p.rsplit("/", 1)[-1].removesuffix(".proto")
-            for p in protos
-            if p.rpartition("/")[0] == folder
-        ]
         stem = proto.removesuffix(".proto")
         for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py"):
             path = root / f"{stem}{suffix}"
-            if not path.exists() or not dotted:
+            if not path.exists() or "/" not in proto:
                 continue
             text = path.read_text(encoding="utf-8")
-            names = "|".join(re.escape(name) for name in siblings)
-            pattern = rf"^from {re.escape(dotted)} import ({names})_pb2 as "
-            text = re.sub(pattern, r"from . import \1_pb2 as ", text, flags=re.M)
+            for other in protos:
+                if "/" not in other:
+                    continue
+                folder, _, name = other.rpartition("/")
+                module = re.escape(name.removesuffix(".proto") + "_pb2")
+                pattern = rf"^from {re.escape(folder.replace('/', '.'))} import ({module}) as "
+                relative = relative_package(proto, other)
+                text = re.sub(pattern, rf"from {relative} import \1 as ", text, flags=re.M)
             path.write_text(text, encoding="utf-8", newline="\n")
 
 

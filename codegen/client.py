@@ -25,7 +25,7 @@ from cello._errors import DefinitionError
 
 from .converters import WKT_PY, lit
 from .fields import FieldSpec, class_fields
-from .imports import client_imports, client_modules
+from .imports import client_imports, client_modules, relative_package
 from .model import (
     EnumDef,
     FieldDef,
@@ -59,13 +59,17 @@ def render_clients(schema: Schema) -> dict[str, str]:
     for file in schema.files:
         siblings = [f for f in schema.files if f.package == file.package]
         out[file.path] = render_proto(env, file, siblings)
-        template, context = env.get_template("client.py.j2"), client_context(file, siblings)
+        template, context = (
+            env.get_template("client.py.j2"),
+            client_context(file, list(schema.files)),
+        )
         # rendered twice: the first pass shows which imports the module needs
         draft = template.render(header=HEADER, imports=[], modules=[], siblings=[], **context)
         modules = client_modules(draft, file)
         imports = client_imports(draft, pb2=any(kind == "pb2" for _, _, kind in modules))
         siblings_used = [
-            f"from . import {module.rsplit('.', 1)[1]} as {alias}"
+            f"from {relative_package(file.path, module.replace('.', '/'))} import "
+            f"{module.rsplit('.', 1)[1]} as {alias}"
             for alias, module, kind in modules
             if kind == "client"
         ]
@@ -199,11 +203,12 @@ def _resolve(ref: PyRef) -> Any:
 
 def _python_fields(m: MessageDef) -> list[tuple[str, list[FieldDef]]]:
     """The message's Python fields in order: a oneof's proto fields grouped under its name."""
-    oneofs = {o.name: o.python_name for o in m.oneofs}
+    # a declared oneof's members are Python fields of their own
+    oneofs = {o.name: o.python_name for o in m.oneofs if not o.declared}
     groups: list[tuple[str, list[FieldDef]]] = []
     for f in m.fields:
-        name = oneofs[f.oneof] if f.oneof is not None else f.python_name
-        if groups and f.oneof is not None and groups[-1][0] == name:
+        name = oneofs.get(f.oneof or "", f.python_name)
+        if groups and f.oneof in oneofs and groups[-1][0] == name:
             groups[-1][1].append(f)
         else:
             groups.append((name, [f]))
@@ -211,7 +216,7 @@ def _python_fields(m: MessageDef) -> list[tuple[str, list[FieldDef]]]:
 
 
 def _field_type(b: _ClientBuilder, m: MessageDef, fields: list[FieldDef]) -> str:
-    if fields[0].oneof is None:
+    if fields[0].oneof is None or any(o.declared for o in m.oneofs if o.name == fields[0].oneof):
         return b.field_py(fields[0])
     return b.oneof_py(m, next(o for o in m.oneofs if o.name == fields[0].oneof))
 

@@ -13,8 +13,15 @@ from typing import Annotated, Any, get_args, get_origin
 from cello._definitions.markers import ENUM_OPTIONS_ATTR, Doc, EnumOptions
 from cello._errors import DefinitionError
 
+from . import naming
+from .model import Reserved
+from .numbering import MAX_FIELD_NUMBER
+
 FILE_ATTR = "__cello_file__"
 OPTIONS_ATTR = "__cello_options__"
+PACKAGE_ATTR = "__cello_package__"
+TYPES_ATTR = "__cello_types__"
+RESERVED_ATTR = "__cello_reserved__"
 
 _SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # also a Python module name
 
@@ -50,6 +57,99 @@ def declared_file(cls: type) -> Any:
     """The `.proto` file a class asks for (`__cello_file__`), or None for the default."""
     found = _declared(cls, FILE_ATTR)
     return None if found is None else found[1]
+
+
+def module_package(cls: type) -> str | None:
+    """The package a service's module (or, as for the file, a base class's module) declares
+    with `__cello_package__`, checked; None without one."""
+    found = _module_attr(cls, PACKAGE_ATTR)
+    if found is None:
+        return None
+    where, value = found
+    return naming.check_package(value, where=f"{where}.{PACKAGE_ATTR}")
+
+
+def type_package(cls: type) -> str | None:
+    """The package a message or enum's own module declares with `__cello_package__`."""
+    found = _module_attr(cls, PACKAGE_ATTR, bases=False)
+    if found is None:
+        return None
+    where, value = found
+    return naming.check_package(value, where=f"{where}.{PACKAGE_ATTR}")
+
+
+def _module_attr(cls: type, attr: str, *, bases: bool = True) -> tuple[str, Any] | None:
+    """`(module name, value)` of a module-level `attr` of the class's module (or, with
+    `bases`, of its bases' modules, nearest first)."""
+    for klass in cls.__mro__ if bases else (cls,):
+        module = sys.modules.get(klass.__module__)
+        if module is not None and attr in vars(module):
+            return module.__name__, vars(module)[attr]
+    return None
+
+
+def declared_types(module: Any, *, where: str) -> list[type]:
+    """The messages and enums a module lists in `__cello_types__`, to emit unused or not.
+
+    Raises:
+        DefinitionError: the value is not a tuple or list of dataclasses and Enums.
+    """
+    value = vars(module).get(TYPES_ATTR, ()) if module is not None else ()
+    items = list(value) if isinstance(value, tuple | list) else None
+    if items is None or not all(_is_type(item) for item in items):
+        raise DefinitionError(
+            f"{where}.{TYPES_ATTR}: {value!r} is not a tuple of message classes and Enums; "
+            f"write `{TYPES_ATTR} = (LogsData, Flags)`"
+        )
+    return items
+
+
+def _is_type(item: Any) -> bool:
+    import enum
+
+    from .hints import is_message_class
+
+    return is_message_class(item) or (isinstance(item, type) and issubclass(item, enum.Enum))
+
+
+def declared_reserved(cls: type, *, where: str, enum: bool) -> Reserved:
+    """The numbers, ranges and names a message or Enum reserves with `__cello_reserved__`
+    (`(1, range(8, 10), "old_name")`; a range is half-open, as Python's).
+
+    Raises:
+        DefinitionError: an entry is not a number, a range or a name, naming it.
+    """
+    value = cls.__dict__.get(RESERVED_ATTR, ())
+    if isinstance(value, int | str | range):
+        value = (value,)
+    ranges: list[tuple[int, int]] = []
+    names: list[str] = []
+    low, high = (-(2**31), 2**31 - 1) if enum else (1, MAX_FIELD_NUMBER)
+    what = "enum value" if enum else "field"
+    here = f"{where}.{RESERVED_ATTR}"
+    if not isinstance(value, tuple | list):
+        raise DefinitionError(
+            f"{here}: {value!r} is not a tuple; write `{RESERVED_ATTR} = (1, range(8, 10), "
+            '"old_name")`'
+        )
+    for item in value:
+        if isinstance(item, str):
+            names.append(naming.check_field_name(item, what=f"reserved {what} name", where=here))
+            continue
+        if isinstance(item, int) and not isinstance(item, bool):
+            first, last = item, item
+        elif isinstance(item, range) and item.step == 1 and len(item) > 0:
+            first, last = item.start, item.stop - 1
+        else:
+            raise DefinitionError(
+                f"{here}: {item!r} is not a {what} number, a `range(start, stop)` (step 1, not "
+                "empty) or a name"
+            )
+        if not (low <= first and last <= high):
+            raise DefinitionError(f"{here}: {item!r} is outside the {what} numbers {low}..{high}")
+        ranges.append((first, last))
+    # in the order written: a descriptor lists them so
+    return Reserved(declared_ranges=tuple(ranges), declared_names=tuple(names))
 
 
 def file_path(declared: Any, package: str, default: str, *, where: str) -> str:

@@ -83,6 +83,18 @@ _WRAP, _INDENT = 88, " " * 12
 _CONVERT_PY = {Convert.UUID: "_w.UUID", Convert.DECIMAL: "_w.Decimal", Convert.LITERAL: "str"}
 
 
+def import_aliases(file: FileDef) -> dict[str, str]:
+    """The alias stem of each file `file` imports (`_s_<stem>`, `_p_<stem>`): the file's
+    stem, or its whole path where two imported files share a stem (two packages'
+    `common.proto`)."""
+    paths = [p for p in file.imports if p not in WKT_MODULES]
+    stems = [p.rsplit("/", 1)[-1].removesuffix(".proto") for p in paths]
+    return {
+        p: stem if stems.count(stem) == 1 else p.removesuffix(".proto").replace("/", "_")
+        for p, stem in zip(paths, stems, strict=True)
+    }
+
+
 def lit(text: str) -> str:
     """A Python string literal for `text`."""
     return json.dumps(text)
@@ -130,6 +142,8 @@ class Converter:
     # fields typed by a `NewType`: the decoder passes the base type (Python names)
     newtype: set[str] = field(default_factory=set)
     pb2_type: str = ""  # the `_pb2` class as an annotation; `pb2` when empty
+    # the lines refusing an object with two members of a declared oneof set
+    enc_conflicts: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.pb2_type = self.pb2_type or self.pb2
@@ -146,9 +160,10 @@ class ConverterBuilder:
         package_files = siblings or [file]
         self.messages = {m.full_name: m for f in package_files for m in f.messages}
         self.enums = {e.full_name: e for f in package_files for e in f.enums}
-        # a type of another file of the package is reached through that file's stub module
+        # a type of another file is reached through that file's stub module
+        aliases = import_aliases(file)
         self.home = {
-            name: "" if f.path == file.path else f"_s_{f.module_stem}."
+            name: "" if f.path == file.path else f"_s_{aliases.get(f.path, f.module_stem)}."
             for f in package_files
             for name in [*(m.full_name for m in f.messages), *(e.full_name for e in f.enums)]
         }
@@ -296,7 +311,7 @@ class ConverterBuilder:
         if f.type.kind is Kind.ENUM and f.label is Label.SINGULAR:
             return fn.format(src)  # None is not a member: refused, not sent as 0
         var = f"x_{f.name}"  # one name per field: a shared one would change type
-        return f"None if ({var} := {src}) is None else {fn.format(var)}"
+        return _fit("None", f"({var} := {src}) is None", fn.format(var))
 
     def decode(self, m: MessageDef, f: FieldDef) -> str:
         if f.label is Label.REPEATED or f.label is Label.MAP:
@@ -309,11 +324,11 @@ class ConverterBuilder:
                 return f"{body} if {test} else {empty}"
             return f"{body}\n{_INDENT}if {test}\n{_INDENT}else {empty}"  # inside brackets
         if f.label is Label.OPTIONAL:
-            return f'{self.decode_plain(m, f)} if m.HasField("{f.name}") else None'
+            return _fit(self.decode_plain(m, f), f'm.HasField("{f.name}")', "None")
         if self.presence_required(f):
             # absent is not an empty message: refused, not invented (defaults: _dec_field)
             where = lit(f"{m.local_name}.{f.python_name}")
-            return f'{self.decode_plain(m, f)} if m.HasField("{f.name}") else _w.absent({where})'
+            return _fit(self.decode_plain(m, f), f'm.HasField("{f.name}")', f"_w.absent({where})")
         return self.decode_plain(m, f, zero_default=f.has_default)
 
     def _decode_container(self, m: MessageDef, f: FieldDef, value: str) -> str:
@@ -394,7 +409,7 @@ class ConverterBuilder:
         oneofs = {o.name: o for o in m.oneofs}
         current: str | None = None
         for f in m.fields:
-            if f.oneof is None:
+            if f.oneof is None or oneofs[f.oneof].declared:
                 conv.enc_fields.append((f.name, self.encode(f, source(f))))
                 conv.dec_fields.append(self._dec_field(m, f))
                 if self._pyi_shadowed(m, f.type):
@@ -419,17 +434,58 @@ class ConverterBuilder:
             (name, py, members, self._oneof_unset(m, oneofs[name]))
             for name, py, members, _ in conv.oneof_decoders
         ]
+        for oneof in m.oneofs:
+            names = [f.python_name for f in m.fields if f.oneof == oneof.name]
+            if oneof.declared and len(names) > 1:
+                conv.enc_conflicts += self._conflict_check(m, oneof, names)
         return conv
+
+    @staticmethod
+    def _conflict_check(m: MessageDef, oneof: OneofDef, members: list[str]) -> list[str]:
+        """The encoder's lines refusing an object with two members of `oneof` set: protobuf
+        would keep the last, so the peer would see another value than the one sent."""
+        terms = [f"(o.{name} is not None)" for name in members]
+        where = lit(f"{m.local_name}.{oneof.name}")
+        names = "(" + ", ".join(lit(n) for n in members) + ")"
+        test = f"    if {' + '.join(terms)} > 1:"
+        lines = (
+            [test]
+            if len(test) <= _WRAP
+            else [
+                "    if (",
+                *(f"        {'+ ' if i else ''}{term}" for i, term in enumerate(terms)),
+                "    ) > 1:",
+            ]
+        )
+        call = f"        raise _w.oneof_conflict(o, {where}, {names})"
+        if len(call) <= 100:
+            return [*lines, call]
+        listed = [f"            {names},"]
+        if len(listed[0]) > 100:
+            listed = [
+                "            (",
+                *(f"                {lit(n)}," for n in members),
+                "            ),",
+            ]
+        return [
+            *lines,
+            "        raise _w.oneof_conflict(",
+            "            o,",
+            f"            {where},",
+            *listed,
+            "        )",
+        ]
 
     def _pyi_shadowed(self, m: MessageDef, ref: TypeRef) -> bool:
         """Whether a nested type of `m`'s scope hides message `ref` from an unqualified name."""
         target = self.messages.get(ref.name)
-        if target is None:
-            return False
+        package = m.full_name.removesuffix("." + m.local_name)
+        if target is None or target.full_name != f"{package}.{target.local_name}":
+            return False  # another package's type: protoc's `.pyi` reaches it by its module
         path = target.local_name.split(".")
         here = [*m.scope, m.name]
-        local = {t.local_name for t in self.messages.values()}
-        local |= {t.local_name for t in self.enums.values()}
+        same: list[MessageDef | EnumDef] = [*self.messages.values(), *self.enums.values()]
+        local = {t.local_name for t in same if t.full_name == f"{package}.{t.local_name}"}
         for depth in range(len(here), -1, -1):
             found = [*here[:depth], path[0]]
             if ".".join(found) in local:  # the innermost type the unqualified name reaches
@@ -556,6 +612,15 @@ class ConverterBuilder:
         if f.type.kind is Kind.SCALAR:
             return f"kw[{lit(f.name)}] = v"
         return f"kw[{lit(f.name)}] = {self._enc_fn(f.type).format('v')}"
+
+
+def _fit(then: str, test: str, other: str) -> str:
+    """`then if test else other`, laid out over lines where one would be too long (the
+    template puts a long value in parentheses, 12 spaces in)."""
+    line = f"{then} if {test} else {other}"
+    if len(line) <= _WRAP:
+        return line
+    return f"{then}\n{_INDENT}if {test}\n{_INDENT}else {other}"
 
 
 def _braces(text: str) -> str:

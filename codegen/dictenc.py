@@ -69,7 +69,9 @@ class DictEncoderBuilder:
         keys = [lit(f.name) for f in m.fields]
         enc = DictEncoder(self.b.ident(m), f"_pb2.{m.local_name}", keys)
         for oneof in m.oneofs:
-            enc.oneofs.append([lit(f.name) for f in m.fields if f.oneof == oneof.name])
+            members = [lit(f.name) for f in m.fields if f.oneof == oneof.name]
+            if len(members) > 1:  # a declared oneof may have one member
+                enc.oneofs.append(members)
         for f in m.fields:
             enc.entries.append(self._entry(f))
         return enc

@@ -14,7 +14,7 @@ from collections import abc
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from cello._definitions.markers import Field, ScalarMarker
+from cello._definitions.markers import Field, ScalarMarker, field_marker
 from cello._errors import DefinitionError
 
 from .model import Convert, Kind, Label, TypeRef, Wkt
@@ -61,6 +61,8 @@ class Mapped:
     members: tuple[Mapped, ...] = ()  # for a Union → oneof
     optional: bool = False  # the hint admits None
     as_tuple: bool = False  # `tuple[T, ...]`: repeated, held as a tuple
+    oneof: str | None = None  # `Field(n, oneof=...)`: a declared oneof member
+    json_name: str | None = None  # `Field(n, json_name=...)`
 
 
 def is_message_class(hint: Any) -> bool:
@@ -130,6 +132,14 @@ def map_hint(hint: Any, where: str) -> Mapped:
     Raises:
         DefinitionError: naming `where` (``module.Class.field``), the hint and the fix.
     """
+    mapped = _map_hint(hint, where)
+    marker = field_marker(hint)
+    if marker is None or mapped.members:
+        return mapped
+    return dataclasses.replace(mapped, oneof=marker.oneof, json_name=marker.json_name)
+
+
+def _map_hint(hint: Any, where: str) -> Mapped:
     hint, marker, number = unwrap_annotated(hint)
     optional = False
     if _is_union(hint):
@@ -137,21 +147,7 @@ def map_hint(hint: Any, where: str) -> Mapped:
         rest = tuple(a for a in args if a is not type(None))
         optional = len(rest) < len(args)
         if len(rest) > 1:
-            members = tuple(_element(a, where, in_union=True) for a in rest)
-            kinds = {(m.type.kind, m.type.name, m.python) for m in members}
-            if len(kinds) < len(members):
-                raise DefinitionError(
-                    f"{where}: `{_describe(hint)}` has two members with one protobuf type; "
-                    "a oneof needs distinct types"
-                )
-            return Mapped(
-                TypeRef(Kind.MESSAGE, ""),
-                Label.SINGULAR,
-                None,
-                number=number,
-                members=members,
-                optional=optional,
-            )
+            return _oneof(hint, rest, number, optional, where)
         hint = rest[0]
         hint, inner_marker, inner_number = unwrap_annotated(hint)
         marker = marker or inner_marker
@@ -196,6 +192,62 @@ def map_hint(hint: Any, where: str) -> Mapped:
     element = _element(hint, where, marker=marker)
     label = Label.OPTIONAL if optional else Label.SINGULAR
     return dataclasses.replace(element, label=label, number=number, optional=optional)
+
+
+def _oneof(
+    hint: Any, members: tuple[Any, ...], number: int | None, optional: bool, where: str
+) -> Mapped:
+    """The short oneof form `A | B | None`: one Python field, one proto field per member,
+    numbered by each member's own `Field(n)`."""
+    if number is not None:
+        raise DefinitionError(
+            f"{where}: `Field({number})` is on the whole union, but a oneof has no number of "
+            "its own; number each member: `Annotated[str, Field(7)] | Annotated[int, Field(8)]`"
+        )
+    mapped = []
+    by_python: dict[str, Any] = {}
+    for member in members:
+        marker = field_marker(member)
+        if marker is not None and marker.oneof is not None:
+            raise DefinitionError(
+                f"{where}: `oneof=` belongs on a declared member (a field of its own typed "
+                f"`T | None = None`), not on a member of `{_describe(hint)}`; drop it"
+            )
+        element = _element(member, where, in_union=True)
+        key = _runtime_type(element)
+        if key in by_python:
+            raise DefinitionError(
+                f"{where}: `{_describe(by_python[key])}` and `{_describe(member)}` in "
+                f"`{_describe(hint)}` are both a Python `{key}`, so a value cannot say which "
+                "member it is; declare the members as fields of their own: "
+                '`name: Annotated[T | None, Field(n, oneof="group")] = None`'
+            )
+        by_python[key] = member
+        if marker is not None:
+            element = dataclasses.replace(element, number=marker.number, json_name=marker.json_name)
+        mapped.append(element)
+    return Mapped(
+        TypeRef(Kind.MESSAGE, ""),
+        Label.SINGULAR,
+        None,
+        members=tuple(mapped),
+        optional=optional,
+    )
+
+
+_RUNTIME = {"string": "str", "bytes": "bytes", "bool": "bool", "double": "float", "float": "float"}
+
+
+def _runtime_type(element: Mapped) -> str:
+    """The Python type a oneof member's values have, which tells the members apart."""
+    ref = element.type
+    if element.python is not None:
+        return f"{element.python.__module__}.{element.python.__qualname__}"
+    if ref.convert is not None:
+        return "str" if ref.convert is Convert.LITERAL else ref.convert.value
+    if ref.kind is Kind.SCALAR:
+        return _RUNTIME.get(ref.name, "int")
+    return ref.name
 
 
 def _with(element: Mapped, label: Label, number: int | None, optional: bool, where: str) -> Mapped:

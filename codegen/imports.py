@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .converters import TYPE_MODULES, WKT_MODULES
+from .converters import TYPE_MODULES, WKT_MODULES, import_aliases
 from .model import FileDef
 
 _ABC = ("AsyncIterable", "AsyncIterator", "Iterable")
@@ -18,29 +18,44 @@ _CELLO = {  # alias → import line, in ruff's isort order
 }
 
 
+def relative_package(here: str, there: str) -> str:
+    """The relative import of the folder of file `there` from the folder of file `here`:
+    `.` for the same folder, `..common.v1` for a sibling package's."""
+    a = here.rsplit("/", 1)[0].split("/") if "/" in here else []
+    b = there.rsplit("/", 1)[0].split("/") if "/" in there else []
+    common = 0
+    while common < min(len(a), len(b)) and a[common] == b[common]:
+        common += 1
+    return "." * (len(a) - common + 1) + ".".join(b[common:])
+
+
 def stub_imports(body: str, file: FileDef, module_alias: dict[str, str]) -> dict[str, object]:
     """The import lines the stub body uses, grouped and sorted as ruff's isort wants them."""
     used = set(re.findall(r"(?<![\w.])[A-Za-z_][A-Za-z0-9_]*\b", body))  # not attributes
     wkt = sorted(set(WKT_MODULES.values()))
-    local = [(f"{file.module_stem}_pb2", "_pb2")]
+    local = [(".", f"{file.module_stem}_pb2", "_pb2")]
     local += [
-        (f"{stem}{suffix}", f"{prefix}{stem}")
-        for prefix, suffix in (("_s_", "_cello"), ("_p_", "_pb2"))
-        for stem in (
-            i.rsplit("/", 1)[-1].removesuffix(".proto")
-            for i in file.imports
-            if i not in WKT_MODULES
+        (
+            relative_package(file.path, path),
+            path.rsplit("/", 1)[-1].removesuffix(".proto") + suffix,
+            prefix + alias,
         )
+        for prefix, suffix in (("_s_", "_cello"), ("_p_", "_pb2"))
+        for path, alias in import_aliases(file).items()
     ]
     return {
         "datetime": "_dt" in used,
         "abc": [name for name in _ABC if name in used],
         "any": "Any" in used,
         "cello": [line for alias, line in _CELLO.items() if alias in used],
-        "local": sorted((module, alias) for module, alias in local if alias in used),
+        # ruff's isort order: the furthest relative package first
+        "local": sorted(
+            (item for item in local if item[2] in used),
+            key=lambda i: (len(i[0].lstrip(".")) - len(i[0]), i[0], i[1]),
+        ),
         "wkt_modules": [m for m in wkt if f"_{m}" in used and m not in TYPE_MODULES],
         "type_modules": [m for m in wkt if f"_{m}" in used and m in TYPE_MODULES],
-        "user_modules": sorted((mod, alias) for mod, alias in module_alias.items()),
+        "user_modules": sorted((m, alias) for m, alias in module_alias.items() if alias in used),
     }
 
 
@@ -77,10 +92,11 @@ def client_modules(body: str, file: FileDef) -> list[tuple[str, str, str]]:
     """
     package = file.path.rsplit("/", 1)[0].replace("/", ".")
     out = [("_pb2", f"{package}.{file.module_stem}_pb2", "pb2")]
+    aliases = import_aliases(file)
     for path in file.imports:
         if path in WKT_MODULES:
             continue
-        stem = path.rsplit("/", 1)[-1].removesuffix(".proto")
-        out.append((f"_p_{stem}", f"{package}.{stem}_pb2", "pb2"))
-        out.append((f"_s_{stem}", f"{package}.{stem}_client", "client"))
+        dotted = path.removesuffix(".proto").replace("/", ".")
+        out.append((f"_p_{aliases[path]}", f"{dotted}_pb2", "pb2"))
+        out.append((f"_s_{aliases[path]}", f"{dotted}_client", "client"))
     return [m for m in out if re.search(rf"(?<![\w.]){m[0]}\.", body)]

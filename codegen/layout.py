@@ -72,23 +72,26 @@ class PackageFiles:
         enums: Mapping[str, EnumDef],
         services: list[ServiceDef],
         config: Mapping[str, Any],
+        homes: Mapping[str, str],
     ) -> list[FileDef]:
         """The package's types and services grouped by `.proto` file, with their imports.
 
+        `homes` maps the full name of every type of the schema to its file, so a file
+        imports the files (of any package) holding the types it refers to.
+
         Raises:
-            DefinitionError: the files are in several directories or import each other.
+            DefinitionError: the package's files are in several directories.
         """
         paths = sorted({*self.types.values(), *self.service_files}) or [self.default_file]
         folders = {p.rsplit("/", 1)[0] if "/" in p else "" for p in paths}
         if len(folders) > 1:
             raise DefinitionError(
                 f"package {self.package!r}: its files {paths} are in different directories; "
-                "the files of one package share a directory (the stubs import each other)"
+                "the files of one package share a directory (the stubs import each other), "
+                "so give the module of the types meant for another directory its own "
+                f'package: `{contract.PACKAGE_ATTR} = "other.v1"`'
             )
-        home = {m.full_name: self.types[m.local_name] for m in messages.values()}
-        home |= {e.full_name: self.types[e.local_name] for e in enums.values()}
         files = []
-        needs: dict[str, set[str]] = {}
         for path in paths:
             file_messages = [m for m in messages.values() if self.types[m.local_name] == path]
             file_enums = [e for e in enums.values() if self.types[e.local_name] == path]
@@ -104,8 +107,7 @@ class PackageFiles:
             refs: list[TypeRef] = [f.type for m in file_messages for f in m.fields]
             refs += [t for s in file_services for m in s.methods for t in (m.request, m.response)]
             wkt = {WKT_FILES[r.wkt] for r in refs if r.wkt is not None}
-            own = {home[r.name] for r in refs if r.name in home} - {path}
-            needs[path] = own
+            own = {homes[r.name] for r in refs if r.name in homes} - {path}
             files.append(
                 FileDef(
                     path=path,
@@ -117,7 +119,6 @@ class PackageFiles:
                     options=self._options(path, config),
                 )
             )
-        _check_acyclic(needs)
         return files
 
     def _options(self, path: str, config: Mapping[str, Any]) -> tuple[tuple[str, str | bool], ...]:
@@ -142,7 +143,7 @@ def check_one_package_per_file(files: list[FileDef]) -> None:
             )
 
 
-def _check_acyclic(needs: Mapping[str, set[str]]) -> None:
+def check_acyclic(needs: Mapping[str, set[str]]) -> None:
     """protoc refuses files that import each other; name the cycle instead."""
     done: set[str] = set()
 

@@ -131,8 +131,13 @@ def streaming_key(method: MethodDef) -> str:
 
 
 def locked_field(f: FieldDef) -> LockedField:
-    """The lock entry of a model field."""
-    return LockedField(f.number, type_key(f.type), f.label.value, f.key_type, f.oneof)
+    """The lock entry of a model field.
+
+    A oneof member is `singular` whichever Python form declares it (a declared member is
+    `T | None` in Python, but its wire is the short form's), so switching forms is no change.
+    """
+    label = Label.SINGULAR if f.oneof is not None else f.label
+    return LockedField(f.number, type_key(f.type), label.value, f.key_type, f.oneof)
 
 
 def locked_rpc(m: MethodDef) -> LockedRpc:
@@ -158,7 +163,7 @@ def lock_from_schema(
             if before is not None:
                 removed = {**before.removed, **before.values}
             removed = {n: v for n, v in sorted(removed.items()) if n not in values}
-            enums[e.full_name] = LockedEnum(values, e.reserved, removed)
+            enums[e.full_name] = LockedEnum(values, e.reserved.lock_only(), removed)
         for s in file.services:
             services[s.full_name] = {m.name: locked_rpc(m) for m in s.methods}
     return Lock(package, targets, messages, enums, services)
@@ -168,7 +173,7 @@ def _locked_message(m: MessageDef, before: LockedMessage | None) -> LockedMessag
     fields = {f.name: locked_field(f) for f in m.fields}
     removed = {**before.removed, **before.fields} if before is not None else {}
     gone = {n: f for n, f in sorted(removed.items()) if n not in fields}
-    return LockedMessage(fields, m.reserved, gone)
+    return LockedMessage(fields, m.reserved.lock_only(), gone)
 
 
 # -- JSON ----------------------------------------------------------------------------------

@@ -112,23 +112,43 @@ class FieldDef:
     doc: str = ""  # becomes a `//` comment above the field
     as_tuple: bool = False  # a repeated field the Python class holds as `tuple[T, ...]`
     newtype: bool = False  # the Python hint names a `NewType` of the wire type
+    json_name: str | None = None  # declared `json_name`; None: protoc derives it
 
 
 @dataclass(frozen=True, slots=True)
 class OneofDef:
-    """A oneof: one Python field whose Union members became several proto fields."""
+    """A oneof: one Python field whose Union members became several proto fields (the short
+    form), or, `declared`, a group of Python fields marked `Field(n, oneof=name)`."""
 
     name: str
-    python_name: str
+    python_name: str  # the Python field; for a declared oneof, its name
     optional: bool  # the Python hint admits None
+    declared: bool = False  # each member is a Python field of its own
 
 
 @dataclass(frozen=True, slots=True)
 class Reserved:
-    """Numbers and names no longer in use (kept so they are never reused)."""
+    """Numbers and names never to be used: the lock's (fields removed since an earlier
+    build, kept so they are never reused) and those the class declares itself
+    (`__cello_reserved__`), the latter in the order written, as a contract's descriptor
+    lists them. The lock records only its own."""
 
-    numbers: tuple[int, ...] = ()
-    names: tuple[str, ...] = ()
+    numbers: tuple[int, ...] = ()  # the lock's
+    names: tuple[str, ...] = ()  # the lock's
+    declared_ranges: tuple[tuple[int, int], ...] = ()  # `first to last`, both included
+    declared_names: tuple[str, ...] = ()
+
+    def holds(self, number: int) -> bool:
+        """Whether `number` is reserved, alone or in a range."""
+        return number in self.numbers or any(a <= number <= b for a, b in self.declared_ranges)
+
+    def with_declared(self, declared: Reserved) -> Reserved:
+        """The lock's reservations with a class's own."""
+        return Reserved(self.numbers, self.names, declared.declared_ranges, declared.declared_names)
+
+    def lock_only(self) -> Reserved:
+        """Only the lock's reservations: what the lock records (the code keeps its own)."""
+        return Reserved(self.numbers, self.names)
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,17 @@ def check_field_name(name: str, *, what: str, where: str) -> str:
     return name
 
 
+def check_json_name(name: str, *, where: str) -> str:
+    """Return a declared `json_name` if it is an identifier (so it prints safely in a
+    `.proto` and reads as a JSON key), else raise."""
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise DefinitionError(
+            f"{where}: json_name {name!r} is not a valid identifier; use letters, digits "
+            "and `_`, such as `userId`"
+        )
+    return name
+
+
 def check_python_name(name: Any, *, what: str, where: str) -> str:
     """Return `name` if it is an ASCII Python identifier and no hard keyword, else raise.
 

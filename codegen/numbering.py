@@ -81,7 +81,11 @@ def check_number(number: int, *, where: str) -> int:
 
 
 def assign_numbers(
-    slots: Sequence[Slot], *, history: History | None = None, enum: bool = False
+    slots: Sequence[Slot],
+    *,
+    history: History | None = None,
+    enum: bool = False,
+    declared: Reserved | None = None,
 ) -> Numbering:
     """Number message fields (or, with `enum=True`, enum values).
 
@@ -90,6 +94,8 @@ def assign_numbers(
         history: the lock's record of this message or enum; None numbers from scratch.
         enum: enum values may be 0 or negative and are not range-checked here; automatic
             numbers start at 1 because 0 is the `*_UNSPECIFIED` value.
+        declared: what the class reserves itself; automatic numbers skip it (the caller
+            refuses a field using it, naming the declaration).
 
     Raises:
         DefinitionError: an explicit number is invalid, given twice, reserved, or locked to
@@ -112,12 +118,30 @@ def assign_numbers(
                     "never used"
                 )
         if number is None:
-            while candidate in blocked or (not enum and candidate in RESERVED_RANGE):
-                candidate += 1
+            candidate = _free(candidate, blocked, declared, enum=enum, where=slot.where)
             number = candidate
             blocked.add(number)
         numbers.append(number)
     return Numbering(tuple(numbers), _reserved(slots, numbers, history, enum=enum))
+
+
+def _free(
+    candidate: int, blocked: set[int], declared: Reserved | None, *, enum: bool, where: str
+) -> int:
+    """The lowest number from `candidate` on that nothing blocks (declared ranges are jumped
+    over whole: `1000 to max` must not be walked number by number)."""
+    while True:
+        if candidate in blocked or (not enum and candidate in RESERVED_RANGE):
+            candidate += 1
+            continue
+        ranges = declared.declared_ranges if declared else ()
+        inside = [b for a, b in ranges if a <= candidate <= b]
+        if not inside:
+            break
+        candidate = max(inside) + 1
+    if not enum and candidate > MAX_FIELD_NUMBER:
+        raise DefinitionError(f"{where}: no field number is left; give it an explicit number")
+    return candidate
 
 
 def _explicit(slots: Sequence[Slot], history: History, *, enum: bool, what: str) -> dict[int, Slot]:

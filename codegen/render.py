@@ -17,6 +17,7 @@ from .model import (
     Label,
     MessageDef,
     MethodDef,
+    Reserved,
     Schema,
     ServiceDef,
     TypeRef,
@@ -77,7 +78,7 @@ def render(schema: Schema) -> dict[str, str]:
         siblings = [f for f in schema.files if f.package == file.package]
         out[file.path] = render_proto(env, file, siblings)
         stub_path = file.path.removesuffix(".proto") + "_cello.py"
-        out[stub_path] = render_stub(env, file, siblings)
+        out[stub_path] = render_stub(env, file, list(schema.files))  # types of any package
         for path in file.imports:
             if path.startswith(GOOGLE_TYPE):  # shipped beside, so any language's protoc finds it
                 out[path] = google_type_proto(path)
@@ -145,13 +146,14 @@ class _ProtoView:
 
     def field(self, f: FieldDef, message: MessageDef | None = None) -> str:
         type_name = self.type_name(f.type, message.local_name if message else "")
+        end = f' [json_name = "{f.json_name}"];' if f.json_name is not None else ";"
         if f.label is Label.MAP:
-            return f"map<{f.key_type}, {type_name}> {f.name} = {f.number};"
+            return f"map<{f.key_type}, {type_name}> {f.name} = {f.number}{end}"
         if f.label is Label.REPEATED:
-            return f"repeated {type_name} {f.name} = {f.number};"
+            return f"repeated {type_name} {f.name} = {f.number}{end}"
         if f.label is Label.OPTIONAL and f.type.kind is not Kind.MESSAGE and f.oneof is None:
-            return f"optional {type_name} {f.name} = {f.number};"
-        return f"{type_name} {f.name} = {f.number};"
+            return f"optional {type_name} {f.name} = {f.number}{end}"
+        return f"{type_name} {f.name} = {f.number}{end}"
 
     def rpc(self, m: MethodDef, service: ServiceDef) -> str:
         rpc_names = {other.name for other in service.methods}
@@ -169,12 +171,21 @@ class _ProtoView:
         return f"rpc {m.name}({req}) returns ({resp});"
 
     @staticmethod
-    def reserved(numbers: tuple[int, ...], names: tuple[str, ...]) -> list[str]:
+    def reserved(reserved: Reserved) -> list[str]:
+        """`reserved` lines: the class's own in the order written (`8 to 9` for a range),
+        then the lock's, sorted; numbers first, then names."""
         lines = []
+        numbers = [str(a) if a == b else f"{a} to {b}" for a, b in reserved.declared_ranges]
+        ranges = reserved.declared_ranges
+        numbers += [
+            str(n) for n in sorted(reserved.numbers) if not any(a <= n <= b for a, b in ranges)
+        ]
         if numbers:
-            lines.append("reserved " + ", ".join(str(n) for n in sorted(numbers)) + ";")
+            lines.append("reserved " + ", ".join(numbers) + ";")
+        names = [*reserved.declared_names]
+        names += [n for n in sorted(reserved.names) if n not in reserved.declared_names]
         if names:
-            lines.append("reserved " + ", ".join(f'"{n}"' for n in sorted(names)) + ";")
+            lines.append("reserved " + ", ".join(f'"{n}"' for n in names) + ";")
         return lines
 
     @staticmethod

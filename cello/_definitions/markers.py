@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+import types
+import typing
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 E = TypeVar("E", bound=type)
 
@@ -41,13 +43,27 @@ class Field:
     """Pins a field's protobuf number: `Annotated[int, Field(5)]`.
 
     The same number may be given as `dataclasses.field(metadata={"number": 5})`.
+
+    Args:
+        number: the field number.
+        oneof: makes the field a declared member of the oneof of that name. The field is
+            typed `T | None = None`; its Python name is the member's name, and the members
+            of one name form one `oneof` (see docs/types.md).
+        json_name: the field's name in proto3 JSON, instead of the lowerCamelCase name
+            protoc derives (`[json_name = "..."]`).
     """
 
     number: int
+    oneof: str | None = field(default=None, kw_only=True)
+    json_name: str | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         if not isinstance(self.number, int) or isinstance(self.number, bool):
             raise TypeError(f"Field number must be an int, got {self.number!r}")
+        if self.oneof is not None and not (isinstance(self.oneof, str) and self.oneof):
+            raise TypeError(f"Field oneof must be a oneof name, got {self.oneof!r}")
+        if self.json_name is not None and not (isinstance(self.json_name, str) and self.json_name):
+            raise TypeError(f"Field json_name must be a non-empty str, got {self.json_name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +96,60 @@ class EnumOptions:
 
 
 ENUM_OPTIONS_ATTR = "__cello_enum_options__"
+
+
+def field_marker(hint: Any) -> Field | None:
+    """The `Field(...)` marker of a hint: on the hint itself, or on the one non-None member
+    of an optional (`Annotated[T, Field(1)] | None`)."""
+    found = None
+    while True:
+        while isinstance(hint, typing.NewType):
+            hint = hint.__supertype__
+        if typing.get_origin(hint) is typing.Annotated:
+            hint, *extras = typing.get_args(hint)
+            found = next((x for x in extras if isinstance(x, Field)), found)
+            continue
+        args = typing.get_args(hint)
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        rest = [a for a in args if a is not type(None)] if union else []
+        if found is not None or len(rest) != 1 or len(rest) == len(args):
+            return found
+        hint = rest[0]
+
+
+_ONEOFS: dict[type, dict[str, tuple[str, ...]]] = {}
+
+
+def which_oneof(obj: Any, oneof: str) -> str | None:
+    """The name of the member of a declared oneof that is set on `obj`, or None.
+
+    A declared oneof's members are the fields marked `Field(n, oneof=oneof)`; a decoded
+    message has the member its peer set, and no other.
+
+    Raises:
+        ValueError: the class declares no oneof of that name.
+    """
+    cls = type(obj)
+    groups = _ONEOFS.get(cls)
+    if groups is None:  # read once per class: the hints do not change
+        hints = typing.get_type_hints(cls, include_extras=True)
+        found: dict[str, list[str]] = {}
+        for name, hint in hints.items():
+            marker = field_marker(hint)
+            if marker is not None and marker.oneof is not None:
+                found.setdefault(marker.oneof, []).append(name)
+        groups = _ONEOFS[cls] = {k: tuple(v) for k, v in found.items()}
+    members = groups.get(oneof)
+    if members is None:
+        known = ", ".join(repr(g) for g in groups) or "none"
+        raise ValueError(
+            f"{cls.__module__}.{cls.__qualname__} has no oneof {oneof!r}; its declared "
+            f"oneofs (`Field(n, oneof=...)`): {known}"
+        )
+    for name in members:
+        if getattr(obj, name) is not None:
+            return name
+    return None
 
 
 def enum_options(*, prefix: bool = True, closed: bool = False) -> Callable[[E], E]:

@@ -149,6 +149,7 @@ def _fill(message: Any, data: Any, where: str) -> None:
     if not isinstance(data, Mapping):
         raise ValueError(f"{where}: {name} needs a dict, got {type(data).__name__} {data!r}")
     fields = _fields_by_key(descriptor)
+    members: dict[str, str] = {}  # oneof → the member set
     for key, value in data.items():
         field = fields.get(key)
         if field is None:
@@ -159,6 +160,15 @@ def _fill(message: Any, data: Any, where: str) -> None:
         if value is None:
             continue  # absent (an optional field left unset, or the proto3 default)
         at = f"{where}.{field.name}"
+        if field.containing_oneof is not None and _in_real_oneof(field):
+            # protobuf would keep the last member set, so the peer would see another value
+            oneof = field.containing_oneof.name
+            other = members.setdefault(oneof, field.name)
+            if other != field.name:
+                raise ValueError(
+                    f"{where}: {other} and {field.name} are both set, but they are members of "
+                    f"oneof {oneof} of {name}, which holds one; set only one of them"
+                )
         value_field = _map_value_field(field)
         if value_field is not None:
             _fill_map(getattr(message, field.name), field, value_field, value, at)

@@ -402,13 +402,16 @@ def _import(directory: Path, stubs: list[str]) -> dict[str, ServiceBinding]:
             return cached
         bindings: dict[str, ServiceBinding] = {}
         tag = hashlib.sha256(str(directory).encode()).hexdigest()[:12]
+        # one private package for the whole build, its folders subpackages of it (namespace
+        # packages), so a file's relative import of another package's file resolves
+        root = f"_cello_stubs_{tag}"
+        if root not in sys.modules:
+            package = types.ModuleType(root)
+            package.__path__ = [str(directory)]
+            sys.modules[root] = package
         for rel in stubs:
             folder = (directory / rel).parent
-            package_name = f"_cello_stubs_{tag}_" + rel.rsplit("/", 1)[0].replace("/", "_")
-            if package_name not in sys.modules:
-                package = types.ModuleType(package_name)
-                package.__path__ = [str(folder)]
-                sys.modules[package_name] = package
+            package_name = ".".join([root, *rel.split("/")[:-1]])
             stem = rel.rsplit("/", 1)[-1].removesuffix(".py")
             _import_pb2(f"{package_name}.{stem.removesuffix('_cello')}_pb2", folder)
             module = importlib.import_module(f"{package_name}.{stem}")

@@ -133,6 +133,18 @@ def wrong_type(expected: str, value: object) -> TypeError:
     return TypeError(f"expected {expected}, got {type(value).__name__}")
 
 
+def oneof_conflict(value: object, where: str, members: tuple[str, ...]) -> TypeError:
+    """The error a generated encoder raises for an object with two members of one declared
+    oneof set: protobuf keeps only the last, so the peer would see another value."""
+    cls = type(value)
+    both = [name for name in members if getattr(value, name, None) is not None]
+    listed = " and ".join(f"{cls.__module__}.{cls.__qualname__}.{name}" for name in both)
+    return TypeError(
+        f"{where}: {listed} are all set, but they are members of one oneof, which holds one "
+        "value; set the others to None"
+    )
+
+
 def timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     """`datetime` → Timestamp; a naive datetime is taken as UTC."""
     if value is None:

@@ -308,7 +308,7 @@ class Near:
     [
         (Ping, ["import each other", "ping.proto", "pong.proto"]),
         (Box, ["Box.Lid", "file of its enclosing message", "lid.proto"]),
-        (Near, ["different directories", "elsewhere/far.proto"]),
+        (Near, ["different directories", "elsewhere/far.proto", "__cello_package__ = "]),
     ],
     ids=["cycle", "nested-elsewhere", "two-directories"],
 )

@@ -26,6 +26,8 @@ CASE_MODULES = {
     "idempotent": "tests.codegen.cases.idempotent.service",
     "pydantic": "tests.codegen.cases.pydantic.service",
     "types": "tests.codegen.cases.types.service",
+    "packages": "tests.codegen.cases.packages.service",
+    "oneofs": "tests.codegen.cases.oneofs.service",
 }
 
 
