@@ -1,0 +1,1 @@
+"""`cello-gen`: service classes → schema model → `.proto` and stubs (docs/architecture.md)."""

@@ -12,12 +12,12 @@ from typing import Any
 
 from cello._definitions.service import GrpcService
 
-from .imports import relative_package
-from .introspect import build_schema, package_of
-from .lock import Lock
+from .emit.imports import relative_package
+from .evolution.lock import Lock
 from .model import Schema
-from .targets import import_target as import_target  # re-exported: callers import it here
-from .targets import module_services
+from .schema.introspect import build_schema, package_of
+from .schema.targets import import_target as import_target  # re-exported: callers import it here
+from .schema.targets import module_services
 
 
 def with_siblings(
@@ -57,7 +57,7 @@ def generate(
     `lock` is the previous build's lock (see `build_schema`); None numbers by declaration order.
     `file_options` is `[tool.cello.options]` (see `build_schema`).
     """
-    from .render import render  # Jinja loads only when something is rendered
+    from .emit.render import render  # Jinja loads only when something is rendered
 
     schema = build_schema(
         services, default_package=default_package, lock=lock, file_options=file_options
@@ -71,7 +71,7 @@ def write_outputs(texts: dict[str, str], out: Path) -> list[Path]:
     Everything is produced in a scratch directory first, so a failing protoc leaves `out`
     as it was.
     """
-    from .protoc import compile_protos  # grpc_tools loads only when something is compiled
+    from .emit.protoc import compile_protos  # grpc_tools loads only when something is compiled
 
     # `google/type/*.proto` ship beside the user's for other languages; Python has their
     # `_pb2` modules from googleapis-common-protos, so they are not compiled again

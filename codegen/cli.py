@@ -13,8 +13,8 @@ from cello._definitions.service import GrpcService
 from cello._errors import CelloError, DefinitionError
 
 from .build import generate, import_target, stale_files, with_siblings, write_outputs
-from .evolution import Change, compare, describe, reservations
-from .lock import LOCK_FILE, lock_from_schema, read_lock, write_lock
+from .evolution.breaking import Change, compare, describe, reservations
+from .evolution.lock import LOCK_FILE, lock_from_schema, read_lock, write_lock
 from .project import Project as Project  # re-exported: callers import them here
 from .project import find_project as find_project
 from .project import project_config as project_config
@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Path
     client_dir = args.client or config.get("client")
     client_texts = None
     if client_dir:
-        from .client import render_clients
+        from .emit.client import render_clients
 
         client_texts = render_clients(schema)  # may refuse a default: before writing anything
     written = write_outputs(texts, out)
@@ -149,7 +149,7 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Path
     if client_texts is not None:
         written += write_outputs(client_texts, cwd / str(client_dir))
     if args.betterproto or config.get("betterproto"):
-        from .betterproto import generate_betterproto
+        from .emit.betterproto import generate_betterproto
 
         written += generate_betterproto(out, sorted(p for p in texts if p.endswith(".proto")))
     for path in written:
@@ -201,7 +201,7 @@ def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Pa
     ]
     client_dir = args.client or config.get("client")
     if client_dir:
-        from .client import render_clients
+        from .emit.client import render_clients
 
         errors += [
             f"{_show(path, cwd)} is out of date with the code; run `cello-gen build --out "

@@ -169,6 +169,32 @@ def test_only_the_stub_loader_reaches_the_generator() -> None:
             assert not reached, f"{path.relative_to(ROOT)} imports {reached}"
 
 
+# the generator's stages: each package of codegen/ and what it may import of the others
+# (`model.py` is below them all; `build.py`, `cli.py`, `project.py`, `fingerprint.py` on top)
+GENERATOR_STAGES: dict[str, set[str]] = {
+    "model": set(),
+    "schema": {"model"},
+    "emit": {"model", "schema"},
+    "evolution": {"model", "schema"},
+}
+
+
+@pytest.mark.parametrize("stage", sorted(GENERATOR_STAGES))
+def test_generator_stages_import_only_earlier_ones(stage: str) -> None:
+    folder = ROOT / "codegen"
+    paths = [folder / "model.py"] if stage == "model" else sorted((folder / stage).glob("*.py"))
+    for path in paths:
+        reached = {
+            n.split(".")[2] if n.startswith("cello.codegen.") else n.split(".")[1]
+            for n in _imports(path, typing=False)  # a type may name a later stage's class
+            if n.startswith(("cello.codegen.", "codegen."))
+        } - {stage}
+        assert reached <= GENERATOR_STAGES[stage], f"{path.relative_to(ROOT)} imports {reached}"
+        from_runtime = {n for n in _imports(path) if n.startswith("cello.")}
+        allowed = ("cello._definitions", "cello._errors", "cello.codegen")
+        assert all(n.startswith(allowed) for n in from_runtime), f"{path.name}: {from_runtime}"
+
+
 def test_generator_model_knows_nothing_of_jinja_or_grpc() -> None:
     reached = _imports(ROOT / "codegen" / "model.py")
     assert not {n for n in reached if n.startswith(("jinja2", "grpc", "google"))}
@@ -208,7 +234,7 @@ def test_the_stub_abi_covers_what_the_templates_import() -> None:
     import importlib
 
     text = "\n".join(p.read_text() for p in sorted(ROOT.glob("templates/*.j2")))
-    text += (ROOT / "codegen" / "imports.py").read_text()
+    text += (ROOT / "codegen" / "emit" / "imports.py").read_text()
     imported: list[tuple[str, object]] = []
     for module, name, alias in re.findall(r"from (cello(?:\.\w+)*) import (\w+) as (\w+)", text):
         try:
@@ -238,5 +264,9 @@ def test_every_package_ships_in_the_wheel() -> None:
     found = {
         ".".join(path.parent.relative_to(ROOT).parts)
         for path in (ROOT / "cello").rglob("__init__.py")
-    } | {"cello.codegen", "cello.templates"}  # symlinks, which rglob does not follow
+    } | {"cello.templates"}  # a symlink, which rglob does not follow
+    found |= {  # cello/codegen is a symlink to codegen/
+        "cello." + ".".join(path.parent.relative_to(ROOT).parts)
+        for path in (ROOT / "codegen").rglob("__init__.py")
+    }
     assert found <= listed, f"add {sorted(found - listed)} to [tool.setuptools] packages"

@@ -126,7 +126,7 @@ def _codec_of(cls: Any, api: str) -> _Codec:
 
 
 def _is_message_class(cls: Any) -> bool:
-    """A dataclass or pydantic model class (`cello.codegen.hints.is_message_class`, without
+    """A dataclass or pydantic model class (`cello.codegen.schema.hints.is_message_class`, without
     loading the generator)."""
     if not isinstance(cls, type):
         return False

@@ -32,7 +32,9 @@ from .script import adopt_script_module
 if TYPE_CHECKING:
     from ..codegen.project import Project
 
-LOCK_FILE = "cello.lock.json"  # cello.codegen.lock.LOCK_FILE, without importing the generator
+LOCK_FILE = (
+    "cello.lock.json"  # cello.codegen.evolution.lock.LOCK_FILE, without importing the generator
+)
 
 _lock = threading.Lock()
 _IMPORT = re.compile(r'^import "([^"]+)";$', re.M)
@@ -146,7 +148,7 @@ def load_schema(
         directory, stubs = _recall_directory(key)
         if stubs is None:
             from ..codegen.build import generate, with_siblings, write_outputs
-            from ..codegen.lock import read_lock
+            from ..codegen.evolution.lock import read_lock
 
             lock = read_lock(lock_dir) if head is not None and lock_dir is not None else None
             _, texts = generate(
@@ -177,7 +179,7 @@ def _lock_head(directory: Path) -> _LockHead | None:
     """The package and targets of the lock in `directory`; None without one.
 
     Raises:
-        GenerationError: the file is not a valid lock (`cello.codegen.lock` says why).
+        GenerationError: the file is not a valid lock (`cello.codegen.evolution.lock` says why).
     """
     import json  # only a project with a lock needs it
 
@@ -191,7 +193,7 @@ def _lock_head(directory: Path) -> _LockHead | None:
     targets = data.get("targets", []) if isinstance(data, dict) else None
     package = data.get("package") if isinstance(data, dict) else None
     if not isinstance(targets, list) or not isinstance(package, str | None):
-        from ..codegen.lock import read_lock
+        from ..codegen.evolution.lock import read_lock
 
         lock = read_lock(directory)  # the lock's own error, naming what is wrong
         return _LockHead(lock.package, lock.targets)
@@ -241,7 +243,7 @@ def _expected_texts(
 ) -> dict[str, str]:
     """Re-render what `cello-gen build` wrote into `directory`, from the classes of today."""
     from ..codegen.build import generate, import_target, with_siblings
-    from ..codegen.lock import LOCK_FILE, read_lock
+    from ..codegen.evolution.lock import LOCK_FILE, read_lock
 
     if not (directory / LOCK_FILE).exists():
         raise StaleStubsError(
@@ -294,7 +296,7 @@ def _built_key(
     A build once found current stays current while neither the source nor the files change.
     """
     from ..codegen.fingerprint import fingerprint
-    from ..codegen.targets import import_module
+    from ..codegen.schema.targets import import_module
 
     if head is None:
         return None  # `_expected_texts` says what to do

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from cello.codegen.build import generate, import_target, with_siblings
-from cello.codegen.client import render_clients
+from cello.codegen.emit.client import render_clients
 
 from .test_golden import CASE_MODULES, CASES
 

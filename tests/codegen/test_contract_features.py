@@ -12,9 +12,9 @@ import pytest
 
 from cello import DefinitionError, Field
 from cello.codegen.build import generate
-from cello.codegen.introspect import build_schema
+from cello.codegen.emit.render import render
 from cello.codegen.model import Reserved
-from cello.codegen.render import render
+from cello.codegen.schema.introspect import build_schema
 
 from . import contract_bad as bad
 from .bad import service_using
@@ -117,8 +117,8 @@ def test_types_of_another_package_go_in_its_file_with_an_import() -> None:
 
 
 def test_switching_a_oneof_to_declared_members_is_no_change_to_the_lock() -> None:
-    from cello.codegen.evolution import compare
-    from cello.codegen.lock import Lock, lock_from_schema
+    from cello.codegen.evolution.breaking import compare
+    from cello.codegen.evolution.lock import Lock, lock_from_schema
 
     def lock_of(message: type) -> tuple[Lock, object]:
         schema = build_schema([service_using(message)])
@@ -133,7 +133,7 @@ def test_switching_a_oneof_to_declared_members_is_no_change_to_the_lock() -> Non
 
 
 def test_declared_reservations_keep_their_order_and_stay_out_of_the_lock() -> None:
-    from cello.codegen.lock import Lock, lock_from_schema
+    from cello.codegen.evolution.lock import Lock, lock_from_schema
 
     schema = build_schema([service_using(bad.ReservedInOrder)])
     text = next(t for p, t in render(schema).items() if p.endswith(".proto"))

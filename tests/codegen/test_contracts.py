@@ -13,12 +13,12 @@ import pytest
 from google.protobuf import descriptor_pb2
 
 from cello import DefinitionError, Doc, enum_options
-from cello.codegen import naming
 from cello.codegen.build import generate, import_target, with_siblings, write_outputs
-from cello.codegen.contract import comment_lines
-from cello.codegen.evolution import compare
-from cello.codegen.introspect import build_schema
-from cello.codegen.lock import Lock, LockedField, LockedMessage, LockedRpc
+from cello.codegen.evolution.breaking import compare
+from cello.codegen.evolution.lock import Lock, LockedField, LockedMessage, LockedRpc
+from cello.codegen.schema import naming
+from cello.codegen.schema.contract import comment_lines
+from cello.codegen.schema.introspect import build_schema
 from cello.grpc import GrpcService, grpc_method
 
 HEALTH = "tests.codegen.cases.health.service"
@@ -57,7 +57,7 @@ def _compiled(root: Path, proto: str, out: Path) -> descriptor_pb2.FileDescripto
     """`proto` under `root` compiled by grpcio-tools' protoc, without source info."""
     from grpc_tools import protoc
 
-    from cello.codegen.protoc import wkt_include
+    from cello.codegen.emit.protoc import wkt_include
 
     target = out / "set.pb"
     args = ["protoc", f"-I{root}", f"-I{wkt_include()}", f"--descriptor_set_out={target}", proto]

@@ -23,8 +23,8 @@ import pytest
 from cello._errors import DefinitionError
 from cello.codegen.build import generate, import_target
 from cello.codegen.cli import main
-from cello.codegen.evolution import json_compatible, wire_compatible
-from cello.codegen.lock import LOCK_FILE, dump_lock, parse_lock, read_lock
+from cello.codegen.evolution.breaking import json_compatible, wire_compatible
+from cello.codegen.evolution.lock import LOCK_FILE, dump_lock, parse_lock, read_lock
 from cello.grpc import GrpcServer
 
 PEERS = Path(__file__).resolve().parents[1] / "interop" / "peers"

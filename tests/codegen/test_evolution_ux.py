@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cello.codegen.lock import LOCK_FILE
+from cello.codegen.evolution.lock import LOCK_FILE
 
 from .test_evolution import COUNT, GET, Project, Step, cli
 

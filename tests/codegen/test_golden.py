@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cello.codegen.build import generate, import_target, with_siblings, write_outputs
-from cello.codegen.protoc import wkt_include
+from cello.codegen.emit.protoc import wkt_include
 
 CASES = Path(__file__).parent / "cases"
 CASE_MODULES = {

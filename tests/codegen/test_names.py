@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from cello import DefinitionError
-from cello.codegen import contract, naming
 from cello.codegen.build import generate, import_target, with_siblings, write_outputs
-from cello.codegen.introspect import build_schema
 from cello.codegen.model import Kind
+from cello.codegen.schema import contract, naming
+from cello.codegen.schema.introspect import build_schema
 from cello.grpc import GrpcService, grpc_method
 
 from . import names_cases as cases

@@ -6,7 +6,7 @@ import pytest
 
 from cello import DefinitionError
 from cello._definitions.service import to_rpc_name
-from cello.codegen import naming
+from cello.codegen.schema import naming
 
 
 @pytest.mark.parametrize(

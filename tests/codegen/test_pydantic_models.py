@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cello import DefinitionError
-from cello.codegen.introspect import build_schema
+from cello.codegen.schema.introspect import build_schema
 
 from . import bad, pydantic_bad
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cello.codegen.protoc import compile_protos
+from cello.codegen.emit.protoc import compile_protos
 
 from .test_golden import CASE_MODULES, CASES
 

@@ -16,7 +16,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 import cello
 from cello.codegen.build import generate, import_target, with_siblings
 from cello.codegen.cli import main as cello_gen
-from cello.codegen.protoc import wkt_include
+from cello.codegen.emit.protoc import wkt_include
 from cello.grpc import GrpcConfig, GrpcServer
 from tests.codegen.cases.oneofs import service as oneofs
 from tests.codegen.cases.packages import common, trace

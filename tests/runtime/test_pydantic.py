@@ -114,7 +114,7 @@ def test_field_numbers_and_descriptions_reach_the_proto(stubs: Path) -> None:
 def test_import_cello_does_not_import_pydantic() -> None:
     code = (
         "import sys, cello, cello.grpc, cello.client\n"
-        "from cello.codegen import introspect\n"
+        "from cello.codegen.schema import introspect\n"
         "assert 'pydantic' not in sys.modules, 'pydantic imported'\n"
     )
     result = subprocess.run(

@@ -49,8 +49,8 @@ import asyncio, json, sys
 from cello.grpc import GrpcChannel, GrpcServer
 from svc import Notes
 
-GENERATOR = ["jinja2", "cello.codegen.build", "cello.codegen.introspect", "cello.codegen.lock",
-             "cello.codegen.cli", "cello.codegen.render"]
+GENERATOR = ["jinja2", "cello.codegen.build", "cello.codegen.schema.introspect",
+             "cello.codegen.evolution.lock", "cello.codegen.cli", "cello.codegen.emit.render"]
 
 async def main():
     server = GrpcServer(host="127.0.0.1", port=0)

@@ -53,7 +53,7 @@ async def main():
     server = GrpcServer(host="127.0.0.1", port=0)
     server.register_service(Notes())
     await server.start()
-    generator_ran = "cello.codegen.render" in sys.modules
+    generator_ran = "cello.codegen.emit.render" in sys.modules
     async with await GrpcChannel.connect(f"127.0.0.1:{server.port}") as channel:
         reply = await channel.call("notes.v1.Notes", "Get", {"id": "n1"}, raise_on_error=True)
     await server.stop(0)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..model import EnumDef, FieldDef, FileDef, Kind, Label, MessageDef, PyShape, TypeRef, Wkt
 from .converters import ConverterBuilder, lit
-from .model import EnumDef, FieldDef, FileDef, Kind, Label, MessageDef, PyShape, TypeRef, Wkt
 
 # exact types the generic mapping takes for each scalar, unchanged (`{v}`: the value);
 # a subclass, a bytearray or an integral float is left to the generic mapping

@@ -10,10 +10,10 @@ from typing import Any
 
 from cello._errors import DefinitionError
 
+from ..model import Label, Reserved
 from . import contract, naming
 from .fields import FieldSpec
 from .hints import Mapped
-from .model import Label, Reserved
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -18,12 +18,7 @@ from cello._definitions.service import (
 )
 from cello._errors import DefinitionError
 
-from . import contract, naming
-from .cycles import refuse_required_cycles
-from .hints import is_message_class, refuse_plain_class
-from .layout import check_acyclic, check_one_package_per_file
-from .messages import Package, TypeBuilder, hints_of
-from .model import (
+from ..model import (
     HandlerStyle,
     Kind,
     MethodDef,
@@ -34,9 +29,14 @@ from .model import (
     TypeRef,
     Wkt,
 )
+from . import contract, naming
+from .cycles import refuse_required_cycles
+from .hints import is_message_class, refuse_plain_class
+from .layout import check_acyclic, check_one_package_per_file
+from .messages import Package, TypeBuilder, hints_of
 
 if TYPE_CHECKING:
-    from .lock import Lock
+    from ..evolution.lock import Lock
 
 _STRUCT = TypeRef(Kind.MESSAGE, Wkt.STRUCT.value)
 _EMPTY = TypeRef(Kind.MESSAGE, Wkt.EMPTY.value)

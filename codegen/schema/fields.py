@@ -9,8 +9,8 @@ from typing import Any
 
 from cello._errors import DefinitionError
 
+from ..model import Convert, Kind, Label
 from .hints import Mapped, is_pydantic_model
-from .model import Convert, Kind, Label
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from cello._definitions.markers import Field, ScalarMarker, field_marker
 from cello._errors import DefinitionError
 
-from .model import Convert, Kind, Label, TypeRef, Wkt
+from ..model import Convert, Kind, Label, TypeRef, Wkt
 
 SCALARS: dict[type, str] = {
     int: "int64",

@@ -6,9 +6,9 @@ The converters (encode/decode expressions, type names, tables) are built by
 
 from __future__ import annotations
 
+from ..model import FileDef, MessageDef, MethodDef, PyShape, TypeRef, Wkt
 from .converters import ConverterBuilder, lit
 from .dictenc import DictEncoderBuilder
-from .model import FileDef, MessageDef, MethodDef, PyShape, TypeRef, Wkt
 
 # keyword arguments of every client method; a params rpc using one keeps a `request` dict
 _CLIENT_KEYWORDS = frozenset({"self", "timeout", "metadata", "request"})

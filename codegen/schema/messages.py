@@ -12,18 +12,7 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 
 from cello._errors import DefinitionError
 
-from . import contract, naming
-from .declared import (
-    FieldSlot,
-    check_declared_member,
-    check_json_names,
-    grouped,
-    refuse_declared_reserved,
-)
-from .fields import class_fields, needs_presence
-from .hints import Mapped, is_enum_class, map_hint, mentions_newtype
-from .layout import PackageFiles
-from .model import (
+from ..model import (
     EnumDef,
     EnumValueDef,
     FieldDef,
@@ -37,11 +26,22 @@ from .model import (
     ServiceDef,
     TypeRef,
 )
+from . import contract, naming
+from .declared import (
+    FieldSlot,
+    check_declared_member,
+    check_json_names,
+    grouped,
+    refuse_declared_reserved,
+)
+from .fields import class_fields, needs_presence
+from .hints import Mapped, is_enum_class, map_hint, mentions_newtype
+from .layout import PackageFiles
 from .numbering import History, Slot, assign_numbers
 from .scopes import enclosing_dataclass, local_name
 
 if TYPE_CHECKING:
-    from .lock import Lock
+    from ..evolution.lock import Lock
 
 
 @dataclasses.dataclass

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from cello._errors import DefinitionError
 
-from .model import Reserved
+from ..model import Reserved
 
 MAX_FIELD_NUMBER = 536_870_911
 RESERVED_RANGE = range(19_000, 20_000)  # reserved by protobuf itself

@@ -35,8 +35,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..model import EnumDef, Label, MessageDef, Schema, ServiceDef
 from .lock import Lock, LockedField, LockedRpc, locked_field, locked_rpc
-from .model import EnumDef, Label, MessageDef, Schema, ServiceDef
 
 _WIRE_GROUPS = {
     **dict.fromkeys(("int32", "int64", "uint32", "uint64", "bool"), "varint"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ..model import FileDef
 from .converters import TYPE_MODULES, WKT_MODULES, import_aliases
-from .model import FileDef
 
 _ABC = ("AsyncIterable", "AsyncIterator", "Iterable")
 _CELLO = {  # alias → import line, in ruff's isort order

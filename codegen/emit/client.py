@@ -23,10 +23,7 @@ from typing import Any
 
 from cello._errors import DefinitionError
 
-from .converters import WKT_PY, lit
-from .fields import FieldSpec, class_fields
-from .imports import client_imports, client_modules, relative_package
-from .model import (
+from ..model import (
     EnumDef,
     FieldDef,
     FileDef,
@@ -38,7 +35,10 @@ from .model import (
     TypeRef,
     Wkt,
 )
-from .naming import to_upper_snake
+from ..schema.fields import FieldSpec, class_fields
+from ..schema.naming import to_upper_snake
+from .converters import WKT_PY, lit
+from .imports import client_imports, client_modules, relative_package
 from .render import HEADER, environment, render_proto
 from .stub import StubBuilder
 

@@ -33,8 +33,8 @@ from typing import Any
 
 from cello._errors import GenerationError
 
-from .model import FieldDef, Kind, Label, MessageDef, MethodDef, Reserved, Schema, TypeRef
-from .numbering import History
+from ..model import FieldDef, Kind, Label, MessageDef, MethodDef, Reserved, Schema, TypeRef
+from ..schema.numbering import History
 
 LOCK_FILE = "cello.lock.json"
 LOCK_VERSION = 1

@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from .model import (
+from ..model import (
     WKT_FILES,
     Convert,
     EnumDef,

@@ -8,8 +8,8 @@ from typing import Any
 
 from cello._errors import DefinitionError
 
+from ..model import WKT_FILES, EnumDef, FileDef, MessageDef, ServiceDef, TypeRef
 from . import contract, naming
-from .model import WKT_FILES, EnumDef, FileDef, MessageDef, ServiceDef, TypeRef
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cello._errors import DefinitionError
 
-from .model import FieldDef, Kind, Label, MessageDef
+from ..model import FieldDef, Kind, Label, MessageDef
 
 
 def refuse_required_cycles(messages: list[MessageDef]) -> None:

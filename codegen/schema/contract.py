@@ -13,8 +13,8 @@ from typing import Annotated, Any, get_args, get_origin
 from cello._definitions.markers import ENUM_OPTIONS_ATTR, Doc, EnumOptions
 from cello._errors import DefinitionError
 
+from ..model import Reserved
 from . import naming
-from .model import Reserved
 from .numbering import MAX_FIELD_NUMBER
 
 FILE_ATTR = "__cello_file__"
