@@ -73,7 +73,12 @@ _END = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 async def serve(request: Request, find: Callable[[str], Endpoint | None], limits: Limits) -> None:
-    """Serve one gRPC call to its end (or until the client leaves)."""
+    """Serve one gRPC call to its end (or until the client leaves): parse, run, write.
+
+    Each step calls the shared helpers of `call.py` and `http.py` and returns here; nothing
+    calls back into this module but the `Writer` the call writes its messages through.
+    """
+    # parse: HTTP/2 with trailers, the route, deadline and compression, then the request
     scope = request.scope
     if _TRAILERS not in (scope.get("extensions") or {}) or request.headers.get("te") != "trailers":
         await plain(request.send, 400, _NEEDS_H2)
@@ -96,6 +101,7 @@ async def serve(request: Request, find: Callable[[str], Endpoint | None], limits
         return
     except Disconnected:
         return
+    # run: the endpoint, supervised for the deadline and for a client that leaves
     accept = request.headers.get("grpc-accept-encoding") or ""
     call = HttpCall(
         ep.method,
@@ -117,6 +123,7 @@ async def serve(request: Request, find: Callable[[str], Endpoint | None], limits
     status = await supervise(ep, message, call, request.receive, deadline, gone=gone)
     if status is None:  # the client left (RST_STREAM); nobody reads a status
         return
+    # write: the status (and trailing metadata) in HTTP/2 trailers
     call.code = status.code
     try:
         await writer.finish(status.code, status.message, [*call.trailers, *status.trailers])
