@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cello.codegen.build import generate, import_target, with_siblings, write_outputs
-from cello.codegen.protoc import wkt_include
+from cello.codegen.protoc import googleapis_include, wkt_include
 
 CASES = Path(__file__).parent / "cases"
 CASE_MODULES = {
@@ -63,6 +63,7 @@ def test_golden_protos_compile_with_debian_protoc(case: str, tmp_path: Path) -> 
             protoc,
             f"-I{expected}",
             f"-I{wkt_include()}",
+            f"-I{googleapis_include()}",
             f"--descriptor_set_out={tmp_path / 'set.pb'}",
             *protos,
         ],
