@@ -38,9 +38,16 @@ class Reply:
 async def curl(url: str, *args: str) -> Reply:
     """`curl -i` → the last response's status, headers (lower-cased) and raw body."""
     proc = await asyncio.create_subprocess_exec(
-        "curl", "-sS", "-i", "--max-time", "20", *args, url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        "curl",
+        "-sS",
+        "-i",
+        "--max-time",
+        "20",
+        *args,
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await proc.communicate()
     assert proc.returncode == 0, err
     head, _, body = out.partition(b"\r\n\r\n")
@@ -83,8 +90,14 @@ async def test_get_binds_path_and_query(base: str) -> None:
 
 async def test_post_put_patch_delete_and_a_custom_verb(base: str) -> None:
     json_body = ("-H", "content-type: application/json")
-    posted = await curl(f"{base}/v1/books", "-X", "POST", *json_body, "-d",
-                        '{"isbn": "1", "title": "Dune", "in_print": true}')  # fmt: skip
+    posted = await curl(
+        f"{base}/v1/books",
+        "-X",
+        "POST",
+        *json_body,
+        "-d",
+        '{"isbn": "1", "title": "Dune", "in_print": true}',
+    )
     assert (posted.status, posted.json()) == (
         200,
         {"isbn": "1", "title": "Dune", "inPrint": True},
@@ -105,14 +118,20 @@ async def test_response_body_sends_one_field(base: str) -> None:
 
 
 async def test_protobuf_bodies_both_ways(base: str, tmp_path: Path) -> None:
-    server_types = rest_service  # noqa: F841  (the _pb2 classes come from the server)
     from google.protobuf import symbol_database
 
     book_type = symbol_database.Default().GetSymbol("bookshop.v1.Book")
     raw = tmp_path / "book.bin"
     raw.write_bytes(book_type(isbn="9", title="Binary", pages=12).SerializeToString())
-    reply = await curl(f"{base}/v1/books", "-X", "POST",
-                       "-H", "content-type: application/x-protobuf", "--data-binary", f"@{raw}")  # fmt: skip
+    reply = await curl(
+        f"{base}/v1/books",
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/x-protobuf",
+        "--data-binary",
+        f"@{raw}",
+    )
     assert reply.status == 200
     assert reply.headers["content-type"] == "application/x-protobuf"
     assert book_type.FromString(reply.body) == book_type(isbn="9", title="Binary", pages=12)
@@ -120,8 +139,17 @@ async def test_protobuf_bodies_both_ways(base: str, tmp_path: Path) -> None:
     reply = await curl(f"{base}/v1/books/5", "-H", "accept: application/protobuf", "-X", "DELETE")
     assert reply.headers["content-type"] == "application/x-protobuf"
     # protobuf in, JSON out, by Accept
-    reply = await curl(f"{base}/v1/books", "-X", "POST", "-H", "accept: application/json",
-                       "-H", "content-type: application/protobuf", "--data-binary", f"@{raw}")  # fmt: skip
+    reply = await curl(
+        f"{base}/v1/books",
+        "-X",
+        "POST",
+        "-H",
+        "accept: application/json",
+        "-H",
+        "content-type: application/protobuf",
+        "--data-binary",
+        f"@{raw}",
+    )
     assert reply.json() == {"isbn": "9", "title": "Binary", "pages": "12"}
 
 
@@ -130,9 +158,19 @@ async def test_gzip_both_ways(tmp_path: Path) -> None:
     try:
         body = tmp_path / "book.json.gz"
         body.write_bytes(gzip.compress(b'{"isbn": "1", "title": "Squeezed"}'))
-        reply = await curl(f"http://127.0.0.1:{server.web_port}/v1/books", "-X", "POST",
-                           "-H", "content-type: application/json", "-H", "content-encoding: gzip",
-                           "-H", "accept-encoding: gzip", "--data-binary", f"@{body}")  # fmt: skip
+        reply = await curl(
+            f"http://127.0.0.1:{server.web_port}/v1/books",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-H",
+            "content-encoding: gzip",
+            "-H",
+            "accept-encoding: gzip",
+            "--data-binary",
+            f"@{body}",
+        )
         assert reply.headers["content-encoding"] == "gzip"
         assert json.loads(gzip.decompress(reply.body)) == {"isbn": "1", "title": "Squeezed"}
     finally:
@@ -156,8 +194,9 @@ async def test_errors_are_google_rpc_status_with_details(base: str) -> None:
     assert bad.status == 400 and "not a bool" in bad.json()["message"]
     unknown = await curl(f"{base}/v1/shelves/3/books/1?colour=red")
     assert unknown.status == 400 and "'colour' names no field" in unknown.json()["message"]
-    not_json = await curl(f"{base}/v1/books", "-X", "POST", "-H", "content-type: application/json",
-                          "-d", "{nope")  # fmt: skip
+    not_json = await curl(
+        f"{base}/v1/books", "-X", "POST", "-H", "content-type: application/json", "-d", "{nope"
+    )
     assert not_json.status == 400 and not_json.json()["code"] == 3
 
 
@@ -184,12 +223,26 @@ async def test_no_route_is_404_with_the_nearest_routes(base: str) -> None:
 
 
 async def test_rpcs_without_rules_keep_connect(base: str) -> None:
-    reply = await curl(f"{base}/bookshop.v1.Bookshop/Ping", "-X", "POST",
-                       "-H", "content-type: application/json", "-d", '{"name": "p"}')  # fmt: skip
+    reply = await curl(
+        f"{base}/bookshop.v1.Bookshop/Ping",
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        '{"name": "p"}',
+    )
     assert reply.json() == {"name": "p"}
     # and rpcs with rules too
-    reply = await curl(f"{base}/bookshop.v1.Bookshop/DeleteBook", "-X", "POST",
-                       "-H", "content-type: application/json", "-d", '{"isbn": "z"}')  # fmt: skip
+    reply = await curl(
+        f"{base}/bookshop.v1.Bookshop/DeleteBook",
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        '{"isbn": "z"}',
+    )
     assert reply.json() == {"name": "deleted/z", "done": True}
 
 
