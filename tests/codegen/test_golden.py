@@ -28,6 +28,7 @@ CASE_MODULES = {
     "types": "tests.codegen.cases.types.service",
     "packages": "tests.codegen.cases.packages.service",
     "oneofs": "tests.codegen.cases.oneofs.service",
+    "rest": "tests.codegen.cases.rest.service",
 }
 
 
