@@ -34,6 +34,7 @@ from .schema import SCHEMA_PATH, descriptor_set
 _PROTOCOLS: tuple[ModuleType, ...] = (grpc, grpc_web, connect)
 _GET_PROTOCOLS = tuple(p for p in _PROTOCOLS if hasattr(p, "serve_get"))
 _METHODS = b"GET, POST, OPTIONS"
+OPENAPI_PATH = "/openapi.json"
 _REST_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"
 _UNSUPPORTED = (
     "Unsupported content type; send one of "
@@ -65,6 +66,7 @@ class GrpcWebApp:
         compression: compress responses by default (`"gzip"`), for clients that accept it.
         json_ignore_unknown_fields: Connect JSON requests may carry unknown fields (they
             are dropped); by default they are refused with INVALID_ARGUMENT.
+        openapi: an OpenAPI document (JSON) served at `GET /openapi.json`.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class GrpcWebApp:
         body_timeout: float = 10.0,
         compression: str | None = None,
         json_ignore_unknown_fields: bool = False,
+        openapi: bytes | None = None,
     ) -> None:
         self._endpoints = {ep.method: ep for ep in endpoints}
         self._rest = router(endpoints)  # google.api.http rules; clashes refused here
@@ -87,6 +90,7 @@ class GrpcWebApp:
             json_ignore_unknown_fields=json_ignore_unknown_fields,
         )
         self._schema: bytes | None = None
+        self._openapi = openapi
         self._allowed_origins = (
             (allowed_origins,) if isinstance(allowed_origins, str) else tuple(allowed_origins)
         )
@@ -136,6 +140,9 @@ class GrpcWebApp:
             if self._schema is None:
                 self._schema = descriptor_set(self._endpoints.values())
             await send_bytes(send, self._schema, b"application/x-protobuf", cors)
+            return
+        if self._openapi is not None and method_path(scope) == OPENAPI_PATH:
+            await send_bytes(send, self._openapi, b"application/json", cors)
             return
         request = Request(scope, receive, send, headers, cors)
         for protocol in _GET_PROTOCOLS:
