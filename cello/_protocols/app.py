@@ -9,6 +9,7 @@ that serves `GET` calls too also exposes `serve_get(request, find, limits) -> bo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -35,6 +36,7 @@ _PROTOCOLS: tuple[ModuleType, ...] = (grpc, grpc_web, connect)
 _GET_PROTOCOLS = tuple(p for p in _PROTOCOLS if hasattr(p, "serve_get"))
 _METHODS = b"GET, POST, OPTIONS"
 OPENAPI_PATH = "/openapi.json"
+_RPC_PATH = re.compile(r"/[A-Za-z_]\w*(\.\w+)+/\w+")  # /package.Service/Method
 _REST_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"
 _UNSUPPORTED = (
     "Unsupported content type; send one of "
@@ -108,7 +110,13 @@ class GrpcWebApp:
         if scope["type"] != "http":
             raise RuntimeError(f"GrpcWebApp cannot serve ASGI scope type {scope['type']!r}")
         headers = RequestHeaders(scope.get("headers") or ())
-        if self._rest and (found := self._rest.match(scope["method"], method_path(scope))):
+        path = method_path(scope)
+        # an rpc's own path is never a REST route: gRPC and Connect calls skip the matching
+        if (
+            self._rest
+            and path not in self._endpoints
+            and (found := self._rest.match(scope["method"], path))
+        ):
             cors = self._cors(headers)
             if cors is None:
                 await plain(send, 403, b"Origin not allowed\n")
@@ -119,8 +127,8 @@ class GrpcWebApp:
             await self._preflight(headers, send)
         elif scope["method"] == "GET":
             await self._get(scope, receive, send, headers)
-        elif self._rest and method_path(scope) not in self._endpoints:
-            await self._no_route(scope, send)
+        elif self._rest and not _RPC_PATH.fullmatch(path):
+            await self._no_route(scope, send)  # an unknown rpc gets its protocol's status
         elif scope["method"] != "POST":
             await plain(send, 405, b"Calls are POST (or GET for Connect)\n", [(b"allow", _METHODS)])
         elif (protocol := self._by_type.get(headers.media_type)) is None:

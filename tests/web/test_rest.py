@@ -52,7 +52,7 @@ async def curl(url: str, *args: str) -> Reply:
     assert proc.returncode == 0, err
     head, _, body = out.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)  # values too
     return Reply(int(lines[0].split()[1]), headers, body)
 
 
@@ -335,3 +335,56 @@ async def test_clashes_across_services_are_refused_at_registration() -> None:
     server.register_service(SecondShop())
     with pytest.raises(DefinitionError, match=r"SecondShop.fetch_item.*FirstShop.get_item"):
         server.web_app()
+
+
+async def test_unknown_rpcs_keep_their_protocols_answer(base: str) -> None:
+    """A path shaped like an rpc is not a REST 404: Connect answers it as before."""
+    reply = await curl(
+        f"{base}/bookshop.v1.Bookshop/Nope",
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        "{}",
+    )
+    assert reply.json()["code"] == "unimplemented"
+
+
+async def test_middleware_auth_and_cors_apply() -> None:
+    from cello import token_auth
+
+    config = GrpcConfig(enable_web=True, web_port=0, web_origins=("https://app.example",))
+    server = GrpcServer("127.0.0.1", 0, config)
+    server.register_service(rest_service.Bookshop())
+    server.add_middleware(token_auth(lambda token: token == "s3cret" or None))
+    await server.start()
+    base = f"http://127.0.0.1:{server.web_port}"
+    try:
+        denied = await curl(f"{base}/v1/books/1", "-X", "DELETE")
+        assert denied.status == 401 and denied.json()["code"] == 16
+        allowed = await curl(
+            f"{base}/v1/books/1",
+            "-X",
+            "DELETE",
+            "-H",
+            "authorization: Bearer s3cret",
+            "-H",
+            "origin: https://app.example",
+        )
+        assert allowed.status == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        preflight = await curl(
+            f"{base}/v1/books/1",
+            "-X",
+            "OPTIONS",
+            "-H",
+            "origin: https://app.example",
+            "-H",
+            "access-control-request-method: PATCH",
+        )
+        assert "patch" in preflight.headers["access-control-allow-methods"]  # lower-cased
+        stranger = await curl(f"{base}/v1/books/1", "-X", "DELETE", "-H", "origin: https://evil")
+        assert stranger.status == 403
+    finally:
+        await server.stop(0)
