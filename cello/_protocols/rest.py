@@ -114,8 +114,8 @@ def _message(
 ) -> Any:
     """The request message from the path variables, the body and the query string."""
     request_type = route.ep.request_type
-    bound = params(route, values, query)
     ignore = limits.json_ignore_unknown_fields
+    bound = params(route, values, query, ignore_unknown=ignore)
     if route.body == "*":
         message = _parse(request_type, body, binary_in, ignore)
     elif route.body:

@@ -128,6 +128,13 @@ def _route(ep: Endpoint, rule: Any) -> Route:
     template = parse_template(path, where=where)
     request = ep.request_type.DESCRIPTOR
     variables = tuple(tuple(field_path(request, v.field, where=where)) for v in template.variables)
+    for variable, fields in zip(template.variables, variables, strict=True):
+        leaf = fields[-1]
+        if leaf.message_type is not None or _repeated(leaf):
+            raise DefinitionError(
+                f"{where}: {{{variable.field}}} binds {leaf.full_name}, a message or repeated "
+                "field; a path variable binds a single scalar or enum field"
+            )
     if rule.body not in ("", "*"):
         field_path(request, rule.body, where=where)
     if rule.response_body:
@@ -190,12 +197,15 @@ def _repeated(field: Any) -> bool:
     return bool(field.is_repeated)
 
 
-def params(route: Route, values: dict[str, str], query: str) -> dict[str, Any]:
+def params(
+    route: Route, values: dict[str, str], query: str, *, ignore_unknown: bool = False
+) -> dict[str, Any]:
     """The request fields bound by the path and, unless the body is `*`, the query string,
     as a proto3 JSON object (strings for numbers, which the JSON mapping accepts).
 
     Raises:
-        Finished: INVALID_ARGUMENT, a query key names no field, or a value does not fit.
+        Finished: INVALID_ARGUMENT, a query key names no field (unless `ignore_unknown`),
+            or a value does not fit.
     """
     out: dict[str, Any] = {}
     for variable, value in zip(route.variables, values.values(), strict=True):
@@ -207,6 +217,8 @@ def params(route: Route, values: dict[str, str], query: str) -> dict[str, Any]:
         try:
             fields = field_path(request, key, where=f"{route.label}: query parameter")
         except DefinitionError as exc:
+            if ignore_unknown:
+                continue
             raise Finished(GrpcError.INVALID_ARGUMENT, str(exc)) from None
         if route.body and fields[0].name == route.body:
             raise Finished(

@@ -388,3 +388,12 @@ async def test_middleware_auth_and_cors_apply() -> None:
         assert stranger.status == 403
     finally:
         await server.stop(0)
+
+
+async def test_unknown_query_keys_dropped_when_configured() -> None:
+    server = await start(web_json_ignore_unknown_fields=True)
+    try:
+        reply = await curl(f"http://127.0.0.1:{server.web_port}/v1/books/4?_=123", "-X", "DELETE")
+        assert reply.json() == {"name": "deleted/4", "done": True}
+    finally:
+        await server.stop(0)
