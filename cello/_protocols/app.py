@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from .._call.endpoint import Endpoint
-from . import connect, grpc, grpc_web, rest
+from . import connect, docs_page, grpc, grpc_web, rest
 from .http import (
     Header,
     Limits,
@@ -149,8 +149,7 @@ class GrpcWebApp:
                 self._schema = descriptor_set(self._endpoints.values())
             await send_bytes(send, self._schema, b"application/x-protobuf", cors)
             return
-        if self._openapi is not None and method_path(scope) == OPENAPI_PATH:
-            await send_bytes(send, self._openapi, b"application/json", cors)
+        if self._openapi is not None and await self._openapi_get(method_path(scope), send, cors):
             return
         request = Request(scope, receive, send, headers, cors)
         for protocol in _GET_PROTOCOLS:
@@ -160,6 +159,23 @@ class GrpcWebApp:
             await self._no_route(scope, send)
             return
         await plain(send, 405, b"Calls are POST (GET only for Connect)\n", [(b"allow", _METHODS)])
+
+    async def _openapi_get(self, path: str, send: Send, cors: list[Header]) -> bool:
+        """Serve `/openapi.json`, the `/docs` page and its assets; False for other paths."""
+        assert self._openapi is not None
+        if path == OPENAPI_PATH:
+            await send_bytes(send, self._openapi, b"application/json", cors)
+        elif path == docs_page.DOCS_PATH:
+            html = docs_page.page("API")
+            if html is None:
+                await plain(send, 404, docs_page.MISSING)
+            else:
+                await send_bytes(send, html, b"text/html; charset=utf-8", cors)
+        elif (found := docs_page.asset(path)) is not None:
+            await send_bytes(send, found[0], found[1], cors)
+        else:
+            return False
+        return True
 
     async def _no_route(self, scope: Scope, send: Send) -> None:
         """404 naming the REST routes nearest to the request's."""

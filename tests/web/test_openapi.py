@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import html
 import json
 import os
 import subprocess
@@ -94,3 +96,47 @@ async def test_served_at_openapi_json() -> None:
     finally:
         await server.stop(0)
     json.dumps(doc)
+
+
+CHROMIUM = os.environ.get("CELLO_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.mark.browser
+async def test_docs_page_shows_every_route_in_chromium(tmp_path: Path) -> None:
+    """`/docs` renders the document with Swagger UI from installed assets (no network)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found (apt-get install chromium)")
+    config = GrpcConfig(enable_web=True, web_port=0, openapi=True)
+    server = GrpcServer("127.0.0.1", 0, config)
+    server.register_service(rest_service.Bookshop())
+    await server.start()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            f"http://127.0.0.1:{server.web_port}/docs",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        await server.stop(0)
+    dom = html.unescape(out.decode())
+    for route in [
+        "/v1/shelves/{shelf}/books/{isbn}",
+        "/v1/books",
+        "/v1/books/{isbn}",
+        "/v1/{name}:cancel",
+        "/v1/shelves/{name}",
+        "/v1/shelves/{shelf}/books:stream",
+    ]:
+        assert route in dom.replace("\u200b", ""), (route, dom[:3000], err.decode()[-2000:])
