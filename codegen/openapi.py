@@ -125,12 +125,12 @@ class _Builder:
             body = self.ref(method.request)
             if rule.body != "*":
                 body = self._field(self._fields(method.request)[rule.body])
+            # the binary form (application/x-protobuf) is said in words: OpenAPI
+            # generators refuse a second, non-JSON content type for one body
             operation["requestBody"] = {
                 "required": True,
-                "content": {
-                    "application/json": {"schema": body},
-                    "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
-                },
+                "description": "proto3 JSON; or the binary message as application/x-protobuf",
+                "content": {"application/json": {"schema": body}},
             }
         reply = self.ref(method.response)
         if rule.response_body:
