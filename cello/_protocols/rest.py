@@ -261,7 +261,7 @@ class UnaryWriter(ResponseWriter):
     ) -> None:
         # metadata as grpc-gateway sends it: Grpc-Metadata-* headers
         extra = [
-            *_metadata(b"grpc-metadata-", ((k.decode(), v) for k, v in self.initial)),
+            *((b"grpc-metadata-" + k, v) for k, v in self.initial),  # encoded already
             *_metadata(b"grpc-trailer-", trailing),
         ]
         if code == GrpcError.OK and self._payload is not None:
@@ -301,7 +301,7 @@ class StreamWriter(ResponseWriter):
         headers = [
             (b"content-type", JSON),
             *self._cors,
-            *_metadata(b"grpc-metadata-", ((k.decode(), v) for k, v in self.initial)),
+            *((b"grpc-metadata-" + k, v) for k, v in self.initial),
         ]
         if gzip:
             self._compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from google.rpc import error_details_pb2
 
-from cello import GrpcError, GrpcService, Http, Int64, grpc_method
+from cello import GrpcError, GrpcService, Http, Int64, current_call, grpc_method
 
 
 class Genre(enum.Enum):
@@ -113,6 +113,10 @@ class Bookshop(GrpcService):
 
     @grpc_method(http=Http.delete("/v1/books/{isbn}"))
     async def delete_book(self, request: GetBookRequest) -> Operation:
+        call = current_call()
+        if request.isbn == "meta":
+            await call.send_headers({"x-seen": call.metadata.get("x-request", "")})
+            call.set_trailers({"x-deleted": "1"})
         return Operation(name=f"deleted/{request.isbn}", done=True)
 
     @grpc_method(http=Http.post("/v1/{name=operations/*}:cancel"))

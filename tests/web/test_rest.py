@@ -397,3 +397,12 @@ async def test_unknown_query_keys_dropped_when_configured() -> None:
         assert reply.json() == {"name": "deleted/4", "done": True}
     finally:
         await server.stop(0)
+
+
+async def test_metadata_both_ways(base: str) -> None:
+    """Request headers are metadata; the response's come back as Grpc-Metadata-* and
+    Grpc-Trailer-* headers, as grpc-gateway sends them."""
+    reply = await curl(f"{base}/v1/books/meta", "-X", "DELETE", "-H", "x-request: r-1")
+    assert reply.status == 200
+    assert reply.headers["grpc-metadata-x-seen"] == "r-1"
+    assert reply.headers["grpc-trailer-x-deleted"] == "1"
