@@ -7,6 +7,7 @@ import typing
 from ._call.context import CallContext, current_call
 from ._call.middleware import access_log, map_exceptions, token_auth
 from ._definitions.config import GrpcConfig
+from ._definitions.http import Http
 from ._definitions.messages import GrpcRequest, GrpcResponse
 from ._definitions.service import GrpcService, grpc_method, not_rpc
 from ._errors import (
@@ -76,6 +77,7 @@ __all__ = [
     "GrpcServer",
     "GrpcService",
     "GrpcWebApp",
+    "Http",
     "Int32",
     "Int64",
     "PeerIdentity",

@@ -6,6 +6,7 @@ import typing
 
 from ._call.context import CallContext, current_call
 from ._definitions.config import GrpcConfig
+from ._definitions.http import Http
 from ._definitions.messages import GrpcRequest, GrpcResponse
 from ._definitions.service import GrpcService, grpc_method, not_rpc
 from ._errors import GrpcError
@@ -32,6 +33,7 @@ __all__ = [
     "GrpcServer",
     "GrpcService",
     "GrpcWebApp",
+    "Http",
     "PeerIdentity",
     "SyncGrpcChannel",
     "TlsConfig",

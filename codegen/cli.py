@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -13,6 +14,7 @@ from cello._definitions.service import GrpcService
 from cello._errors import CelloError, DefinitionError
 
 from .build import generate, import_target, stale_files, with_siblings, write_outputs
+from .emit.openapi import document
 from .evolution.breaking import Change, compare, describe, reservations
 from .evolution.lock import LOCK_FILE, lock_from_schema, read_lock, write_lock
 from .project import Project as Project  # re-exported: callers import them here
@@ -63,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     proto.add_argument("targets", nargs="+", metavar="MODULE[:Class]")
     proto.add_argument("--package", help="protobuf package for services that set none")
     proto.add_argument("--out", help="number fields with the lock of this build directory")
+    openapi = sub.add_parser("openapi", help="write the OpenAPI 3.1 document of the REST routes")
+    openapi.add_argument("targets", nargs="*", metavar="MODULE[:Class]")
+    openapi.add_argument("--package", help="protobuf package for services that set none")
+    openapi.add_argument(
+        "--out", help="the file to write: .json, else YAML (default: print JSON to stdout)"
+    )
+    openapi.add_argument("--title", help="info.title (default: the services' names)")
     return parser
 
 
@@ -92,6 +101,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _openapi(
+    args: argparse.Namespace,
+    services: list[type[GrpcService]],
+    package: str | None,
+    config: dict[str, Any],
+    cwd: Path,
+) -> int:
+    schema, _ = generate(services, default_package=package, file_options=_options(config))
+    title = args.title or ", ".join(cls.name for cls in services)
+    text = openapi_text(
+        document(schema, title=title), yaml=bool(args.out) and not str(args.out).endswith(".json")
+    )
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    (cwd / str(args.out)).write_text(text, encoding="utf-8", newline="\n")
+    _say("info", f"wrote {args.out}")
+    return 0
+
+
+def openapi_text(doc: dict[str, Any], *, yaml: bool) -> str:
+    """The document as YAML (with PyYAML installed) or as JSON, which YAML reads too."""
+    if yaml:
+        try:
+            import yaml as pyyaml
+        except ImportError:
+            pass
+        else:
+            return str(pyyaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
 def _say(level: str, message: object) -> None:
     print(f"cello-gen: {level}: {message}", file=sys.stderr)
 
@@ -114,6 +155,8 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Path
         return 2
     package = args.package or config.get("package")
     services = _services(targets, package)
+    if args.command == "openapi":
+        return _openapi(args, services, package, config, cwd)
     if args.command == "proto":
         lock = read_lock(cwd / args.out) if args.out else None
         _, texts = generate(

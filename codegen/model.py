@@ -208,6 +208,21 @@ class HandlerStyle(StrEnum):
     NONE = "none"  # handler()
 
 
+HTTP_ANNOTATIONS = "google/api/annotations.proto"
+"""The file declaring `google.api.http`, imported by a file with REST routes."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRule:
+    """An rpc's REST route (google.api.http), checked against its request and response."""
+
+    method: str  # GET, POST, PUT, PATCH, DELETE, or another (a `custom` rule)
+    path: str
+    body: str = ""
+    response_body: str = ""
+    additional_bindings: tuple[HttpRule, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class MethodDef:
     """One rpc."""
@@ -222,6 +237,7 @@ class MethodDef:
     doc: str = ""
     implemented: bool = True  # False: declared for the schema, answers UNIMPLEMENTED
     idempotent: bool = False  # True: `idempotency_level = NO_SIDE_EFFECTS` (GET over Connect)
+    http: HttpRule | None = None  # `option (google.api.http)`
 
 
 @dataclass(frozen=True, slots=True)

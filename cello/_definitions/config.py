@@ -68,6 +68,8 @@ class GrpcConfig:
             loop per worker thread; "h2", Cello's own HTTP/2 server (`pip install
             'cello-grpc[h2]'`, the `h2` library), serving gRPC, gRPC-Web and Connect on `port`
             (then `web_port` is the same port). See docs/transports.md for the trade-offs.
+        openapi: the web app also serves `GET /openapi.json`, the OpenAPI 3.1 document of
+            the REST routes (`@grpc_method(http=...)`); see docs/rest.md.
 
     Raises:
         ValueError: a value out of range, or settings that contradict each other (a setting
@@ -95,6 +97,7 @@ class GrpcConfig:
     web_json_ignore_unknown_fields: bool = False
     handler_threads: int = 16
     transport: str = field(default_factory=_default_transport)
+    openapi: bool = False
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 0, 65535)

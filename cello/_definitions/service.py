@@ -17,6 +17,7 @@ from typing import (
 )
 
 from .._errors import CelloWarning, DefinitionError
+from .http import Http
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +34,7 @@ class MethodOptions:
     client_streaming: bool | None = None
     implemented: bool = True
     idempotent: bool = False
+    http: Http | None = None  # the REST route (google.api.http)
 
 
 @overload
@@ -45,6 +47,7 @@ def grpc_method(
     name: str | None = None,
     implemented: bool = True,
     idempotent: bool = False,
+    http: Http | None = None,
 ) -> Callable[[F], F]: ...
 def grpc_method(
     func: F | None = None,
@@ -55,6 +58,7 @@ def grpc_method(
     name: str | None = None,
     implemented: bool = True,
     idempotent: bool = False,
+    http: Http | None = None,
 ) -> F | Callable[[F], F]:
     """Mark a method of a `GrpcService` as an rpc.
 
@@ -80,7 +84,13 @@ def grpc_method(
         client_streaming=client_stream,
         implemented=implemented,
         idempotent=idempotent,
+        http=http,
     )
+    if http is not None and not isinstance(http, Http):
+        raise DefinitionError(
+            f"@grpc_method(http=...) takes an Http rule, got {http!r}; "
+            'write http=Http.get("/v1/things/{id}")'
+        )
 
     def mark(f: F) -> F:
         if not callable(f):

@@ -9,12 +9,13 @@ that serves `GET` calls too also exposes `serve_get(request, find, limits) -> bo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
 from .._call.endpoint import Endpoint
-from . import connect, grpc, grpc_web
+from . import connect, docs_page, grpc, grpc_web, rest
 from .http import (
     Header,
     Limits,
@@ -28,11 +29,15 @@ from .http import (
     plain,
     send_bytes,
 )
+from .routes import router
 from .schema import SCHEMA_PATH, descriptor_set
 
 _PROTOCOLS: tuple[ModuleType, ...] = (grpc, grpc_web, connect)
 _GET_PROTOCOLS = tuple(p for p in _PROTOCOLS if hasattr(p, "serve_get"))
 _METHODS = b"GET, POST, OPTIONS"
+OPENAPI_PATH = "/openapi.json"
+_RPC_PATH = re.compile(r"/[A-Za-z_]\w*(\.\w+)+/\w+")  # /package.Service/Method
+_REST_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"
 _UNSUPPORTED = (
     "Unsupported content type; send one of "
     + ", ".join(ct for p in _PROTOCOLS for ct in p.CONTENT_TYPES)
@@ -63,6 +68,7 @@ class GrpcWebApp:
         compression: compress responses by default (`"gzip"`), for clients that accept it.
         json_ignore_unknown_fields: Connect JSON requests may carry unknown fields (they
             are dropped); by default they are refused with INVALID_ARGUMENT.
+        openapi: an OpenAPI document (JSON) served at `GET /openapi.json`.
     """
 
     def __init__(
@@ -75,8 +81,10 @@ class GrpcWebApp:
         body_timeout: float = 10.0,
         compression: str | None = None,
         json_ignore_unknown_fields: bool = False,
+        openapi: bytes | None = None,
     ) -> None:
         self._endpoints = {ep.method: ep for ep in endpoints}
+        self._rest = router(endpoints)  # google.api.http rules; clashes refused here
         self._limits = Limits(
             max_message_size=int(max_message_size),
             body_timeout=body_timeout,
@@ -84,14 +92,15 @@ class GrpcWebApp:
             json_ignore_unknown_fields=json_ignore_unknown_fields,
         )
         self._schema: bytes | None = None
+        self._openapi = openapi
         self._allowed_origins = (
             (allowed_origins,) if isinstance(allowed_origins, str) else tuple(allowed_origins)
         )
         self._by_type = {ct: p for p in _PROTOCOLS for ct in p.CONTENT_TYPES}
-        requested = [h for p in _PROTOCOLS for h in p.REQUEST_HEADERS]
+        requested = [h for p in (*_PROTOCOLS, rest) for h in p.REQUEST_HEADERS]
         own = [h.strip().lower() for h in allowed_headers]
         self._allow_headers = ", ".join(dict.fromkeys([*requested, *own])).encode("latin-1")
-        exposed = [h for p in _PROTOCOLS for h in p.EXPOSED_HEADERS]
+        exposed = [h for p in (*_PROTOCOLS, rest) for h in p.EXPOSED_HEADERS]
         self._expose_headers = ", ".join(dict.fromkeys(exposed)).encode("ascii")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -101,10 +110,25 @@ class GrpcWebApp:
         if scope["type"] != "http":
             raise RuntimeError(f"GrpcWebApp cannot serve ASGI scope type {scope['type']!r}")
         headers = RequestHeaders(scope.get("headers") or ())
-        if scope["method"] == "OPTIONS":
+        path = method_path(scope)
+        # an rpc's own path is never a REST route: gRPC and Connect calls skip the matching
+        if (
+            self._rest
+            and path not in self._endpoints
+            and (found := self._rest.match(scope["method"], path))
+        ):
+            cors = self._cors(headers)
+            if cors is None:
+                await plain(send, 403, b"Origin not allowed\n")
+                return
+            request = Request(scope, receive, send, headers, cors)
+            await rest.serve(request, *found, self._limits)
+        elif scope["method"] == "OPTIONS":
             await self._preflight(headers, send)
         elif scope["method"] == "GET":
             await self._get(scope, receive, send, headers)
+        elif self._rest and not _RPC_PATH.fullmatch(path):
+            await self._no_route(scope, send)  # an unknown rpc gets its protocol's status
         elif scope["method"] != "POST":
             await plain(send, 405, b"Calls are POST (or GET for Connect)\n", [(b"allow", _METHODS)])
         elif (protocol := self._by_type.get(headers.media_type)) is None:
@@ -125,11 +149,42 @@ class GrpcWebApp:
                 self._schema = descriptor_set(self._endpoints.values())
             await send_bytes(send, self._schema, b"application/x-protobuf", cors)
             return
+        if self._openapi is not None and await self._openapi_get(method_path(scope), send, cors):
+            return
         request = Request(scope, receive, send, headers, cors)
         for protocol in _GET_PROTOCOLS:
             if await protocol.serve_get(request, self._endpoints.get, self._limits):
                 return
+        if self._rest:
+            await self._no_route(scope, send)
+            return
         await plain(send, 405, b"Calls are POST (GET only for Connect)\n", [(b"allow", _METHODS)])
+
+    async def _openapi_get(self, path: str, send: Send, cors: list[Header]) -> bool:
+        """Serve `/openapi.json`, the `/docs` page and its assets; False for other paths."""
+        assert self._openapi is not None
+        if path == OPENAPI_PATH:
+            await send_bytes(send, self._openapi, b"application/json", cors)
+        elif path == docs_page.DOCS_PATH:
+            html = docs_page.page("API")
+            if html is None:
+                await plain(send, 404, docs_page.MISSING)
+            else:
+                await send_bytes(send, html, b"text/html; charset=utf-8", cors)
+        elif (found := docs_page.asset(path)) is not None:
+            await send_bytes(send, found[0], found[1], cors)
+        else:
+            return False
+        return True
+
+    async def _no_route(self, scope: Scope, send: Send) -> None:
+        """404 naming the REST routes nearest to the request's."""
+        wanted = f"{scope['method']} {method_path(scope)}"
+        nearest = self._rest.nearest(scope["method"], method_path(scope))
+        text = f"No route for {wanted}; the nearest routes:\n" + "".join(
+            f"  {label}\n" for label in nearest
+        )
+        await plain(send, 404, text.encode("utf-8"))
 
     def _cors(self, headers: RequestHeaders) -> list[Header] | None:
         """CORS headers for the request's origin: [] when CORS does not apply, None if refused."""
@@ -152,7 +207,7 @@ class GrpcWebApp:
             return
         extra: list[Any] = [
             *cors,
-            (b"access-control-allow-methods", _METHODS),
+            (b"access-control-allow-methods", _REST_METHODS if self._rest else _METHODS),
             (b"access-control-allow-headers", self._allow_headers),
             (b"access-control-expose-headers", self._expose_headers),
             (b"access-control-max-age", b"86400"),

@@ -241,7 +241,13 @@ class GrpcServer:
                 extra = web.web_health(
                     self.config, self._bindings.__contains__, lambda: self._health
                 )
-            self._web_app = web.build_web_app(self.config, endpoints, extra)
+            openapi = None
+            if self.config.openapi:
+                from .._wire.stubs import openapi_json
+
+                services = [type(s) for s in self._services.values()]
+                openapi = openapi_json(services, package=self.package)
+            self._web_app = web.build_web_app(self.config, endpoints, extra, openapi=openapi)
         return self._web_app
 
     def add_middleware(self, middleware: Middleware) -> None:

@@ -22,9 +22,14 @@ if TYPE_CHECKING:
 
 
 def build_web_app(
-    config: GrpcConfig, endpoints: list[Endpoint], extra: list[Endpoint]
+    config: GrpcConfig,
+    endpoints: list[Endpoint],
+    extra: list[Endpoint],
+    *,
+    openapi: bytes | None = None,
 ) -> GrpcWebApp:
-    """The ASGI app serving `endpoints` and `extra` with the server's web settings."""
+    """The ASGI app serving `endpoints` and `extra` with the server's web settings (and
+    `openapi`, the OpenAPI document served at `/openapi.json`, if given)."""
     from .._protocols import GrpcWebApp
 
     return GrpcWebApp(
@@ -35,6 +40,7 @@ def build_web_app(
         body_timeout=config.web_body_timeout,
         compression=config.compression,
         json_ignore_unknown_fields=config.web_json_ignore_unknown_fields,
+        openapi=openapi,
     )
 
 

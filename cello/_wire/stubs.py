@@ -167,6 +167,23 @@ def load_schema(
     return {name: b for name, b in bindings.items() if b.python_class in wanted}, source
 
 
+def openapi_json(services: Iterable[type[GrpcService]], *, package: str | None = None) -> bytes:
+    """The OpenAPI 3.1 document of the services' REST routes, as JSON text.
+
+    Raises:
+        DefinitionError: a service cannot be mapped to protobuf.
+    """
+    import json
+
+    from ..codegen.build import generate, with_siblings
+    from ..codegen.emit.openapi import document
+
+    services = list(services)
+    schema, _ = generate(with_siblings(services, package), default_package=package)
+    title = ", ".join(cls.name for cls in services)
+    return json.dumps(document(schema, title=title), ensure_ascii=False).encode("utf-8")
+
+
 class _LockHead(NamedTuple):  # not a dataclass: this module is on every start's path
     """What the loader needs of a lock before it knows whether to generate: the package and
     targets, read from the JSON without loading the generator's lock model."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cello._errors import GenerationError
 
-from .protoc import _run, wkt_include
+from .protoc import _run, googleapis_include, wkt_include
 
 PLUGIN = "protoc-gen-python_betterproto"
 # Not "betterproto": with `out` on sys.path that directory would shadow the betterproto
@@ -53,6 +53,7 @@ def generate_betterproto(out: Path, protos: list[str]) -> list[Path]:
             "protoc",
             f"--proto_path={out}",
             f"--proto_path={wkt_include()}",
+            f"--proto_path={googleapis_include()}",
             f"--plugin={PLUGIN}={plugin}",
             f"--python_betterproto_out={scratch}",
             *protos,

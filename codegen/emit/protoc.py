@@ -17,6 +17,14 @@ def wkt_include() -> str:
     return str(resources.files("grpc_tools") / "_proto")
 
 
+def googleapis_include() -> str:
+    """The directory holding `google/api/annotations.proto`, shipped inside
+    googleapis-common-protos (next to its `_pb2` modules)."""
+    from google.api import annotations_pb2
+
+    return str(Path(annotations_pb2.__file__).parent.parent.parent)
+
+
 def compile_protos(proto_root: Path, files: list[str], out: Path, *, grpc: bool = True) -> None:
     """Run protoc on `files` (relative to `proto_root`), writing `_pb2`, `.pyi`, `_pb2_grpc`.
 
@@ -30,6 +38,7 @@ def compile_protos(proto_root: Path, files: list[str], out: Path, *, grpc: bool 
         "protoc",
         f"--proto_path={proto_root}",
         f"--proto_path={wkt_include()}",
+        f"--proto_path={googleapis_include()}",
         f"--python_out={out}",
         f"--pyi_out={out}",
     ]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import jinja2
+
+from cello._definitions.http import VERBS
 
 from ..model import (
     EnumDef,
     FieldDef,
     FileDef,
+    HttpRule,
     Kind,
     Label,
     MessageDef,
@@ -165,10 +169,32 @@ class _ProtoView:
 
         req = ("stream " if m.client_streaming else "") + name(m.request)
         resp = ("stream " if m.server_streaming else "") + name(m.response)
+        options = []
         if m.idempotent:
-            option = "option idempotency_level = NO_SIDE_EFFECTS;"
-            return f"rpc {m.name}({req}) returns ({resp}) {{\n    {option}\n  }}"
+            options.append("option idempotency_level = NO_SIDE_EFFECTS;")
+        if m.http is not None:
+            body = "\n".join(f"      {line}" for line in self.http_rule(m.http))
+            options.append(f"option (google.api.http) = {{\n{body}\n    }};")
+        if options:
+            lines = "\n".join(f"    {option}" for option in options)
+            return f"rpc {m.name}({req}) returns ({resp}) {{\n{lines}\n  }}"
         return f"rpc {m.name}({req}) returns ({resp});"
+
+    @classmethod
+    def http_rule(cls, rule: HttpRule) -> list[str]:
+        """The text-format lines of an HttpRule, bindings nested two spaces deeper."""
+        if rule.method in VERBS:
+            lines = [f"{rule.method.lower()}: {json.dumps(rule.path)}"]
+        else:
+            kind, path = json.dumps(rule.method), json.dumps(rule.path)
+            lines = [f"custom: {{ kind: {kind} path: {path} }}"]
+        if rule.body:
+            lines.append(f"body: {json.dumps(rule.body)}")
+        if rule.response_body:
+            lines.append(f"response_body: {json.dumps(rule.response_body)}")
+        for extra in rule.additional_bindings:
+            lines += ["additional_bindings {", *(f"  {x}" for x in cls.http_rule(extra)), "}"]
+        return lines
 
     @staticmethod
     def reserved(reserved: Reserved) -> list[str]:

@@ -32,6 +32,7 @@ from ..model import (
 from . import contract, naming
 from .cycles import refuse_required_cycles
 from .hints import is_message_class, refuse_plain_class
+from .http import check_rules, to_rule
 from .layout import check_acyclic, check_one_package_per_file
 from .messages import Package, TypeBuilder, hints_of
 
@@ -95,6 +96,10 @@ class _SchemaBuilder(TypeBuilder):
 
     def schema(self) -> Schema:
         refuse_required_cycles([m for pkg in self.packages.values() for m in pkg.messages.values()])
+        check_rules(
+            [s for pkg in self.packages.values() for s in pkg.services],
+            {m.full_name: m for pkg in self.packages.values() for m in pkg.messages.values()},
+        )
         # where every type is, so a file imports the files of other packages it refers to
         homes = {
             d.full_name: pkg.files[d.local_name]
@@ -185,6 +190,7 @@ class _SchemaBuilder(TypeBuilder):
             doc=contract.docstring(func),
             implemented=options.implemented,
             idempotent=options.idempotent,
+            http=to_rule(options.http) if options.http is not None else None,
         )
 
     def _request(

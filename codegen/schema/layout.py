@@ -8,7 +8,7 @@ from typing import Any
 
 from cello._errors import DefinitionError
 
-from ..model import WKT_FILES, EnumDef, FileDef, MessageDef, ServiceDef, TypeRef
+from ..model import HTTP_ANNOTATIONS, WKT_FILES, EnumDef, FileDef, MessageDef, ServiceDef, TypeRef
 from . import contract, naming
 
 
@@ -108,6 +108,8 @@ class PackageFiles:
             refs += [t for s in file_services for m in s.methods for t in (m.request, m.response)]
             wkt = {WKT_FILES[r.wkt] for r in refs if r.wkt is not None}
             own = {homes[r.name] for r in refs if r.name in homes} - {path}
+            if any(m.http is not None for s in file_services for m in s.methods):
+                wkt.add(HTTP_ANNOTATIONS)
             files.append(
                 FileDef(
                     path=path,

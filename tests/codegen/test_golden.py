@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cello.codegen.build import generate, import_target, with_siblings, write_outputs
-from cello.codegen.emit.protoc import wkt_include
+from cello.codegen.emit.protoc import googleapis_include, wkt_include
 
 CASES = Path(__file__).parent / "cases"
 CASE_MODULES = {
@@ -28,6 +28,7 @@ CASE_MODULES = {
     "types": "tests.codegen.cases.types.service",
     "packages": "tests.codegen.cases.packages.service",
     "oneofs": "tests.codegen.cases.oneofs.service",
+    "rest": "tests.codegen.cases.rest.service",
 }
 
 
@@ -63,6 +64,7 @@ def test_golden_protos_compile_with_debian_protoc(case: str, tmp_path: Path) -> 
             protoc,
             f"-I{expected}",
             f"-I{wkt_include()}",
+            f"-I{googleapis_include()}",
             f"--descriptor_set_out={tmp_path / 'set.pb'}",
             *protos,
         ],
