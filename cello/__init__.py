@@ -6,6 +6,7 @@ import typing
 
 from ._call.context import CallContext, current_call
 from ._call.middleware import access_log, map_exceptions, token_auth
+from ._call.telemetry import TraceContextFilter
 from ._definitions.config import GrpcConfig
 from ._definitions.messages import GrpcRequest, GrpcResponse
 from ._definitions.service import GrpcService, grpc_method, not_rpc
@@ -88,6 +89,7 @@ __all__ = [
     "SyncGrpcChannel",
     "TlsConfig",
     "TlsError",
+    "TraceContextFilter",
     "UInt32",
     "UInt64",
     "WireError",
