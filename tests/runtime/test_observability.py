@@ -301,3 +301,36 @@ def test_metrics_port_is_checked() -> None:
     with pytest.raises(ValueError, match="GrpcConfig.metrics_port must be between 0 and 65535"):
         GrpcConfig(metrics_port=70000)
     assert GrpcServer(config=GrpcConfig(metrics_port=0)).metrics_port is None  # until started
+
+
+async def test_a_handlers_outgoing_calls_continue_its_trace(spans: InMemorySpanExporter) -> None:
+    from cello import GrpcChannel
+
+    downstream = await start(tracing=True)
+    channel = await GrpcChannel.connect(downstream.address, tracing=True)
+
+    async def call_downstream(call: Any, call_next: Any) -> Any:
+        # no trace code: the traced channel picks the server span up from the context
+        await channel.call("calltest.v1.CallService", "Hello", {"text": "down"})
+        return await call_next()
+
+    upstream = await start(middleware=[call_downstream], tracing=True)
+    try:
+        port = Port("grpc", upstream)
+        headers = {"traceparent": TRACEPARENT}
+        result = await port.call(f"{SERVICE}/Hello", note(port, "Hello", "up"), headers)
+        assert result.code == 0
+    finally:
+        await channel.close()
+        await upstream.stop(0)
+        await downstream.stop(0)
+    finished = spans.get_finished_spans()
+    assert {format(s.context.trace_id, "032x") for s in finished} == {TRACE_ID}
+    by_port = {s.attributes["server.port"]: s for s in server_spans(spans)}
+    up_span, down_span = by_port[upstream.port], by_port[downstream.port]
+    (client,) = [s for s in finished if s.kind == SpanKind.CLIENT]
+    assert client.name == "calltest.v1.CallService/Hello"
+    assert client.parent.span_id == up_span.context.span_id
+    assert down_span.parent.span_id == client.context.span_id
+    assert client.attributes["rpc.grpc.status_code"] == 0
+    assert client.attributes["server.port"] == downstream.port
