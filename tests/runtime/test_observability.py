@@ -16,16 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
 from cello import GrpcConfig, GrpcError, GrpcServer, TraceContextFilter
+from tests import otel_sdk
 
 from .call_services import event
 from .ports import PORTS, SERVICE, Port, start
@@ -35,17 +31,13 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
 
-_SPANS = InMemorySpanExporter()
-_METRICS = InMemoryMetricReader()
+_SPANS = otel_sdk.SPANS
+_METRICS = otel_sdk.METRICS
 
 
 @pytest.fixture(scope="session", autouse=True)
 def providers() -> None:
-    """The SDK as the global providers (settable once per process)."""
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_SPANS))
-    trace.set_tracer_provider(provider)
-    metrics.set_meter_provider(MeterProvider(metric_readers=[_METRICS]))
+    otel_sdk.install()
 
 
 @pytest.fixture
