@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -76,7 +77,7 @@ class Telemetry:
         # protocol → port, filled in once the ports are bound (`server.port` on spans)
         self.ports: dict[str, int] = {}
         self.tracing = _Tracing() if tracing else None
-        self.meters = _Meters() if metrics else None
+        self.meters = _meters() if metrics else None
         self.prometheus = Prometheus() if prometheus else None
 
     def wrap(self, run: Run, method: str, client_streaming: bool, server_streaming: bool) -> Run:
@@ -131,7 +132,7 @@ class Telemetry:
         """A call refused by `concurrency_limit` (before any span or count)."""
         service, name = method[1:].split("/", 1)
         if self.meters:
-            self.meters.refused.add(1, {"rpc.service": service, "rpc.method": name})
+            self.meters.refuse(service, name)
         if self.prometheus:
             self.prometheus.refused.labels(service, name).inc()
 
@@ -198,6 +199,8 @@ class _Tracing:
 
         self.tracer = trace.get_tracer("cello")
         self.extract = propagate.extract
+        self.textmap = propagate.get_global_textmap
+        self.empty = context.Context()
         self.attach = context.attach
         self.detach = context.detach
         self.in_context = trace.set_span_in_context
@@ -209,6 +212,8 @@ class _Tracing:
     def spans(self, telemetry: Telemetry, service: str, name: str) -> Callable[[Any], _Span]:
         """A function opening the span of a call to `service/name`."""
         tracer, extract, getter = self.tracer, self.extract, self.getter
+        textmap = self.textmap
+        empty = self.empty
         attach, detach, in_context = self.attach, self.detach, self.in_context
         kind, error = self.server, self.error
         span_name = f"{service}/{name}"
@@ -221,7 +226,12 @@ class _Tracing:
         }
 
         def open_span(call: CallContext) -> _Span:
-            parent = extract(call.metadata, getter=getter)  # type: ignore[arg-type]
+            metadata = call.metadata
+            fields = textmap().fields  # the configured propagators' keys
+            parent = empty  # a root span: most calls carry no context, and then the
+            # propagators are not run
+            if any(key in fields for key, _ in metadata):
+                parent = extract(metadata, getter=getter)  # type: ignore[arg-type]
             attributes: dict[str, Any] = dict(fixed)
             attributes["cello.rpc.protocol"] = call.protocol or "grpc"
             port = telemetry.ports.get(call.protocol or "grpc")
@@ -236,19 +246,35 @@ class _Tracing:
         return open_span
 
 
+_shared_meters: _Meters | None = None
+
+
+def _meters() -> _Meters:
+    """The process's one set of instruments: an observable instrument registered twice
+    under one name keeps the first one's callbacks, so every server shares these."""
+    global _shared_meters
+    if _shared_meters is None:
+        _shared_meters = _Meters()
+    return _shared_meters
+
+
 class _Meters:
-    """The OpenTelemetry instruments (no-ops until a `MeterProvider` is configured)."""
+    """The OpenTelemetry instruments (no-ops until a `MeterProvider` is configured), one
+    set per process, for every server's methods.
+
+    A call records three histograms (time, request and response size); the counters
+    (started, handled by code, messages, refused) and the in-flight count are plain ints
+    per method, read by the SDK's callbacks when it collects: a synchronous counter costs
+    as much as a histogram, and a call would otherwise pay for eight.
+    """
 
     def __init__(self) -> None:
         from opentelemetry import metrics
 
         meter = metrics.get_meter("cello")
-        self.started = meter.create_counter(
-            "rpc.server.calls.started", unit="{call}", description="calls started"
-        )
-        self.handled = meter.create_counter(
-            "rpc.server.calls.handled", unit="{call}", description="calls ended, by status"
-        )
+        self.observation = metrics.Observation
+        self.recorders: list[_MeterRecorder] = []
+        self.refused_counts: dict[tuple[str, str], int] = {}
         self.duration = meter.create_histogram(
             "rpc.server.call.duration", unit="s", description="time to handle a call"
         )
@@ -258,49 +284,100 @@ class _Meters:
         self.response_size = meter.create_histogram(
             "rpc.server.response.size", unit="By", description="response bytes per call"
         )
-        self.received = meter.create_counter(
-            "rpc.server.messages.received", unit="{message}", description="messages received"
-        )
-        self.sent = meter.create_counter(
-            "rpc.server.messages.sent", unit="{message}", description="messages sent"
-        )
-        self.refused = meter.create_counter(
-            "rpc.server.calls.refused",
+        for name, unit, description, read in (
+            ("rpc.server.calls.started", "{call}", "calls started", self._started),
+            ("rpc.server.calls.handled", "{call}", "calls ended, by status", self._handled),
+            ("rpc.server.messages.received", "{message}", "messages received", self._received),
+            ("rpc.server.messages.sent", "{message}", "messages sent", self._sent),
+            ("rpc.server.calls.refused", "{call}", "refused by concurrency_limit", self._refused),
+        ):
+            meter.create_observable_counter(
+                name, callbacks=[read], unit=unit, description=description
+            )
+        meter.create_observable_up_down_counter(
+            "rpc.server.active_requests",
+            callbacks=[self._active],
             unit="{call}",
-            description="calls refused by concurrency_limit",
-        )
-        self.active = meter.create_up_down_counter(
-            "rpc.server.active_requests", unit="{call}", description="calls in flight"
+            description="calls in flight",
         )
 
     def recorder(self, service: str, name: str, kind: str) -> _MeterRecorder:
-        return _MeterRecorder(self, service, name, kind)
+        recorder = _MeterRecorder(self, service, name)
+        self.recorders.append(recorder)
+        return recorder
+
+    def refuse(self, service: str, name: str) -> None:
+        key = (service, name)
+        self.refused_counts[key] = self.refused_counts.get(key, 0) + 1
+
+    # The callbacks (`options` is the SDK's CallbackOptions). Servers serving the same
+    # method share its attributes: an observable instrument takes one value per attribute
+    # set, so theirs are summed here.
+    def _observe(self, counts: Any) -> list[Any]:
+        totals: dict[tuple[tuple[str, Any], ...], int] = {}
+        for attributes, count in counts:
+            key = tuple(attributes.items())
+            totals[key] = totals.get(key, 0) + count
+        return [self.observation(count, dict(key)) for key, count in totals.items()]
+
+    def _started(self, options: Any) -> list[Any]:
+        return self._observe((r.base, r.started_count) for r in self.recorders)
+
+    def _handled(self, options: Any) -> list[Any]:
+        return self._observe(
+            (r.by_code[code], count)
+            for r in self.recorders
+            for code, count in list(r.handled_counts.items())
+        )
+
+    def _received(self, options: Any) -> list[Any]:
+        return self._observe((r.base, r.received) for r in self.recorders)
+
+    def _sent(self, options: Any) -> list[Any]:
+        return self._observe((r.base, r.sent) for r in self.recorders)
+
+    def _active(self, options: Any) -> list[Any]:
+        return self._observe((r.base, r.active) for r in self.recorders)
+
+    def _refused(self, options: Any) -> list[Any]:
+        return self._observe(
+            ({"rpc.system": "grpc", "rpc.service": s, "rpc.method": n}, count)
+            for (s, n), count in list(self.refused_counts.items())
+        )
 
 
 class _MeterRecorder:
-    """The instruments of one method, with its attribute sets made once."""
+    """One method's counts, and its attribute sets made once (a code's on first use)."""
 
-    def __init__(self, meters: _Meters, service: str, name: str, kind: str) -> None:
-        self.m = meters
+    def __init__(self, meters: _Meters, service: str, name: str) -> None:
+        self.duration = meters.duration.record
+        self.request_size = meters.request_size.record
+        self.response_size = meters.response_size.record
         self.base = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
         self.by_code: dict[int, dict[str, Any]] = {}
+        self.handled_counts: dict[int, int] = {}
+        self.started_count = self.active = self.received = self.sent = 0
+        # the threads transport runs calls on several threads at once: `+=` on an
+        # attribute is no atomic step
+        self.lock = threading.Lock()
 
     def started(self) -> None:
-        self.m.started.add(1, self.base)
-        self.m.active.add(1, self.base)
+        with self.lock:
+            self.started_count += 1
+            self.active += 1
 
     def handled(self, call: Any, code: int, seconds: float) -> None:
-        m = self.m
         attributes = self.by_code.get(code)
         if attributes is None:
             attributes = self.by_code[code] = {**self.base, "rpc.grpc.status_code": code}
-        m.active.add(-1, self.base)
-        m.handled.add(1, attributes)
-        m.duration.record(seconds, attributes)
-        m.request_size.record(call.request_size, attributes)
-        m.response_size.record(call.response_size, attributes)
-        m.received.add(call._received, self.base)
-        m.sent.add(call._sent, self.base)
+        with self.lock:
+            self.active -= 1
+            self.handled_counts[code] = self.handled_counts.get(code, 0) + 1
+            self.received += call._received
+            self.sent += call._sent
+        self.duration(seconds, attributes)
+        self.request_size(call.request_size, attributes)
+        self.response_size(call.response_size, attributes)
 
 
 class Prometheus:
