@@ -326,3 +326,41 @@ async def test_a_handlers_outgoing_calls_continue_its_trace(spans: InMemorySpanE
     assert down_span.parent.span_id == client.context.span_id
     assert client.attributes["rpc.grpc.status_code"] == 0
     assert client.attributes["server.port"] == downstream.port
+
+
+async def test_blocking_channels_of_standalone_clients_make_client_spans(
+    spans: InMemorySpanExporter,
+) -> None:
+    """`open_sync_channel(tracing=True)` is what `SyncClient.connect(tracing=True)` of a
+    standalone client opens."""
+    from opentelemetry import trace as otel_trace
+
+    from cello._client.connection import open_sync_channel
+
+    server = await start(tracing=True)
+    port = Port("grpc", server)
+    hello, watch = note(port, "Hello", "hi"), note(port, "Watch", "n")
+
+    def calls() -> None:
+        channel = open_sync_channel(server.address, tracing=True)
+        try:
+            with otel_trace.get_tracer("test").start_as_current_span("outer"):
+                serialize = {"request_serializer": lambda m: m.SerializeToString()}
+                channel.unary_unary(f"{SERVICE}/Hello", **serialize)(hello, timeout=10)
+                list(channel.unary_stream(f"{SERVICE}/Watch", **serialize)(watch, timeout=10))
+        finally:
+            channel.close()
+
+    try:
+        await asyncio.to_thread(calls)
+    finally:
+        await server.stop(0)
+    finished = spans.get_finished_spans()
+    (outer,) = [s for s in finished if s.name == "outer"]
+    clients = {s.name: s for s in finished if s.kind == SpanKind.CLIENT}
+    servers = {s.name: s for s in server_spans(spans)}
+    for method in ("Hello", "Watch"):
+        name = f"calltest.v1.CallService/{method}"
+        assert clients[name].parent.span_id == outer.context.span_id
+        assert servers[name].parent.span_id == clients[name].context.span_id
+        assert clients[name].attributes["rpc.grpc.status_code"] == 0
