@@ -17,6 +17,7 @@ import grpc
 import grpc.aio
 
 FIX = "pip install 'cello-grpc[otel]'"
+_ending: set[asyncio.Future[None]] = set()
 
 
 def require_opentelemetry(where: str) -> None:
@@ -99,14 +100,20 @@ class AioTracing(
             details.credentials,
             details.wait_for_ready,
         )
-        call = await continuation(details, request)
         finish = self.spans.finish
+        try:
+            call = await continuation(details, request)
+        except BaseException:
+            finish(span, None)
+            raise
 
         def done(finished: Any) -> None:
             async def ended() -> None:
                 finish(span, await finished.code())
 
-            asyncio.ensure_future(ended())
+            task = asyncio.ensure_future(ended())
+            _ending.add(task)  # held until it ran: the loop keeps only a weak reference
+            task.add_done_callback(_ending.discard)
 
         call.add_done_callback(done)
         return call
@@ -151,8 +158,12 @@ class SyncTracing(
             getattr(details, "wait_for_ready", None),
             getattr(details, "compression", None),
         )
-        call = continuation(details, request)
         finish = self.spans.finish
+        try:
+            call = continuation(details, request)
+        except BaseException:
+            finish(span, None)
+            raise
         call.add_done_callback(lambda finished: finish(span, finished.code()))
         return call
 
