@@ -35,7 +35,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # Always from the system (no conflicts).
 BASE_PKGS=(protobuf-compiler libprotobuf-dev golang-go golang-google-grpc-dev
-           chromium nghttp2-client nginx ca-certificates curl)
+           chromium nghttp2-client nginx ca-certificates curl prometheus)
 # The Go APIv2 protobuf codegen/runtime stack (conflicts with golang-goprotobuf-dev).
 GO_V2_PKGS=(protoc-gen-go protoc-gen-go-grpc golang-google-protobuf-dev
             golang-github-golang-protobuf-1-5-dev)

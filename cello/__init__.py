@@ -6,6 +6,7 @@ import typing
 
 from ._call.context import CallContext, current_call
 from ._call.middleware import access_log, map_exceptions, token_auth
+from ._call.telemetry import TraceContextFilter
 from ._definitions.config import GrpcConfig
 from ._definitions.http import Http
 from ._definitions.messages import GrpcRequest, GrpcResponse
@@ -90,6 +91,7 @@ __all__ = [
     "SyncGrpcChannel",
     "TlsConfig",
     "TlsError",
+    "TraceContextFilter",
     "UInt32",
     "UInt64",
     "WireError",

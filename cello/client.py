@@ -160,6 +160,7 @@ class AsyncClient(AsyncClosing, _Base):
         options: ChannelOptions = (),
         timeout: float = 10.0,
         max_message_size: int = 4_194_304,
+        tracing: bool = False,
     ) -> Connecting[Self]:
         """A client on its own channel to `target`, once connected; close it when done.
 
@@ -174,11 +175,18 @@ class AsyncClient(AsyncClosing, _Base):
             options: more grpc channel arguments (`[("grpc.keepalive_time_ms", 30_000)]`).
             timeout: seconds to wait for the connection.
             max_message_size: largest message sent or received, in bytes.
+            tracing: an OpenTelemetry client span per call, its trace context sent in the
+                metadata (`pip install 'cello-grpc[otel]'`); inside a traced handler the
+                span continues the handler's trace.
 
         Raises:
             GrpcError: UNAVAILABLE when no connection is made within `timeout`, or at once
                 when the TLS handshake fails, with the reason and the fix.
         """
+        if tracing:
+            from ._client.tracing import require_opentelemetry
+
+            require_opentelemetry(f"{cls.__name__}.connect")
 
         async def opening() -> Self:
             channel = await open_channel(
@@ -188,6 +196,7 @@ class AsyncClient(AsyncClosing, _Base):
                 options=options,
                 timeout=timeout,
                 max_message_size=max_message_size,
+                tracing=tracing,
             )
             return cls(channel)
 
@@ -286,11 +295,16 @@ class SyncClient(Closing, _Base):
         options: ChannelOptions = (),
         timeout: float = 10.0,
         max_message_size: int = 4_194_304,
+        tracing: bool = False,
     ) -> Self:
         """A client on its own channel to `target`, once connected; `close()` it or `with` it.
 
         Takes the arguments of `AsyncClient.connect`, and raises its errors.
         """
+        if tracing:
+            from ._client.tracing import require_opentelemetry
+
+            require_opentelemetry(f"{cls.__name__}.connect")
         channel = open_sync_channel(
             target,
             tls=tls,
@@ -298,6 +312,7 @@ class SyncClient(Closing, _Base):
             options=options,
             timeout=timeout,
             max_message_size=max_message_size,
+            tracing=tracing,
         )
         return cls(channel)
 

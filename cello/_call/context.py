@@ -93,6 +93,8 @@ class CallContext:
         response_size: bytes of response messages sent so far.
         trailers: the trailing metadata set so far, as `(key, value)` pairs.
         compression: the response compression chosen for this call, or None.
+        span: the call's OpenTelemetry server span with `GrpcConfig(tracing=True)`, else
+            None (it is also the current span while the handler runs).
     """
 
     # Defaults live on the class (no __slots__), so a transport creates a call per rpc
@@ -105,6 +107,7 @@ class CallContext:
     response_size: int = 0
     trailers: Pairs = ()
     compression: str | None = None
+    span: Any = None
     _deadline: float | None = None  # a time.monotonic() instant
     _abandoned = False  # the task serving the call was cancelled (a sync handler's thread
     # runs on, and reads `cancelled`)

@@ -21,6 +21,7 @@ from .validation import invalid_argument
 
 if TYPE_CHECKING:
     from .._wire.binding import MethodBinding, ServiceBinding
+    from .telemetry import Telemetry
 
 logger = logging.getLogger("cello.grpc")
 
@@ -32,12 +33,20 @@ def service_endpoints(
     middleware: Sequence[Middleware] = (),
     limiter: Limiter | None = None,
     threads: HandlerThreads | None = None,
+    telemetry: Telemetry | None = None,
 ) -> list[Endpoint]:
     """One endpoint per rpc of `binding`, served by `instance`'s methods; plain `def`
     methods run in `threads`."""
     threads = threads or HandlerThreads(8)
     return [
-        method_endpoint(m, instance, middleware=middleware, limiter=limiter, threads=threads)
+        method_endpoint(
+            m,
+            instance,
+            middleware=middleware,
+            limiter=limiter,
+            threads=threads,
+            telemetry=telemetry,
+        )
         for m in binding.methods
     ]
 
@@ -49,6 +58,7 @@ def method_endpoint(
     middleware: Sequence[Middleware] = (),
     limiter: Limiter | None = None,
     threads: HandlerThreads | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Endpoint:
     """The endpoint of one rpc: the user's method wrapped in request/response conversion."""
     func = getattr(instance, binding.python_name)
@@ -90,6 +100,7 @@ def method_endpoint(
         writes=True,
         middleware=middleware,
         limiter=limiter,
+        telemetry=telemetry,
     )
 
 

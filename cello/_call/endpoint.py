@@ -11,10 +11,13 @@ import logging
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from .._errors import GrpcError
 from .context import CallContext, _current
+
+if TYPE_CHECKING:
+    from .telemetry import Telemetry
 
 logger = logging.getLogger("cello.grpc")
 
@@ -34,15 +37,17 @@ class Limiter:
     """How many calls run at once, shared by every port of a server.
 
     `threaded=True` when calls enter and leave on several threads at once (the threads
-    transport): the count is then kept under a lock.
+    transport): the count is then kept under a lock. `refused(method)`, when set, is told
+    of each call refused (the metrics count them).
     """
 
-    __slots__ = ("limit", "active", "lock")
+    __slots__ = ("limit", "active", "lock", "refused")
 
     def __init__(self, limit: int | None, *, threaded: bool = False) -> None:
         self.limit = limit
         self.active = 0
         self.lock = threading.Lock() if threaded else None
+        self.refused: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,7 @@ def endpoint(
     writes: bool = False,
     middleware: Sequence[Middleware] = (),
     limiter: Limiter | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Endpoint:
     """Build the endpoint of one rpc from a handler on `_pb2` messages.
 
@@ -93,10 +99,13 @@ def endpoint(
         writes: the server stream's handler writes its own messages.
         middleware: `async def mw(call, call_next)`, outermost first.
         limiter: the server's concurrency limit; None for no limit.
+        telemetry: traces and metrics around the middleware, when turned on.
     """
     run: Run = _streamer(handler) if server_streaming and not writes else handler
     for mw in reversed(middleware):
         run = _layer(mw, run)
+    if telemetry is not None:
+        run = telemetry.wrap(run, method, client_streaming, server_streaming)
     enter, leave = _prologue(limiter, keep_request=not client_streaming)
     return Endpoint(
         method, request_type, response_type, client_streaming, server_streaming, run, enter, leave
@@ -140,7 +149,7 @@ def _prologue(
         def enter_locked(request: Any, call: CallContext) -> None:
             with lock:
                 if limiter.active >= limit:
-                    raise GrpcError(GrpcError.RESOURCE_EXHAUSTED, LIMIT_MESSAGE)
+                    _refuse(limiter, call)
                 limiter.active += 1
             set_current(call)
             if keep_request:
@@ -154,7 +163,7 @@ def _prologue(
 
     def enter(request: Any, call: CallContext) -> None:
         if limiter.active >= limit:
-            raise GrpcError(GrpcError.RESOURCE_EXHAUSTED, LIMIT_MESSAGE)
+            _refuse(limiter, call)
         limiter.active += 1
         set_current(call)
         if keep_request:
@@ -168,6 +177,12 @@ def _prologue(
 
 def _nothing() -> None:
     pass
+
+
+def _refuse(limiter: Limiter, call: CallContext) -> NoReturn:
+    if limiter.refused is not None:
+        limiter.refused(call.method)
+    raise GrpcError(GrpcError.RESOURCE_EXHAUSTED, LIMIT_MESSAGE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from typing import Any
 from .._errors import GrpcError, status_name
 from .context import CallContext
 from .endpoint import CallNext, Middleware
+from .telemetry import trace_ids
 
 
 def access_log(logger: logging.Logger | None = None) -> Middleware:
@@ -27,7 +28,9 @@ def access_log(logger: logging.Logger | None = None) -> Middleware:
     `GrpcConfig(access_log=True)` puts it first (outermost) on a server. The line reads
     `grpc /pkg.Svc/Method OK 0.4ms peer=ipv4:127.0.0.1:5555 in=12B out=40B`; the same
     values are on the record as `rpc_method`, `rpc_status`, `duration_ms`, `peer`,
-    `request_bytes` and `response_bytes`.
+    `request_bytes` and `response_bytes`. With `GrpcConfig(tracing=True)` the line ends
+    with `trace_id=... span_id=...` of the call's span, also on the record as `trace_id`
+    and `span_id`.
 
     Args:
         logger: where to log; defaults to the `cello.access` logger.
@@ -60,8 +63,16 @@ def _log_call(
     millis = (time.perf_counter() - start) * 1000
     sent = call.response_size or (response.ByteSize() if response is not None else 0)
     status = status_name(code)
-    log.info(
-        "%s %s %s %.1fms peer=%s in=%dB out=%dB",
+    extra = {
+        "rpc_method": call.method,
+        "rpc_status": status,
+        "duration_ms": millis,
+        "peer": call.peer,
+        "request_bytes": call.request_size,
+        "response_bytes": sent,
+    }
+    line = "%s %s %s %.1fms peer=%s in=%dB out=%dB"
+    args: tuple[Any, ...] = (
         call.protocol,
         call.method,
         status,
@@ -69,15 +80,13 @@ def _log_call(
         call.peer,
         call.request_size,
         sent,
-        extra={
-            "rpc_method": call.method,
-            "rpc_status": status,
-            "duration_ms": millis,
-            "peer": call.peer,
-            "request_bytes": call.request_size,
-            "response_bytes": sent,
-        },
     )
+    ids = trace_ids(call.span)
+    if ids is not None:
+        line += " trace_id=%s span_id=%s"
+        args += ids
+        extra["trace_id"], extra["span_id"] = ids
+    log.info(line, *args, extra=extra)
 
 
 def token_auth(

@@ -11,7 +11,8 @@ LOG_FORMATS = ("text", "json")
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, pid, message (and the exception)."""
+    """One JSON object per line: time, level, logger, pid, message (and the exception, and
+    the trace_id and span_id of a traced call)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -22,6 +23,10 @@ class JsonFormatter(logging.Formatter):
             "pid": record.process,
             "message": record.getMessage(),
         }
+        for key in ("trace_id", "span_id"):  # the access log's, or TraceContextFilter's
+            value = getattr(record, key, None)
+            if value:
+                entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

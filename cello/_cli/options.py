@@ -40,6 +40,9 @@ class ServeOptions:
     workers: int = 0
     reload: bool = False
     access_log: bool = False
+    tracing: bool = False
+    metrics: bool = False
+    metrics_port: int | None = None
     log_format: str = "text"
     traceback: bool = False
 
@@ -54,6 +57,12 @@ class ServeOptions:
             args.append(f"--grace={self.grace}")
         if self.access_log:
             args.append("--access-log")
+        if self.tracing:
+            args.append("--tracing")
+        if self.metrics:
+            args.append("--metrics")
+        if self.metrics_port is not None:
+            args.append(f"--metrics-port={self.metrics_port}")
         return args
 
 

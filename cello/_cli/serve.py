@@ -63,6 +63,22 @@ def _parser() -> argparse.ArgumentParser:
         "--reload", action="store_true", help="development: restart when a .py file changes"
     )
     serve.add_argument("--access-log", action="store_true", help="log one line per call")
+    serve.add_argument(
+        "--tracing",
+        action="store_true",
+        help="an OpenTelemetry span per call (GrpcConfig.tracing; docs/observability.md)",
+    )
+    serve.add_argument(
+        "--metrics",
+        action="store_true",
+        help="OpenTelemetry metrics per method and status (GrpcConfig.metrics)",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics (summed over --workers)",
+    )
     serve.add_argument("--log-format", choices=LOG_FORMATS, default="text")
     serve.add_argument(
         "--traceback",
@@ -88,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         reload=args.reload,
         access_log=args.access_log,
+        tracing=args.tracing,
+        metrics=args.metrics,
+        metrics_port=args.metrics_port,
         log_format=args.log_format,
         traceback=args.traceback,
     )
@@ -219,6 +238,12 @@ def effective_config(app: App, options: ServeOptions, *, worker: bool = False) -
         changes["shutdown_grace_secs"] = options.grace
     if options.access_log:
         changes["access_log"] = True
+    if options.tracing:
+        changes["tracing"] = True
+    if options.metrics:
+        changes["metrics"] = True
+    if options.metrics_port is not None:
+        changes["metrics_port"] = options.metrics_port
     if worker:
         changes["reuse_port"] = True
     return dataclasses.replace(config, **changes)
@@ -247,6 +272,8 @@ def prepare(options: ServeOptions) -> int:
         "shutdown_grace_secs",
         "drain_delay_secs",
         "transport",
+        "metrics_port",
+        "metrics_host",
     )
     settings = {name: getattr(config, name) for name in fields}
     settings["tls"] = getattr(config, "tls", None) is not None

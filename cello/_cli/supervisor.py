@@ -6,6 +6,10 @@ supervisor holds a bound, never listening socket on each port: port 0 is resolve
 for every worker, a non-sharing server cannot take the port, and the kernel never hands
 it a connection (only listening sockets join the port's group).
 
+With a metrics port the supervisor serves it: every worker writes its counts to files in
+one directory (prometheus_client's multiprocess mode, `$PROMETHEUS_MULTIPROC_DIR`), and
+`/metrics` sums them, so the totals cover every worker and survive a worker's restart.
+
 Signals: SIGTERM/SIGINT drain every worker; SIGHUP rebuilds the stubs and replaces the
 workers one at a time, each new one serving before the old one drains. A worker that dies
 is logged and started again.
@@ -18,9 +22,11 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -69,12 +75,15 @@ class Supervisor:
         self._replacing = asyncio.Lock()
         self._watchers: set[asyncio.Task[Any]] = set()
         self._children: set[asyncio.subprocess.Process] = set()
+        self._metrics: Any = None  # the metrics port's MetricsServer
+        self._metrics_dir: str | None = None  # made here, removed at exit
 
     async def run(self) -> int:
         code = await self._prepare()
         if code:
             return code
         self._reserve_ports()
+        self._serve_metrics()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
         loop.add_signal_handler(signal.SIGINT, self.stopping.set)
@@ -108,6 +117,27 @@ class Supervisor:
                 loop.remove_signal_handler(sig)
             for sock in self._reserved:
                 sock.close()
+            if self._metrics is not None:
+                self._metrics.stop()
+            if self._metrics_dir is not None:
+                shutil.rmtree(self._metrics_dir, ignore_errors=True)
+
+    def _serve_metrics(self) -> None:
+        """Serve the workers' summed metrics, when a metrics port is configured."""
+        port = self.settings.get("metrics_port")
+        if port is None:
+            return
+        from .._server.metrics import SERVED_BY, start_metrics
+
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the user's own dir is kept
+            self._metrics_dir = tempfile.mkdtemp(prefix="cello-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
+        os.environ[SERVED_BY] = "supervisor"  # the workers inherit both
+        try:
+            self._metrics = start_metrics(None, self.settings["metrics_host"], port)
+        except RuntimeError as exc:
+            raise ServeError(f"{exc} (--metrics-port)") from exc
+        self.settings["metrics_port"] = self._metrics.port
 
     def _announce(self) -> None:
         """The startup lines; as for one process, the address comes last."""
@@ -123,6 +153,9 @@ class Supervisor:
             print(
                 f"cello: serving gRPC-Web with {workers} on {scheme}://{shown}:{self.settings['web_port']}"
             )
+        if self._metrics is not None:
+            host = self.settings["metrics_host"]
+            print(f"cello: serving metrics on http://{host}:{self._metrics.port}/metrics")
         if self.settings.get("schema"):
             print(f"cello: serving {self.settings['schema']}")
         sys.stdout.flush()
@@ -193,6 +226,8 @@ class Supervisor:
         """
         s = self.settings
         ports = [f"--host={s['host']}", f"--port={s['port']}", f"--web-port={s['web_port']}"]
+        if s.get("metrics_port") is not None:  # they record; the supervisor serves
+            ports.append(f"--metrics-port={s['metrics_port']}")
         read_end, write_end = os.pipe()
         try:
             process = await asyncio.create_subprocess_exec(
@@ -230,6 +265,10 @@ class Supervisor:
         """Restart `worker` if it exits without being asked to."""
         code = await worker.process.wait()
         self._children.discard(worker.process)
+        if self._metrics is not None:  # its in-flight gauge leaves; its counts stay
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
         if worker.retiring or self.stopping.is_set():
             return
         lived = time.monotonic() - worker.started

@@ -70,6 +70,7 @@ class GrpcChannel(AsyncClosing):
         max_message_size: int = 4_194_304,
         local_stubs: bool = True,
         tls: ClientTls | None = None,
+        tracing: bool = False,
     ) -> GrpcChannel:
         """Open a channel to `target` ("host:port") and wait until it is ready.
 
@@ -81,17 +82,25 @@ class GrpcChannel(AsyncClosing):
             max_message_size: largest message sent or received, in bytes.
             local_stubs: resolve types from stubs loaded in this process before asking
                 the server's reflection service; False always asks the server.
+            tracing: an OpenTelemetry client span per call, its trace context sent in the
+                metadata (`pip install 'cello-grpc[otel]'`); inside a traced handler the
+                span continues the handler's trace.
 
         Raises:
             GrpcError: UNAVAILABLE if no connection is made within `timeout` seconds, or at
                 once when the TLS handshake fails (untrusted server certificate, a client
                 certificate required), with the reason and the fix.
         """
+        if tracing:
+            from .tracing import require_opentelemetry
+
+            require_opentelemetry(f"{cls.__name__}.connect")
         channel = await open_channel(
             target,
             tls=tls,
             timeout=timeout,
             max_message_size=max_message_size,
+            tracing=tracing,
         )
         return cls(target, channel, raise_on_error=raise_on_error, local_stubs=local_stubs)
 

@@ -53,6 +53,7 @@ async def open_channel(
     options: ChannelOptions = (),
     timeout: float = 10.0,
     max_message_size: int = 4_194_304,
+    tracing: bool = False,
 ) -> grpc.aio.Channel:
     """Open a channel to `target` ("host:port"), over TLS with `tls`, and wait until ready.
 
@@ -64,6 +65,7 @@ async def open_channel(
             the other arguments.
         timeout: seconds to wait for the connection.
         max_message_size: largest message sent or received, in bytes.
+        tracing: an OpenTelemetry client span per call, its context sent in the metadata.
 
     Raises:
         GrpcError: UNAVAILABLE with the reason (a TLS handshake failure at once, with the
@@ -71,7 +73,7 @@ async def open_channel(
         TypeError: both `tls` and `credentials` are given.
     """
     channel: grpc.aio.Channel = _channel(
-        grpc.aio, target, tls, credentials, options, max_message_size
+        grpc.aio, target, tls, credentials, options, max_message_size, tracing
     )
     try:
         await _ready(channel, target, tls, timeout)
@@ -89,9 +91,12 @@ def open_sync_channel(
     options: ChannelOptions = (),
     timeout: float = 10.0,
     max_message_size: int = 4_194_304,
+    tracing: bool = False,
 ) -> grpc.Channel:
     """`open_channel` for grpc's blocking channel: the same arguments and errors."""
-    channel: grpc.Channel = _channel(grpc, target, tls, credentials, options, max_message_size)
+    channel: grpc.Channel = _channel(
+        grpc, target, tls, credentials, options, max_message_size, tracing
+    )
     try:
         _ready_sync(channel, target, tls, timeout)
     except BaseException:
@@ -107,8 +112,20 @@ def _channel(
     credentials: grpc.ChannelCredentials | None,
     options: ChannelOptions,
     max_message_size: int,
+    tracing: bool = False,
 ) -> Any:
     """A channel of `module` (`grpc` or `grpc.aio`), not yet connected."""
+    if tracing and module is grpc:  # a blocking channel is wrapped; an aio one (below)
+        # takes its interceptors when made
+        from .tracing import SyncTracing
+
+        plain = _channel(module, target, tls, credentials, options, max_message_size)
+        return grpc.intercept_channel(plain, SyncTracing(target))
+    extra: dict[str, Any] = {}
+    if tracing:
+        from .tracing import AioTracing
+
+        extra["interceptors"] = [AioTracing(target)]
     if tls is not None and credentials is not None:
         raise TypeError(
             f"connect({target!r}): pass tls= or credentials=, not both; tls=ClientTls(...) "
@@ -126,8 +143,8 @@ def _channel(
     # an argument the caller gives replaces ours rather than appearing twice
     opts = [o for o in ours if o[0] not in {k for k, _ in given}] + given
     if credentials is None:
-        return module.insecure_channel(target, options=opts)
-    return module.secure_channel(target, credentials, options=opts)
+        return module.insecure_channel(target, options=opts, **extra)
+    return module.secure_channel(target, credentials, options=opts, **extra)
 
 
 async def _ready(

@@ -38,10 +38,12 @@ class SyncGrpcChannel(Closing):
         max_message_size: int = 4_194_304,
         local_stubs: bool = True,
         tls: ClientTls | None = None,
+        tracing: bool = False,
     ) -> SyncGrpcChannel:
         """Open a channel to `target` ("host:port") and wait until it is ready.
 
-        Takes the options of `GrpcChannel.connect`, `tls=` included.
+        Takes the options of `GrpcChannel.connect`, `tls=` and `tracing=` included (the
+        calls run on a thread of their own: their spans start new traces).
 
         Raises:
             GrpcError: UNAVAILABLE if no connection is made within `timeout` seconds, or at
@@ -55,6 +57,7 @@ class SyncGrpcChannel(Closing):
             max_message_size=max_message_size,
             local_stubs=local_stubs,
             tls=tls,
+            tracing=tracing,
         )
         try:
             channel = loop.wait(connecting)

@@ -113,6 +113,7 @@ class StubClient(AsyncClosing):
         options: ChannelOptions = (),
         timeout: float = 10.0,
         max_message_size: int = 4_194_304,
+        tracing: bool = False,
     ) -> Connecting[Client]:
         """A client on its own channel to `target`, once connected; close it when done.
 
@@ -126,10 +127,17 @@ class StubClient(AsyncClosing):
             options: more grpc channel arguments (`[("grpc.keepalive_time_ms", 30_000)]`).
             timeout: seconds to wait for the connection.
             max_message_size: largest message sent or received, in bytes.
+            tracing: an OpenTelemetry client span per call, its trace context sent in the
+                metadata (`pip install 'cello-grpc[otel]'`); inside a traced handler the
+                span continues the handler's trace.
 
         Raises:
             GrpcError: UNAVAILABLE with the reason and the fix (see `GrpcChannel.connect`).
         """
+        if tracing:
+            from .tracing import require_opentelemetry
+
+            require_opentelemetry(f"{cls.__name__}.connect")
 
         async def opening() -> Client:
             channel = await open_channel(
@@ -139,6 +147,7 @@ class StubClient(AsyncClosing):
                 options=options,
                 timeout=timeout,
                 max_message_size=max_message_size,
+                tracing=tracing,
             )
             client = cls(channel)
             client._owns_channel = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -70,6 +71,16 @@ class GrpcConfig:
             (then `web_port` is the same port). See docs/transports.md for the trade-offs.
         openapi: the web app also serves `GET /openapi.json`, the OpenAPI 3.1 document of
             the REST routes (`@grpc_method(http=...)`); see docs/rest.md.
+        tracing: an OpenTelemetry server span per call, from the global `TracerProvider`,
+            continuing the caller's W3C trace context (`pip install 'cello-grpc[otel]'`).
+            See docs/observability.md.
+        metrics: record calls, times, sizes and messages per method and status through the
+            global OpenTelemetry `MeterProvider`.
+        metrics_port: serve `GET /metrics` in the Prometheus text format on this port (0
+            picks a free one), with grpc-ecosystem's `grpc_server_*` metric names; None
+            serves none. It is a plain HTTP server, outside middleware and TLS.
+        metrics_host: the address the metrics port binds; only this machine by default,
+            whatever `host` is.
 
     Raises:
         ValueError: a value out of range, or settings that contradict each other (a setting
@@ -98,6 +109,10 @@ class GrpcConfig:
     handler_threads: int = 16
     transport: str = field(default_factory=_default_transport)
     openapi: bool = False
+    tracing: bool = False
+    metrics: bool = False
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 0, 65535)
@@ -134,6 +149,12 @@ class GrpcConfig:
                 f"GrpcConfig.web_body_timeout must be in (0, 3600] seconds, "
                 f"got {self.web_body_timeout}"
             )
+        if self.metrics_port is not None:
+            _check_int("metrics_port", self.metrics_port, 0, 65535)
+        _require("tracing", self.tracing, "opentelemetry.trace", "opentelemetry-api")
+        _require("metrics", self.metrics, "opentelemetry.metrics", "opentelemetry-api")
+        if self.metrics_port is not None:
+            _require("metrics_port", self.metrics_port, "prometheus_client", "prometheus-client")
         self._refuse_ignored_settings()
 
     def _refuse_ignored_settings(self) -> None:
@@ -171,6 +192,22 @@ def _is_tls_config(value: object) -> bool:
     from .._security.tls import TlsConfig  # the TLS module loads only for servers that use TLS
 
     return isinstance(value, TlsConfig)
+
+
+def _require(name: str, value: object, module: str, package: str) -> None:
+    """An optional package an option needs is there (found, not imported: a server that
+    never turns the option on never loads it); a value of None or False needs nothing."""
+    if value is None or value is False:
+        return
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        raise ValueError(
+            f"GrpcConfig.{name}={value!r} needs the {package} package, which is not "
+            "installed; pip install 'cello-grpc[otel]'"
+        )
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

@@ -88,6 +88,12 @@ class App:
         if announce:
             for line in server.listeners:  # the real bind address, and whether TLS is on
                 print(f"cello: serving {line}", flush=True)
+            if server.metrics_port is not None:
+                host = self.grpc_config.metrics_host
+                print(
+                    f"cello: serving metrics on http://{host}:{server.metrics_port}/metrics",
+                    flush=True,
+                )
         reload_on_hup = self.grpc_config.tls is not None and hasattr(signal, "SIGHUP")
         if reload_on_hup:
             try:

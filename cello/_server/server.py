@@ -25,8 +25,10 @@ from .._definitions.service import GrpcService, warn_unserved_methods
 from .._errors import DefinitionError
 from . import ports, web
 from .collector import paused
+from .metrics import SERVED_BY, start_metrics
 
 if TYPE_CHECKING:
+    from .._call.telemetry import Telemetry
     from .._protocols import GrpcWebApp
     from .._security.certwatch import CertificateWatcher
     from .._wire.binding import ServiceBinding
@@ -98,6 +100,11 @@ class GrpcServer:
             self.config.concurrency_limit, threaded=self.config.transport == "threads"
         )
         self._threads = HandlerThreads(self.config.handler_threads)
+        self._telemetry = _telemetry(self.config)
+        if self._telemetry is not None:
+            self._limiter.refused = self._telemetry.refused
+        self._metrics: Any = None  # the metrics port's MetricsServer
+        self.metrics_port: int | None = None
         self._web_app: GrpcWebApp | None = None
         self._web: Any = None
         self._certs: CertificateWatcher | None = None
@@ -219,8 +226,27 @@ class GrpcServer:
                 await self.stop(0)
                 raise
             self.web_port = self._web.port
+        self._observe_ports()
+        port = self.config.metrics_port
+        if port is not None and os.environ.get(SERVED_BY) != "supervisor":
+            try:
+                prometheus = self._telemetry.prometheus if self._telemetry else None
+                self._metrics = start_metrics(prometheus, self.config.metrics_host, port)
+            except BaseException:
+                await self.stop(0)
+                raise
+            self.metrics_port = self._metrics.port
         if self._log_serving:
             logger.info("serving %s: %s", ", ".join(names), "; ".join(self.listeners))
+
+    def _observe_ports(self) -> None:
+        """Tell the spans which port each protocol came in on."""
+        telemetry = self._telemetry
+        if telemetry is None:
+            return
+        telemetry.ports["grpc"] = self.port
+        if self.web_port is not None:
+            telemetry.ports["grpc-web"] = telemetry.ports["connect"] = self.web_port
 
     def web_app(self) -> GrpcWebApp:
         """The gRPC-Web ASGI app for the registered services, to mount in an ASGI server.
@@ -299,6 +325,7 @@ class GrpcServer:
                 middleware=middleware,
                 limiter=self._limiter,
                 threads=threads,
+                telemetry=self._telemetry,
             )
             self._bindings[binding.full_name] = binding
         return endpoints
@@ -315,6 +342,9 @@ class GrpcServer:
         if server is None:
             return
         _running.discard(self)
+        metrics, self._metrics = self._metrics, None
+        if metrics is not None:
+            metrics.stop()
         if self._certs is not None:
             await self._certs.stop()
         if self._health is not None:
@@ -349,3 +379,15 @@ class GrpcServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _telemetry(config: GrpcConfig) -> Telemetry | None:
+    """The server's traces and metrics, or None when all are off (calls then pay nothing)."""
+    prometheus = config.metrics_port is not None
+    if not (config.tracing or config.metrics or prometheus):
+        return None
+    from .._call.telemetry import Telemetry
+
+    return Telemetry(
+        tracing=config.tracing, metrics=config.metrics, prometheus=prometheus, host=config.host
+    )

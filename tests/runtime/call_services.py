@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,8 @@ class CallService(GrpcService):
             return Reply(text="z" * 2000)
         if text == "large":
             return Reply(text="z" * 2000)
+        if text == "log":  # a record from inside a handler (the observability tests)
+            logging.getLogger("calltest").warning("inside the handler")
         if text == "slow":
             await event("release").wait()
         return Reply(text=text, auth=str(call.auth or ""), protocol=call.protocol)
