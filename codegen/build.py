@@ -51,16 +51,22 @@ def generate(
     default_package: str | None = None,
     lock: Lock | None = None,
     file_options: Mapping[str, Any] | None = None,
+    modules: Iterable[str] = (),
 ) -> tuple[Schema, dict[str, str]]:
     """Model and render services: the schema and `{path: text}` of `.proto` and stubs.
 
     `lock` is the previous build's lock (see `build_schema`); None numbers by declaration order.
-    `file_options` is `[tool.cello.options]` (see `build_schema`).
+    `file_options` is `[tool.cello.options]` (see `build_schema`); `modules` are
+    modules of types only (see `build_schema`).
     """
     from .render import render  # Jinja loads only when something is rendered
 
     schema = build_schema(
-        services, default_package=default_package, lock=lock, file_options=file_options
+        services,
+        default_package=default_package,
+        lock=lock,
+        file_options=file_options,
+        modules=modules,
     )
     return schema, render(schema)
 

@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     proto.add_argument("targets", nargs="+", metavar="MODULE[:Class]")
     proto.add_argument("--package", help="protobuf package for services that set none")
     proto.add_argument("--out", help="number fields with the lock of this build directory")
+    imp = sub.add_parser("import", help="write code-first Python modules for a .proto contract")
+    imp.add_argument("protos", nargs="*", metavar="FILE.proto")
+    imp.add_argument("-I", "--proto-path", action="append", default=[], metavar="DIR")
+    imp.add_argument("--descriptor-set", metavar="FILE", help="a serialized FileDescriptorSet")
+    imp.add_argument("--reflection", metavar="HOST:PORT", help="a live server's reflection")
+    imp.add_argument("--out", required=True, help="directory for the modules")
+    imp.add_argument("--module-prefix", default="", help="package the modules go under")
     return parser
 
 
@@ -86,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args, config, cwd, root)
+        if args.command == "import":
+            return _import(args, cwd)
         return _run(args, config, cwd, root)
     except CelloError as exc:
         _say("error", str(exc))
@@ -223,6 +232,48 @@ def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Pa
     if not errors:
         print(f"{_show(out, cwd)}: up to date, no breaking changes since {LOCK_FILE}")
     return 1 if errors else 0
+
+
+def _import(args: argparse.Namespace, cwd: Path) -> int:
+    """`cello-gen import`: one input, modules written under `--out`."""
+    from . import sources
+    from .importer import import_contract
+
+    given = [bool(args.protos), bool(args.descriptor_set), bool(args.reflection)]
+    if sum(given) != 1:
+        _say(
+            "error", "give one input: .proto files, --descriptor-set FILE or --reflection HOST:PORT"
+        )
+        return 2
+    only = None
+    if args.protos:
+        paths = args.proto_path or ["."]
+        names = [_proto_name(p, paths) for p in args.protos]
+        files = sources.from_protos(names, paths)
+        only = names
+    elif args.descriptor_set:
+        files = sources.from_file(cwd / args.descriptor_set)
+    else:
+        files = sources.from_reflection(args.reflection)
+    texts = import_contract(files, module_prefix=args.module_prefix, only=only)
+    out = cwd / args.out
+    for rel, text in texts.items():
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith("__init__.py") and path.exists():
+            continue
+        path.write_text(text, encoding="utf-8", newline="\n")
+        print(_show(path, cwd))
+    return 0
+
+
+def _proto_name(path: str, roots: list[str]) -> str:
+    """A `.proto` argument as protoc names it: relative to the `-I` directory holding it."""
+    for root in roots:
+        full, base = Path(path).resolve(), Path(root).resolve()
+        if full.is_relative_to(base):
+            return full.relative_to(base).as_posix()
+    return path
 
 
 def _options(config: dict[str, Any]) -> dict[str, Any]:
