@@ -92,21 +92,28 @@ def import_contract(
     wanted = list(only) if only is not None else [f.name for f in files.file]
     chosen: list[str] = []
 
-    def visit(name: str) -> None:
+    def visit(name: str, importer: str) -> None:
         if name in chosen or name in MAPPED_FILES:
             return
         if name.startswith("google/protobuf/"):
-            raise ImportRefusedError(
-                name, "file", "a well-known type Cello has no Python type for", name
-            )
+            feature = f"the well-known types of {name}, which have no Python type in Cello"
+            raise ImportRefusedError(importer, f"import {name!r}", feature)
         if name not in by_name:
-            raise ImportRefusedError(name, "file", "a missing import", "not in the descriptor set")
+            raise ImportRefusedError(importer, f"import {name!r}", "a file missing from the set")
+        _check_file(by_name[name])  # a file's own refusal before its imports'
         for dep in by_name[name].dependency:
-            visit(dep)
+            try:
+                visit(dep, name)
+            except ImportRefusedError as exc:
+                if exc.file == name:
+                    raise
+                # a file using custom options imports the file declaring them (extensions)
+                feature = "custom options" if exc.feature == "extensions" else exc.feature
+                raise ImportRefusedError(name, f"import {dep!r}", feature, str(exc)) from exc
         chosen.append(name)
 
     for name in wanted:
-        visit(name)
+        visit(name, name)
     types, zeros = _type_index([by_name[n] for n in chosen], module_prefix)
     out: dict[str, str] = {}
     for name in reversed(chosen):  # a file's own refusal before its imports'
@@ -148,6 +155,25 @@ def _type_index(
 
         walk(f.message_type, f.enum_type, "")
     return index, zeros
+
+
+def _check_file(f: d.FileDescriptorProto) -> None:
+    """What a whole file may refuse, checked before its imports are read."""
+
+    def refuse(element: str, feature: str, detail: str = "") -> ImportRefusedError:
+        return ImportRefusedError(f.name, element, feature, detail)
+
+    if f.syntax != "proto3":
+        raise refuse("file", f"syntax {f.syntax or 'proto2'!r}", "Cello writes proto3")
+    if not f.package:
+        raise refuse("file", "a file without a package")
+    if f.extension:
+        raise refuse(f"extend {f.extension[0].extendee}", "extensions")
+    if f.public_dependency or f.weak_dependency:
+        raise refuse("file", "`import public` / `import weak`")
+    for part in f.name.removesuffix(".proto").split("/"):
+        if not part.isidentifier() or keyword.iskeyword(part):
+            raise refuse("file", "a file name that is not a Python module name", part)
 
 
 def json_name(name: str) -> str:
@@ -197,17 +223,6 @@ class _Module:
 
     def render(self) -> str:
         f = self.file
-        if f.syntax != "proto3":
-            raise self.refuse("file", f"syntax {f.syntax or 'proto2'!r}", "Cello writes proto3")
-        if not f.package:
-            raise self.refuse("file", "a file without a package")
-        if f.extension:
-            raise self.refuse(f"extend {f.extension[0].extendee}", "extensions")
-        if f.public_dependency or f.weak_dependency:
-            raise self.refuse("file", "`import public` / `import weak`")
-        for part in f.name.removesuffix(".proto").split("/"):
-            if not part.isidentifier() or keyword.iskeyword(part):
-                raise self.refuse("file", "a file name that is not a Python module name")
         options = self._file_options()
         body: list[str] = []
         for i, e in enumerate(f.enum_type):
@@ -598,10 +613,10 @@ class _Module:
         if s.HasField("options"):
             raise self.refuse(s.name, "service options")
         self.uses.add("GrpcService")
-        lines = [f"class {s.name}(GrpcService):"]
+        lines = [f"class {s.name}(GrpcService, contract=True):"]
         lines += self._docstring(
             self.docs.get(path, "")
-            or f"The {self.file.package}.{s.name} contract; subclass it to serve its rpcs.",
+            or f"The {self.file.package}.{s.name} contract: subclass it to serve its rpcs.",
             "    ",
         )
         for i, rpc in enumerate(s.method):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_pb2 as d
 
 from cello._errors import GenerationError
 
@@ -64,18 +66,20 @@ def from_reflection(target: str, *, timeout: float = 10.0) -> descriptor_pb2.Fil
             return _reflect(grpc, target, version, timeout)
         except grpc.RpcError as exc:
             errors.append(f"{version}: {exc.code().name} {exc.details()}")
+        except ImportError:  # grpcio-reflection before 1.62 has only v1alpha
+            errors.append(f"{version}: not in this grpcio-reflection")
     raise GenerationError(f"{target}: server reflection failed ({'; '.join(errors)})")
 
 
-def _reflect(grpc: object, target: str, version: str, timeout: float) -> object:
+def _reflect(grpc: Any, target: str, version: str, timeout: float) -> d.FileDescriptorSet:
     import importlib
 
     pb2 = importlib.import_module(f"grpc_reflection.{version}.reflection_pb2")
     pb2_grpc = importlib.import_module(f"grpc_reflection.{version}.reflection_pb2_grpc")
-    with grpc.insecure_channel(target) as channel:  # type: ignore[attr-defined]
+    with grpc.insecure_channel(target) as channel:
         stub = pb2_grpc.ServerReflectionStub(channel)
 
-        def ask(**request: str) -> object:
+        def ask(**request: str) -> Any:
             (reply,) = list(
                 stub.ServerReflectionInfo(
                     iter([pb2.ServerReflectionRequest(**request)]), timeout=timeout

@@ -136,21 +136,35 @@ def to_rpc_name(python_name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in python_name.split("_") if part)
 
 
+_CONTRACT = "__cello_contract__"
+
+
 class GrpcService:
     """Base class for a gRPC service; its `@grpc_method` methods are the rpcs.
 
     Class attributes:
-        name: the service name on the wire (defaults to the class name).
+        name: the service name on the wire (defaults to the class name, or to the name of
+            the contract class it subclasses).
         package: the protobuf package (defaults to the project's, else the module's name).
+
+    Class keyword:
+        contract: `class Health(GrpcService, contract=True)` declares a published
+            contract (as `cello-gen import` writes it): a subclass implementing it keeps
+            its name on the wire (`Health`, not the subclass's own name).
     """
 
     name: ClassVar[str]
     package: ClassVar[str | None] = None
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, *, contract: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" not in cls.__dict__:
-            cls.name = cls.__name__
+            bases = cls.__mro__[1:]
+            contracts = [k for k in bases if k.__dict__.get(_CONTRACT)]
+            inherited = str(contracts[0].__dict__["name"]) if contracts else None
+            cls.name = inherited or cls.__name__
+        if contract:
+            setattr(cls, _CONTRACT, True)
 
     @classmethod
     def rpc_methods(cls) -> list[tuple[str, Callable[..., Any], MethodOptions]]:

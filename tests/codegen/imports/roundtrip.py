@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
 from cello.codegen.build import generate
-from cello.codegen.importer import import_contract
+from cello.codegen.importer import import_contract, json_name
 from cello.codegen.protoc import _run, wkt_include
 from cello.codegen.targets import module_services
 
@@ -67,5 +68,20 @@ def round_trip(
         original = descriptor_pb2.FileDescriptorProto()
         original.CopyFrom(originals[name])
         original.ClearField("source_code_info")
+        _default_json_names(original)
         result[name] = (original, rebuilt.get(name, descriptor_pb2.FileDescriptorProto()))
     return result
+
+
+def _default_json_names(file: descriptor_pb2.FileDescriptorProto) -> None:
+    """A `_pb2` module's embedded descriptor leaves out the JSON names protoc derives;
+    fill them in as protoc does, so it compares with a compiled one."""
+
+    def walk(messages: Iterable[descriptor_pb2.DescriptorProto]) -> None:
+        for m in messages:
+            for f in m.field:
+                if not f.HasField("json_name"):
+                    f.json_name = json_name(f.name)
+            walk(m.nested_type)
+
+    walk(file.message_type)
