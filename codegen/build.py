@@ -88,7 +88,8 @@ def write_outputs(texts: dict[str, str], out: Path) -> list[Path]:
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8", newline="\n")
-        compile_protos(root, protos, root)
+        if protos:  # an imported google/type file alone has nothing of its own to compile
+            compile_protos(root, protos, root)
         _relative_imports(root, protos)
         written = []
         for path in sorted(p for p in root.rglob("*") if p.is_file()):

@@ -13,6 +13,7 @@ from cello._definitions.service import GrpcService
 from cello._errors import CelloError, DefinitionError
 
 from .build import generate, import_target, stale_files, with_siblings, write_outputs
+from .targets import type_modules
 from .evolution import Change, compare, describe, reservations
 from .lock import LOCK_FILE, lock_from_schema, read_lock, write_lock
 from .project import Project as Project  # re-exported: callers import them here
@@ -126,7 +127,11 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Path
     if args.command == "proto":
         lock = read_lock(cwd / args.out) if args.out else None
         _, texts = generate(
-            services, default_package=package, lock=lock, file_options=_options(config)
+            services,
+            default_package=package,
+            lock=lock,
+            file_options=_options(config),
+            modules=type_modules(targets),
         )
         sys.stdout.write("\n".join(t for p, t in texts.items() if p.endswith(".proto")))
         return 0
@@ -135,7 +140,11 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Path
     # --allow-breaking also lets a reserved name come back with its old number (an undo)
     numbering = replace(lock, restore=True) if args.allow_breaking else lock
     schema, texts = generate(
-        services, default_package=package, lock=numbering, file_options=_options(config)
+        services,
+        default_package=package,
+        lock=numbering,
+        file_options=_options(config),
+        modules=type_modules(targets),
     )
     if not _accept(
         compare(lock, schema), allow_breaking=args.allow_breaking, lock_path=out / LOCK_FILE
@@ -202,6 +211,7 @@ def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Pa
         default_package=package,
         lock=lock,
         file_options=_options(config),
+        modules=type_modules(targets),
     )
     errors = [
         f"{_show(path, cwd)} is out of date with the code; run `cello-gen build --out "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import keyword
+import sys
 import textwrap
 from collections.abc import Iterable
 
@@ -88,6 +89,13 @@ def import_contract(
     Raises:
         ImportRefusedError: a file uses a feature Cello cannot represent.
     """
+    top = module_prefix.split(".")[0] if module_prefix else None
+    if top in sys.stdlib_module_names or (module_prefix and not _is_dotted(module_prefix)):
+        raise DefinitionError(
+            f"module prefix {module_prefix!r} is not a free package name (the standard "
+            "library has one of that name, or it is not a dotted identifier); choose "
+            "another, e.g. `contracts`"
+        )
     by_name = {f.name: f for f in files.file}
     wanted = list(only) if only is not None else [f.name for f in files.file]
     chosen: list[str] = []
@@ -155,6 +163,10 @@ def _type_index(
 
         walk(f.message_type, f.enum_type, "")
     return index, zeros
+
+
+def _is_dotted(name: str) -> bool:
+    return all(p.isidentifier() and not keyword.iskeyword(p) for p in name.split("."))
 
 
 def _check_file(f: d.FileDescriptorProto) -> None:

@@ -247,3 +247,23 @@ async def test_import_from_a_live_servers_reflection(imported_health: type, tmp_
     expected = import_contract(files, module_prefix="again")
     rel = "again/grpc_health/v1/health.py"
     assert (tmp_path / rel).read_text() == expected[rel]
+
+
+def test_cli_imports_and_builds_a_file_of_types_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cello-gen import` then `cello-gen build MODULE` on a module of types only (no
+    services): the built `.proto` compiles to the original descriptor."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    api = str(_googleapis())
+    args = ["import", "-I", api, f"{api}/google/type/money.proto", "--module-prefix", "contracts"]
+    assert cli.main([*args, "--out", "."]) == 0
+    assert cli.main(["build", "contracts.google.type.money", "--out", "built"]) == 0
+    built = (tmp_path / "built/google/type/money.proto").read_text()
+    assert "message Money {" in built and "int64 units = 2;" in built
+    original = sources.from_protos(["google/type/money.proto"], [api]).file[-1]
+    original.ClearField("source_code_info")
+    rebuilt = sources.from_protos(["google/type/money.proto"], [str(tmp_path / "built")]).file[-1]
+    rebuilt.ClearField("source_code_info")
+    assert rebuilt == original
