@@ -13,12 +13,12 @@ from cello._definitions.service import GrpcService
 from cello._errors import CelloError, DefinitionError
 
 from .build import generate, import_target, stale_files, with_siblings, write_outputs
-from .targets import type_modules
 from .evolution import Change, compare, describe, reservations
 from .lock import LOCK_FILE, lock_from_schema, read_lock, write_lock
 from .project import Project as Project  # re-exported: callers import them here
 from .project import find_project as find_project
 from .project import project_config as project_config
+from .targets import type_modules
 
 
 def _parser() -> argparse.ArgumentParser:
