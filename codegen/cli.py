@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("-I", "--proto-path", action="append", default=[], metavar="DIR")
     imp.add_argument("--descriptor-set", metavar="FILE", help="a serialized FileDescriptorSet")
     imp.add_argument("--reflection", metavar="HOST:PORT", help="a live server's reflection")
-    imp.add_argument("--out", required=True, help="directory for the modules")
+    imp.add_argument("--out", help="directory for the modules (required)")
     imp.add_argument("--module-prefix", default="", help="package the modules go under")
     return parser
 
@@ -254,6 +254,9 @@ def _import(args: argparse.Namespace, cwd: Path) -> int:
         _say(
             "error", "give one input: .proto files, --descriptor-set FILE or --reflection HOST:PORT"
         )
+        return 2
+    if not args.out:
+        _say("error", "give the directory to write the modules in: --out DIR")
         return 2
     only = None
     if args.protos:
