@@ -14,6 +14,7 @@ import keyword
 import sys
 import textwrap
 from collections.abc import Iterable
+from typing import Any
 
 from google.protobuf import descriptor_pb2 as d
 from google.protobuf import unknown_fields
@@ -481,6 +482,24 @@ class _Module:
             lines.pop()
         return lines + inner
 
+    def _options(self, owner: Any, where: str, what: str) -> str:
+        """A dict literal of options of descriptor.proto; custom options are refused."""
+        options = owner.options if hasattr(owner, "options") else owner
+        if len(unknown_fields.UnknownFieldSet(options)):
+            raise self.refuse(where, f"custom {what}")
+        items = []
+        for fd, value in options.ListFields():
+            if fd.is_extension or fd.is_repeated or fd.message_type is not None:
+                raise self.refuse(where, f"{what}: {fd.full_name if fd.is_extension else fd.name}")
+            if fd.enum_type is not None:
+                text = _q(fd.enum_type.values_by_number[value].name)
+            elif isinstance(value, str):
+                text = _q(value)
+            else:
+                text = repr(value)
+            items.append(f"{_q(fd.name)}: {text}")
+        return "{" + ", ".join(items) + "}"
+
     def _field(
         self,
         m: d.DescriptorProto,
@@ -491,8 +510,9 @@ class _Module:
         pad: str,
     ) -> list[str]:
         where = f"{owner}.{fl.name}"
-        if fl.HasField("options"):
-            raise self.refuse(where, "field options", str(fl.options).strip().replace("\n", ", "))
+        field_options = (
+            self._options(fl, where, "field options") if fl.HasField("options") else None
+        )
         if fl.label == F.LABEL_REQUIRED:
             raise self.refuse(where, "proto2 `required`")
         if fl.type == F.TYPE_GROUP:
@@ -563,6 +583,8 @@ class _Module:
             number.append(f"oneof={_q(oneof)}")
         if fl.json_name and fl.json_name != json_name(fl.name):
             number.append(f"json_name={_q(fl.json_name)}")
+        if field_options is not None:
+            number.append(f"options={field_options}")
         self.uses.add("Field")
         self.uses.add("Annotated")
         if doc:
@@ -635,15 +657,19 @@ class _Module:
             where = f"{s.name}.{rpc.name}"
             args = ["implemented=False"]
             if rpc.HasField("options"):
-                o = rpc.options
-                if o.ListFields() != [
-                    (
-                        d.MethodOptions.DESCRIPTOR.fields_by_name["idempotency_level"],
-                        d.MethodOptions.NO_SIDE_EFFECTS,
-                    )
-                ]:
-                    raise self.refuse(where, "method options", str(o).strip().replace("\n", ", "))
-                args.append("idempotent=True")
+                level = rpc.options.idempotency_level
+                if level not in (
+                    d.MethodOptions.IDEMPOTENCY_UNKNOWN,
+                    d.MethodOptions.NO_SIDE_EFFECTS,
+                ):
+                    raise self.refuse(where, "method option idempotency_level IDEMPOTENT")
+                rest = d.MethodOptions()
+                rest.CopyFrom(rpc.options)
+                rest.ClearField("idempotency_level")
+                if rest.ListFields() or not rpc.options.ListFields():
+                    args.append(f"options={self._options(rest, where, 'method options')}")
+                if level == d.MethodOptions.NO_SIDE_EFFECTS:
+                    args.append("idempotent=True")
             py = naming.to_snake(rpc.name)
             if keyword.iskeyword(py):
                 py += "_"

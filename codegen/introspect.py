@@ -190,6 +190,9 @@ class _SchemaBuilder(TypeBuilder):
             doc=contract.docstring(func),
             implemented=options.implemented,
             idempotent=options.idempotent,
+            options=contract.proto_options(
+                options.options, "MethodOptions", where=where, block=True
+            ),
         )
 
     def _request(

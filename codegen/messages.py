@@ -344,6 +344,10 @@ class TypeBuilder:
                 nullable=s.mapped.optional,
                 as_tuple=s.mapped.as_tuple,
                 json_name=s.mapped.json_name,
+                options=contract.proto_options(
+                    s.mapped.options, "FieldOptions", where=f"{where}.{s.python}"
+                )
+                or (),
             )
             for s, number in zip(slots, numbering.numbers, strict=True)
         )

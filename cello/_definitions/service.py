@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import (
     Any,
@@ -33,6 +33,7 @@ class MethodOptions:
     client_streaming: bool | None = None
     implemented: bool = True
     idempotent: bool = False
+    options: Any = None  # method options of descriptor.proto, checked by the generator
 
 
 @overload
@@ -45,6 +46,7 @@ def grpc_method(
     name: str | None = None,
     implemented: bool = True,
     idempotent: bool = False,
+    options: Mapping[str, bool | int | float | str] | None = None,
 ) -> Callable[[F], F]: ...
 def grpc_method(
     func: F | None = None,
@@ -55,6 +57,7 @@ def grpc_method(
     name: str | None = None,
     implemented: bool = True,
     idempotent: bool = False,
+    options: Mapping[str, bool | int | float | str] | None = None,
 ) -> F | Callable[[F], F]:
     """Mark a method of a `GrpcService` as an rpc.
 
@@ -70,16 +73,21 @@ def grpc_method(
         idempotent: the rpc has no side effects: the `.proto` says
             `option idempotency_level = NO_SIDE_EFFECTS;`, and Connect clients may call it
             with HTTP `GET` (cacheable).
+        options: method options of `descriptor.proto` written in the `.proto`
+            (`{"deprecated": True}` → `option deprecated = true;`); `{}` writes an empty
+            body (`rpc X(A) returns (B) {}`), as some contracts have.
 
     Streaming may also be inferred from `AsyncIterator[...]` annotations; an explicit
     argument that contradicts them is a definition error.
     """
-    options = MethodOptions(
+    proto_options = None if options is None else tuple(dict(options).items())
+    declared = MethodOptions(
         name=name,
         server_streaming=stream,
         client_streaming=client_stream,
         implemented=implemented,
         idempotent=idempotent,
+        options=proto_options,
     )
 
     def mark(f: F) -> F:
@@ -96,7 +104,7 @@ def grpc_method(
                 f"{f.__module__}.{f.__qualname__}: a client-streaming method must be "
                 "`async def` (it reads requests with `async for`); add `async`"
             )
-        setattr(f, _MARK, options)
+        setattr(f, _MARK, declared)
         return f
 
     if func is not None:
