@@ -128,7 +128,8 @@ def test_round_trip_summary(capsys: pytest.CaptureFixture[str]) -> None:
             print(f"  {count:3} {feature}")
     assert by_corpus["health"] == 1 and by_corpus["reflection"] >= 1
     # raise these as Cello learns to express more (see docs/contracts.md)
-    assert by_corpus["googleapis"] >= 39 and by_corpus["grpc-go"] >= 14
+    assert by_corpus["googleapis"] >= 39
+    assert by_corpus["grpc-go"] >= 14 or _grpc_go() is None
 
 
 def test_imported_modules_pass_ruff(tmp_path: Path) -> None:
@@ -166,6 +167,17 @@ def test_import_is_deterministic_and_refuses_naming_the_feature(tmp_path: Path) 
     a = {p.relative_to(tmp_path / "a"): p.read_text() for p in (tmp_path / "a").rglob("*.py")}
     b = {p.relative_to(tmp_path / "b"): p.read_text() for p in (tmp_path / "b").rglob("*.py")}
     assert a == b and Path("p/test/grpc_testing/test.py") in a
+    # the same contract from a descriptor set (as `protoc --include_imports -o` writes it)
+    # has no comments, so only the docstrings differ
+    path = tmp_path / "set.pb"
+    path.write_bytes(
+        sources.from_protos(["test/grpc_testing/test.proto"], [str(go)]).SerializeToString()
+    )
+    args = ["import", "--descriptor-set", str(path), "--module-prefix", "p"]
+    assert cli.main([*args, "--out", str(tmp_path / "c")]) == 0
+    c = (tmp_path / "c/p/test/grpc_testing/test.py").read_text()
+    assert "class TestService(GrpcService, contract=True):" in c
+    assert "async def unary_call(self, request: SimpleRequest) -> SimpleResponse" in c
     proto2 = str(go / "reflection/grpc_testing/proto2.proto")
     with pytest.raises(
         ImportRefusedError, match=r"reflection/grpc_testing/proto2.proto: file: syntax 'proto2'"
