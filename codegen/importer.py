@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import keyword
+import re
 import sys
 import textwrap
 from collections.abc import Iterable
@@ -60,9 +61,9 @@ MAPPED_FILES = frozenset(
 )
 EMPTY = ".google.protobuf.Empty"
 # a field named so would hide, in its class body, a name the annotations use
-_SHADOWED = frozenset(
-    "dataclasses datetime enum Annotated Any Field Doc int str bytes bool float list dict".split()
-)
+_SHADOWED = frozenset("dataclasses datetime enum builtins Annotated Any Field Doc".split())
+# ...and these builtins are then written `builtins.str` in that class
+_BUILTINS = frozenset("int str bytes bool float list dict".split())
 WIDTH = 100
 
 
@@ -271,7 +272,7 @@ class _Module:
 
     def _imports(self) -> list[str]:
         lines = []
-        std = sorted(m for m in ("dataclasses", "datetime", "enum") if m in self.uses)
+        std = sorted(m for m in ("builtins", "dataclasses", "datetime", "enum") if m in self.uses)
         lines += [f"import {m}" for m in std]
         if "AsyncIterator" in self.uses:
             lines.append("from collections.abc import AsyncIterator")
@@ -589,6 +590,10 @@ class _Module:
         self.uses.add("Annotated")
         if doc:
             self.uses.add("Doc")
+        shadowed = {f.name for f in m.field} & _BUILTINS
+        if shadowed:  # evaluated in the class body, where a field of that name hides it
+            self.uses.add("builtins")
+            hint, default = _qualified(hint, shadowed), _qualified(default, shadowed)
         return _annotated(
             pad, fl.name, [hint, *extras, f"Field({', '.join(number)})"], doc, default
         )
@@ -729,6 +734,12 @@ class _Module:
         if len(out) == 1 and len(pad) + len(out[0]) + 6 <= WIDTH:
             return [f'{pad}"""{out[0]}"""']
         return [f'{pad}"""{out[0]}', *[f"{pad}{x}".rstrip() for x in out[1:]], f'{pad}"""']
+
+
+def _qualified(code: str, names: set[str]) -> str:
+    """`str` → `builtins.str` in an annotation or default, for each of `names`."""
+    pattern = r"(?<![\w.\"'])(" + "|".join(sorted(names)) + r")(?![\w\"'])"
+    return re.sub(pattern, r"builtins.\1", code)
 
 
 def _wrap_import(module: str, names: list[str]) -> str:
