@@ -51,16 +51,22 @@ def generate(
     default_package: str | None = None,
     lock: Lock | None = None,
     file_options: Mapping[str, Any] | None = None,
+    modules: Iterable[str] = (),
 ) -> tuple[Schema, dict[str, str]]:
     """Model and render services: the schema and `{path: text}` of `.proto` and stubs.
 
     `lock` is the previous build's lock (see `build_schema`); None numbers by declaration order.
-    `file_options` is `[tool.cello.options]` (see `build_schema`).
+    `file_options` is `[tool.cello.options]` (see `build_schema`); `modules` are
+    modules of types only (see `build_schema`).
     """
     from .emit.render import render  # Jinja loads only when something is rendered
 
     schema = build_schema(
-        services, default_package=default_package, lock=lock, file_options=file_options
+        services,
+        default_package=default_package,
+        lock=lock,
+        file_options=file_options,
+        modules=modules,
     )
     return schema, render(schema)
 
@@ -82,7 +88,8 @@ def write_outputs(texts: dict[str, str], out: Path) -> list[Path]:
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8", newline="\n")
-        compile_protos(root, protos, root)
+        if protos:  # an imported google/type file alone has nothing of its own to compile
+            compile_protos(root, protos, root)
         _relative_imports(root, protos)
         written = []
         for path in sorted(p for p in root.rglob("*") if p.is_file()):

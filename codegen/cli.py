@@ -20,6 +20,7 @@ from .evolution.lock import LOCK_FILE, lock_from_schema, read_lock, write_lock
 from .project import Project as Project  # re-exported: callers import them here
 from .project import find_project as find_project
 from .project import project_config as project_config
+from .schema.targets import type_modules
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
         "--out", help="the file to write: .json, else YAML (default: print JSON to stdout)"
     )
     openapi.add_argument("--title", help="info.title (default: the services' names)")
+    imp = sub.add_parser("import", help="write code-first Python modules for a .proto contract")
+    imp.add_argument("protos", nargs="*", metavar="FILE.proto")
+    imp.add_argument("-I", "--proto-path", action="append", default=[], metavar="DIR")
+    imp.add_argument("--descriptor-set", metavar="FILE", help="a serialized FileDescriptorSet")
+    imp.add_argument("--reflection", metavar="HOST:PORT", help="a live server's reflection")
+    imp.add_argument("--out", help="directory for the modules (required)")
+    imp.add_argument("--module-prefix", default="", help="package the modules go under")
     return parser
 
 
@@ -95,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args, config, cwd, root)
+        if args.command == "import":
+            return _import(args, cwd)
         return _run(args, config, cwd, root)
     except CelloError as exc:
         _say("error", str(exc))
@@ -160,7 +170,11 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Path
     if args.command == "proto":
         lock = read_lock(cwd / args.out) if args.out else None
         _, texts = generate(
-            services, default_package=package, lock=lock, file_options=_options(config)
+            services,
+            default_package=package,
+            lock=lock,
+            file_options=_options(config),
+            modules=type_modules(targets),
         )
         sys.stdout.write("\n".join(t for p, t in texts.items() if p.endswith(".proto")))
         return 0
@@ -169,7 +183,11 @@ def _run(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Path
     # --allow-breaking also lets a reserved name come back with its old number (an undo)
     numbering = replace(lock, restore=True) if args.allow_breaking else lock
     schema, texts = generate(
-        services, default_package=package, lock=numbering, file_options=_options(config)
+        services,
+        default_package=package,
+        lock=numbering,
+        file_options=_options(config),
+        modules=type_modules(targets),
     )
     if not _accept(
         compare(lock, schema), allow_breaking=args.allow_breaking, lock_path=out / LOCK_FILE
@@ -236,6 +254,7 @@ def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Pa
         default_package=package,
         lock=lock,
         file_options=_options(config),
+        modules=type_modules(targets),
     )
     errors = [
         f"{_show(path, cwd)} is out of date with the code; run `cello-gen build --out "
@@ -266,6 +285,51 @@ def _check(args: argparse.Namespace, config: dict[str, Any], cwd: Path, root: Pa
     if not errors:
         print(f"{_show(out, cwd)}: up to date, no breaking changes since {LOCK_FILE}")
     return 1 if errors else 0
+
+
+def _import(args: argparse.Namespace, cwd: Path) -> int:
+    """`cello-gen import`: one input, modules written under `--out`."""
+    from .importing import sources
+    from .importing.importer import import_contract
+
+    given = [bool(args.protos), bool(args.descriptor_set), bool(args.reflection)]
+    if sum(given) != 1:
+        _say(
+            "error", "give one input: .proto files, --descriptor-set FILE or --reflection HOST:PORT"
+        )
+        return 2
+    if not args.out:
+        _say("error", "give the directory to write the modules in: --out DIR")
+        return 2
+    only = None
+    if args.protos:
+        paths = args.proto_path or ["."]
+        names = [_proto_name(p, paths) for p in args.protos]
+        files = sources.from_protos(names, paths)
+        only = names
+    elif args.descriptor_set:
+        files = sources.from_file(cwd / args.descriptor_set)
+    else:
+        files = sources.from_reflection(args.reflection)
+    texts = import_contract(files, module_prefix=args.module_prefix, only=only)
+    out = cwd / args.out
+    for rel, text in texts.items():
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith("__init__.py") and path.exists():
+            continue
+        path.write_text(text, encoding="utf-8", newline="\n")
+        print(_show(path, cwd))
+    return 0
+
+
+def _proto_name(path: str, roots: list[str]) -> str:
+    """A `.proto` argument as protoc names it: relative to the `-I` directory holding it."""
+    for root in roots:
+        full, base = Path(path).resolve(), Path(root).resolve()
+        if full.is_relative_to(base):
+            return full.relative_to(base).as_posix()
+    return path
 
 
 def _options(config: dict[str, Any]) -> dict[str, Any]:

@@ -113,6 +113,7 @@ class FieldDef:
     as_tuple: bool = False  # a repeated field the Python class holds as `tuple[T, ...]`
     newtype: bool = False  # the Python hint names a `NewType` of the wire type
     json_name: str | None = None  # declared `json_name`; None: protoc derives it
+    options: tuple[tuple[str, str], ...] = ()  # `[name = text]`, checked and rendered
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +239,7 @@ class MethodDef:
     implemented: bool = True  # False: declared for the schema, answers UNIMPLEMENTED
     idempotent: bool = False  # True: `idempotency_level = NO_SIDE_EFFECTS` (GET over Connect)
     http: HttpRule | None = None  # `option (google.api.http)`
+    options: tuple[tuple[str, str], ...] | None = None  # `option name = text;`; () is `{}`
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,7 @@ GENERATOR_STAGES: dict[str, set[str]] = {
     "schema": {"model"},
     "emit": {"model", "schema"},
     "evolution": {"model", "schema"},
+    "importing": {"model", "schema", "emit"},
 }
 
 

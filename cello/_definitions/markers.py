@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -51,19 +51,39 @@ class Field:
             of one name form one `oneof` (see docs/types.md).
         json_name: the field's name in proto3 JSON, instead of the lowerCamelCase name
             protoc derives (`[json_name = "..."]`).
+        options: field options of `descriptor.proto`, written in the `.proto`
+            (`{"deprecated": True}` → `[deprecated = true]`); enum values by name.
     """
 
     number: int
     oneof: str | None = field(default=None, kw_only=True)
     json_name: str | None = field(default=None, kw_only=True)
+    options: Mapping[str, bool | int | float | str] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
+        if self.options is not None:
+            if not isinstance(self.options, Mapping):
+                raise TypeError(f"Field options must be a mapping, got {self.options!r}")
+            # a tuple of pairs, so the marker stays hashable inside `Annotated`
+            object.__setattr__(self, "options", _Options(self.options))
         if not isinstance(self.number, int) or isinstance(self.number, bool):
             raise TypeError(f"Field number must be an int, got {self.number!r}")
         if self.oneof is not None and not (isinstance(self.oneof, str) and self.oneof):
             raise TypeError(f"Field oneof must be a oneof name, got {self.oneof!r}")
         if self.json_name is not None and not (isinstance(self.json_name, str) and self.json_name):
             raise TypeError(f"Field json_name must be a non-empty str, got {self.json_name!r}")
+
+
+class _Options(dict[str, Any]):
+    """A read-only, hashable mapping of options."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("Field options are read-only")
+
+    __setitem__ = __delitem__ = update = clear = pop = popitem = setdefault = _refuse  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import (
     Any,
@@ -35,6 +35,7 @@ class MethodOptions:
     implemented: bool = True
     idempotent: bool = False
     http: Http | None = None  # the REST route (google.api.http)
+    options: Any = None  # method options of descriptor.proto, checked by the generator
 
 
 @overload
@@ -48,6 +49,7 @@ def grpc_method(
     implemented: bool = True,
     idempotent: bool = False,
     http: Http | None = None,
+    options: Mapping[str, bool | int | float | str] | None = None,
 ) -> Callable[[F], F]: ...
 def grpc_method(
     func: F | None = None,
@@ -59,6 +61,7 @@ def grpc_method(
     implemented: bool = True,
     idempotent: bool = False,
     http: Http | None = None,
+    options: Mapping[str, bool | int | float | str] | None = None,
 ) -> F | Callable[[F], F]:
     """Mark a method of a `GrpcService` as an rpc.
 
@@ -74,17 +77,22 @@ def grpc_method(
         idempotent: the rpc has no side effects: the `.proto` says
             `option idempotency_level = NO_SIDE_EFFECTS;`, and Connect clients may call it
             with HTTP `GET` (cacheable).
+        options: method options of `descriptor.proto` written in the `.proto`
+            (`{"deprecated": True}` → `option deprecated = true;`); `{}` writes an empty
+            body (`rpc X(A) returns (B) {}`), as some contracts have.
 
     Streaming may also be inferred from `AsyncIterator[...]` annotations; an explicit
     argument that contradicts them is a definition error.
     """
-    options = MethodOptions(
+    proto_options = None if options is None else tuple(dict(options).items())
+    declared = MethodOptions(
         name=name,
         server_streaming=stream,
         client_streaming=client_stream,
         implemented=implemented,
         idempotent=idempotent,
         http=http,
+        options=proto_options,
     )
     if http is not None and not isinstance(http, Http):
         raise DefinitionError(
@@ -106,7 +114,7 @@ def grpc_method(
                 f"{f.__module__}.{f.__qualname__}: a client-streaming method must be "
                 "`async def` (it reads requests with `async for`); add `async`"
             )
-        setattr(f, _MARK, options)
+        setattr(f, _MARK, declared)
         return f
 
     if func is not None:
@@ -146,21 +154,35 @@ def to_rpc_name(python_name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in python_name.split("_") if part)
 
 
+_CONTRACT = "__cello_contract__"
+
+
 class GrpcService:
     """Base class for a gRPC service; its `@grpc_method` methods are the rpcs.
 
     Class attributes:
-        name: the service name on the wire (defaults to the class name).
+        name: the service name on the wire (defaults to the class name, or to the name of
+            the contract class it subclasses).
         package: the protobuf package (defaults to the project's, else the module's name).
+
+    Class keyword:
+        contract: `class Health(GrpcService, contract=True)` declares a published
+            contract (as `cello-gen import` writes it): a subclass implementing it keeps
+            its name on the wire (`Health`, not the subclass's own name).
     """
 
     name: ClassVar[str]
     package: ClassVar[str | None] = None
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, *, contract: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" not in cls.__dict__:
-            cls.name = cls.__name__
+            bases = cls.__mro__[1:]
+            contracts = [k for k in bases if k.__dict__.get(_CONTRACT)]
+            inherited = str(contracts[0].__dict__["name"]) if contracts else None
+            cls.name = inherited or cls.__name__
+        if contract:
+            setattr(cls, _CONTRACT, True)
 
     @classmethod
     def rpc_methods(cls) -> list[tuple[str, Callable[..., Any], MethodOptions]]:

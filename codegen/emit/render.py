@@ -150,7 +150,10 @@ class _ProtoView:
 
     def field(self, f: FieldDef, message: MessageDef | None = None) -> str:
         type_name = self.type_name(f.type, message.local_name if message else "")
-        end = f' [json_name = "{f.json_name}"];' if f.json_name is not None else ";"
+        options = [f"{name} = {text}" for name, text in f.options]
+        if f.json_name is not None:
+            options.append(f'json_name = "{f.json_name}"')
+        end = f" [{', '.join(options)}];" if options else ";"
         if f.label is Label.MAP:
             return f"map<{f.key_type}, {type_name}> {f.name} = {f.number}{end}"
         if f.label is Label.REPEATED:
@@ -169,15 +172,17 @@ class _ProtoView:
 
         req = ("stream " if m.client_streaming else "") + name(m.request)
         resp = ("stream " if m.server_streaming else "") + name(m.response)
-        options = []
+        lines = [f"option {name} = {text};" for name, text in m.options or ()]
         if m.idempotent:
-            options.append("option idempotency_level = NO_SIDE_EFFECTS;")
+            lines.append("option idempotency_level = NO_SIDE_EFFECTS;")
         if m.http is not None:
             body = "\n".join(f"      {line}" for line in self.http_rule(m.http))
-            options.append(f"option (google.api.http) = {{\n{body}\n    }};")
-        if options:
-            lines = "\n".join(f"    {option}" for option in options)
-            return f"rpc {m.name}({req}) returns ({resp}) {{\n{lines}\n  }}"
+            lines.append(f"option (google.api.http) = {{\n{body}\n    }};")
+        if lines:
+            body = "".join(f"\n    {line}" for line in lines)
+            return f"rpc {m.name}({req}) returns ({resp}) {{{body}\n  }}"
+        if m.options is not None:
+            return f"rpc {m.name}({req}) returns ({resp}) {{}}"
         return f"rpc {m.name}({req}) returns ({resp});"
 
     @classmethod

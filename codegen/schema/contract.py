@@ -241,6 +241,66 @@ def module_options(cls: type) -> tuple[str, Any] | None:
     return _declared(cls, OPTIONS_ATTR)
 
 
+# -- field and method options ------------------------------------------------------------
+
+
+def proto_options(
+    options: Any, message: str, *, where: str, block: bool = False
+) -> tuple[tuple[str, str], ...] | None:
+    """Options of `descriptor.proto`'s `message` (`FieldOptions`, `MethodOptions`) as
+    `(name, text)` pairs for the `.proto`; None for no options (with `block`, `{}` is an
+    empty options block, else `()`).
+
+    Raises:
+        DefinitionError: an unknown option, a repeated or message option, or a value of
+            the wrong type, naming the option and the fix.
+    """
+    from google.protobuf import descriptor_pb2
+
+    if options is None:
+        return None if block else ()
+    items = options.items() if isinstance(options, Mapping) else options
+    descriptor = getattr(descriptor_pb2, message).DESCRIPTOR
+    F = descriptor_pb2.FieldDescriptorProto
+    out = []
+    for name, value in items:
+        fd = descriptor.fields_by_name.get(name)
+        if name == "idempotency_level":
+            raise DefinitionError(
+                f"{where}: set `idempotent=True` rather than option idempotency_level (Connect "
+                "then allows GET); other levels cannot be set"
+            )
+        if fd is None or fd.is_repeated or fd.type == F.TYPE_MESSAGE:
+            known = sorted(
+                f.name for f in descriptor.fields if not f.is_repeated and f.type != F.TYPE_MESSAGE
+            )
+            raise DefinitionError(
+                f"{where}: {name!r} is not an option of {message} Cello can write; known: "
+                f"{', '.join(known)}"
+            )
+        if fd.type == F.TYPE_BOOL and isinstance(value, bool):
+            text = "true" if value else "false"
+        elif fd.type == F.TYPE_ENUM and value in fd.enum_type.values_by_name:
+            text = str(value)
+        elif fd.type == F.TYPE_STRING and isinstance(value, str):
+            text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        elif (
+            fd.type not in (F.TYPE_BOOL, F.TYPE_ENUM, F.TYPE_STRING)
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            text = repr(value)
+        else:
+            need = (
+                "one of " + ", ".join(fd.enum_type.values_by_name)
+                if fd.type == F.TYPE_ENUM
+                else {F.TYPE_BOOL: "True or False", F.TYPE_STRING: "a str"}.get(fd.type, "a number")
+            )
+            raise DefinitionError(f"{where}: option {name} = {value!r} must be {need}")
+        out.append((str(name), text))
+    return tuple(out)
+
+
 # -- comments --------------------------------------------------------------------------------
 
 

@@ -63,6 +63,7 @@ class Mapped:
     as_tuple: bool = False  # `tuple[T, ...]`: repeated, held as a tuple
     oneof: str | None = None  # `Field(n, oneof=...)`: a declared oneof member
     json_name: str | None = None  # `Field(n, json_name=...)`
+    options: Any = None  # `Field(n, options={...})`, checked by introspection
 
 
 def is_message_class(hint: Any) -> bool:
@@ -136,7 +137,9 @@ def map_hint(hint: Any, where: str) -> Mapped:
     marker = field_marker(hint)
     if marker is None or mapped.members:
         return mapped
-    return dataclasses.replace(mapped, oneof=marker.oneof, json_name=marker.json_name)
+    return dataclasses.replace(
+        mapped, oneof=marker.oneof, json_name=marker.json_name, options=marker.options
+    )
 
 
 def _map_hint(hint: Any, where: str) -> Mapped:
@@ -224,7 +227,9 @@ def _oneof(
             )
         by_python[key] = member
         if marker is not None:
-            element = dataclasses.replace(element, number=marker.number, json_name=marker.json_name)
+            element = dataclasses.replace(
+                element, number=marker.number, json_name=marker.json_name, options=marker.options
+            )
         mapped.append(element)
     return Mapped(
         TypeRef(Kind.MESSAGE, ""),

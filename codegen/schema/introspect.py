@@ -50,6 +50,7 @@ def build_schema(
     default_package: str | None = None,
     lock: Lock | None = None,
     file_options: Mapping[str, Any] | None = None,
+    modules: Iterable[str] = (),
 ) -> Schema:
     """Read service classes into a `Schema`: one file per protobuf package.
 
@@ -62,6 +63,8 @@ def build_schema(
             by declaration order.
         file_options: `[tool.cello.options]`: file options keyed by package or by `.proto`
             path; they win over `__cello_options__` in code.
+        modules: modules of types only (a contract's file without services, such as
+            one `cello-gen import` writes), whose `__cello_types__` are emitted too.
 
     Raises:
         DefinitionError: a class, method or type hint has no valid protobuf mapping.
@@ -69,6 +72,8 @@ def build_schema(
     builder = _SchemaBuilder(default_package, lock, file_options or {})
     for cls in services:
         builder.add_service(cls)
+    for module in modules:
+        builder.add_module(module)
     builder.add_declared_types()
     return builder.schema()
 
@@ -191,6 +196,9 @@ class _SchemaBuilder(TypeBuilder):
             implemented=options.implemented,
             idempotent=options.idempotent,
             http=to_rule(options.http) if options.http is not None else None,
+            options=contract.proto_options(
+                options.options, "MethodOptions", where=where, block=True
+            ),
         )
 
     def _request(

@@ -105,6 +105,21 @@ class TypeBuilder:
         self.modules.setdefault(outer.__module__, pkg.name if declared is None else declared)
         return pkg if declared is None else self.package(declared)
 
+    def add_module(self, module: str) -> None:
+        """Read a module of types only: its `__cello_types__` in its `__cello_package__`.
+
+        Raises:
+            DefinitionError: the module declares no package.
+        """
+        package = vars(sys.modules[module]).get(contract.PACKAGE_ATTR)
+        if package is None:
+            raise DefinitionError(
+                f"{module}: a module of types only needs its package: "
+                f'`{contract.PACKAGE_ATTR} = "acme.v1"`'
+            )
+        where = f"{module}.{contract.PACKAGE_ATTR}"
+        self.modules.setdefault(module, naming.check_package(package, where=where))
+
     def add_declared_types(self) -> None:
         """Add the types every module met so far lists in `__cello_types__` (and theirs)."""
         done: set[str] = set()
@@ -329,6 +344,10 @@ class TypeBuilder:
                 nullable=s.mapped.optional,
                 as_tuple=s.mapped.as_tuple,
                 json_name=s.mapped.json_name,
+                options=contract.proto_options(
+                    s.mapped.options, "FieldOptions", where=f"{where}.{s.python}"
+                )
+                or (),
             )
             for s, number in zip(slots, numbering.numbers, strict=True)
         )

@@ -177,8 +177,10 @@ def check_package(package: str, *, where: str) -> str:
             f"{where}: package {package!r} is not a valid protobuf package; use dotted "
             "lower-case identifiers such as `acme.users.v1`"
         )
+    # words of the protobuf language are fine in a package (protoc takes `google.rpc`);
+    # Python's are not: the generated modules live in folders named after the parts
     for part in package.split("."):
-        if part in PROTO_KEYWORDS or part in PYTHON_KEYWORDS:
+        if part in PYTHON_KEYWORDS:
             raise DefinitionError(f"{where}: package {package!r} contains the keyword {part!r}")
     return package
 

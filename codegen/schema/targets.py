@@ -31,12 +31,28 @@ def import_target(spec: str) -> list[type[GrpcService]]:
     if class_name:
         return [_service_named(module, spec, class_name)]
     found = module_services(module)
+    if not found and TYPES_ATTR in vars(module):  # a contract's file of types only
+        return []
     if not found:
         raise DefinitionError(
             f"{module_name} ({_module_file(module)}): no GrpcService subclasses with "
             "@grpc_method methods are defined here; point at the module that defines them"
         )
     return found
+
+
+def type_modules(targets: list[str]) -> list[str]:
+    """The targets that are modules of types only (`__cello_types__`, no services)."""
+    found = []
+    for spec in targets:
+        name, _, cls = spec.partition(":")
+        module = sys.modules.get(name)
+        if not cls and module is not None and not module_services(module):
+            found.append(name)
+    return found
+
+
+TYPES_ATTR = "__cello_types__"
 
 
 def import_module(name: str) -> ModuleType:
