@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
@@ -13,9 +13,11 @@ import grpc.aio
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
 from google.type import date_pb2, timeofday_pb2
 
+from ._client.calls import CallPlan, ClientCall, ClientMiddleware, Metadata, SyncClientMiddleware
 from ._client.closing import AsyncClosing, Closing, Connecting
 from ._client.connection import ChannelOptions, open_channel, open_sync_channel
-from ._client.typed import Metadata, encoded_requests, from_rpc_error, to_grpc_metadata
+from ._client.propagation import Propagation
+from ._client.typed import encoded_requests
 from ._wire.wellknown import (
     UUID,
     Choices,
@@ -132,11 +134,41 @@ def _factory(channel: Any, rpc: Rpc[Any, Any]) -> Any:
 
 class _Base:
     rpcs: ClassVar[tuple[Rpc[Any, Any], ...]] = ()
+    _sync: ClassVar[bool] = False
 
-    def __init__(self, channel: Any) -> None:
+    def __init__(
+        self,
+        channel: Any,
+        *,
+        middleware: Sequence[Any] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
+    ) -> None:
         self.channel = channel
         # one multicallable per rpc, made once; a call only looks it up by path
         self._calls: dict[str, Any] = {rpc.path: _factory(channel, rpc) for rpc in self.rpcs}
+        name = type(self).__name__
+        self._plan = CallPlan(
+            name,
+            middleware=middleware,
+            propagation=Propagation.of(name, propagate),
+            compression=compression,
+            sync=self._sync,
+        )
+
+    def _start(
+        self, rpc: Rpc[Any, Any], payload: Any, timeout: float | None, metadata: Metadata | None
+    ) -> ClientCall:
+        kind = rpc.kind
+        return self._plan.start(
+            rpc.path,
+            kind.startswith("stream"),
+            kind.endswith("stream"),
+            payload,
+            timeout,
+            metadata,
+            self._calls[rpc.path],
+        )
 
 
 class AsyncClient(AsyncClosing, _Base):
@@ -145,10 +177,22 @@ class AsyncClient(AsyncClosing, _Base):
     Args:
         channel: a `grpc.aio.Channel`, or use `await Client.connect(...)` (or
             `async with Client.connect(...)`) to have the client open one.
+        middleware: client middleware, `async def mw(call, call_next)`, outermost first.
+        propagate: request metadata keys a call made inside a handler forwards.
+        compression: compress every request (`"gzip"`).
     """
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
-        super().__init__(channel)
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        middleware: Sequence[ClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
+    ) -> None:
+        super().__init__(
+            channel, middleware=middleware, propagate=propagate, compression=compression
+        )
 
     @classmethod
     def connect(
@@ -160,6 +204,9 @@ class AsyncClient(AsyncClosing, _Base):
         options: ChannelOptions = (),
         timeout: float = 10.0,
         max_message_size: int = 4_194_304,
+        middleware: Sequence[ClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
     ) -> Connecting[Self]:
         """A client on its own channel to `target`, once connected; close it when done.
 
@@ -174,6 +221,10 @@ class AsyncClient(AsyncClosing, _Base):
             options: more grpc channel arguments (`[("grpc.keepalive_time_ms", 30_000)]`).
             timeout: seconds to wait for the connection.
             max_message_size: largest message sent or received, in bytes.
+            middleware: client middleware, `async def mw(call, call_next)`, outermost first.
+            propagate: request metadata keys that a call made inside a handler forwards
+                from the rpc being served (`("x-request-id",)`); none by default.
+            compression: compress every request (`"gzip"`).
 
         Raises:
             GrpcError: UNAVAILABLE when no connection is made within `timeout`, or at once
@@ -189,7 +240,13 @@ class AsyncClient(AsyncClosing, _Base):
                 timeout=timeout,
                 max_message_size=max_message_size,
             )
-            return cls(channel)
+            try:
+                return cls(
+                    channel, middleware=middleware, propagate=propagate, compression=compression
+                )
+            except BaseException:
+                await channel.close()
+                raise
 
         return Connecting(cls.__name__, opening)
 
@@ -240,12 +297,7 @@ class AsyncClient(AsyncClosing, _Base):
         timeout: float | None,
         metadata: Metadata | None,
     ) -> ResponseT:
-        try:
-            reply = await self._calls[rpc.path](
-                payload, timeout=timeout, metadata=to_grpc_metadata(metadata)
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
+        reply = await self._plan.send(self._start(rpc, payload, timeout, metadata))
         return rpc.decode(reply)
 
     async def _replies(
@@ -256,14 +308,9 @@ class AsyncClient(AsyncClosing, _Base):
         metadata: Metadata | None,
     ) -> AsyncIterator[ResponseT]:
         # `payload` is made here, on first iteration, so the call starts when it is iterated
-        call = self._calls[rpc.path](
-            payload(), timeout=timeout, metadata=to_grpc_metadata(metadata)
-        )
-        try:
-            async for reply in call:
-                yield rpc.decode(reply)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
+        replies = await self._plan.send(self._start(rpc, payload(), timeout, metadata))
+        async for reply in replies:
+            yield rpc.decode(reply)
 
 
 class SyncClient(Closing, _Base):
@@ -271,10 +318,24 @@ class SyncClient(Closing, _Base):
 
     Args:
         channel: a `grpc.Channel`, or use `connect` to have the client own one.
+        middleware: client middleware, `def mw(call, call_next)`, outermost first.
+        propagate: request metadata keys a call made inside a handler forwards.
+        compression: compress every request (`"gzip"`).
     """
 
-    def __init__(self, channel: grpc.Channel) -> None:
-        super().__init__(channel)
+    _sync = True
+
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        *,
+        middleware: Sequence[SyncClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
+    ) -> None:
+        super().__init__(
+            channel, middleware=middleware, propagate=propagate, compression=compression
+        )
 
     @classmethod
     def connect(
@@ -286,10 +347,14 @@ class SyncClient(Closing, _Base):
         options: ChannelOptions = (),
         timeout: float = 10.0,
         max_message_size: int = 4_194_304,
+        middleware: Sequence[SyncClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
     ) -> Self:
         """A client on its own channel to `target`, once connected; `close()` it or `with` it.
 
-        Takes the arguments of `AsyncClient.connect`, and raises its errors.
+        Takes the arguments of `AsyncClient.connect`, and raises its errors; its middleware
+        is the blocking form, `def mw(call, call_next)`.
         """
         channel = open_sync_channel(
             target,
@@ -299,7 +364,11 @@ class SyncClient(Closing, _Base):
             timeout=timeout,
             max_message_size=max_message_size,
         )
-        return cls(channel)
+        try:
+            return cls(channel, middleware=middleware, propagate=propagate, compression=compression)
+        except BaseException:
+            channel.close()
+            raise
 
     def close(self) -> None:
         """Close the channel."""
@@ -348,13 +417,7 @@ class SyncClient(Closing, _Base):
         timeout: float | None,
         metadata: Metadata | None,
     ) -> ResponseT:
-        try:
-            reply = self._calls[rpc.path](
-                payload, timeout=timeout, metadata=to_grpc_metadata(metadata)
-            )
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
-        return rpc.decode(reply)
+        return rpc.decode(self._plan.send(self._start(rpc, payload, timeout, metadata)))
 
     def _replies(
         self,
@@ -363,13 +426,5 @@ class SyncClient(Closing, _Base):
         timeout: float | None,
         metadata: Metadata | None,
     ) -> Iterator[ResponseT]:
-        call = self._calls[rpc.path](payload, timeout=timeout, metadata=to_grpc_metadata(metadata))
-        return _decoded(call, rpc.decode)
-
-
-def _decoded(call: Any, decode: Callable[[Any], ResponseT]) -> Iterator[ResponseT]:
-    try:
-        for reply in call:
-            yield decode(reply)
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc) from exc
+        replies = self._plan.send(self._start(rpc, payload, timeout, metadata))
+        return (rpc.decode(reply) for reply in replies)
