@@ -127,6 +127,6 @@ class Front(GrpcService):
 
     @grpc_method
     def RelaySync(self, request: Word) -> Seen:
-        """A blocking handler calling through a blocking client (`self.back` is sync)."""
-        seen: Seen = self.back_sync.Look(Word())
-        return seen
+        """A blocking handler calling through `self.back_sync`, a `SyncGrpcChannel`."""
+        reply = self.back_sync.call("Back", "Look", {}, raise_on_error=True)
+        return Seen(**reply.data)
