@@ -28,6 +28,7 @@ if typing.TYPE_CHECKING:
     from ._client.calls import ClientCall
     from ._client.channel import GrpcChannel
     from ._client.middleware import bearer_token, client_access_log, map_status
+    from ._client.policy import HedgingPolicy, RetryPolicy, RetryThrottling
     from ._client.propagation import detached
     from ._client.sync_channel import SyncGrpcChannel
     from ._definitions.markers import (
@@ -80,9 +81,12 @@ __all__ = [
     "GrpcServer",
     "GrpcService",
     "GrpcWebApp",
+    "HedgingPolicy",
     "Int32",
     "Int64",
     "PeerIdentity",
+    "RetryPolicy",
+    "RetryThrottling",
     "SFixed32",
     "SFixed64",
     "SInt32",
@@ -121,6 +125,9 @@ __all__ = [
 _LAZY = {
     "ClientCall": "._client.calls",
     "ClientTls": "._security.tls",
+    "HedgingPolicy": "._client.policy",
+    "RetryPolicy": "._client.policy",
+    "RetryThrottling": "._client.policy",
     "bearer_token": "._client.middleware",
     "client_access_log": "._client.middleware",
     "detached": "._client.propagation",

@@ -16,6 +16,7 @@ from google.type import date_pb2, timeofday_pb2
 from ._client.calls import CallPlan, ClientCall, ClientMiddleware, Metadata, SyncClientMiddleware
 from ._client.closing import AsyncClosing, Closing, Connecting
 from ._client.connection import ChannelOptions, open_channel, open_sync_channel
+from ._client.policy import RetryOption, RpcInfo, hedging_paths, is_idempotent, policy_options
 from ._client.propagation import Propagation
 from ._client.typed import encoded_requests
 from ._wire.wellknown import (
@@ -156,6 +157,23 @@ class _Base:
             sync=self._sync,
         )
 
+    @classmethod
+    def _policy_options(
+        cls, options: ChannelOptions, retry: RetryOption, load_balancing: str | None
+    ) -> list[Any]:
+        return policy_options(
+            cls.__name__, cls._rpc_infos(), options, retry=retry, load_balancing=load_balancing
+        )
+
+    @classmethod
+    def _rpc_infos(cls) -> list[RpcInfo]:
+        rpcs = []
+        for rpc in cls.rpcs:
+            service, name = rpc.path[1:].split("/", 1)
+            idempotent = is_idempotent(rpc.request_type, service, name)
+            rpcs.append(RpcInfo(service, name, name, idempotent))
+        return rpcs
+
     def _start(
         self, rpc: Rpc[Any, Any], payload: Any, timeout: float | None, metadata: Metadata | None
     ) -> ClientCall:
@@ -207,6 +225,8 @@ class AsyncClient(AsyncClosing, _Base):
         middleware: Sequence[ClientMiddleware] = (),
         propagate: Iterable[str] = (),
         compression: str | None = None,
+        retry: RetryOption = None,
+        load_balancing: str | None = None,
     ) -> Connecting[Self]:
         """A client on its own channel to `target`, once connected; close it when done.
 
@@ -225,28 +245,38 @@ class AsyncClient(AsyncClosing, _Base):
             propagate: request metadata keys that a call made inside a handler forwards
                 from the rpc being served (`("x-request-id",)`); none by default.
             compression: compress every request (`"gzip"`).
+            retry: a `cello.RetryPolicy` or `cello.HedgingPolicy` for the idempotent rpcs,
+                or a dict of them by method name (`"*"` for the rest).
+            load_balancing: `"round_robin"` spreads calls over every address `target`
+                resolves to (`dns:///name:port`, `ipv4:host:a,host:b`), skipping unhealthy
+                ones.
 
         Raises:
             GrpcError: UNAVAILABLE when no connection is made within `timeout`, or at once
                 when the TLS handshake fails, with the reason and the fix.
+            ValueError: `retry` names an rpc that is not idempotent.
         """
+        all_options = cls._policy_options(options, retry, load_balancing)
+        hedging = hedging_paths(cls._rpc_infos(), retry)
 
         async def opening() -> Self:
             channel = await open_channel(
                 target,
                 tls=tls,
                 credentials=credentials,
-                options=options,
+                options=all_options,
                 timeout=timeout,
                 max_message_size=max_message_size,
             )
             try:
-                return cls(
+                client = cls(
                     channel, middleware=middleware, propagate=propagate, compression=compression
                 )
             except BaseException:
                 await channel.close()
                 raise
+            client._plan.hedging = hedging
+            return client
 
         return Connecting(cls.__name__, opening)
 
@@ -350,6 +380,8 @@ class SyncClient(Closing, _Base):
         middleware: Sequence[SyncClientMiddleware] = (),
         propagate: Iterable[str] = (),
         compression: str | None = None,
+        retry: RetryOption = None,
+        load_balancing: str | None = None,
     ) -> Self:
         """A client on its own channel to `target`, once connected; `close()` it or `with` it.
 
@@ -360,7 +392,7 @@ class SyncClient(Closing, _Base):
             target,
             tls=tls,
             credentials=credentials,
-            options=options,
+            options=cls._policy_options(options, retry, load_balancing),
             timeout=timeout,
             max_message_size=max_message_size,
         )

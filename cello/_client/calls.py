@@ -15,6 +15,7 @@ Inside a handler, a call's deadline and chosen metadata come from the rpc being 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -24,6 +25,7 @@ import grpc
 import grpc.aio
 
 from .._errors import GrpcError
+from .policy import HedgingPolicy
 from .propagation import Propagation, inherited
 
 Pair = tuple[str, str | bytes]
@@ -106,6 +108,7 @@ class ClientCall:
         "inherited",
         "_stub",
         "_grpc_call",
+        "_hedging",
     )
 
     def __init__(
@@ -131,6 +134,7 @@ class ClientCall:
         self.inherited = False
         self._stub = stub
         self._grpc_call: Any = None
+        self._hedging: HedgingPolicy | None = None
 
     @property
     def timeout(self) -> float | None:
@@ -179,7 +183,7 @@ class CallPlan:
         sync: the client blocks (its middleware must be plain functions).
     """
 
-    __slots__ = ("send", "propagation", "compression")
+    __slots__ = ("send", "propagation", "compression", "hedging")
 
     def __init__(
         self,
@@ -193,6 +197,8 @@ class CallPlan:
         self.propagation = propagation or Propagation()
         self.compression = check_compression(where, compression)
         self.send: Any = _sync_chain(where, middleware) if sync else _async_chain(where, middleware)
+        # `/service/method` → HedgingPolicy, set by `connect` (async clients, unary calls)
+        self.hedging: dict[str, HedgingPolicy] = {}
 
     def start(
         self,
@@ -219,6 +225,8 @@ class CallPlan:
             self.compression,
         )
         inherited(call, self.propagation)
+        if self.hedging and not (client_streaming or server_streaming):
+            call._hedging = self.hedging.get(method)
         return call
 
 
@@ -261,6 +269,8 @@ def _sync_layer(mw: SyncClientMiddleware, inner: SyncSend) -> SyncSend:
 
 async def _send(call: ClientCall) -> Any:
     """The end of an async chain: the grpc.aio call itself."""
+    if call._hedging is not None:
+        return await _hedged(call, call._hedging)
     grpc_call = call._grpc_call = call._stub(call.request, **call._grpc_kwargs())
     if call.server_streaming:
         return _replies(call, grpc_call)
@@ -270,6 +280,48 @@ async def _send(call: ClientCall) -> Any:
         call.error = from_rpc_error(exc)
         raise call.error from exc
     return call.response
+
+
+async def _hedged(call: ClientCall, policy: HedgingPolicy) -> Any:
+    """Send copies of a unary call `policy.delay` apart until one answers (gRFC A6 hedging,
+    which grpc C-core does not implement): the first success wins and the others are
+    cancelled; a copy failing with a non-fatal code sends the next at once; any other
+    failure ends the call."""
+
+    async def attempt() -> Any:
+        try:
+            return await call._stub(call.request, **call._grpc_kwargs())
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+
+    pending: set[asyncio.Future[Any]] = set()
+    sent = 0
+    error: GrpcError | None = None
+    try:
+        while True:
+            if sent < policy.max_attempts:
+                pending.add(asyncio.ensure_future(attempt()))
+                sent += 1
+            if not pending:
+                assert error is not None  # every copy failed, each non-fatally
+                raise error
+            wait = policy.delay if sent < policy.max_attempts else None
+            done, pending = await asyncio.wait(
+                pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                try:
+                    call.response = task.result()
+                except GrpcError as failed:
+                    call.error = error = failed
+                    if failed.code not in policy.non_fatal_codes:
+                        raise
+                    continue
+                call.error = None
+                return call.response
+    finally:
+        for task in pending:
+            task.cancel()
 
 
 async def _replies(call: ClientCall, grpc_call: Any) -> AsyncIterator[Any]:

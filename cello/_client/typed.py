@@ -17,6 +17,7 @@ from .calls import (
 )
 from .closing import AsyncClosing, Connecting
 from .connection import ChannelOptions, open_channel
+from .policy import RetryOption, RpcInfo, hedging_paths, is_idempotent, policy_options
 from .propagation import Propagation
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ class StubClient(AsyncClosing):
         middleware: Sequence[ClientMiddleware] = (),
         propagate: Iterable[str] = (),
         compression: str | None = None,
+        retry: RetryOption = None,
+        load_balancing: str | None = None,
     ) -> Connecting[Client]:
         """A client on its own channel to `target`, once connected; close it when done.
 
@@ -110,17 +113,36 @@ class StubClient(AsyncClosing):
             propagate: request metadata keys that a call made inside a handler forwards
                 from the rpc being served (`("x-request-id",)`); none by default.
             compression: compress every request (`"gzip"`).
+            retry: a `RetryPolicy` or `HedgingPolicy` for the idempotent rpcs, or a dict of
+                them by method name (`"*"` for the rest); see docs/clients.md.
+            load_balancing: `"round_robin"` spreads calls over every address `target`
+                resolves to (`dns:///name:port`, `ipv4:host:a,host:b`), skipping unhealthy
+                ones.
 
         Raises:
             GrpcError: UNAVAILABLE with the reason and the fix (see `GrpcChannel.connect`).
+            ValueError: `retry` names an rpc that is not idempotent.
         """
+        rpcs = [
+            RpcInfo(
+                m.service,
+                m.name,
+                m.python_name,
+                is_idempotent(m.request_type, m.service, m.name),
+            )
+            for m in cls.service.methods
+        ]
+        all_options = policy_options(
+            cls.__name__, rpcs, options, retry=retry, load_balancing=load_balancing
+        )
+        hedging = hedging_paths(rpcs, retry)
 
         async def opening() -> Client:
             channel = await open_channel(
                 target,
                 tls=tls,
                 credentials=credentials,
-                options=options,
+                options=all_options,
                 timeout=timeout,
                 max_message_size=max_message_size,
             )
@@ -132,6 +154,7 @@ class StubClient(AsyncClosing):
                 await channel.close()
                 raise
             client._owns_channel = True
+            client._plan.hedging = hedging
             return client
 
         return Connecting(cls.__name__, opening)

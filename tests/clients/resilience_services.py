@@ -8,6 +8,7 @@ a refusal with details. `Back` reports what reached it (deadline, metadata, canc
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,3 +131,36 @@ class Front(GrpcService):
         """A blocking handler calling through `self.back_sync`, a `SyncGrpcChannel`."""
         reply = self.back_sync.call("Back", "Look", {}, raise_on_error=True)
         return Seen(**reply.data)
+
+
+class Flaky(GrpcService):
+    """Fails the first `failures` attempts of each word with UNAVAILABLE, counting attempts."""
+
+    package = "resilience.v1"
+
+    def __init__(self, failures: int = 2) -> None:
+        self.failures = failures
+        self.attempts: Counter[str] = Counter()
+
+    def _attempt(self, key: str) -> int:
+        self.attempts[key] += 1
+        if self.attempts[key] <= self.failures:
+            raise GrpcError(GrpcError.UNAVAILABLE, f"attempt {self.attempts[key]} refused")
+        return self.attempts[key]
+
+    @grpc_method(idempotent=True)
+    async def Read(self, request: Word) -> Word:
+        return Word(f"{request.text}:{self._attempt('read ' + request.text)}")
+
+    @grpc_method
+    async def Write(self, request: Word) -> Word:
+        return Word(f"{request.text}:{self._attempt('write ' + request.text)}")
+
+    @grpc_method(idempotent=True)
+    async def Slow(self, request: Word) -> Word:
+        """The first attempt of each word takes 5 s; later ones answer at once."""
+        self.attempts["slow " + request.text] += 1
+        attempt = self.attempts["slow " + request.text]
+        if attempt == 1:
+            await asyncio.sleep(5)
+        return Word(f"{request.text}:{attempt}")
