@@ -7,7 +7,8 @@ the `grpc.service_config` channel argument. C-core does not hedge (it ignores a
 (`calls.py`). What Cello decides is *which* rpcs get a policy:
 
 - an rpc declared `@grpc_method(idempotent=True)` (`idempotency_level` in the `.proto`)
-  may be retried on `RetryPolicy.codes` (UNAVAILABLE, ABORTED by default) and hedged;
+  may be retried on `RetryPolicy.codes` (UNAVAILABLE, ABORTED, CANCELLED by default) and
+  hedged;
 - any other rpc gets no configured retry, since the server may have run it before
   failing; grpc still retries it *transparently* when the request never reached the
   server (a refused stream, a connection lost before sending), which is always safe.
@@ -46,7 +47,9 @@ class RetryPolicy:
     initial_backoff: float = 0.1
     max_backoff: float = 1.0
     backoff_multiplier: float = 2.0
-    codes: tuple[int, ...] = (GrpcError.UNAVAILABLE, GrpcError.ABORTED)
+    # CANCELLED: a server shutting down cancels the calls it holds; a call its caller
+    # cancelled is over, so grpc never retries that one
+    codes: tuple[int, ...] = (GrpcError.UNAVAILABLE, GrpcError.ABORTED, GrpcError.CANCELLED)
 
     def __post_init__(self) -> None:
         _check_attempts("RetryPolicy", self.max_attempts)

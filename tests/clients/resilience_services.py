@@ -164,3 +164,16 @@ class Flaky(GrpcService):
         if attempt == 1:
             await asyncio.sleep(5)
         return Word(f"{request.text}:{attempt}")
+
+
+class Replica(GrpcService):
+    """Answers with its own name, so a test sees which of several servers took a call."""
+
+    package = "resilience.v1"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @grpc_method(idempotent=True)
+    async def Name(self, request: Word) -> Word:
+        return Word(self.name)

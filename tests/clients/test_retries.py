@@ -119,7 +119,7 @@ def test_the_service_config_json() -> None:
                     "initialBackoff": "0.1s",
                     "maxBackoff": "1s",
                     "backoffMultiplier": 2.0,
-                    "retryableStatusCodes": ["UNAVAILABLE", "ABORTED"],
+                    "retryableStatusCodes": ["UNAVAILABLE", "ABORTED", "CANCELLED"],
                 },
             }
         ],
