@@ -93,6 +93,11 @@ class CallContext:
         response_size: bytes of response messages sent so far.
         trailers: the trailing metadata set so far, as `(key, value)` pairs.
         compression: the response compression chosen for this call, or None.
+        request_compressed: whether the request message (the latest one, on a request
+            stream) arrived compressed; None where the transport cannot tell: grpc C-core
+            (transports "aio" and "threads") decompresses before Python sees the message
+            and does not say whether it was compressed. Native gRPC on the "h2" transport
+            tells.
     """
 
     # Defaults live on the class (no __slots__), so a transport creates a call per rpc
@@ -105,6 +110,8 @@ class CallContext:
     response_size: int = 0
     trailers: Pairs = ()
     compression: str | None = None
+    request_compressed: bool | None = None
+    _skip_compression = False  # the next response message goes out uncompressed
     _deadline: float | None = None  # a time.monotonic() instant
     _abandoned = False  # the task serving the call was cancelled (a sync handler's thread
     # runs on, and reads `cancelled`)
@@ -186,6 +193,12 @@ class CallContext:
         if algorithm not in (None, "gzip", "identity"):
             raise ValueError(f"set_compression({algorithm!r}): only 'gzip' is supported")
         self.compression = None if algorithm == "identity" else algorithm
+
+    def disable_next_message_compression(self) -> None:
+        """Send the next response message uncompressed, even when the call compresses
+        (`set_compression("gzip")`); the messages after it are compressed again. A server
+        stream may so compress some messages and not others."""
+        self._skip_compression = True
 
     def __repr__(self) -> str:
         return f"<CallContext {self.protocol} {self.method} peer={self.peer}>"

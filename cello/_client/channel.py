@@ -20,6 +20,7 @@ from .calls import (
     ClientCall,
     ClientMiddleware,
     Metadata,
+    check_compression,
     from_rpc_error,
     to_grpc_metadata,
 )
@@ -153,17 +154,22 @@ class GrpcChannel(AsyncClosing):
         timeout: float | None = None,
         metadata: Metadata | None = None,
         raise_on_error: bool | None = None,
+        compression: str | None = None,
     ) -> GrpcResponse[Any]:
         """Call a method and return its `GrpcResponse` (`.data` is a dict).
 
         A server-streaming method's `.data` is the list of all messages received; use
         `stream()` to take them one by one. A client-streaming method sends `requests`.
         A non-OK status comes back as `status_code`/`message`, or raises `GrpcError`
-        when `raise_on_error` (here or on the channel) is true.
+        when `raise_on_error` (here or on the channel) is true. `compression="gzip"`
+        compresses this call's request messages (`"identity"`: not, whatever the channel's
+        `compression`).
         """
         raising = self.raise_on_error if raise_on_error is None else raise_on_error
         try:
-            call = await self._start(service, method, request, requests, timeout, metadata)
+            call = await self._start(
+                service, method, request, requests, timeout, metadata, compression
+            )
             sent = await self._plan.send(call)
             if call.server_streaming:
                 replies = [message_to_dict(m) async for m in sent]
@@ -188,13 +194,14 @@ class GrpcChannel(AsyncClosing):
         requests: Iterable[Any] | AsyncIterable[Any] | None = None,
         timeout: float | None = None,
         metadata: Metadata | None = None,
+        compression: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield each message of a server-streaming (or bidirectional) method as a dict.
 
         Raises:
             GrpcError: the call ended with a non-OK status.
         """
-        call = await self._start(service, method, request, requests, timeout, metadata)
+        call = await self._start(service, method, request, requests, timeout, metadata, compression)
         sent = await self._plan.send(call)
         if not call.server_streaming:
             yield message_to_dict(sent)
@@ -210,10 +217,11 @@ class GrpcChannel(AsyncClosing):
         requests: Iterable[Any] | AsyncIterable[Any] | None,
         timeout: float | None,
         metadata: Metadata | None,
+        compression: str | None = None,
     ) -> ClientCall:
         route = await self._route(service, method)
         data, md = _request_parts(request, metadata)
-        return self._plan.start(
+        call = self._plan.start(
             route.path,
             route.client_streaming,
             route.server_streaming,
@@ -222,6 +230,9 @@ class GrpcChannel(AsyncClosing):
             md,
             self._multicallable(route),
         )
+        if compression is not None:
+            call.compression = check_compression(f"{service}.{method}", compression)
+        return call
 
     def _multicallable(self, route: _Route) -> Any:
         left = "stream" if route.client_streaming else "unary"
