@@ -85,3 +85,17 @@ async def test_a_killed_server_costs_no_call_under_retry(replicas: list[GrpcServ
         await replicas[2].stop(0)  # no drain: in-flight calls to it are cancelled
         seen = sum([await c for c in calls], Counter())
     assert sum(seen.values()) == 100
+
+
+async def test_a_server_reporting_not_serving_gets_no_calls(replicas: list[GrpcServer]) -> None:
+    target = "ipv4:" + ",".join(f"127.0.0.1:{s.port}" for s in replicas)
+    async with serve(Replica("local")) as srv:
+        client_class = type(srv.client(Replica))
+    async with client_class.connect(target, load_balancing="round_robin") as client:
+        assert set(await _names(client, 30)) == {"a", "b", "c"}
+        # c reports NOT_SERVING (grpc.health.v1 Watch) for 3 s while still serving
+        stopping = asyncio.create_task(replicas[2].stop(0, drain_delay=3))
+        await asyncio.sleep(0.5)
+        during = await _names(client, 30)
+        await stopping
+    assert set(during) == {"a", "b"}, during
