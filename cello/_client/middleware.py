@@ -52,7 +52,9 @@ def bearer_token(
     The token is fetched on the first call and kept; it is fetched again after `ttl`
     seconds, and at once when a call comes back UNAUTHENTICATED (the token expired or was
     revoked): that call is then sent once more with the new token if its request is a
-    single message (a request stream cannot be replayed, so its error is raised).
+    single message and its response too (a request stream cannot be replayed, and a
+    response stream's refusal comes while it is read: its error is raised, and the next
+    call fetches a new token).
 
     Args:
         get_token: returns a token; plain or async (async only on async clients).
@@ -105,11 +107,27 @@ def bearer_token(
             state["token"] = None  # refetch on the next call, whichever comes first
         return True
 
+    async def watched(replies: Any, sent: str) -> AsyncIterator[Any]:
+        try:
+            async for reply in replies:
+                yield reply
+        except GrpcError as error:
+            refused(error, sent)  # a stream's refusal comes while reading: next call refetches
+            raise
+
+    def watched_sync(replies: Any, sent: str) -> Iterator[Any]:
+        try:
+            yield from replies
+        except GrpcError as error:
+            refused(error, sent)
+            raise
+
     async def bearer_async(call: ClientCall, call_next: CallNext) -> Any:
         sent = await token_async()
         attach(call, sent)
         try:
-            return await call_next()
+            result = await call_next()
+            return watched(result, sent) if call.server_streaming else result
         except GrpcError as error:
             if not refused(error, sent) or call.client_streaming:
                 raise
@@ -120,7 +138,8 @@ def bearer_token(
         sent = token_sync()
         attach(call, sent)
         try:
-            return call_next()
+            result = call_next()
+            return watched_sync(result, sent) if call.server_streaming else result
         except GrpcError as error:
             if not refused(error, sent) or call.client_streaming:
                 raise

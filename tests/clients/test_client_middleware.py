@@ -94,6 +94,20 @@ async def test_bearer_token_refreshes_once_when_refused(
     assert service.tokens == ["Bearer stale", "Bearer fresh", "Bearer fresh"]
 
 
+async def test_a_refused_stream_drops_the_token_for_the_next_call(
+    words: tuple[ServerUnderTest, Words],
+) -> None:
+    srv, _ = words
+    issued: list[str] = []
+    cls = type(srv.client(Words))
+    async with cls.connect(srv.server.address, middleware=[bearer_token(_tokens(issued))]) as c:
+        with pytest.raises(GrpcError) as refused:
+            [w async for w in c.Spell(Word("ab"))]
+        assert refused.value.code == GrpcError.UNAUTHENTICATED
+        assert [w.text async for w in c.Spell(Word("ab"))] == ["a", "b"]
+    assert issued == ["stale", "fresh"]
+
+
 async def test_bearer_token_async_get_token_and_ttl(words: tuple[ServerUnderTest, Words]) -> None:
     srv, service = words
     fetched = 0
