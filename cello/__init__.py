@@ -27,7 +27,11 @@ from ._server.app import App
 from ._server.server import GrpcServer
 
 if typing.TYPE_CHECKING:
+    from ._client.calls import ClientCall
     from ._client.channel import GrpcChannel
+    from ._client.middleware import bearer_token, client_access_log, map_status
+    from ._client.policy import HedgingPolicy, RetryPolicy, RetryThrottling
+    from ._client.propagation import detached
     from ._client.sync_channel import SyncGrpcChannel
     from ._definitions.markers import (
         Doc,
@@ -60,6 +64,7 @@ __all__ = [
     "CallContext",
     "CelloError",
     "CelloWarning",
+    "ClientCall",
     "ClientTls",
     "DefinitionError",
     "Doc",
@@ -78,10 +83,13 @@ __all__ = [
     "GrpcServer",
     "GrpcService",
     "GrpcWebApp",
+    "HedgingPolicy",
     "Http",
     "Int32",
     "Int64",
     "PeerIdentity",
+    "RetryPolicy",
+    "RetryThrottling",
     "SFixed32",
     "SFixed64",
     "SInt32",
@@ -96,12 +104,16 @@ __all__ = [
     "UInt64",
     "WireError",
     "access_log",
+    "bearer_token",
+    "client_access_log",
     "current_call",
+    "detached",
     "enum_options",
     "from_bytes",
     "from_json",
     "grpc_method",
     "map_exceptions",
+    "map_status",
     "not_rpc",
     "peer_identity_from_auth_context",
     "to_bytes",
@@ -115,7 +127,15 @@ __all__ = [
 # `import cello` costs little more than `import grpc`: each frozen dataclass costs about
 # 1 ms to define
 _LAZY = {
+    "ClientCall": "._client.calls",
     "ClientTls": "._security.tls",
+    "HedgingPolicy": "._client.policy",
+    "RetryPolicy": "._client.policy",
+    "RetryThrottling": "._client.policy",
+    "bearer_token": "._client.middleware",
+    "client_access_log": "._client.middleware",
+    "detached": "._client.propagation",
+    "map_status": "._client.middleware",
     "GrpcChannel": "._client.channel",
     "GrpcWebApp": "._protocols",
     "PeerIdentity": "._security.identity",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
@@ -13,9 +13,12 @@ import grpc.aio
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, timestamp_pb2
 from google.type import date_pb2, timeofday_pb2
 
+from ._client.calls import CallPlan, ClientCall, ClientMiddleware, Metadata, SyncClientMiddleware
 from ._client.closing import AsyncClosing, Closing, Connecting
 from ._client.connection import ChannelOptions, open_channel, open_sync_channel
-from ._client.typed import Metadata, encoded_requests, from_rpc_error, to_grpc_metadata
+from ._client.policy import RetryOption, RpcInfo, hedging_paths, is_idempotent, policy_options
+from ._client.propagation import Propagation
+from ._client.typed import encoded_requests
 from ._wire.wellknown import (
     UUID,
     Choices,
@@ -132,11 +135,58 @@ def _factory(channel: Any, rpc: Rpc[Any, Any]) -> Any:
 
 class _Base:
     rpcs: ClassVar[tuple[Rpc[Any, Any], ...]] = ()
+    _sync: ClassVar[bool] = False
 
-    def __init__(self, channel: Any) -> None:
+    def __init__(
+        self,
+        channel: Any,
+        *,
+        middleware: Sequence[Any] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
+    ) -> None:
         self.channel = channel
         # one multicallable per rpc, made once; a call only looks it up by path
         self._calls: dict[str, Any] = {rpc.path: _factory(channel, rpc) for rpc in self.rpcs}
+        name = type(self).__name__
+        self._plan = CallPlan(
+            name,
+            middleware=middleware,
+            propagation=Propagation.of(name, propagate),
+            compression=compression,
+            sync=self._sync,
+        )
+
+    @classmethod
+    def _policy_options(
+        cls, options: ChannelOptions, retry: RetryOption, load_balancing: str | None
+    ) -> list[Any]:
+        return policy_options(
+            cls.__name__, cls._rpc_infos(), options, retry=retry, load_balancing=load_balancing
+        )
+
+    @classmethod
+    def _rpc_infos(cls) -> list[RpcInfo]:
+        rpcs = []
+        for rpc in cls.rpcs:
+            service, name = rpc.path[1:].split("/", 1)
+            idempotent = is_idempotent(rpc.request_type, service, name)
+            rpcs.append(RpcInfo(service, name, name, idempotent))
+        return rpcs
+
+    def _start(
+        self, rpc: Rpc[Any, Any], payload: Any, timeout: float | None, metadata: Metadata | None
+    ) -> ClientCall:
+        kind = rpc.kind
+        return self._plan.start(
+            rpc.path,
+            kind.startswith("stream"),
+            kind.endswith("stream"),
+            payload,
+            timeout,
+            metadata,
+            self._calls[rpc.path],
+        )
 
 
 class AsyncClient(AsyncClosing, _Base):
@@ -145,10 +195,22 @@ class AsyncClient(AsyncClosing, _Base):
     Args:
         channel: a `grpc.aio.Channel`, or use `await Client.connect(...)` (or
             `async with Client.connect(...)`) to have the client open one.
+        middleware: client middleware, `async def mw(call, call_next)`, outermost first.
+        propagate: request metadata keys a call made inside a handler forwards.
+        compression: compress every request (`"gzip"`).
     """
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
-        super().__init__(channel)
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        middleware: Sequence[ClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
+    ) -> None:
+        super().__init__(
+            channel, middleware=middleware, propagate=propagate, compression=compression
+        )
 
     @classmethod
     def connect(
@@ -161,6 +223,11 @@ class AsyncClient(AsyncClosing, _Base):
         timeout: float = 10.0,
         max_message_size: int = 4_194_304,
         tracing: bool = False,
+        middleware: Sequence[ClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
+        retry: RetryOption = None,
+        load_balancing: str | None = None,
     ) -> Connecting[Self]:
         """A client on its own channel to `target`, once connected; close it when done.
 
@@ -178,27 +245,47 @@ class AsyncClient(AsyncClosing, _Base):
             tracing: an OpenTelemetry client span per call, its trace context sent in the
                 metadata (`pip install 'cello-grpc[otel]'`); inside a traced handler the
                 span continues the handler's trace.
+            middleware: client middleware, `async def mw(call, call_next)`, outermost first.
+            propagate: request metadata keys that a call made inside a handler forwards
+                from the rpc being served (`("x-request-id",)`); none by default.
+            compression: compress every request (`"gzip"`).
+            retry: a `cello.RetryPolicy` or `cello.HedgingPolicy` for the idempotent rpcs,
+                or a dict of them by method name (`"*"` for the rest).
+            load_balancing: `"round_robin"` spreads calls over every address `target`
+                resolves to (`dns:///name:port`, `ipv4:host:a,host:b`), skipping unhealthy
+                ones.
 
         Raises:
             GrpcError: UNAVAILABLE when no connection is made within `timeout`, or at once
                 when the TLS handshake fails, with the reason and the fix.
+            ValueError: `retry` names an rpc that is not idempotent.
         """
         if tracing:
             from ._client.tracing import require_opentelemetry
 
             require_opentelemetry(f"{cls.__name__}.connect")
+        all_options = cls._policy_options(options, retry, load_balancing)
+        hedging = hedging_paths(cls._rpc_infos(), retry)
 
         async def opening() -> Self:
             channel = await open_channel(
                 target,
                 tls=tls,
                 credentials=credentials,
-                options=options,
+                options=all_options,
                 timeout=timeout,
                 max_message_size=max_message_size,
                 tracing=tracing,
             )
-            return cls(channel)
+            try:
+                client = cls(
+                    channel, middleware=middleware, propagate=propagate, compression=compression
+                )
+            except BaseException:
+                await channel.close()
+                raise
+            client._plan.hedging = hedging
+            return client
 
         return Connecting(cls.__name__, opening)
 
@@ -249,12 +336,7 @@ class AsyncClient(AsyncClosing, _Base):
         timeout: float | None,
         metadata: Metadata | None,
     ) -> ResponseT:
-        try:
-            reply = await self._calls[rpc.path](
-                payload, timeout=timeout, metadata=to_grpc_metadata(metadata)
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
+        reply = await self._plan.send(self._start(rpc, payload, timeout, metadata))
         return rpc.decode(reply)
 
     async def _replies(
@@ -265,14 +347,9 @@ class AsyncClient(AsyncClosing, _Base):
         metadata: Metadata | None,
     ) -> AsyncIterator[ResponseT]:
         # `payload` is made here, on first iteration, so the call starts when it is iterated
-        call = self._calls[rpc.path](
-            payload(), timeout=timeout, metadata=to_grpc_metadata(metadata)
-        )
-        try:
-            async for reply in call:
-                yield rpc.decode(reply)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
+        replies = await self._plan.send(self._start(rpc, payload(), timeout, metadata))
+        async for reply in replies:
+            yield rpc.decode(reply)
 
 
 class SyncClient(Closing, _Base):
@@ -280,10 +357,24 @@ class SyncClient(Closing, _Base):
 
     Args:
         channel: a `grpc.Channel`, or use `connect` to have the client own one.
+        middleware: client middleware, `def mw(call, call_next)`, outermost first.
+        propagate: request metadata keys a call made inside a handler forwards.
+        compression: compress every request (`"gzip"`).
     """
 
-    def __init__(self, channel: grpc.Channel) -> None:
-        super().__init__(channel)
+    _sync = True
+
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        *,
+        middleware: Sequence[SyncClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
+    ) -> None:
+        super().__init__(
+            channel, middleware=middleware, propagate=propagate, compression=compression
+        )
 
     @classmethod
     def connect(
@@ -296,10 +387,16 @@ class SyncClient(Closing, _Base):
         timeout: float = 10.0,
         max_message_size: int = 4_194_304,
         tracing: bool = False,
+        middleware: Sequence[SyncClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
+        retry: RetryOption = None,
+        load_balancing: str | None = None,
     ) -> Self:
         """A client on its own channel to `target`, once connected; `close()` it or `with` it.
 
-        Takes the arguments of `AsyncClient.connect`, and raises its errors.
+        Takes the arguments of `AsyncClient.connect`, and raises its errors; its middleware
+        is the blocking form, `def mw(call, call_next)`.
         """
         if tracing:
             from ._client.tracing import require_opentelemetry
@@ -309,12 +406,16 @@ class SyncClient(Closing, _Base):
             target,
             tls=tls,
             credentials=credentials,
-            options=options,
+            options=cls._policy_options(options, retry, load_balancing),
             timeout=timeout,
             max_message_size=max_message_size,
             tracing=tracing,
         )
-        return cls(channel)
+        try:
+            return cls(channel, middleware=middleware, propagate=propagate, compression=compression)
+        except BaseException:
+            channel.close()
+            raise
 
     def close(self) -> None:
         """Close the channel."""
@@ -363,13 +464,7 @@ class SyncClient(Closing, _Base):
         timeout: float | None,
         metadata: Metadata | None,
     ) -> ResponseT:
-        try:
-            reply = self._calls[rpc.path](
-                payload, timeout=timeout, metadata=to_grpc_metadata(metadata)
-            )
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
-        return rpc.decode(reply)
+        return rpc.decode(self._plan.send(self._start(rpc, payload, timeout, metadata)))
 
     def _replies(
         self,
@@ -378,13 +473,5 @@ class SyncClient(Closing, _Base):
         timeout: float | None,
         metadata: Metadata | None,
     ) -> Iterator[ResponseT]:
-        call = self._calls[rpc.path](payload, timeout=timeout, metadata=to_grpc_metadata(metadata))
-        return _decoded(call, rpc.decode)
-
-
-def _decoded(call: Any, decode: Callable[[Any], ResponseT]) -> Iterator[ResponseT]:
-    try:
-        for reply in call:
-            yield decode(reply)
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc) from exc
+        replies = self._plan.send(self._start(rpc, payload, timeout, metadata))
+        return (rpc.decode(reply) for reply in replies)

@@ -18,8 +18,9 @@ from typing import Any, TypeAlias, TypeVar, overload
 import grpc
 import grpc.aio
 
+from ._client.calls import from_rpc_error
 from ._client.channel import GrpcChannel
-from ._client.typed import StubClient, from_rpc_error
+from ._client.typed import StubClient
 from ._definitions.config import GrpcConfig
 from ._definitions.messages import GrpcResponse
 from ._definitions.service import GrpcService

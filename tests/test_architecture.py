@@ -32,7 +32,7 @@ LAYERS: dict[str, set[str]] = {
     "_call": {"_errors", "_security", "_definitions", "_wire"},
     "_protocols": {"_errors", "_security", "_definitions", "_wire", "_call"},
     "_transports": {"_errors", "_security", "_definitions", "_wire", "_call"},
-    "_client": {"_errors", "_security", "_definitions", "_wire"},
+    "_client": {"_errors", "_security", "_definitions", "_wire", "_call"},
     "_server": BASE | {"_security", "_definitions", "_wire", "_call", "_protocols", "_transports"},
     "_cli": BASE | {"_security", "_definitions", "_server"},
 }

@@ -95,6 +95,11 @@ class CallContext:
         compression: the response compression chosen for this call, or None.
         span: the call's OpenTelemetry server span with `GrpcConfig(tracing=True)`, else
             None (it is also the current span while the handler runs).
+        request_compressed: whether the request message (the latest one, on a request
+            stream) arrived compressed; None where the transport cannot tell: grpc C-core
+            (transports "aio" and "threads") decompresses before Python sees the message
+            and does not say whether it was compressed. Native gRPC on the "h2" transport
+            tells.
     """
 
     # Defaults live on the class (no __slots__), so a transport creates a call per rpc
@@ -108,6 +113,8 @@ class CallContext:
     trailers: Pairs = ()
     compression: str | None = None
     span: Any = None
+    request_compressed: bool | None = None
+    _skip_compression = False  # the next response message goes out uncompressed
     _deadline: float | None = None  # a time.monotonic() instant
     _abandoned = False  # the task serving the call was cancelled (a sync handler's thread
     # runs on, and reads `cancelled`)
@@ -189,6 +196,12 @@ class CallContext:
         if algorithm not in (None, "gzip", "identity"):
             raise ValueError(f"set_compression({algorithm!r}): only 'gzip' is supported")
         self.compression = None if algorithm == "identity" else algorithm
+
+    def disable_next_message_compression(self) -> None:
+        """Send the next response message uncompressed, even when the call compresses
+        (`set_compression("gzip")`); the messages after it are compressed again. A server
+        stream may so compress some messages and not others."""
+        self._skip_compression = True
 
     def __repr__(self) -> str:
         return f"<CallContext {self.protocol} {self.method} peer={self.peer}>"

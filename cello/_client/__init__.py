@@ -11,6 +11,7 @@ Imports `_definitions`, `_wire` and `_security`; never the call layer, transport
 Stub ABI: generated stubs do `from cello._client import Metadata, StubClient`.
 """
 
-from .typed import Metadata, StubClient
+from .calls import Metadata
+from .typed import StubClient
 
 __all__ = ["Metadata", "StubClient"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +15,18 @@ from .._errors import GrpcError
 from .._security.tls import ClientTls
 from .._wire.convert import dict_to_message, message_to_dict
 from .._wire.stubs import loaded_bindings
+from .calls import (
+    CallPlan,
+    ClientCall,
+    ClientMiddleware,
+    Metadata,
+    check_compression,
+    from_rpc_error,
+    to_grpc_metadata,
+)
 from .closing import AsyncClosing
-from .connection import open_channel
-from .typed import Metadata, from_rpc_error, to_grpc_metadata
+from .connection import ChannelOptions, open_channel
+from .propagation import Propagation
 
 _REFLECTION = (
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
@@ -51,7 +60,17 @@ class GrpcChannel(AsyncClosing):
         *,
         raise_on_error: bool = False,
         local_stubs: bool = True,
+        middleware: Sequence[ClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
     ) -> None:
+        where = f"GrpcChannel({target!r})"
+        self._plan = CallPlan(
+            where,
+            middleware=middleware,
+            propagation=Propagation.of(where, propagate),
+            compression=compression,
+        )
         self.target = target
         self.channel = channel
         self.raise_on_error = raise_on_error
@@ -71,6 +90,11 @@ class GrpcChannel(AsyncClosing):
         local_stubs: bool = True,
         tls: ClientTls | None = None,
         tracing: bool = False,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: ChannelOptions = (),
+        middleware: Sequence[ClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
     ) -> GrpcChannel:
         """Open a channel to `target` ("host:port") and wait until it is ready.
 
@@ -85,6 +109,13 @@ class GrpcChannel(AsyncClosing):
             tracing: an OpenTelemetry client span per call, its trace context sent in the
                 metadata (`pip install 'cello-grpc[otel]'`); inside a traced handler the
                 span continues the handler's trace.
+            credentials: grpc channel credentials made by hand, instead of `tls`.
+            options: more grpc channel arguments (`[("grpc.keepalive_time_ms", 30_000)]`).
+            middleware: client middleware, `async def mw(call, call_next)`, outermost first
+                (see docs/clients.md); reflection lookups do not pass through it.
+            propagate: request metadata keys that a call made inside a handler forwards
+                from the rpc being served; none by default.
+            compression: compress every request (`"gzip"`).
 
         Raises:
             GrpcError: UNAVAILABLE if no connection is made within `timeout` seconds, or at
@@ -98,11 +129,25 @@ class GrpcChannel(AsyncClosing):
         channel = await open_channel(
             target,
             tls=tls,
+            credentials=credentials,
+            options=options,
             timeout=timeout,
             max_message_size=max_message_size,
             tracing=tracing,
         )
-        return cls(target, channel, raise_on_error=raise_on_error, local_stubs=local_stubs)
+        try:
+            return cls(
+                target,
+                channel,
+                raise_on_error=raise_on_error,
+                local_stubs=local_stubs,
+                middleware=middleware,
+                propagate=propagate,
+                compression=compression,
+            )
+        except BaseException:
+            await channel.close()
+            raise
 
     async def close(self) -> None:
         """Close the connection."""
@@ -118,36 +163,35 @@ class GrpcChannel(AsyncClosing):
         timeout: float | None = None,
         metadata: Metadata | None = None,
         raise_on_error: bool | None = None,
+        compression: str | None = None,
     ) -> GrpcResponse[Any]:
         """Call a method and return its `GrpcResponse` (`.data` is a dict).
 
         A server-streaming method's `.data` is the list of all messages received; use
         `stream()` to take them one by one. A client-streaming method sends `requests`.
         A non-OK status comes back as `status_code`/`message`, or raises `GrpcError`
-        when `raise_on_error` (here or on the channel) is true.
+        when `raise_on_error` (here or on the channel) is true. `compression="gzip"`
+        compresses this call's request messages (`"identity"`: not, whatever the channel's
+        `compression`).
         """
         raising = self.raise_on_error if raise_on_error is None else raise_on_error
         try:
-            route = await self._route(service, method)
-            data, md = _request_parts(request, metadata)
-            call = self._multicallable(route)(
-                _source(route, data, requests), timeout=timeout, metadata=md
+            call = await self._start(
+                service, method, request, requests, timeout, metadata, compression
             )
-            if route.server_streaming:
-                replies = [message_to_dict(m) async for m in call]
+            sent = await self._plan.send(call)
+            if call.server_streaming:
+                replies = [message_to_dict(m) async for m in sent]
             else:
-                replies = message_to_dict(await call)
-            headers = await call.initial_metadata()
-            trailers = await call.trailing_metadata()
-        except grpc.aio.AioRpcError as exc:
-            error = from_rpc_error(exc)
-            if raising:
-                raise error from exc
-            return GrpcResponse.error(error.code, error.message, trailers=error.metadata)
+                replies = message_to_dict(sent)
+            headers = trailers = None
+            if call._grpc_call is not None:  # None if a middleware answered without sending
+                headers = await call._grpc_call.initial_metadata()
+                trailers = await call._grpc_call.trailing_metadata()
         except GrpcError as error:
             if raising:
                 raise
-            return GrpcResponse.error(error.code, error.message)
+            return GrpcResponse.error(error.code, error.message, trailers=error.metadata)
         return GrpcResponse(replies, 0, "OK", dict(headers or ()), trailers=dict(trailers or ()))
 
     async def stream(
@@ -159,21 +203,45 @@ class GrpcChannel(AsyncClosing):
         requests: Iterable[Any] | AsyncIterable[Any] | None = None,
         timeout: float | None = None,
         metadata: Metadata | None = None,
+        compression: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield each message of a server-streaming (or bidirectional) method as a dict.
 
         Raises:
             GrpcError: the call ended with a non-OK status.
         """
+        call = await self._start(service, method, request, requests, timeout, metadata, compression)
+        sent = await self._plan.send(call)
+        if not call.server_streaming:
+            yield message_to_dict(sent)
+            return
+        async for message in sent:
+            yield message_to_dict(message)
+
+    async def _start(
+        self,
+        service: str,
+        method: str,
+        request: GrpcRequest[Any] | dict[str, Any] | None,
+        requests: Iterable[Any] | AsyncIterable[Any] | None,
+        timeout: float | None,
+        metadata: Metadata | None,
+        compression: str | None = None,
+    ) -> ClientCall:
         route = await self._route(service, method)
         data, md = _request_parts(request, metadata)
-        source = _source(route, data, requests)
-        call = self._multicallable(route)(source, timeout=timeout, metadata=md)
-        try:
-            async for message in call:
-                yield message_to_dict(message)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
+        call = self._plan.start(
+            route.path,
+            route.client_streaming,
+            route.server_streaming,
+            _source(route, data, requests),
+            timeout,
+            md,
+            self._multicallable(route),
+        )
+        if compression is not None:
+            call.compression = check_compression(f"{service}.{method}", compression)
+        return call
 
     def _multicallable(self, route: _Route) -> Any:
         left = "stream" if route.client_streaming else "unary"

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
+
+import grpc
 
 from .._definitions.messages import GrpcRequest, GrpcResponse
 from .._security.tls import ClientTls
+from .calls import ClientMiddleware, Metadata
 from .channel import GrpcChannel
 from .closing import Closing
-from .typed import Metadata
+from .connection import ChannelOptions
 
 T = TypeVar("T")
 
@@ -38,12 +42,19 @@ class SyncGrpcChannel(Closing):
         max_message_size: int = 4_194_304,
         local_stubs: bool = True,
         tls: ClientTls | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: ChannelOptions = (),
+        middleware: Sequence[ClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
         tracing: bool = False,
     ) -> SyncGrpcChannel:
         """Open a channel to `target` ("host:port") and wait until it is ready.
 
-        Takes the options of `GrpcChannel.connect`, `tls=` and `tracing=` included (the
-        calls run on a thread of their own: their spans start new traces).
+        Takes the options of `GrpcChannel.connect`, `tls=` and `tracing=` included. The
+        channel runs on its own event loop, so its middleware is the async form, `async def
+        mw(call, call_next)`, run on that loop (a ready-made middleware works on every
+        client); its calls run on a thread of their own, so their spans start new traces.
 
         Raises:
             GrpcError: UNAVAILABLE if no connection is made within `timeout` seconds, or at
@@ -58,6 +69,11 @@ class SyncGrpcChannel(Closing):
             local_stubs=local_stubs,
             tls=tls,
             tracing=tracing,
+            credentials=credentials,
+            options=options,
+            middleware=middleware,
+            propagate=propagate,
+            compression=compression,
         )
         try:
             channel = loop.wait(connecting)
@@ -143,7 +159,14 @@ class _LoopThread:
         self.stopped = False
 
     def wait(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        # run in the caller's context, so a call made inside a handler sees the rpc being
+        # served (`current_call()`) and inherits its deadline
+        context = contextvars.copy_context()
+
+        async def in_context() -> T:
+            return await asyncio.get_running_loop().create_task(coro, context=context)
+
+        return asyncio.run_coroutine_threadsafe(in_context(), self.loop).result()
 
     def stop(self) -> None:
         self.stopped = True

@@ -2,67 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import grpc
 import grpc.aio
 
-from .._errors import GrpcError
 from .._wire.binding import MethodBinding, ServiceBinding
+from .calls import (
+    CallPlan,
+    ClientCall,
+    ClientMiddleware,
+    Metadata,
+)
 from .closing import AsyncClosing, Connecting
 from .connection import ChannelOptions, open_channel
+from .policy import RetryOption, RpcInfo, hedging_paths, is_idempotent, policy_options
+from .propagation import Propagation
 
 if TYPE_CHECKING:
     from .._security.tls import ClientTls  # generated stubs load this module; TLS loads when used
 
-Metadata = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]]
 Client = TypeVar("Client", bound="StubClient")
-
-
-def to_grpc_metadata(metadata: Metadata | None) -> tuple[tuple[str, str | bytes], ...] | None:
-    """Cello metadata (a dict or pairs) → grpc's tuple of pairs, keys lower-cased."""
-    if not metadata:
-        return None
-    pairs = metadata.items() if isinstance(metadata, Mapping) else metadata
-    return tuple((str(k).lower(), v) for k, v in pairs)
-
-
-def from_rpc_error(exc: grpc.RpcError) -> GrpcError:
-    """The one translation of a grpc client error (aio or blocking) into Cello's `GrpcError`."""
-    call: Any = exc  # both kinds of call error carry code, details and trailers
-    metadata = dict(call.trailing_metadata() or ())
-    details = status_details(metadata.get("grpc-status-details-bin"))
-    return GrpcError(call.code().value[0], call.details() or "", metadata=metadata, details=details)
-
-
-def status_details(raw: Any) -> list[Any]:
-    """The detail messages of a serialized `google.rpc.Status` (`grpc-status-details-bin`).
-
-    Details of a type known to the protobuf default pool (all of `google.rpc`'s error
-    details, and any imported `_pb2` message) are unpacked; others stay `Any`.
-    """
-    if not isinstance(raw, bytes):
-        return []
-    from google.protobuf import descriptor_pool, message_factory
-    from google.protobuf.message import DecodeError
-    from google.rpc import error_details_pb2, status_pb2  # noqa: F401  (registers the types)
-
-    try:
-        status = status_pb2.Status.FromString(raw)
-    except DecodeError:
-        return []
-    pool = descriptor_pool.Default()
-    details: list[Any] = []
-    for packed in status.details:
-        try:
-            descriptor = pool.FindMessageTypeByName(packed.TypeName())
-        except KeyError:
-            details.append(packed)
-            continue
-        message = message_factory.GetMessageClass(descriptor)()
-        details.append(message if packed.Unpack(message) else packed)
-    return details
 
 
 def multicallable(channel: grpc.aio.Channel, binding: MethodBinding) -> Any:
@@ -94,14 +55,31 @@ class StubClient(AsyncClosing):
         channel: a `grpc.aio.Channel` (e.g. `grpc.aio.insecure_channel("host:port")` or a
             `grpc.aio.secure_channel`); or use `await Client.connect("host:port", tls=...)`
             (or `async with Client.connect(...)`).
+        middleware: client middleware, `async def mw(call, call_next)`, outermost first.
+        propagate: request metadata keys a call made inside a handler forwards.
+        compression: compress every request (`"gzip"`).
     """
 
     service: ClassVar[ServiceBinding]
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        middleware: Sequence[ClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
+    ) -> None:
         self.channel = channel
         self._owns_channel = False
         self._calls = [multicallable(channel, m) for m in self.service.methods]
+        name = type(self).__name__
+        self._plan = CallPlan(
+            name,
+            middleware=middleware,
+            propagation=Propagation.of(name, propagate),
+            compression=compression,
+        )
 
     @classmethod
     def connect(
@@ -114,6 +92,11 @@ class StubClient(AsyncClosing):
         timeout: float = 10.0,
         max_message_size: int = 4_194_304,
         tracing: bool = False,
+        middleware: Sequence[ClientMiddleware] = (),
+        propagate: Iterable[str] = (),
+        compression: str | None = None,
+        retry: RetryOption = None,
+        load_balancing: str | None = None,
     ) -> Connecting[Client]:
         """A client on its own channel to `target`, once connected; close it when done.
 
@@ -130,27 +113,57 @@ class StubClient(AsyncClosing):
             tracing: an OpenTelemetry client span per call, its trace context sent in the
                 metadata (`pip install 'cello-grpc[otel]'`); inside a traced handler the
                 span continues the handler's trace.
+            middleware: client middleware, `async def mw(call, call_next)`, outermost first.
+            propagate: request metadata keys that a call made inside a handler forwards
+                from the rpc being served (`("x-request-id",)`); none by default.
+            compression: compress every request (`"gzip"`).
+            retry: a `RetryPolicy` or `HedgingPolicy` for the idempotent rpcs, or a dict of
+                them by method name (`"*"` for the rest); see docs/clients.md.
+            load_balancing: `"round_robin"` spreads calls over every address `target`
+                resolves to (`dns:///name:port`, `ipv4:host:a,host:b`), skipping unhealthy
+                ones.
 
         Raises:
             GrpcError: UNAVAILABLE with the reason and the fix (see `GrpcChannel.connect`).
+            ValueError: `retry` names an rpc that is not idempotent.
         """
         if tracing:
             from .tracing import require_opentelemetry
 
             require_opentelemetry(f"{cls.__name__}.connect")
+        rpcs = [
+            RpcInfo(
+                m.service,
+                m.name,
+                m.python_name,
+                is_idempotent(m.request_type, m.service, m.name),
+            )
+            for m in cls.service.methods
+        ]
+        all_options = policy_options(
+            cls.__name__, rpcs, options, retry=retry, load_balancing=load_balancing
+        )
+        hedging = hedging_paths(rpcs, retry)
 
         async def opening() -> Client:
             channel = await open_channel(
                 target,
                 tls=tls,
                 credentials=credentials,
-                options=options,
+                options=all_options,
                 timeout=timeout,
                 max_message_size=max_message_size,
                 tracing=tracing,
             )
-            client = cls(channel)
+            try:
+                client = cls(
+                    channel, middleware=middleware, propagate=propagate, compression=compression
+                )
+            except BaseException:
+                await channel.close()
+                raise
             client._owns_channel = True
+            client._plan.hedging = hedging
             return client
 
         return Connecting(cls.__name__, opening)
@@ -170,10 +183,7 @@ class StubClient(AsyncClosing):
         self, index: int, request: Any, timeout: float | None, metadata: Metadata | None
     ) -> AsyncIterator[Any]:
         binding = self.service.methods[index]
-        call = self._calls[index](
-            binding.encode_request(request), timeout=timeout, metadata=to_grpc_metadata(metadata)
-        )
-        async for reply in self._replies(call):
+        async for reply in self._replies(index, binding.encode_request(request), timeout, metadata):
             yield binding.decode_response(reply)
 
     async def _stream_unary(
@@ -187,29 +197,33 @@ class StubClient(AsyncClosing):
         self, index: int, requests: Any, timeout: float | None, metadata: Metadata | None
     ) -> AsyncIterator[Any]:
         binding = self.service.methods[index]
-        call = self._calls[index](
-            encoded_requests(requests, binding.encode_request),
-            timeout=timeout,
-            metadata=to_grpc_metadata(metadata),
-        )
-        async for reply in self._replies(call):
+        payload = encoded_requests(requests, binding.encode_request)
+        async for reply in self._replies(index, payload, timeout, metadata):
             yield binding.decode_response(reply)
+
+    def _start(
+        self, index: int, payload: Any, timeout: float | None, metadata: Metadata | None
+    ) -> ClientCall:
+        binding = self.service.methods[index]
+        return self._plan.start(
+            binding.path,
+            binding.client_streaming,
+            binding.server_streaming,
+            payload,
+            timeout,
+            metadata,
+            self._calls[index],
+        )
 
     async def _reply(
         self, index: int, payload: Any, timeout: float | None, metadata: Metadata | None
     ) -> Any:
-        try:
-            reply = await self._calls[index](
-                payload, timeout=timeout, metadata=to_grpc_metadata(metadata)
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
+        reply = await self._plan.send(self._start(index, payload, timeout, metadata))
         return self.service.methods[index].decode_response(reply)
 
-    @staticmethod
-    async def _replies(call: Any) -> AsyncIterator[Any]:
-        try:
-            async for reply in call:
-                yield reply
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
+    async def _replies(
+        self, index: int, payload: Any, timeout: float | None, metadata: Metadata | None
+    ) -> AsyncIterator[Any]:
+        replies = await self._plan.send(self._start(index, payload, timeout, metadata))
+        async for reply in replies:
+            yield reply

@@ -166,7 +166,12 @@ class HttpCall(CallContext):
                 f"Sent message larger than max ({len(payload)} vs. {self._limit})",
             )
         self.response_size += len(payload)
-        await self._writer.send_message(payload, gzip=self.gzip)
+        gzip = self.gzip
+        if self._skip_compression:
+            self._skip_compression, gzip = False, False
+            if not self._writer.headers_sent:  # the headers still declare the call's choice
+                await self._writer.start(gzip=self.gzip)
+        await self._writer.send_message(payload, gzip=gzip)
 
 
 async def supervise(

@@ -516,10 +516,12 @@ class StreamWriter(ResponseWriter):
     async def send_message(self, payload: bytes, *, gzip: bool = False) -> None:
         """Send one enveloped message (and the headers first, if still unsent)."""
         await self.start(gzip=gzip)
-        await self._envelope(payload, 0, True)
+        await self._envelope(payload, 0, True, compress=gzip)
 
-    async def _envelope(self, payload: bytes, flags: int, more: bool) -> None:
-        if self._gzip:
+    async def _envelope(
+        self, payload: bytes, flags: int, more: bool, *, compress: bool = True
+    ) -> None:
+        if self._gzip and compress:  # the call compresses, and this message too
             payload, flags = gzip_payload(payload), flags | FLAG_COMPRESSED
         body = _ENVELOPE.pack(flags, len(payload)) + payload
         await self._send({"type": "http.response.body", "body": body, "more_body": more})

@@ -116,6 +116,7 @@ async def serve(request: Request, find: Callable[[str], Endpoint | None], limits
     )
     if reader is None:
         call.request_size = len(raw) - 5
+        call.request_compressed = bool(raw[0] & FLAG_COMPRESSED)
     else:
         reader.call = call
     call.compression = limits.compression
@@ -234,6 +235,7 @@ class RequestStream:
                 payload = gunzip(payload, self._limit, _bad)
             if self.call is not None:
                 self.call.request_size += length
+                self.call.request_compressed = bool(flags & FLAG_COMPRESSED)
             out.append(parse_message(self._ep, payload))
         return out
 
@@ -274,7 +276,7 @@ class Writer(ResponseWriter):
         if not self.headers_sent:
             await self.start(gzip=gzip)
         flags = 0
-        if self._gzip:
+        if self._gzip and gzip:  # the call compresses, and this message too
             payload, flags = gzip_payload(payload), FLAG_COMPRESSED
         frame = FRAME_HEADER.pack(flags, len(payload)) + payload
         await self._send({"type": "http.response.body", "body": frame, "more_body": True})

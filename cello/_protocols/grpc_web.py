@@ -259,7 +259,7 @@ class Writer(ResponseWriter):
         """Send one data frame (and the headers first, if still unsent)."""
         await self.start(gzip=gzip)
         flags = FLAG_DATA
-        if self._gzip:
+        if self._gzip and gzip:  # the call compresses, and this message too
             payload, flags = gzip_payload(payload), FLAG_COMPRESSED
         await self._body(FRAME_HEADER.pack(flags, len(payload)) + payload, True)
 

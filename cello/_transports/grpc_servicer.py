@@ -72,6 +72,9 @@ class ServicerCall(CallContext):
         CallContext.set_compression(self, algorithm)
         self._context.set_compression(COMPRESSION[self.compression])
 
+    def disable_next_message_compression(self) -> None:
+        self._context.disable_next_message_compression()
+
 
 def generic_handlers(
     endpoints: Sequence[Endpoint],
