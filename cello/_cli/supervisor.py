@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._definitions.config import ONE_PORT
 from .options import ServeError, ServeOptions, report
 
 logger = logging.getLogger("cello.serve")
@@ -159,7 +160,7 @@ class Supervisor:
 
     def _reserve_ports(self) -> None:
         self.settings["port"] = self._reserve(self.settings["port"], "--port")
-        if self.settings.get("transport") == "h2":  # one port serves gRPC-Web too
+        if self.settings.get("transport") in ONE_PORT:  # one port serves gRPC-Web too
             self.settings["web_port"] = self.settings["port"]
         elif self.settings["enable_web"]:
             self.settings["web_port"] = self._reserve(self.settings["web_port"], "--web-port")

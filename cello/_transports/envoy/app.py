@@ -1,0 +1,89 @@
+"""`behind_envoy`: the app's ASGI scope as the client saw it, from the headers Envoy sets.
+
+The app runs behind Envoy on a private Unix socket, so the socket's peer is Envoy. Envoy
+writes the real client address into `x-cello-peer` and, on mTLS, the verified client
+certificate into `x-forwarded-client-cert` (it drops both when a client sends them: see
+`bootstrap.py`). This wrapper moves them into the scope's `client` and its ASGI `tls`
+extension, which `current_call().peer` and `peer_identity` read on every transport, and
+removes them, with the other forwarding headers, from the metadata handlers see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from ..._security.identity import PeerIdentity
+from .bootstrap import CERT_HEADER, PEER_HEADER
+
+_PEER = PEER_HEADER.encode("ascii")
+_CERT = CERT_HEADER.encode("ascii")
+# set by Envoy for the app, never the client's metadata
+_HIDDEN = frozenset({_PEER, _CERT, b"x-forwarded-proto", b"x-forwarded-for"})
+
+
+def behind_envoy(app: Any) -> Any:
+    """`app` with each request's scope rebuilt from Envoy's forwarding headers."""
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope = _client_scope(scope)
+        await app(scope, receive, send)
+
+    return asgi
+
+
+def _client_scope(scope: dict[str, Any]) -> dict[str, Any]:
+    peer = cert = proto = None
+    headers = []
+    for name, value in scope["headers"]:
+        if name in _HIDDEN:
+            if name == _PEER:
+                peer = value
+            elif name == _CERT:
+                cert = value
+            elif name == b"x-forwarded-proto":
+                proto = value
+        else:
+            headers.append((name, value))
+    scope = {**scope, "headers": headers}
+    if peer is not None:
+        scope["client"] = _address(peer.decode("latin-1"))
+    if proto == b"https":
+        scope["scheme"] = "https"
+        extensions = dict(scope.get("extensions") or {})
+        extensions["tls"] = _tls_extension(cert)
+        scope["extensions"] = extensions
+    return scope
+
+
+def _address(text: str) -> tuple[str, int] | None:
+    """("127.0.0.1", 5000) from "127.0.0.1:5000" or "[::1]:5000"."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit():
+        return None
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def _tls_extension(xfcc: bytes | None) -> dict[str, Any]:
+    """The ASGI `tls` extension, as `cello._security.identity` builds it from a socket."""
+    pem = _certificate(xfcc) if xfcc else None
+    return {
+        "server_cert": None,
+        "client_cert_chain": [pem] if pem else [],
+        "client_cert_name": PeerIdentity.from_certificate(pem).subject if pem else None,
+        "client_cert_error": None,
+        "tls_version": None,
+        "cipher_suite": None,
+    }
+
+
+def _certificate(xfcc: bytes) -> str | None:
+    """The PEM of the `Cert="..."` element (URL-encoded) of Envoy's XFCC header."""
+    text = xfcc.decode("latin-1")
+    # one element (one proxy: Envoy, which sanitised what the client sent)
+    for part in text.split(";"):
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "cert":
+            return unquote(value.strip().strip('"')) or None
+    return None
