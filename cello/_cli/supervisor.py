@@ -199,7 +199,12 @@ class Supervisor:
             process = await asyncio.create_subprocess_exec(
                 *self._command(*ports, "--worker"),
                 pass_fds=(write_end,),
-                env={**os.environ, "CELLO_READY_FD": str(write_end)},
+                # CELLO_WORKERS: transport "envoy" splits the cores among the workers' Envoys
+                env={
+                    **os.environ,
+                    "CELLO_READY_FD": str(write_end),
+                    "CELLO_WORKERS": str(self.count),
+                },
             )
         finally:
             os.close(write_end)

@@ -541,8 +541,11 @@ async def test_app_run_serves_grpc_web_on_every_interface(
 
 
 async def test_web_port_in_use_is_a_clear_error(server: GrpcServer) -> None:
-    if server.config.transport == "h2":
-        pytest.skip("transport h2 serves gRPC-Web on the gRPC port: no web port of its own")
+    if server.config.transport in ("h2", "envoy"):
+        pytest.skip(
+            f"transport {server.config.transport} serves gRPC-Web on the gRPC port: "
+            "no web port of its own"
+        )
     assert server.web_port is not None
     config = GrpcConfig(enable_web=True, web_port=server.web_port, health=False)
     other = GrpcServer("127.0.0.1", 0, config)

