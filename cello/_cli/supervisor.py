@@ -116,6 +116,8 @@ class Supervisor:
         shown = "127.0.0.1" if host in ("[::]", "0.0.0.0", "") else host
         pids = ", ".join(str(w.pid) for w in self.workers.values())
         workers = f"{self.count} worker{'s' if self.count > 1 else ''}"
+        if self.settings.get("envoy_version"):  # each worker runs this Envoy in front
+            pids += f", transport envoy {self.settings['envoy_version']}"
         print(
             f"cello: serving gRPC with {workers} (pids {pids}) on {shown}:{self.settings['port']}"
         )

@@ -161,6 +161,13 @@ async def start_envoy(
     )
 
 
+def envoy_version() -> str:
+    """The version of the Envoy transport "envoy" would run (for `cello serve`'s line)."""
+    from .._transports.envoy.server import envoy_version as installed
+
+    return installed()
+
+
 def envoy_overrides(config: GrpcConfig) -> dict[str, Any] | None:
     """`config.envoy_overrides` as a mapping (read from its file when it is a path).
 

@@ -226,3 +226,20 @@ async def test_mtls_identity_and_rotation_without_dropping_a_call(
             assert who["common_name"] == "alice"
     finally:
         await server.stop(0)
+
+
+async def test_a_request_refused_before_its_body_is_read_is_answered_not_a_502(
+    server: GrpcServer,
+) -> None:
+    """The web protocols add `connection: close` when they answer before reading the whole
+    body (here: a declared message over `max_message_size`); that header is illegal on
+    HTTP/2 to Envoy, which would have turned the answer into a 502."""
+    body = b"\0" + (8 * 1024 * 1024).to_bytes(4, "big") + b"\0" * 1024
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+        reply = await client.post(
+            "/rt.v1.EchoService/Echo",
+            content=body,
+            headers={"content-type": "application/grpc-web+proto"},
+        )
+    assert reply.status_code == 200
+    assert reply.headers["grpc-status"] == "8"  # RESOURCE_EXHAUSTED, trailers-only

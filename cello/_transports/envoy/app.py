@@ -27,9 +27,23 @@ def behind_envoy(app: Any) -> Any:
     """`app` with each request's scope rebuilt from Envoy's forwarding headers."""
 
     async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            scope = _client_scope(scope)
-        await app(scope, receive, send)
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_to_envoy(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and any(
+                name == b"connection" for name, _ in message.get("headers", ())
+            ):
+                # the web protocols ask an HTTP/1.1 client to close when its body was not
+                # read to the end; on HTTP/2 to Envoy that header is a protocol error (the
+                # call would become a 502), and Envoy closes such a client's connection
+                # itself when the response ends before the request
+                headers = [(n, v) for n, v in message["headers"] if n != b"connection"]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(_client_scope(scope), receive, send_to_envoy)
 
     return asgi
 

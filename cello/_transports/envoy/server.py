@@ -70,6 +70,22 @@ def envoy_threads() -> int:
     return max(1, (cores or 1) // count)
 
 
+def envoy_version() -> str:
+    """The installed Envoy's version, e.g. "1.39.3" (from `envoy --version`).
+
+    Raises:
+        RuntimeError: `cello-grpc[envoy]` is not installed.
+    """
+    import subprocess
+
+    out = subprocess.run(
+        [envoy_binary(), "--version"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout
+    # "envoy  version: <sha>/<version>/<status>/<build>/<ssl>"
+    parts = out.rsplit(":", 1)[-1].strip().split("/")
+    return parts[1] if len(parts) > 1 else "unknown"
+
+
 class EnvoyHandle:
     """A running Envoy with the app behind it, stopped like a `grpc.aio.Server`."""
 
