@@ -243,3 +243,16 @@ async def test_a_request_refused_before_its_body_is_read_is_answered_not_a_502(
         )
     assert reply.status_code == 200
     assert reply.headers["grpc-status"] == "8"  # RESOURCE_EXHAUSTED, trailers-only
+
+
+async def test_native_grpc_over_http1_is_refused_as_on_h2(server: GrpcServer) -> None:
+    """Envoy speaks HTTP/2 to the app whatever the client speaks; the app still learns the
+    client's HTTP/1.1, which cannot carry a status in trailers: HTTP 400, as on `h2`."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+        reply = await client.post(
+            "/rt.v1.EchoService/Echo",
+            content=b"\0\0\0\0\0",
+            headers={"content-type": "application/grpc", "te": "trailers"},
+        )
+    assert reply.http_version == "HTTP/1.1"
+    assert reply.status_code == 400 and b"HTTP/2" in reply.content

@@ -3,8 +3,8 @@
 The app runs behind Envoy on a private Unix socket, so the socket's peer is Envoy. Envoy
 writes the real client address into `x-cello-peer` and, on mTLS, the verified client
 certificate into `x-forwarded-client-cert` (it drops both when a client sends them: see
-`bootstrap.py`). This wrapper moves them into the scope's `client` and its ASGI `tls`
-extension, which `current_call().peer` and `peer_identity` read on every transport, and
+`bootstrap.py`), and the client's HTTP version into `x-cello-http`. This wrapper moves
+them into the scope's `client`, `http_version` and ASGI `tls` extension, which `current_call().peer` and `peer_identity` read on every transport, and
 removes them, with the other forwarding headers, from the metadata handlers see.
 """
 
@@ -14,13 +14,14 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..._security.identity import PeerIdentity
-from .bootstrap import CERT_HEADER, PEER_HEADER
+from .bootstrap import CERT_HEADER, PEER_HEADER, PROTOCOL_HEADER
 
 _PEER = PEER_HEADER.encode("ascii")
+_PROTOCOL = PROTOCOL_HEADER.encode("ascii")
 _CERT = CERT_HEADER.encode("ascii")
 # set by Envoy for the app, never the client's metadata (nor is any `x-envoy-*` header:
 # Envoy strips a client's own and adds `x-envoy-external-address`)
-_HIDDEN = frozenset({_PEER, _CERT, b"x-forwarded-proto", b"x-forwarded-for"})
+_HIDDEN = frozenset({_PEER, _PROTOCOL, _CERT, b"x-forwarded-proto", b"x-forwarded-for"})
 
 
 def behind_envoy(app: Any) -> Any:
@@ -49,7 +50,7 @@ def behind_envoy(app: Any) -> Any:
 
 
 def _client_scope(scope: dict[str, Any]) -> dict[str, Any]:
-    peer = cert = proto = None
+    peer = cert = proto = http = None
     headers = []
     for name, value in scope["headers"]:
         if name in _HIDDEN or name.startswith(b"x-envoy-"):
@@ -59,11 +60,20 @@ def _client_scope(scope: dict[str, Any]) -> dict[str, Any]:
                 cert = value
             elif name == b"x-forwarded-proto":
                 proto = value
+            elif name == _PROTOCOL:
+                http = value
         else:
             headers.append((name, value))
     scope = {**scope, "headers": headers}
     if peer is not None:
         scope["client"] = _address(peer.decode("latin-1"))
+    if http is not None and http.startswith(b"HTTP/1"):
+        # an HTTP/1.1 client cannot read trailers: without the extension, native gRPC
+        # answers it with HTTP 400 as on `h2`, instead of a response missing its status
+        scope["http_version"] = "1.1"
+        extensions = dict(scope.get("extensions") or {})
+        extensions.pop("http.response.trailers", None)
+        scope["extensions"] = extensions
     if proto == b"https":
         scope["scheme"] = "https"
         extensions = dict(scope.get("extensions") or {})

@@ -34,6 +34,7 @@ MAX_CONNECTIONS = (
 # address and, on mTLS, the verified client certificate. `cello._transports.envoy.app`
 # turns them back into the ASGI scope's `client` and `tls`.
 PEER_HEADER = "x-cello-peer"
+PROTOCOL_HEADER = "x-cello-http"  # the client's HTTP version: "HTTP/1.1", "HTTP/2"
 CERT_HEADER = "x-forwarded-client-cert"
 
 # Envoy's own memory ceiling: past 95% it returns freed memory to the system, past 98% it
@@ -142,15 +143,16 @@ def bootstrap(
                             },
                         }
                     ],
-                    "request_headers_to_remove": [PEER_HEADER],
+                    "request_headers_to_remove": [PEER_HEADER, PROTOCOL_HEADER],
                     "request_headers_to_add": [
                         {
-                            "header": {
-                                "key": PEER_HEADER,
-                                "value": "%DOWNSTREAM_REMOTE_ADDRESS%",
-                            },
+                            "header": {"key": key, "value": value},
                             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
                         }
+                        for key, value in (
+                            (PEER_HEADER, "%DOWNSTREAM_REMOTE_ADDRESS%"),
+                            (PROTOCOL_HEADER, "%PROTOCOL%"),
+                        )
                     ],
                 }
             ]
