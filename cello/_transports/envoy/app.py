@@ -4,8 +4,10 @@ The app runs behind Envoy on a private Unix socket, so the socket's peer is Envo
 writes the real client address into `x-cello-peer` and, on mTLS, the verified client
 certificate into `x-forwarded-client-cert` (it drops both when a client sends them: see
 `bootstrap.py`), and the client's HTTP version into `x-cello-http`. This wrapper moves
-them into the scope's `client`, `http_version` and ASGI `tls` extension, which `current_call().peer` and `peer_identity` read on every transport, and
-removes them, with the other forwarding headers, from the metadata handlers see.
+them into the scope's `client`, `http_version` and ASGI `tls` extension, which
+`current_call().peer` and `peer_identity` read on every transport, and removes them,
+with the other forwarding headers, from the metadata handlers see. It also drops the
+`connection` response header, which HTTP/2 forbids.
 """
 
 from __future__ import annotations
