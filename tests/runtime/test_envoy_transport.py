@@ -256,3 +256,25 @@ async def test_native_grpc_over_http1_is_refused_as_on_h2(server: GrpcServer) ->
         )
     assert reply.http_version == "HTTP/1.1"
     assert reply.status_code == 400 and b"HTTP/2" in reply.content
+
+
+async def test_a_client_without_certificate_is_told_the_fix(
+    pki: Pki,  # noqa: F811
+    tls_stubs: Path,  # noqa: F811
+) -> None:
+    """TLS 1.3 to Envoy (BoringSSL): the missing certificate is refused by an alert after
+    the client's handshake, which grpc reports as TSI_DATA_CORRUPTED; Cello's client still
+    names the fix at once."""
+    from cello import GrpcError
+    from cello.grpc import ClientTls, GrpcChannel
+
+    from ..tls.conftest import start as start_tls
+    from ..tls.conftest import tls_config
+
+    server = await start_tls(tls_config(pki, mtls=True), tls_stubs, transport="envoy")
+    try:
+        with pytest.raises(GrpcError) as info:
+            await GrpcChannel.connect(server.address, tls=ClientTls(ca=pki.ca.cert_path))
+        assert "requires a client certificate (mTLS)" in info.value.message
+    finally:
+        await server.stop(0)
