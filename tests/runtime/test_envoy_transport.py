@@ -278,3 +278,55 @@ async def test_a_client_without_certificate_is_told_the_fix(
         assert "requires a client certificate (mTLS)" in info.value.message
     finally:
         await server.stop(0)
+
+
+SERVE_AND_HANG = """
+import asyncio, sys
+from cello import GrpcConfig, GrpcServer
+from tests.runtime.services import EchoService
+
+async def main():
+    server = GrpcServer("127.0.0.1", 0, GrpcConfig(transport="envoy", health=False))
+    server.register_service(EchoService())
+    await server.start()
+    print(server._server._process.pid, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_envoy_dies_with_a_killed_server(tmp_path: Path) -> None:
+    """A server killed outright (no stop) leaves no Envoy behind holding its port."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVE_AND_HANG],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=tmp_path,
+    )
+    try:
+        assert server.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(server.stdout.readline), 60)
+        envoy = int(line)
+        os.kill(envoy, 0)  # running
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        for _ in range(100):
+            try:
+                os.kill(envoy, 0)
+            except ProcessLookupError:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail(f"envoy {envoy} outlived its killed server")
+    finally:
+        server.kill()
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -211,6 +209,7 @@ async def serve_envoy(
         log = directory / "envoy.log"
         with log.open("wb") as out:
             process = await asyncio.create_subprocess_exec(
+                *_die_with_parent(),
                 binary,
                 "-c",
                 str(path),
@@ -224,7 +223,6 @@ async def serve_envoy(
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
-                preexec_fn=_die_with_parent,
             )
         try:
             bound, version = await _started(process, directory / "admin.sock", log)
@@ -326,9 +324,12 @@ def _write_secrets(directory: Path, pem: Pem) -> None:
         os.replace(temp, directory / name)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: Envoy gets SIGTERM when this process dies (Linux), so a
-    crashed or killed server leaves no Envoy holding its port."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _die_with_parent() -> list[str]:
+    """The command prefix that makes Envoy get SIGTERM when this process dies (Linux), so
+    a crashed or killed server leaves no Envoy holding its port: util-linux's `setpriv`.
+
+    Not a `preexec_fn`: Python code between fork and exec in a process with grpc's threads
+    can hang the child (grpc's fork handlers run there), and did.
+    """
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
