@@ -29,6 +29,8 @@ CELLO_TRANSPORTS: dict[str, dict[str, Any]] = {
     "aio": {},
     "threads": {"handler_threads": SYNC_WORKERS},  # the worker pool, as grpc sync's
     "h2": {},
+    # Envoy in front of the app; its worker threads follow the CPUs the server is pinned to
+    "envoy": {},
 }
 
 

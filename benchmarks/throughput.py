@@ -71,7 +71,7 @@ KINDS = {
     "connectrpc": Kind("connectrpc + hypercorn", peer=True, venv="connectrpc"),
 }
 PEERS = tuple(k for k, v in KINDS.items() if v.peer)
-TRANSPORTS = ("aio", "threads", "h2")
+TRANSPORTS = ("aio", "threads", "h2", "envoy")
 
 
 def cello_kind(transport: str) -> Kind:

@@ -14,8 +14,8 @@ cd "$(dirname "$0")/.."
 source scripts/python-env.sh
 
 use_python
-say "installing Python packages (pip install -e '.[test,betterproto,h2,otel]')"
-pip_install --config-settings editable_mode=compat -e '.[test,betterproto,h2,otel]'
+say "installing Python packages (pip install -e '.[test,betterproto,h2,otel,envoy]')"
+pip_install --config-settings editable_mode=compat -e '.[test,betterproto,h2,otel,envoy]'
 
 pytest_args=()
 if [[ ${CELLO_SKIP_SYSTEM:-0} == 1 ]]; then

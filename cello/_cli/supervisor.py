@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._definitions.config import ONE_PORT
 from .options import ServeError, ServeOptions, report
 
 logger = logging.getLogger("cello.serve")
@@ -145,6 +146,8 @@ class Supervisor:
         shown = "127.0.0.1" if host in ("[::]", "0.0.0.0", "") else host
         pids = ", ".join(str(w.pid) for w in self.workers.values())
         workers = f"{self.count} worker{'s' if self.count > 1 else ''}"
+        if self.settings.get("envoy_version"):  # each worker runs this Envoy in front
+            pids += f", transport envoy {self.settings['envoy_version']}"
         print(
             f"cello: serving gRPC with {workers} (pids {pids}) on {shown}:{self.settings['port']}"
         )
@@ -192,7 +195,7 @@ class Supervisor:
 
     def _reserve_ports(self) -> None:
         self.settings["port"] = self._reserve(self.settings["port"], "--port")
-        if self.settings.get("transport") == "h2":  # one port serves gRPC-Web too
+        if self.settings.get("transport") in ONE_PORT:  # one port serves gRPC-Web too
             self.settings["web_port"] = self.settings["port"]
         elif self.settings["enable_web"]:
             self.settings["web_port"] = self._reserve(self.settings["web_port"], "--web-port")
@@ -233,7 +236,12 @@ class Supervisor:
             process = await asyncio.create_subprocess_exec(
                 *self._command(*ports, "--worker"),
                 pass_fds=(write_end,),
-                env={**os.environ, "CELLO_READY_FD": str(write_end)},
+                # CELLO_WORKERS: transport "envoy" splits the cores among the workers' Envoys
+                env={
+                    **os.environ,
+                    "CELLO_READY_FD": str(write_end),
+                    "CELLO_WORKERS": str(self.count),
+                },
             )
         finally:
             os.close(write_end)

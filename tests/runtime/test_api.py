@@ -152,7 +152,7 @@ def test_config_accepts_settings_the_transport_uses(kwargs: dict[str, object]) -
     assert all(getattr(config, name) == value for name, value in kwargs.items())
 
 
-@pytest.mark.parametrize("transport", ["threads", "h2"])
+@pytest.mark.parametrize("transport", ["threads", "h2", "envoy"])
 def test_interceptors_are_refused_where_grpc_aio_does_not_run_them(transport: str) -> None:
     """The one setting outside GrpcConfig: `interceptors=` on the server."""
     import grpc.aio

@@ -127,8 +127,8 @@ def collector_stubs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize(
     ("built", "transport"),
-    [(True, "aio"), (False, "aio"), (False, "threads"), (False, "h2")],
-    ids=["built", "on-the-fly", "threads", "h2"],
+    [(True, "aio"), (False, "aio"), (False, "threads"), (False, "h2"), (False, "envoy")],
+    ids=["built", "on-the-fly", "threads", "h2", "envoy"],
 )
 async def test_a_collector_using_three_packages_serves_their_messages(
     built: bool, transport: str, collector_stubs: Path, tmp_path: Path

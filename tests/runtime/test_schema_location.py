@@ -225,7 +225,9 @@ async def test_a_server_without_an_app_logs_what_it_serves(
     serving = [r.getMessage() for r in caplog.records if r.getMessage().startswith("serving")]
     assert len(serving) == 2, serving
     assert serving[0].startswith(f"serving schema from the build in {echo_build}")
-    assert serving[1].endswith(f"gRPC (plaintext, this machine only) on {server.bind_address}")
+    # transport envoy adds its version inside the parentheses: "..., transport envoy 1.39.3)"
+    assert serving[1].startswith("serving rt.v1.EchoService: gRPC (plaintext, this machine only")
+    assert serving[1].endswith(f") on {server.bind_address}")
 
 
 async def test_cello_stubs_dir_is_used_and_an_explicit_stubs_dir_wins(

@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from cello import CallContext, DefinitionError, GrpcConfig, GrpcError, GrpcServer
-from cello._definitions.config import TRANSPORTS
+from cello._definitions.config import ONE_PORT, TRANSPORTS
 
 from .transport_services import FLAGS, SEEN, Shapes, flag
 
@@ -225,7 +225,7 @@ async def test_health_drains_before_stop_on_threads() -> None:
         await stopping
 
 
-@pytest.mark.parametrize("transport", ["threads", "h2"])
+@pytest.mark.parametrize("transport", ["threads", "h2", "envoy"])
 def test_interceptors_need_the_aio_transport(transport: str) -> None:
     class Interceptor(grpc.aio.ServerInterceptor):
         async def intercept_service(self, continuation: Any, details: Any) -> Any:
@@ -239,7 +239,7 @@ def test_interceptors_need_the_aio_transport(transport: str) -> None:
 
 
 def test_an_unknown_transport_is_refused() -> None:
-    with pytest.raises(ValueError, match="'aio', 'threads', 'h2', got 'thread'"):
+    with pytest.raises(ValueError, match="'aio', 'threads', 'h2', 'envoy', got 'thread'"):
         GrpcConfig(transport="thread")
 
 
@@ -329,11 +329,12 @@ async def _web_answers(client: httpx.AsyncClient) -> dict[tuple[str, str], tuple
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_the_same_call_gets_the_same_answer_on_every_transport(transport: str) -> None:
     # the web protocols on the web port (uvicorn, HTTP/1.1), or on h2's one port over HTTP/2
-    web = {"enable_web": True} if transport == "h2" else {"enable_web": True, "web_port": 0}
+    one_port = transport in ONE_PORT
+    web = {"enable_web": True} if one_port else {"enable_web": True, "web_port": 0}
     server = await start(transport, **web)
     try:
         answers = await _grpc_answers(server)
-        http2 = transport == "h2"
+        http2 = one_port
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{server.web_port}", http1=not http2, http2=http2
         ) as client:

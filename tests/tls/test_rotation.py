@@ -140,10 +140,11 @@ async def test_sighup_reloads_under_app_serve(
         replace(pki.server.cert_path, fresh.cert_path)
         os.kill(os.getpid(), signal.SIGHUP)
         await wait_for_serial(server.port, pki, fresh.serial)
+        # transport envoy names itself inside the parentheses: "..., transport envoy 1.39.3)"
+        envoy = getattr(server._server, "version", None)
     finally:
         stop.set()
         await asyncio.wait_for(serving, 10)
     assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL  # handed back on exit
-    assert f"cello: serving gRPC (TLS, this machine only) on 127.0.0.1:{server.port}" in (
-        capsys.readouterr().out
-    )
+    served = "TLS, this machine only" + (f", transport envoy {envoy}" if envoy else "")
+    assert f"cello: serving gRPC ({served}) on 127.0.0.1:{server.port}" in capsys.readouterr().out

@@ -89,9 +89,12 @@ async def test_web_mtls_requires_a_client_certificate(pki: Pki, tls_stubs: Path)
             assert await echo_over_web(server, client, "mutual") == "mutual"
         for refused in (client_context(pki), client_context(pki, pki.mallory)):
             async with httpx.AsyncClient(verify=refused) as client:
-                with pytest.raises(httpx.TransportError):
+                # refused in the handshake, or (TLS 1.3 behind Envoy) by the alert that
+                # follows it, which httpx lets through as the ssl module's own error
+                with pytest.raises((httpx.TransportError, ssl.SSLError)):
                     await echo_over_web(server, client, "x")
-        assert server.listeners[0] == f"gRPC (mTLS, this machine only) on 127.0.0.1:{server.port}"
+        assert server.listeners[0].startswith("gRPC (mTLS, this machine only")
+        assert server.listeners[0].endswith(f") on 127.0.0.1:{server.port}")
     finally:
         await server.stop(0)
 

@@ -529,11 +529,14 @@ async def test_app_run_serves_grpc_web_on_every_interface(
         async with httpx.AsyncClient(base_url=url) as client:
             reply = await call(client, f"/{LIBRARY}/GetBook", request_type(isbn="978-0"))
         assert book_type.FromString(reply.messages[0]).title == "Dune"
+        # transport envoy names itself inside the parentheses: "..., transport envoy 1.39.3)"
+        envoy = getattr(app.grpc_server._server, "version", None)
     finally:
         stop.set()
         await asyncio.wait_for(serving, 10)
     out = capsys.readouterr().out  # the real bind address, not the loopback
-    assert f"serving gRPC (plaintext, all interfaces) on [::]:{app.grpc_server.port}" in out
+    served = "(plaintext, all interfaces" + (f", transport envoy {envoy}" if envoy else "")
+    assert f"serving gRPC {served}) on [::]:{app.grpc_server.port}" in out
     assert (
         f"serving gRPC-Web (plaintext, all interfaces) on http://[::]:{app.grpc_server.web_port}"
         in out
@@ -541,8 +544,11 @@ async def test_app_run_serves_grpc_web_on_every_interface(
 
 
 async def test_web_port_in_use_is_a_clear_error(server: GrpcServer) -> None:
-    if server.config.transport == "h2":
-        pytest.skip("transport h2 serves gRPC-Web on the gRPC port: no web port of its own")
+    if server.config.transport in ("h2", "envoy"):
+        pytest.skip(
+            f"transport {server.config.transport} serves gRPC-Web on the gRPC port: "
+            "no web port of its own"
+        )
     assert server.web_port is not None
     config = GrpcConfig(enable_web=True, web_port=server.web_port, health=False)
     other = GrpcServer("127.0.0.1", 0, config)

@@ -22,7 +22,7 @@ import json_service
 import pytest
 
 from cello import GrpcConfig, GrpcServer
-from cello._definitions.config import TRANSPORTS
+from cello._definitions.config import ONE_PORT, TRANSPORTS
 from cello._wire.convert import message_to_dict
 
 SVC = "/jsontest.v1.JsonProbe"
@@ -30,8 +30,8 @@ JSON = {"content-type": "application/json", "connect-protocol-version": "1"}
 
 
 async def start(transport: str = "aio") -> GrpcServer:
-    # h2 serves the web protocols on its one port
-    web_port = {} if transport == "h2" else {"web_port": 0}
+    # h2 and envoy serve the web protocols on their one port
+    web_port = {} if transport in ONE_PORT else {"web_port": 0}
     config = GrpcConfig(transport=transport, enable_web=True, **web_port)
     server = GrpcServer("127.0.0.1", 0, config)
     server.register_service(json_service.JsonProbe())

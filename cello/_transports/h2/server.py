@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,7 @@ async def serve_h2(
     reuse_port: bool = False,
     max_concurrent_streams: int = 100,
     trusted_headers: bool = False,
+    sock: socket.socket | None = None,
 ) -> H2ServerHandle:
     """Serve the ASGI `app` on `host:port` until `handle.stop()`.
 
@@ -99,6 +101,8 @@ async def serve_h2(
         max_concurrent_streams: HTTP/2 streams one connection may have open at once.
         trusted_headers: the app's response headers are valid by construction (Cello's
             own app), so h2 does not re-validate them.
+        sock: serve this listening socket instead of binding `host:port` (the `envoy`
+            transport's private Unix socket).
 
     Raises:
         RuntimeError: the port cannot be bound, or h2 is not installed.
@@ -113,11 +117,13 @@ async def serve_h2(
     import uvicorn
     from uvicorn.server import ServerState
 
-    try:
-        sock = bind(host, port, reuse_port=reuse_port)
-    except OSError as exc:
-        raise bind_error("gRPC", host, port, str(exc), "port") from exc
-    bound_port = sock.getsockname()[1]
+    if sock is None:
+        try:
+            sock = bind(host, port, reuse_port=reuse_port)
+        except OSError as exc:
+            raise bind_error("gRPC", host, port, str(exc), "port") from exc
+    name = sock.getsockname()
+    bound_port = name[1] if isinstance(name, tuple) else 0
     config = uvicorn.Config(
         app,
         lifespan="off",
