@@ -26,7 +26,7 @@ from tests import otel_sdk
 from .call_services import event
 from .ports import PORTS, SERVICE, Port, start
 
-TRANSPORTS = ["aio", "threads", "h2"]
+TRANSPORTS = ["aio", "threads", "h2", "envoy"]
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
