@@ -21,6 +21,7 @@ logger = logging.getLogger("cello.grpc")
 INTERNAL_MESSAGE = "Internal server error"
 MAX_STATUS_MESSAGE = 1024  # bytes of UTF-8; percent-encoded it stays far below grpc's 8 KiB
 LIMIT_MESSAGE = "Concurrent RPC limit exceeded!"
+CONNECTION_LIMIT_MESSAGE = "Concurrent RPC limit of this connection exceeded"
 DETAILS_KEY = "grpc-status-details-bin"
 
 Handler: TypeAlias = Callable[[Any, CallContext], Any]
@@ -31,18 +32,44 @@ Run: TypeAlias = Callable[[Any, CallContext], Awaitable[Any]]
 
 
 class Limiter:
-    """How many calls run at once, shared by every port of a server.
+    """How many calls run at once, shared by every port of a server, and how many of them
+    one connection may hold (`per_connection`), so that no single client, idle or
+    hostile, takes every slot.
 
-    `threaded=True` when calls enter and leave on several threads at once (the threads
-    transport): the count is then kept under a lock.
+    Connections are told apart by `call.peer` (address and port: one per connection on
+    every transport). `threaded=True` when calls enter and leave on several threads at
+    once (the threads transport): the counts are then kept under a lock.
     """
 
-    __slots__ = ("limit", "active", "lock")
+    __slots__ = ("limit", "per_connection", "active", "by_peer", "lock")
 
-    def __init__(self, limit: int | None, *, threaded: bool = False) -> None:
+    def __init__(
+        self, limit: int | None, *, per_connection: int | None = None, threaded: bool = False
+    ) -> None:
         self.limit = limit
+        self.per_connection = per_connection
         self.active = 0
+        self.by_peer: dict[str, int] = {}
         self.lock = threading.Lock() if threaded else None
+
+    def take(self, peer: str) -> None:
+        """One more call from `peer`, or RESOURCE_EXHAUSTED over either limit."""
+        if self.limit is not None and self.active >= self.limit:
+            raise GrpcError(GrpcError.RESOURCE_EXHAUSTED, LIMIT_MESSAGE)
+        share = self.per_connection
+        if share is not None:
+            held = self.by_peer.get(peer, 0)
+            if held >= share:
+                raise GrpcError(GrpcError.RESOURCE_EXHAUSTED, CONNECTION_LIMIT_MESSAGE)
+            self.by_peer[peer] = held + 1
+        self.active += 1
+
+    def give_back(self, peer: str) -> None:
+        self.active -= 1
+        if self.per_connection is not None:
+            held = self.by_peer.pop(peer, 1) - 1
+            if held:
+                self.by_peer[peer] = held
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +78,7 @@ class Endpoint:
 
     A transport calls, per rpc: `enter(request, call)` (the concurrency limit,
     `current_call()`, `call.request`; raises RESOURCE_EXHAUSTED over the limit), then
-    `await run(request, call)`, then `leave()` once `run` ended, however it ended. The
+    `await run(request, call)`, then `leave(call)` once `run` ended, however it ended. The
     prologue is plain calls rather than one more coroutine layer: it is on every call.
 
     Attributes:
@@ -68,7 +95,7 @@ class Endpoint:
     server_streaming: bool
     run: Run
     enter: Callable[[Any, CallContext], None]
-    leave: Callable[[], None]
+    leave: Callable[[CallContext], None]
 
 
 def endpoint(
@@ -121,11 +148,11 @@ def _layer(mw: Middleware, inner: Run) -> Run:
 
 def _prologue(
     limiter: Limiter | None, *, keep_request: bool
-) -> tuple[Callable[[Any, CallContext], None], Callable[[], None]]:
-    """`enter` and `leave` around each call: the limit, `current_call()`, `call.request`
+) -> tuple[Callable[[Any, CallContext], None], Callable[[CallContext], None]]:
+    """`enter` and `leave` around each call: the limits, `current_call()`, `call.request`
     (the request message of a unary-request call; a request stream is not kept)."""
     set_current = _current.set
-    if limiter is None or limiter.limit is None:
+    if limiter is None or (limiter.limit is None and limiter.per_connection is None):
 
         def enter_unlimited(request: Any, call: CallContext) -> None:
             set_current(call)
@@ -133,40 +160,36 @@ def _prologue(
                 call.request = request
 
         return enter_unlimited, _nothing
-    limit = limiter.limit
+    take, give_back = limiter.take, limiter.give_back
     lock = limiter.lock
     if lock is not None:
 
         def enter_locked(request: Any, call: CallContext) -> None:
             with lock:
-                if limiter.active >= limit:
-                    raise GrpcError(GrpcError.RESOURCE_EXHAUSTED, LIMIT_MESSAGE)
-                limiter.active += 1
+                take(call.peer)
             set_current(call)
             if keep_request:
                 call.request = request
 
-        def leave_locked() -> None:
+        def leave_locked(call: CallContext) -> None:
             with lock:
-                limiter.active -= 1
+                give_back(call.peer)
 
         return enter_locked, leave_locked
 
     def enter(request: Any, call: CallContext) -> None:
-        if limiter.active >= limit:
-            raise GrpcError(GrpcError.RESOURCE_EXHAUSTED, LIMIT_MESSAGE)
-        limiter.active += 1
+        take(call.peer)
         set_current(call)
         if keep_request:
             call.request = request
 
-    def leave() -> None:
-        limiter.active -= 1
+    def leave(call: CallContext) -> None:
+        give_back(call.peer)
 
     return enter, leave
 
 
-def _nothing() -> None:
+def _nothing(call: CallContext) -> None:
     pass
 
 

@@ -50,14 +50,19 @@ INITIAL_WINDOW_SIZE = 0x4
 
 
 def frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
-    return struct.pack(">I", len(payload))[1:] + bytes((kind, flags)) + struct.pack(
-        ">I", stream_id
-    ) + payload
+    return (
+        struct.pack(">I", len(payload))[1:]
+        + bytes((kind, flags))
+        + struct.pack(">I", stream_id)
+        + payload
+    )
 
 
 def settings(**values: int) -> bytes:
     codes = {"initial_window_size": INITIAL_WINDOW_SIZE}
-    return frame(SETTINGS, 0, 0, b"".join(struct.pack(">HI", codes[k], v) for k, v in values.items()))
+    return frame(
+        SETTINGS, 0, 0, b"".join(struct.pack(">HI", codes[k], v) for k, v in values.items())
+    )
 
 
 def block(method: str) -> bytes:
@@ -89,7 +94,8 @@ def drain(sock: socket.socket, stop: threading.Event) -> threading.Thread:
     """Read and discard what the server sends, as a real attacker's client would."""
 
     def run() -> None:
-        sock.settimeout(0.2)
+        with contextlib.suppress(OSError):
+            sock.settimeout(0.2)
         while not stop.is_set():
             try:
                 if not sock.recv(1 << 16):
@@ -291,9 +297,7 @@ class Score:
 
     @property
     def passed(self) -> bool:
-        return (
-            self.alive and self.during >= 0.5 and self.after == 1.0 and self.rss_delta_mb <= 300
-        )
+        return self.alive and self.during >= 0.5 and self.after == 1.0 and self.rss_delta_mb <= 300
 
 
 def rss_mb(pid: int) -> float:
@@ -358,9 +362,7 @@ async def _good_calls(port: int, until: float, results: list[tuple[float, bool]]
                 await asyncio.sleep(0.05)
 
 
-async def score(
-    transport: str, attack: str, *, during: float = 2.0, ramp: float = 0.5
-) -> Score:
+async def score(transport: str, attack: str, *, during: float = 2.0, ramp: float = 0.5) -> Score:
     """Run `attack` against a fresh `transport` server and score the good client."""
     server = Server(transport)
     ctx = multiprocessing.get_context("spawn")
