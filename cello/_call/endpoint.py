@@ -7,9 +7,10 @@ returns None. How it runs (middleware, limit) is composed once, at registration.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -32,22 +33,28 @@ Run: TypeAlias = Callable[[Any, CallContext], Awaitable[Any]]
 
 
 class Limiter:
-    """How many calls run at once, shared by every port of a server, and how many of them
-    one connection may hold (`per_connection`), so that no single client, idle or
-    hostile, takes every slot.
+    """The server's limits on calls: how many run at once, shared by every port, how many
+    of them one connection may hold (`per_connection`), so that no single client, idle or
+    hostile, takes every slot, and how long a stream may stall (`stream_idle_timeout`).
 
     Connections are told apart by `call.peer` (address and port: one per connection on
     every transport). `threaded=True` when calls enter and leave on several threads at
     once (the threads transport): the counts are then kept under a lock.
     """
 
-    __slots__ = ("limit", "per_connection", "active", "by_peer", "lock")
+    __slots__ = ("limit", "per_connection", "stream_idle_timeout", "active", "by_peer", "lock")
 
     def __init__(
-        self, limit: int | None, *, per_connection: int | None = None, threaded: bool = False
+        self,
+        limit: int | None,
+        *,
+        per_connection: int | None = None,
+        stream_idle_timeout: float | None = None,
+        threaded: bool = False,
     ) -> None:
         self.limit = limit
         self.per_connection = per_connection
+        self.stream_idle_timeout = stream_idle_timeout
         self.active = 0
         self.by_peer: dict[str, int] = {}
         self.lock = threading.Lock() if threaded else None
@@ -122,6 +129,9 @@ def endpoint(
         limiter: the server's concurrency limit; None for no limit.
     """
     run: Run = _streamer(handler) if server_streaming and not writes else handler
+    idle = limiter.stream_idle_timeout if limiter is not None else None
+    if idle is not None and (client_streaming or server_streaming):
+        run = _stall_guard(run, idle, client_streaming, server_streaming)
     for mw in reversed(middleware):
         run = _layer(mw, run)
     enter, leave = _prologue(limiter, keep_request=not client_streaming)
@@ -137,6 +147,87 @@ def _streamer(handler: Handler) -> Run:
             await write(message)
 
     return stream
+
+
+class _Progress:
+    """A stream's I/O as its stall guard sees it: waiting on a read or write since when."""
+
+    __slots__ = ("waiting", "since", "stalled")
+
+    def __init__(self, now: float) -> None:
+        self.waiting = 0
+        self.since = now
+        self.stalled = False
+
+
+def _stall_guard(run: Run, idle: float, reads: bool, writes: bool) -> Run:
+    """`run`, cancelled when its stream stalls: waiting on one read (the client sends
+    nothing) or one write (the client reads nothing) for `idle` seconds. A handler busy
+    elsewhere (computing, awaiting a database) is not stalled. One timer per call checks,
+    so a message costs two stores, not a timeout of its own."""
+    message = (
+        f"the stream stalled: the client neither sent nor read for {idle:g} s "
+        "(GrpcConfig.stream_idle_timeout)"
+    )
+
+    async def guarded(request: Any, call: CallContext) -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        progress = _Progress(loop.time())
+        if writes:
+            write = call._write  # type: ignore[attr-defined]
+
+            async def watched_write(item: Any) -> None:
+                progress.waiting += 1
+                progress.since = loop.time()
+                try:
+                    await write(item)
+                finally:
+                    progress.waiting -= 1
+
+            call._write = watched_write  # type: ignore[attr-defined]
+        if reads:
+            request = _watched(request, progress, loop)
+        timer: list[asyncio.TimerHandle] = []
+
+        def check() -> None:
+            now = loop.time()
+            if progress.waiting and now - progress.since >= idle:
+                progress.stalled = True
+                task.cancel()
+                return
+            due = progress.since + idle if progress.waiting else now + idle
+            timer[:] = [loop.call_at(due, check)]
+
+        timer.append(loop.call_later(idle, check))
+        try:
+            return await run(request, call)
+        except asyncio.CancelledError:
+            if progress.stalled:
+                raise GrpcError(GrpcError.CANCELLED, message) from None
+            raise
+        finally:
+            timer[0].cancel()
+
+    return guarded
+
+
+async def _watched(
+    requests: AsyncIterator[Any], progress: _Progress, loop: asyncio.AbstractEventLoop
+) -> AsyncIterator[Any]:
+    """The request stream, each wait for a message seen by the stall guard."""
+    it = aiter(requests)
+    while True:
+        progress.waiting += 1
+        progress.since = loop.time()
+        try:
+            item = await anext(it)
+        except StopAsyncIteration:
+            return
+        finally:
+            progress.waiting -= 1
+        yield item
 
 
 def _layer(mw: Middleware, inner: Run) -> Run:

@@ -43,6 +43,11 @@ class GrpcConfig:
             `handler_threads` when that is smaller, since every call there holds a thread.
             Raise it to `concurrency_limit` for one trusted client multiplexing every call
             on one channel.
+        stream_idle_timeout: seconds a streaming call may wait on its client, for a
+            request message it does not send or for room to write a response it does not
+            read, before the call is cancelled (CANCELLED; the handler sees
+            `asyncio.CancelledError`); a handler busy elsewhere is not idle. None never
+            cancels. The default, 300, is Envoy's stream idle timeout.
         host: the address to bind; the default, "127.0.0.1", serves this machine only.
             Serving every interface is a choice: "0.0.0.0" (IPv4) or "[::]" (IPv6 and IPv4).
         health: serve `grpc.health.v1.Health`.
@@ -88,6 +93,7 @@ class GrpcConfig:
     keepalive_secs: int = _KEEPALIVE_SECS
     concurrency_limit: int = 100
     max_calls_per_connection: int | None = None
+    stream_idle_timeout: float | None = 300.0
     host: str = "127.0.0.1"
     health: bool = True
     web_port: int = _WEB_PORT
@@ -145,6 +151,11 @@ class GrpcConfig:
             raise ValueError(
                 f"GrpcConfig.web_body_timeout must be in (0, 3600] seconds, "
                 f"got {self.web_body_timeout}"
+            )
+        if self.stream_idle_timeout is not None and not 0 < self.stream_idle_timeout <= 86400:
+            raise ValueError(
+                "GrpcConfig.stream_idle_timeout must be in (0, 86400] seconds or None, "
+                f"got {self.stream_idle_timeout}"
             )
         self._refuse_ignored_settings()
 

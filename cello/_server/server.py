@@ -97,6 +97,7 @@ class GrpcServer:
         self._limiter = Limiter(
             self.config.concurrency_limit,
             per_connection=self.config.calls_per_connection,
+            stream_idle_timeout=self.config.stream_idle_timeout,
             threaded=self.config.transport == "threads",
         )
         self._threads = HandlerThreads(self.config.handler_threads)
