@@ -256,26 +256,29 @@ def _prologue(
     if lock is not None:
 
         def enter_locked(request: Any, call: CallContext) -> None:
+            # the peer is read once (on grpc it is a call into C-core) and kept for leave
+            call._limit_key = peer = call.peer  # type: ignore[attr-defined]
             with lock:
-                take(call.peer)
+                take(peer)
             set_current(call)
             if keep_request:
                 call.request = request
 
         def leave_locked(call: CallContext) -> None:
             with lock:
-                give_back(call.peer)
+                give_back(call._limit_key)  # type: ignore[attr-defined]
 
         return enter_locked, leave_locked
 
     def enter(request: Any, call: CallContext) -> None:
-        take(call.peer)
+        call._limit_key = peer = call.peer  # type: ignore[attr-defined]
+        take(peer)
         set_current(call)
         if keep_request:
             call.request = request
 
     def leave(call: CallContext) -> None:
-        give_back(call.peer)
+        give_back(call._limit_key)  # type: ignore[attr-defined]
 
     return enter, leave
 

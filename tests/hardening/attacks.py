@@ -342,6 +342,8 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 async def _good_calls(port: int, until: float, results: list[tuple[float, bool]]) -> None:

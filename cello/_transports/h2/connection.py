@@ -152,6 +152,7 @@ class H2Protocol(asyncio.Protocol):
         # is cut off by the rate limits after one slice's work, not a whole read's.
         for pos in range(0, len(data), _SLICE):
             if not self._receive(data[pos : pos + _SLICE] if len(data) > _SLICE else data):
+                self._starting.clear()  # closed: those streams never start
                 return
         if self._starting:
             # started only now, so streams opened and reset in one read (rapid reset)
