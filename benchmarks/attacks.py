@@ -1,4 +1,4 @@
-"""The HTTP/2 attack table: `python -m benchmarks.attacks [--transports aio,h2] [--attacks ...]`.
+"""The HTTP/2 attack table: `python benchmarks/attacks.py [--transports aio,h2] [--attacks ...]`.
 
 Each attack (tests/hardening/attacks.py) runs against a fresh server of each transport
 while a well-behaved client calls; one row per attack: the good client's success during
@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from pathlib import Path
 
-from tests.hardening.attacks import ATTACKS, available, score
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the attacks live with their tests, in tests/hardening
+
+from tests.hardening.attacks import ATTACKS, available, score  # noqa: E402
 
 TRANSPORTS = ("aio", "threads", "h2", "envoy")
 
