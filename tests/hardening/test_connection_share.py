@@ -58,3 +58,17 @@ def test_the_share_is_checked_and_documented() -> None:
     assert GrpcConfig(max_calls_per_connection=100).calls_per_connection == 100
     with pytest.raises(ValueError, match="GrpcConfig.max_calls_per_connection must be between"):
         GrpcConfig(concurrency_limit=10, max_calls_per_connection=11)
+
+
+@pytest.mark.parametrize("transport", ["aio", "h2"])
+async def test_a_burst_of_quick_calls_on_one_channel_all_succeed(transport: str) -> None:
+    """The stream limits against rapid reset leave room for an ordinary burst: quick calls
+    never hold their share for long, and streams just ended are not refused."""
+    server = await start(transport=transport, enable_web=False, web_port=8080)
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            hello = channel.unary_unary(HELLO)
+            replies = await asyncio.gather(*[hello(QUICK, timeout=20) for _ in range(1000)])
+            assert all(reply.startswith(QUICK) for reply in replies)
+    finally:
+        await server.stop(0)
