@@ -7,9 +7,10 @@ returns None. How it runs (middleware, limit) is composed once, at registration.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
@@ -24,6 +25,7 @@ logger = logging.getLogger("cello.grpc")
 INTERNAL_MESSAGE = "Internal server error"
 MAX_STATUS_MESSAGE = 1024  # bytes of UTF-8; percent-encoded it stays far below grpc's 8 KiB
 LIMIT_MESSAGE = "Concurrent RPC limit exceeded!"
+CONNECTION_LIMIT_MESSAGE = "Concurrent RPC limit of this connection exceeded"
 DETAILS_KEY = "grpc-status-details-bin"
 
 Handler: TypeAlias = Callable[[Any, CallContext], Any]
@@ -34,20 +36,65 @@ Run: TypeAlias = Callable[[Any, CallContext], Awaitable[Any]]
 
 
 class Limiter:
-    """How many calls run at once, shared by every port of a server.
+    """The server's limits on calls: how many run at once, shared by every port, how many
+    of them one connection may hold (`per_connection`), so that no single client, idle or
+    hostile, takes every slot, and how long a stream may stall (`stream_idle_timeout`).
 
-    `threaded=True` when calls enter and leave on several threads at once (the threads
-    transport): the count is then kept under a lock. `refused(method)`, when set, is told
-    of each call refused (the metrics count them).
+    Connections are told apart by `call.peer` (address and port: one per connection on
+    every transport). `threaded=True` when calls enter and leave on several threads at
+    once (the threads transport): the counts are then kept under a lock. `refused(method)`,
+    when set, is told of each call refused (the metrics count them).
     """
 
-    __slots__ = ("limit", "active", "lock", "refused")
+    __slots__ = (
+        "limit",
+        "per_connection",
+        "stream_idle_timeout",
+        "active",
+        "by_peer",
+        "lock",
+        "refused",
+    )
 
-    def __init__(self, limit: int | None, *, threaded: bool = False) -> None:
+    def __init__(
+        self,
+        limit: int | None,
+        *,
+        per_connection: int | None = None,
+        stream_idle_timeout: float | None = None,
+        threaded: bool = False,
+    ) -> None:
         self.limit = limit
+        self.per_connection = per_connection
+        self.stream_idle_timeout = stream_idle_timeout
         self.active = 0
+        self.by_peer: dict[str, int] = {}
         self.lock = threading.Lock() if threaded else None
         self.refused: Callable[[str], None] | None = None
+
+    def take(self, peer: str, method: str) -> None:
+        """One more call of `method` from `peer`, or RESOURCE_EXHAUSTED over either limit."""
+        if self.limit is not None and self.active >= self.limit:
+            self._refuse(method, LIMIT_MESSAGE)
+        share = self.per_connection
+        if share is not None:
+            held = self.by_peer.get(peer, 0)
+            if held >= share:
+                self._refuse(method, CONNECTION_LIMIT_MESSAGE)
+            self.by_peer[peer] = held + 1
+        self.active += 1
+
+    def _refuse(self, method: str, message: str) -> NoReturn:
+        if self.refused is not None:
+            self.refused(method)
+        raise GrpcError(GrpcError.RESOURCE_EXHAUSTED, message)
+
+    def give_back(self, peer: str) -> None:
+        self.active -= 1
+        if self.per_connection is not None:
+            held = self.by_peer.pop(peer, 1) - 1
+            if held:
+                self.by_peer[peer] = held
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +103,7 @@ class Endpoint:
 
     A transport calls, per rpc: `enter(request, call)` (the concurrency limit,
     `current_call()`, `call.request`; raises RESOURCE_EXHAUSTED over the limit), then
-    `await run(request, call)`, then `leave()` once `run` ended, however it ended. The
+    `await run(request, call)`, then `leave(call)` once `run` ended, however it ended. The
     prologue is plain calls rather than one more coroutine layer: it is on every call.
 
     Attributes:
@@ -73,7 +120,7 @@ class Endpoint:
     server_streaming: bool
     run: Run
     enter: Callable[[Any, CallContext], None]
-    leave: Callable[[], None]
+    leave: Callable[[CallContext], None]
 
 
 def endpoint(
@@ -102,6 +149,9 @@ def endpoint(
         telemetry: traces and metrics around the middleware, when turned on.
     """
     run: Run = _streamer(handler) if server_streaming and not writes else handler
+    idle = limiter.stream_idle_timeout if limiter is not None else None
+    if idle is not None and (client_streaming or server_streaming):
+        run = _stall_guard(run, idle, client_streaming, server_streaming)
     for mw in reversed(middleware):
         run = _layer(mw, run)
     if telemetry is not None:
@@ -121,6 +171,87 @@ def _streamer(handler: Handler) -> Run:
     return stream
 
 
+class _Progress:
+    """A stream's I/O as its stall guard sees it: waiting on a read or write since when."""
+
+    __slots__ = ("waiting", "since", "stalled")
+
+    def __init__(self, now: float) -> None:
+        self.waiting = 0
+        self.since = now
+        self.stalled = False
+
+
+def _stall_guard(run: Run, idle: float, reads: bool, writes: bool) -> Run:
+    """`run`, cancelled when its stream stalls: waiting on one read (the client sends
+    nothing) or one write (the client reads nothing) for `idle` seconds. A handler busy
+    elsewhere (computing, awaiting a database) is not stalled. One timer per call checks,
+    so a message costs two stores, not a timeout of its own."""
+    message = (
+        f"the stream stalled: the client neither sent nor read for {idle:g} s "
+        "(GrpcConfig.stream_idle_timeout)"
+    )
+
+    async def guarded(request: Any, call: CallContext) -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        progress = _Progress(loop.time())
+        if writes:
+            write = call._write  # type: ignore[attr-defined]
+
+            async def watched_write(item: Any) -> None:
+                progress.waiting += 1
+                progress.since = loop.time()
+                try:
+                    await write(item)
+                finally:
+                    progress.waiting -= 1
+
+            call._write = watched_write  # type: ignore[attr-defined]
+        if reads:
+            request = _watched(request, progress, loop)
+        timer: list[asyncio.TimerHandle] = []
+
+        def check() -> None:
+            now = loop.time()
+            if progress.waiting and now - progress.since >= idle:
+                progress.stalled = True
+                task.cancel()
+                return
+            due = progress.since + idle if progress.waiting else now + idle
+            timer[:] = [loop.call_at(due, check)]
+
+        timer.append(loop.call_later(idle, check))
+        try:
+            return await run(request, call)
+        except asyncio.CancelledError:
+            if progress.stalled:
+                raise GrpcError(GrpcError.CANCELLED, message) from None
+            raise
+        finally:
+            timer[0].cancel()
+
+    return guarded
+
+
+async def _watched(
+    requests: AsyncIterator[Any], progress: _Progress, loop: asyncio.AbstractEventLoop
+) -> AsyncIterator[Any]:
+    """The request stream, each wait for a message seen by the stall guard."""
+    it = aiter(requests)
+    while True:
+        progress.waiting += 1
+        progress.since = loop.time()
+        try:
+            item = await anext(it)
+        except StopAsyncIteration:
+            return
+        finally:
+            progress.waiting -= 1
+        yield item
+
+
 def _layer(mw: Middleware, inner: Run) -> Run:
     async def run(request: Any, call: CallContext) -> Any:
         return await mw(call, lambda: inner(request, call))
@@ -130,11 +261,11 @@ def _layer(mw: Middleware, inner: Run) -> Run:
 
 def _prologue(
     limiter: Limiter | None, *, keep_request: bool
-) -> tuple[Callable[[Any, CallContext], None], Callable[[], None]]:
-    """`enter` and `leave` around each call: the limit, `current_call()`, `call.request`
+) -> tuple[Callable[[Any, CallContext], None], Callable[[CallContext], None]]:
+    """`enter` and `leave` around each call: the limits, `current_call()`, `call.request`
     (the request message of a unary-request call; a request stream is not kept)."""
     set_current = _current.set
-    if limiter is None or limiter.limit is None:
+    if limiter is None or (limiter.limit is None and limiter.per_connection is None):
 
         def enter_unlimited(request: Any, call: CallContext) -> None:
             set_current(call)
@@ -142,47 +273,40 @@ def _prologue(
                 call.request = request
 
         return enter_unlimited, _nothing
-    limit = limiter.limit
+    take, give_back = limiter.take, limiter.give_back
     lock = limiter.lock
     if lock is not None:
 
         def enter_locked(request: Any, call: CallContext) -> None:
+            # the peer is read once (on grpc it is a call into C-core) and kept for leave
+            call._limit_key = peer = call.peer  # type: ignore[attr-defined]
             with lock:
-                if limiter.active >= limit:
-                    _refuse(limiter, call)
-                limiter.active += 1
+                take(peer, call.method)
             set_current(call)
             if keep_request:
                 call.request = request
 
-        def leave_locked() -> None:
+        def leave_locked(call: CallContext) -> None:
             with lock:
-                limiter.active -= 1
+                give_back(call._limit_key)  # type: ignore[attr-defined]
 
         return enter_locked, leave_locked
 
     def enter(request: Any, call: CallContext) -> None:
-        if limiter.active >= limit:
-            _refuse(limiter, call)
-        limiter.active += 1
+        call._limit_key = peer = call.peer  # type: ignore[attr-defined]
+        take(peer, call.method)
         set_current(call)
         if keep_request:
             call.request = request
 
-    def leave() -> None:
-        limiter.active -= 1
+    def leave(call: CallContext) -> None:
+        give_back(call._limit_key)  # type: ignore[attr-defined]
 
     return enter, leave
 
 
-def _nothing() -> None:
+def _nothing(call: CallContext) -> None:
     pass
-
-
-def _refuse(limiter: Limiter, call: CallContext) -> NoReturn:
-    if limiter.refused is not None:
-        limiter.refused(call.method)
-    raise GrpcError(GrpcError.RESOURCE_EXHAUSTED, LIMIT_MESSAGE)
 
 
 @dataclass(frozen=True, slots=True)

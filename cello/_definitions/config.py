@@ -40,6 +40,18 @@ class GrpcConfig:
         concurrency_limit: the most rpcs of the registered services served at once, both
             ports together; more get RESOURCE_EXHAUSTED. Health and reflection are outside
             it, so probes answer when the server is busy.
+        max_calls_per_connection: the most of those rpcs one client connection may hold
+            at once (more get RESOURCE_EXHAUSTED), so that no single connection, idle or
+            hostile, takes the whole `concurrency_limit`. None, the default, is half of
+            `concurrency_limit` (at least 1); with transport "threads", half of
+            `handler_threads` when that is smaller, since every call there holds a thread.
+            Raise it to `concurrency_limit` for one trusted client multiplexing every call
+            on one channel.
+        stream_idle_timeout: seconds a streaming call may wait on its client, for a
+            request message it does not send or for room to write a response it does not
+            read, before the call is cancelled (CANCELLED; the handler sees
+            `asyncio.CancelledError`); a handler busy elsewhere is not idle. None never
+            cancels. The default, 300, is Envoy's stream idle timeout.
         host: the address to bind; the default, "127.0.0.1", serves this machine only.
             Serving every interface is a choice: "0.0.0.0" (IPv4) or "[::]" (IPv6 and IPv4).
         health: serve `grpc.health.v1.Health`.
@@ -101,6 +113,8 @@ class GrpcConfig:
     enable_web: bool = False
     keepalive_secs: int = _KEEPALIVE_SECS
     concurrency_limit: int = 100
+    max_calls_per_connection: int | None = None
+    stream_idle_timeout: float | None = 300.0
     host: str = "127.0.0.1"
     health: bool = True
     web_port: int = _WEB_PORT
@@ -129,6 +143,13 @@ class GrpcConfig:
         _check_int("max_message_size", self.max_message_size, 1, 2**31 - 1)
         _check_int("keepalive_secs", self.keepalive_secs, 1, 24 * 3600)
         _check_int("concurrency_limit", self.concurrency_limit, 1, 1_000_000)
+        if self.max_calls_per_connection is not None:
+            _check_int(
+                "max_calls_per_connection",
+                self.max_calls_per_connection,
+                1,
+                self.concurrency_limit,
+            )
         _check_int("handler_threads", self.handler_threads, 1, 1024)
         if self.transport not in TRANSPORTS:
             choices = ", ".join(repr(t) for t in TRANSPORTS)
@@ -164,7 +185,23 @@ class GrpcConfig:
         _require("metrics", self.metrics, "opentelemetry.metrics", "opentelemetry-api")
         if self.metrics_port is not None:
             _require("metrics_port", self.metrics_port, "prometheus_client", "prometheus-client")
+        if self.stream_idle_timeout is not None and not 0 < self.stream_idle_timeout <= 86400:
+            raise ValueError(
+                "GrpcConfig.stream_idle_timeout must be in (0, 86400] seconds or None, "
+                f"got {self.stream_idle_timeout}"
+            )
         self._refuse_ignored_settings()
+
+    @property
+    def calls_per_connection(self) -> int:
+        """`max_calls_per_connection`, or its default: half of what one call may hold
+        (`concurrency_limit`; a worker thread with transport "threads")."""
+        if self.max_calls_per_connection is not None:
+            return self.max_calls_per_connection
+        slots = self.concurrency_limit
+        if self.transport == "threads":
+            slots = min(slots, self.handler_threads)
+        return max(1, slots // 2)
 
     def _refuse_ignored_settings(self) -> None:
         """A setting the transport would ignore is an error, not a silent no-op.

@@ -214,7 +214,7 @@ async def _run(ep: Endpoint, message: Any, call: HttpCall) -> Status:
         try:
             response = await ep.run(message, call)
         finally:
-            ep.leave()
+            ep.leave(call)
         if not ep.server_streaming:
             await call._write(response)
         return OK

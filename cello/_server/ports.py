@@ -46,6 +46,23 @@ def server_options(config: GrpcConfig) -> list[tuple[str, Any]]:
         # accept client pings sent at up to twice our own rate, rather than GOAWAY them
         ("grpc.http2.min_recv_ping_interval_without_data_ms", keepalive_ms // 2),
         ("grpc.http2.min_ping_interval_without_data_ms", keepalive_ms // 2),
+        # Against hostile clients (docs/security.md). Streams one connection may have
+        # allocated: C-core counts a stream until it is freed, not only while open in
+        # HTTP/2 terms (`grpc.http.overload_protection`, on by default), so streams reset
+        # as fast as they are opened (rapid reset) are refused past it. Far above
+        # `max_calls_per_connection`: a burst of calls on one channel can briefly hold
+        # more streams than the client sees open, and those would be refused too.
+        ("grpc.max_concurrent_streams", max(1000, 10 * config.concurrency_limit)),
+        # request headers (grpc's soft and hard limits): 8 KiB, as the h2 transport's 16 KiB
+        ("grpc.max_metadata_size", 8192),
+        ("grpc.absolute_max_metadata_size", 16384),
+        # pings faster than the permitted interval: GOAWAY after 2 strikes (grpc's default)
+        ("grpc.http2.max_ping_strikes", 2),
+        # streams opened and cancelled before the handler asked for them (rapid reset):
+        # an accepted stream left unrequested this long is cancelled (grpc's default: 30)
+        ("grpc.server_max_unrequested_time_in_server", 10),
+        # a connection not answering our keepalive ping, or idle past 2 keepalive periods
+        ("grpc.max_connection_idle_ms", 2 * keepalive_ms),
     ]
 
 

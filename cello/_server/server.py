@@ -97,7 +97,10 @@ class GrpcServer:
         # Health and reflection are grpc servicers outside this limit, so probes still
         # answer when the server is busy.
         self._limiter = Limiter(
-            self.config.concurrency_limit, threaded=self.config.transport == "threads"
+            self.config.concurrency_limit,
+            per_connection=self.config.calls_per_connection,
+            stream_idle_timeout=self.config.stream_idle_timeout,
+            threaded=self.config.transport == "threads",
         )
         self._threads = HandlerThreads(self.config.handler_threads)
         self._telemetry = _telemetry(self.config)

@@ -85,7 +85,7 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
                 # serialized inside the try, so a failure there is the call's status
                 payload: bytes = (await run(request, call)).SerializeToString()
             finally:
-                leave()
+                leave(call)
         except BaseException as exc:
             await _fail(exc, call, context)
             raise
@@ -105,7 +105,7 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
             try:
                 await run(request, call)
             finally:
-                leave()
+                leave(call)
         except BaseException as exc:
             await _fail(exc, call, context)
             raise

@@ -113,7 +113,7 @@ def method_handler(ep: Endpoint) -> grpc.RpcMethodHandler[Any, Any]:
             try:
                 return finish(await run(request, call))
             finally:
-                leave()
+                leave(call)
         except Exception as exc:
             call._failure = status_of(exc, method)
             return None

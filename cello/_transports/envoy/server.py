@@ -187,6 +187,7 @@ async def serve_envoy(
         idle_timeout=3600,
         max_concurrent_streams=1000,
         trusted_headers=True,
+        rate_limits=False,  # Envoy's own, per client (the bootstrap's flood limits)
     )
     try:
         secrets = None

@@ -33,6 +33,17 @@ MAX_HEADER_LIST_SIZE = 16384
 _CONNECTION_WINDOW = 1 << 20
 """Inbound connection window: streams' own 64 KiB windows bound what is buffered, so the
 connection's should not make one slow stream hold up the others' uploads."""
+CONTROL_FRAMES_PER_SECOND = 500
+"""PING, SETTINGS, PRIORITY and empty DATA frames one connection may send per second;
+beyond, GOAWAY ENHANCE_YOUR_CALM: each costs us work (an ack, a wake-up) and none moves a
+call forward, so a flood of them starves everyone else (grpc's BDP pings stay far below)."""
+RESETS_PER_SECOND = 200
+"""Streams one connection may reset per second (rapid reset, CVE-2023-44487); beyond,
+GOAWAY ENHANCE_YOUR_CALM. A client cancelling calls legitimately stays far below."""
+MAX_UNDECODED_HEADERS = 2 * MAX_HEADER_LIST_SIZE
+"""Bytes of an unfinished header block (HEADERS + CONTINUATION) one connection may hold;
+h2 alone would buffer 64 frames (1 MiB) before its own check."""
+_SLICE = 16384
 _MCS = h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS
 _MHLS = h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE
 
@@ -48,8 +59,14 @@ class Shared:
         max_concurrent_streams: int,
         trusted_headers: bool,
         h11: Any,
+        rate_limits: bool = True,
     ) -> None:
         self.app = app
+        # per-connection frame budgets; off behind Envoy, which multiplexes every client's
+        # streams onto a few connections and applies the same limits per client itself
+        inf = float("inf")
+        self.control_budget = CONTROL_FRAMES_PER_SECOND if rate_limits else inf
+        self.reset_budget = RESETS_PER_SECOND if rate_limits else inf
         self.loop = asyncio.get_running_loop()
         self.idle_timeout = idle_timeout
         self.max_streams = max_concurrent_streams
@@ -91,8 +108,13 @@ class H2Protocol(asyncio.Protocol):
         self._idle_since = self.loop.time()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._write_paused = False
+        self._writable: asyncio.Future[None] | None = None  # senders waiting on the socket
         self._read_paused = False
         self._closing = False
+        self._starting: list[tuple[Stream, dict[str, Any]]] = []  # streams of this read
+        self._budget_until = self.loop.time() + 1.0  # end of the current rate window
+        self._control = 0  # control frames in that window
+        self._resets = 0  # streams the client reset in it
 
     # -- asyncio.Protocol
 
@@ -132,6 +154,24 @@ class H2Protocol(asyncio.Protocol):
                 self._hand_off(data)
                 return
             self._start_h2()
+        # Fed to h2 a slice at a time, so that a read packed with tiny frames (a flood)
+        # is cut off by the rate limits after one slice's work, not a whole read's.
+        for pos in range(0, len(data), _SLICE):
+            if not self._receive(data[pos : pos + _SLICE] if len(data) > _SLICE else data):
+                self._starting.clear()  # closed: those streams never start
+                return
+        if self._starting:
+            # started only now, so streams opened and reset in one read (rapid reset)
+            # never cost a task
+            for stream, scope in self._starting:
+                if not stream.closed:
+                    self._start(stream, scope)
+            self._starting.clear()
+            self._update_reading()
+        self._flush()
+
+    def _receive(self, data: bytes) -> bool:
+        """Handle one slice of input; False once the connection is closed for it."""
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -140,12 +180,45 @@ class H2Protocol(asyncio.Protocol):
             logger.debug("h2: closing a connection: %s", exc)
             self._flush()
             self.close()
-            return
+            return False
         for event in events:
-            handler = _HANDLERS.get(type(event))
+            kind = type(event)
+            if kind in _CONTROL or (kind is _Data and _empty(event)):
+                self._control += 1
+                if self._control > self.shared.control_budget and self._over_budget():
+                    return False
+            handler = _HANDLERS.get(kind)
             if handler is not None:
                 handler(self, event)
-        self._flush()
+        if self._resets > self.shared.reset_budget and self._over_budget():
+            return False
+        held = getattr(self.conn.incoming_buffer, "_headers_buffer", None)
+        if held and sum(len(f.data) for f in held) > MAX_UNDECODED_HEADERS:
+            logger.debug("h2: closing a connection holding an oversized header block")
+            self.close(ErrorCodes.ENHANCE_YOUR_CALM)
+            return False
+        return True
+
+    def _over_budget(self) -> bool:
+        """Whether this connection exceeded a rate limit in the current second (then it is
+        closed with GOAWAY ENHANCE_YOUR_CALM); a new window starts otherwise."""
+        now = self.loop.time()
+        if now >= self._budget_until:
+            self._budget_until = now + 1.0
+            self._control = self._resets = 0
+            return False
+        logger.debug("h2: closing a connection over its frame rate (flood or rapid reset)")
+        self.close(ErrorCodes.ENHANCE_YOUR_CALM)
+        return True
+
+    async def writable(self) -> None:
+        """Return once the socket's write buffer is below its high-water mark: response
+        bodies wait for the socket, not only for HTTP/2 flow control, so a client granting
+        huge windows and never reading cannot make us buffer without bound."""
+        while self._write_paused and not self._closing:
+            if self._writable is None:
+                self._writable = self.loop.create_future()
+            await self._writable
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -158,6 +231,7 @@ class H2Protocol(asyncio.Protocol):
             stream.wake_sender()
         self.streams.clear()
         self.pending.clear()
+        self._wake_writers()
 
     def pause_writing(self) -> None:
         self._write_paused = True  # the client reads slowly: read nothing more from it
@@ -165,7 +239,14 @@ class H2Protocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._wake_writers()
         self._update_reading()
+
+    def _wake_writers(self) -> None:
+        if self._writable is not None:
+            if not self._writable.done():
+                self._writable.set_result(None)
+            self._writable = None
 
     # -- events
 
@@ -200,10 +281,12 @@ class H2Protocol(asyncio.Protocol):
         }
         stream = Stream(stream_id, self, event.stream_ended is not None)
         self.streams[stream_id] = stream
+        self._starting.append((stream, scope))
+
+    def _start(self, stream: Stream, scope: dict[str, Any]) -> None:
         task = self.loop.create_task(self._run(stream, scope))
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
-        self._update_reading()
 
     def _data(self, event: h2.events.DataReceived) -> None:
         stream = self.streams.get(event.stream_id)
@@ -225,6 +308,7 @@ class H2Protocol(asyncio.Protocol):
             stream.wake()
 
     def _reset_received(self, event: h2.events.StreamReset) -> None:
+        self._resets += 1
         stream = self.streams.pop(event.stream_id, None)
         if stream is not None:
             stream.closed = True  # receive() says http.disconnect: the call is cancelled
@@ -353,6 +437,10 @@ class H2Protocol(asyncio.Protocol):
             return False
         return True
 
+    def flush_now(self) -> None:
+        """Write what is framed at once, rather than at the end of this loop iteration."""
+        self._flush()
+
     def _flush(self) -> None:
         self._flush_pending = False
         if self.pending:
@@ -418,13 +506,14 @@ class H2Protocol(asyncio.Protocol):
         self._flush()
         self.transport.write(frame.serialize())
 
-    def close(self) -> None:
+    def close(self, code: ErrorCodes = ErrorCodes.NO_ERROR) -> None:
         if self._closing:
             return
         self._closing = True
+        self._wake_writers()
         if self.conn is not None:
             try:
-                self.conn.close_connection()
+                self.conn.close_connection(code)
             except h2.exceptions.ProtocolError:
                 pass
             self._flush()
@@ -451,6 +540,17 @@ def _address(address: Any) -> tuple[str, int] | None:
     return None
 
 
+_Data = h2.events.DataReceived
+
+
+def _empty(event: Any) -> bool:
+    """An empty DATA frame that does not end its stream: a control frame in all but name."""
+    return not event.data and event.stream_ended is None
+
+
+_CONTROL = frozenset(
+    (h2.events.PingReceived, h2.events.RemoteSettingsChanged, h2.events.PriorityUpdated)
+)
 _HANDLERS: dict[type, Any] = {
     h2.events.RequestReceived: H2Protocol._request,
     h2.events.DataReceived: H2Protocol._data,

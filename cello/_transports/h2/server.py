@@ -84,6 +84,7 @@ async def serve_h2(
     max_concurrent_streams: int = 100,
     trusted_headers: bool = False,
     sock: socket.socket | None = None,
+    rate_limits: bool = True,
 ) -> H2ServerHandle:
     """Serve the ASGI `app` on `host:port` until `handle.stop()`.
 
@@ -103,6 +104,9 @@ async def serve_h2(
             own app), so h2 does not re-validate them.
         sock: serve this listening socket instead of binding `host:port` (the `envoy`
             transport's private Unix socket).
+        rate_limits: close a connection over its control-frame or reset budget (GOAWAY
+            ENHANCE_YOUR_CALM); off only where a proxy that limits per client multiplexes
+            all clients onto our connections.
 
     Raises:
         RuntimeError: the port cannot be bound, or h2 is not installed.
@@ -146,6 +150,7 @@ async def serve_h2(
         max_concurrent_streams=max_concurrent_streams,
         trusted_headers=trusted_headers,
         h11=lambda: h11_class(config=config, server_state=state, app_state=app_state),
+        rate_limits=rate_limits,
     )
     loop = asyncio.get_running_loop()
     server = await loop.create_server(

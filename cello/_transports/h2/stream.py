@@ -95,11 +95,19 @@ class Stream:
 
     async def send(self, message: dict[str, Any]) -> None:
         if self.closed:
-            return  # the client left, or the response ended: nothing more to say
+            # the client left, or the response ended: nothing more to say; yield to the
+            # loop, so that a handler streaming to a client that left is cancelled soon
+            # (the protocol's disconnect watcher) rather than spin through its messages
+            await asyncio.sleep(0)
+            return
         kind = message["type"]
         proto = self._proto
         try:
             if kind == "http.response.body":
+                if proto._write_paused:
+                    await proto.writable()  # the socket is full: the client reads slowly
+                    if self.closed:
+                        return
                 body = message.get("body", b"")
                 if body:
                     # queued, not framed: the stream's messages of one loop iteration go
@@ -114,6 +122,11 @@ class Stream:
                         proto.responded(self)
                 elif self.queued >= _QUEUE_LIMIT:
                     await self._drain(False)  # back-pressure: wait for the client's window
+                    # ... and for the socket: a client granting huge windows and never
+                    # reading would otherwise have us buffer whatever the handler yields
+                    proto.flush_now()
+                    if proto._write_paused:
+                        await proto.writable()
             elif kind == "http.response.start":
                 self.trailers = bool(message.get("trailers", False))
                 status = str(message["status"]).encode()
