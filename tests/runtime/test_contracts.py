@@ -20,6 +20,7 @@ from cello.codegen.cli import main as cello_gen
 from cello.grpc import GrpcConfig, GrpcError, GrpcServer
 from tests.codegen.cases.contracts import service as contracts
 from tests.codegen.cases.grpc_testing import service as grpc_testing
+from tests.codegen.cases.health import mirrors_the_published_health
 from tests.codegen.cases.health.service import Health, HealthCheckResponse
 
 Status = HealthCheckResponse.ServingStatus
@@ -39,6 +40,7 @@ async def health_server() -> AsyncIterator[GrpcServer]:
     await server.stop(0)
 
 
+@mirrors_the_published_health
 async def test_the_official_health_stubs_call_the_code_first_service(
     health_server: GrpcServer,
 ) -> None:
@@ -59,6 +61,7 @@ async def test_the_official_health_stubs_call_the_code_first_service(
         watch.cancel()
 
 
+@mirrors_the_published_health
 async def test_a_declared_rpc_answers_unimplemented_with_its_name(
     health_server: GrpcServer,
 ) -> None:
@@ -189,6 +192,7 @@ async def test_grpc_testing_code_first_answers_the_original_messages(tmp_path: P
         await server.stop(0)
 
 
+@mirrors_the_published_health
 async def test_a_declared_rpc_answers_unimplemented_over_grpc_web_too() -> None:
     config = GrpcConfig(health=False, enable_web=True, web_port=0)
     server = GrpcServer(host="127.0.0.1", port=0, config=config)

@@ -126,15 +126,13 @@ async def test_sighup_reloads_under_app_serve(
     app.enable_grpc(GrpcConfig(port=0, tls=tls_config(pki, reload_interval_secs=None)))
     app.register_service(VaultService())
     stop = asyncio.Event()
-    serving = asyncio.create_task(app.serve(stop=stop))
+    # ready() comes once the server runs and the SIGHUP handler is in place; polling for a
+    # non-default SIGHUP handler instead was fooled by one an earlier test's loop left behind
+    started: asyncio.Future[GrpcServer] = asyncio.get_running_loop().create_future()
+    serving = asyncio.create_task(app.serve(stop=stop, ready=started.set_result))
     fresh: Issued = server_cert(pki.ca, pki.folder / "fresh")
     try:
-        for _ in range(1000):  # started, and the SIGHUP handler is in place
-            if signal.getsignal(signal.SIGHUP) not in (signal.SIG_DFL, None):
-                break
-            await asyncio.sleep(0.01)
-        server: GrpcServer | None = app.grpc_server
-        assert server is not None
+        server = await asyncio.wait_for(started, 10)
         await wait_for_serial(server.port, pki, pki.server.serial)
         replace(pki.server.key_path, fresh.key_path)
         replace(pki.server.cert_path, fresh.cert_path)

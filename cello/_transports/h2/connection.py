@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 import h2.config
@@ -97,7 +97,9 @@ class H2Protocol(asyncio.Protocol):
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
         self.loop = shared.loop
-        self.conn: h2.connection.H2Connection = None  # type: ignore[assignment]
+        # None until connection_made; a cast rather than `type: ignore`, which mypy calls
+        # unused where h2 < 4.2 ships no types
+        self.conn: h2.connection.H2Connection = cast("h2.connection.H2Connection", None)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.streams: dict[int, Stream] = {}
         self.tasks: set[asyncio.Task[None]] = set()
