@@ -42,7 +42,13 @@ async def _cello(transport: str) -> tuple[Any, int]:
 
     options = CELLO_TRANSPORTS.get(transport, {})
     config = GrpcConfig(
-        concurrency_limit=CONCURRENCY_LIMIT, health=False, transport=transport, **options
+        concurrency_limit=CONCURRENCY_LIMIT,
+        # h2load is one trusted client multiplexing 16 streams per connection: the default
+        # share (half the limit; half the threads on "threads") is for untrusted ones
+        max_calls_per_connection=CONCURRENCY_LIMIT,
+        health=False,
+        transport=transport,
+        **options,
     )
     server = GrpcServer(host="127.0.0.1", port=0, config=config, stubs_dir=sys.argv[2])
     server.register_service(BenchService())
