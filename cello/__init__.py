@@ -6,9 +6,7 @@ import typing
 
 from ._call.context import CallContext, current_call
 from ._call.middleware import access_log, map_exceptions, token_auth
-from ._call.telemetry import TraceContextFilter
 from ._definitions.config import GrpcConfig
-from ._definitions.http import Http
 from ._definitions.messages import GrpcRequest, GrpcResponse
 from ._definitions.service import GrpcService, grpc_method, not_rpc
 from ._errors import (
@@ -27,12 +25,14 @@ from ._server.app import App
 from ._server.server import GrpcServer
 
 if typing.TYPE_CHECKING:
+    from ._call.telemetry import TraceContextFilter
     from ._client.calls import ClientCall
     from ._client.channel import GrpcChannel
     from ._client.middleware import bearer_token, client_access_log, map_status
     from ._client.policy import HedgingPolicy, RetryPolicy, RetryThrottling
     from ._client.propagation import detached
     from ._client.sync_channel import SyncGrpcChannel
+    from ._definitions.http import Http
     from ._definitions.markers import (
         Doc,
         Double,
@@ -127,6 +127,8 @@ __all__ = [
 # `import cello` costs little more than `import grpc`: each frozen dataclass costs about
 # 1 ms to define
 _LAZY = {
+    "Http": "._definitions.http",
+    "TraceContextFilter": "._call.telemetry",
     "ClientCall": "._client.calls",
     "ClientTls": "._security.tls",
     "HedgingPolicy": "._client.policy",

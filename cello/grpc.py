@@ -6,7 +6,6 @@ import typing
 
 from ._call.context import CallContext, current_call
 from ._definitions.config import GrpcConfig
-from ._definitions.http import Http
 from ._definitions.messages import GrpcRequest, GrpcResponse
 from ._definitions.service import GrpcService, grpc_method, not_rpc
 from ._errors import GrpcError
@@ -17,6 +16,7 @@ from ._server.server import GrpcServer
 if typing.TYPE_CHECKING:
     from ._client.channel import GrpcChannel
     from ._client.sync_channel import SyncGrpcChannel
+    from ._definitions.http import Http
     from ._protocols import GrpcWebApp
     from ._security.identity import PeerIdentity
     from ._security.tls import ClientTls, TlsConfig
@@ -45,6 +45,7 @@ __all__ = [
 # the clients, gRPC-Web and TLS (and the protobuf descriptor and JSON machinery they pull
 # in) are imported on first use, so `import cello` costs little more than `import grpc`
 _LAZY = {
+    "Http": "._definitions.http",
     "ClientTls": "._security.tls",
     "GrpcChannel": "._client.channel",
     "GrpcWebApp": "._protocols",

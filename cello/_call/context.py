@@ -205,3 +205,14 @@ class CallContext:
 
     def __repr__(self) -> str:
         return f"<CallContext {self.protocol} {self.method} peer={self.peer}>"
+
+
+def trace_ids(span: Any) -> tuple[str, str] | None:
+    """`(trace_id, span_id)` of `span` in hex, as W3C and every tracing UI print them;
+    None for no span or one that is not recording a valid trace."""
+    if span is None:
+        return None
+    context = span.get_span_context()
+    if not context.trace_id:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")

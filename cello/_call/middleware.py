@@ -17,9 +17,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from .._errors import GrpcError, status_name
-from .context import CallContext
+from .context import CallContext, trace_ids
 from .endpoint import CallNext, Middleware
-from .telemetry import trace_ids
 
 
 def access_log(logger: logging.Logger | None = None) -> Middleware:

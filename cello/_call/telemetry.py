@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .._errors import GrpcError
-from .context import CallContext, _current
+from .context import CallContext, _current, trace_ids
 
 Run = Callable[[Any, CallContext], Any]
 
@@ -465,17 +465,6 @@ class _PrometheusRecorder:
             self.receive(call._received)
         if call._sent:
             self.send(call._sent)
-
-
-def trace_ids(span: Any) -> tuple[str, str] | None:
-    """`(trace_id, span_id)` of `span` in hex, as W3C and every tracing UI print them;
-    None for no span or one that is not recording a valid trace."""
-    if span is None:
-        return None
-    context = span.get_span_context()
-    if not context.trace_id:
-        return None
-    return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
 
 class TraceContextFilter(logging.Filter):

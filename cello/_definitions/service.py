@@ -8,6 +8,7 @@ from collections import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import (
+    TYPE_CHECKING,
     Any,
     ClassVar,
     TypeVar,
@@ -17,12 +18,14 @@ from typing import (
 )
 
 from .._errors import CelloWarning, DefinitionError
-from .http import Http
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _MARK = "__cello_grpc_method__"
 _NOT_RPC = "__cello_not_rpc__"
+
+if TYPE_CHECKING:
+    from .http import Http
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,7 @@ def grpc_method(
         http=http,
         options=proto_options,
     )
-    if http is not None and not isinstance(http, Http):
+    if http is not None and not _is_http(http):
         raise DefinitionError(
             f"@grpc_method(http=...) takes an Http rule, got {http!r}; "
             'write http=Http.get("/v1/things/{id}")'
@@ -310,3 +313,9 @@ def _agree(where: str, arg: str, declared: bool | None, annotated: bool, verb: s
         f"{where}: @grpc_method({arg}=False) but the method {verb} an async iterator; "
         f"drop `{arg}=False` or change the annotation"
     )
+
+
+def _is_http(value: object) -> bool:
+    from .http import Http  # the REST rules load only for services that declare one
+
+    return isinstance(value, Http)
