@@ -86,6 +86,29 @@ class ResponseWriter:
         raise NotImplementedError
 
 
+class HeldResponse(ResponseWriter):
+    """A unary response held until its status is known, since the status decides the HTTP
+    status (Connect, REST): the headers are committed at once, the one message is kept, and
+    the subclass's `_end` writes both."""
+
+    __slots__ = ("_media", "_payload")
+
+    def __init__(self, send: Send, media: bytes, cors: Sequence[Header]) -> None:
+        super().__init__(send, cors)
+        self._media = media
+        self._payload: bytes | None = None
+
+    async def start(self, *, gzip: bool = False) -> None:
+        """Commit the headers (they go out with the response, once the status is known)."""
+        self.headers_sent = True
+        self._gzip = gzip
+
+    async def send_message(self, payload: bytes, *, gzip: bool = False) -> None:
+        """Keep the one response message."""
+        await self.start(gzip=gzip)
+        self._payload = payload
+
+
 def binary(message: Any) -> bytes:
     """A `_pb2` message in the protobuf binary encoding."""
     return message.SerializeToString()  # type: ignore[no-any-return]

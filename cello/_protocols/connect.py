@@ -33,6 +33,7 @@ from .._call.endpoint import DETAILS_KEY, Endpoint
 from .._errors import GrpcError
 from .._wire import protojson
 from .call import (
+    HeldResponse,
     HttpCall,
     ResponseWriter,
     binary,
@@ -429,26 +430,11 @@ def _metadata(trailers: Iterable[tuple[str, Any]]) -> list[Header]:
     return encode_metadata([(k, v) for k, v in trailers if k != DETAILS_KEY])
 
 
-class UnaryWriter(ResponseWriter):
+class UnaryWriter(HeldResponse):
     """Writes one unary Connect response, held until the status is known (it decides the
     HTTP status): headers and `trailer-` trailers, then the message or the error body."""
 
-    __slots__ = ("_media", "_payload")
-
-    def __init__(self, send: Send, media: bytes, cors: Sequence[Header]) -> None:
-        super().__init__(send, cors)
-        self._media = media
-        self._payload: bytes | None = None
-
-    async def start(self, *, gzip: bool = False) -> None:
-        """Commit the headers (they go out with the response, once the status is known)."""
-        self.headers_sent = True
-        self._gzip = gzip
-
-    async def send_message(self, payload: bytes, *, gzip: bool = False) -> None:
-        """Keep the one response message."""
-        await self.start(gzip=gzip)
-        self._payload = payload
+    __slots__ = ()
 
     async def finish(
         self,

@@ -22,6 +22,7 @@ from .._call.endpoint import DETAILS_KEY
 from .._errors import GrpcError
 from .._wire import protojson
 from .call import (
+    HeldResponse,
     HttpCall,
     ResponseWriter,
     gunzip,
@@ -236,25 +237,10 @@ def _metadata(prefix: bytes, pairs: Iterable[tuple[str, Any]]) -> list[Header]:
         return []
 
 
-class UnaryWriter(ResponseWriter):
+class UnaryWriter(HeldResponse):
     """Writes one REST response once the status is known: the message, or the Status."""
 
-    __slots__ = ("_media", "_payload")
-
-    def __init__(self, send: Send, media: bytes, cors: Sequence[Header]) -> None:
-        super().__init__(send, cors)
-        self._media = media
-        self._payload: bytes | None = None
-
-    async def start(self, *, gzip: bool = False) -> None:
-        """Commit the headers (they go out with the response)."""
-        self.headers_sent = True
-        self._gzip = gzip
-
-    async def send_message(self, payload: bytes, *, gzip: bool = False) -> None:
-        """Keep the one response message."""
-        await self.start(gzip=gzip)
-        self._payload = payload
+    __slots__ = ()
 
     async def _end(
         self, code: int, message: str, trailing: list[tuple[str, Any]], *, close: bool
