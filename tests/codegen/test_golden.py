@@ -49,6 +49,8 @@ def test_generated_text_matches_golden(case: str, request: pytest.FixtureRequest
     on_disk = {p.relative_to(expected).as_posix() for p in expected.rglob("*") if p.is_file()}
     assert on_disk == set(texts), "files differ; rerun with --update-goldens if intended"
     for rel, text in texts.items():
+        if rel.startswith("google/"):
+            continue  # a copy of an installed package's file: its text changes with releases
         assert (expected / rel).read_text(encoding="utf-8") == text, rel
 
 
