@@ -108,6 +108,22 @@ class HeldResponse(ResponseWriter):
         await self.start(gzip=gzip)
         self._payload = payload
 
+    async def _respond(
+        self, status: int, media: bytes, body: bytes, headers: Iterable[Header], *, close: bool
+    ) -> None:
+        """Send the whole response at once: its headers (type, length, CORS, then
+        `headers`), then its body."""
+        head = [
+            (b"content-type", media),
+            (b"content-length", str(len(body)).encode("ascii")),
+            *self._cors,
+            *headers,
+        ]
+        if close:
+            head.append((b"connection", b"close"))
+        await self._send({"type": "http.response.start", "status": status, "headers": head})
+        await self._send({"type": "http.response.body", "body": body, "more_body": False})
+
 
 def binary(message: Any) -> bytes:
     """A `_pb2` message in the protobuf binary encoding."""

@@ -461,17 +461,8 @@ class UnaryWriter(HeldResponse):
             status = http_status or _HTTP_STATUS[code if 0 < code < 17 else 2]
             media = b"application/json"
             body = json.dumps(error_json(code, message, trailing)).encode("utf-8")
-        headers = [
-            (b"content-type", media),
-            (b"content-length", str(len(body)).encode("ascii")),
-            *self._cors,
-            *expose_headers(self._cors, EXPOSED_HEADERS, (k for k, _ in metadata)),
-            *metadata,
-        ]
-        if close:
-            headers.append((b"connection", b"close"))
-        await self._send({"type": "http.response.start", "status": status, "headers": headers})
-        await self._send({"type": "http.response.body", "body": body, "more_body": False})
+        exposed = expose_headers(self._cors, EXPOSED_HEADERS, (k for k, _ in metadata))
+        await self._respond(status, media, body, [*exposed, *metadata], close=close)
 
 
 class StreamWriter(ResponseWriter):

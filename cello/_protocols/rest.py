@@ -258,16 +258,7 @@ class UnaryWriter(HeldResponse):
         if self._gzip:
             body = gzip_payload(body)
             extra.append((b"content-encoding", b"gzip"))
-        headers = [
-            (b"content-type", media),
-            (b"content-length", str(len(body)).encode("ascii")),
-            *self._cors,
-            *extra,
-        ]
-        if close:
-            headers.append((b"connection", b"close"))
-        await self._send({"type": "http.response.start", "status": status, "headers": headers})
-        await self._send({"type": "http.response.body", "body": body, "more_body": False})
+        await self._respond(status, media, body, extra, close=close)
 
 
 class StreamWriter(ResponseWriter):
